@@ -1,0 +1,256 @@
+package sflow
+
+import (
+	"errors"
+	"net/netip"
+)
+
+// Datagram is one sFlow version 5 datagram.
+type Datagram struct {
+	AgentAddress   netip.Addr // invalid Addr = address type 0 (unknown)
+	SubAgentID     uint32
+	SequenceNumber uint32
+	Uptime         uint32 // milliseconds since the agent started
+	Samples        []Sample
+}
+
+// Interface is a sample's input or output port. In compact samples (0:1) the
+// format is the top two bits of one word (0 ifIndex, 1 discarded with a
+// reason code, 2 multiple outputs with a count) and the value the low 30; in
+// expanded samples (0:3) both are whole words. Discard samples (0:5) carry
+// plain ifIndex values (format 0).
+type Interface struct {
+	Format uint32
+	Value  uint32
+}
+
+// Sample is one sample_record. Which fields are used depends on Tag:
+//   - 0:1, 0:3 flow: all but Reason and Data
+//   - 0:2, 0:4 counters: SequenceNumber, SourceID*, Records
+//   - 0:5 discard: SequenceNumber, SourceID*, Drops, Input, Output, Reason, Records
+//   - anything else: Data holds the sample's bytes unchanged
+//
+// Compact tags (0:1, 0:2) encode the source type in 8 bits and the index in
+// 24; expanded tags (0:3, 0:4, 0:5) use a word for each.
+type Sample struct {
+	Tag            Tag
+	SequenceNumber uint32
+	SourceIDType   uint32 // 0 ifIndex, 1 smonVlanDataSource, 2 entPhysicalEntry, 3 virtual entity
+	SourceIDIndex  uint32
+	SamplingRate   uint32
+	SamplePool     uint32
+	Drops          uint32
+	Input, Output  Interface
+	Reason         uint32 // discard samples: drop reason code
+	Records        []Record
+	Data           []byte // unknown sample types: the body as received
+}
+
+// Record is a flow or counter record. The concrete types are generated from
+// spec/*.spec; records gwd does not know are *OpaqueRecord.
+type Record interface {
+	// Tag is the record's data_format.
+	Tag() Tag
+	appendTo(w *writer)
+}
+
+// OpaqueRecord is a record kept as bytes: a tag this package does not know,
+// or a known record whose body failed to decode.
+type OpaqueRecord struct {
+	Format Tag
+	Data   []byte
+}
+
+// Tag implements Record.
+func (o *OpaqueRecord) Tag() Tag { return o.Format }
+
+func (o *OpaqueRecord) appendTo(w *writer) { w.b = append(w.b, o.Data...) }
+
+// maxDepth bounds records nested inside records (802.11 aggregation).
+const maxDepth = 2
+
+// Decoder decodes datagrams, reusing its memory from one call to the next.
+// The zero value is ready to use. It is not safe for concurrent use.
+type Decoder struct {
+	dg     Datagram
+	pools  recordPools
+	opaque pool[OpaqueRecord]
+	depth  int
+	errs   []error
+}
+
+// Decode decodes one datagram. The result and everything it points to are
+// owned by the Decoder and valid until the next call to Decode.
+//
+// A datagram whose header or sample framing is broken returns the samples
+// decoded before the break together with the error. A record that is bad
+// inside an intact frame is kept as an *OpaqueRecord and reported in the
+// error, and every other sample and record is still returned. The error is
+// nil, a *DecodeError, or several joined with errors.Join.
+func (d *Decoder) Decode(b []byte) (*Datagram, error) {
+	d.pools.reset()
+	d.opaque.reset()
+	d.errs = d.errs[:0]
+	d.depth = 0
+	dg := &d.dg
+	*dg = Datagram{Samples: dg.Samples[:0]}
+
+	r := reader{b: b}
+	if v := r.u32(); v != 5 && r.err == nil {
+		r.fail(ErrVersion)
+	}
+	dg.AgentAddress = r.addr()
+	dg.SubAgentID = r.u32()
+	dg.SequenceNumber = r.u32()
+	dg.Uptime = r.u32()
+	n := r.count(0, 8)
+	if r.err != nil {
+		return dg, d.errorAt(-1, 0, -1, 0, r.base+r.off, r.err)
+	}
+	dg.Samples = grow(dg.Samples, n)
+	for i := range dg.Samples {
+		s := &dg.Samples[i]
+		tag := Tag(r.u32())
+		size := r.u32()
+		at := r.off
+		body := r.take(int(size))
+		if r.err != nil || size > 1<<30 {
+			dg.Samples = dg.Samples[:i]
+			d.errs = append(d.errs, d.errorAt(i, tag, -1, 0, at, ErrShort))
+			break
+		}
+		d.decodeSample(s, i, tag, &reader{b: body, base: at})
+	}
+	return dg, d.err()
+}
+
+func (d *Decoder) err() error {
+	switch len(d.errs) {
+	case 0:
+		return nil
+	case 1:
+		return d.errs[0]
+	}
+	return errors.Join(d.errs...)
+}
+
+func (d *Decoder) errorAt(sample int, st Tag, rec int, rt Tag, off int, err error) *DecodeError {
+	return &DecodeError{
+		Agent: d.dg.AgentAddress, SubAgentID: d.dg.SubAgentID, Sequence: d.dg.SequenceNumber,
+		Sample: sample, SampleTag: st, Record: rec, RecordTag: rt, Offset: off, Err: err,
+	}
+}
+
+func (d *Decoder) decodeSample(s *Sample, i int, tag Tag, r *reader) {
+	recs := s.Records[:0]
+	*s = Sample{Tag: tag}
+	switch tag {
+	case SampleFlow, SampleFlowExpanded:
+		s.SequenceNumber = r.u32()
+		s.SourceIDType, s.SourceIDIndex = readSourceID(r, tag == SampleFlowExpanded)
+		s.SamplingRate = r.u32()
+		s.SamplePool = r.u32()
+		s.Drops = r.u32()
+		if tag == SampleFlow {
+			in, out := r.u32(), r.u32()
+			s.Input = Interface{Format: in >> 30, Value: in & 0x3fffffff}
+			s.Output = Interface{Format: out >> 30, Value: out & 0x3fffffff}
+		} else {
+			s.Input = Interface{Format: r.u32(), Value: r.u32()}
+			s.Output = Interface{Format: r.u32(), Value: r.u32()}
+		}
+		s.Records = d.decodeRecords(recs, r, i, tag, true)
+	case SampleCounters, SampleCountersExpanded:
+		s.SequenceNumber = r.u32()
+		s.SourceIDType, s.SourceIDIndex = readSourceID(r, tag == SampleCountersExpanded)
+		s.Records = d.decodeRecords(recs, r, i, tag, false)
+	case SampleDiscard:
+		s.SequenceNumber = r.u32()
+		s.SourceIDType, s.SourceIDIndex = readSourceID(r, true)
+		s.Drops = r.u32()
+		s.Input = Interface{Value: r.u32()}
+		s.Output = Interface{Value: r.u32()}
+		s.Reason = r.u32()
+		s.Records = d.decodeRecords(recs, r, i, tag, true)
+	default:
+		s.Records = recs
+		s.Data = r.b
+	}
+	if r.err != nil {
+		d.errs = append(d.errs, d.errorAt(i, tag, -1, 0, r.base+r.off, r.err))
+	}
+}
+
+func readSourceID(r *reader, expanded bool) (typ, index uint32) {
+	if expanded {
+		return r.u32(), r.u32()
+	}
+	v := r.u32()
+	return v >> 24, v & 0xffffff
+}
+
+// decodeRecords reads a flow_record or counter_record list into recs. A
+// framing error stops the list (r keeps the error); a bad record body is
+// kept as opaque and reported.
+func (d *Decoder) decodeRecords(recs []Record, r *reader, sample int, st Tag, flow bool) []Record {
+	n := r.count(0, 8)
+	for j := 0; j < n && r.err == nil; j++ {
+		tag := Tag(r.u32())
+		size := r.u32()
+		at := r.off
+		body := r.take(int(size))
+		if r.err != nil {
+			return recs
+		}
+		br := reader{b: body, base: r.base + at}
+		var rec Record
+		if flow {
+			rec = d.decodeFlowRecord(tag, &br)
+		} else {
+			rec = d.decodeCounterRecord(tag, &br)
+		}
+		if rec == nil || br.err != nil {
+			if br.err != nil {
+				d.errs = append(d.errs, d.errorAt(sample, st, j, tag, br.base+br.off, br.err))
+			}
+			o := d.opaque.next()
+			*o = OpaqueRecord{Format: tag, Data: body}
+			rec = o
+		}
+		recs = append(recs, rec)
+	}
+	return recs
+}
+
+// decodeNested reads a record list nested inside a record (802.11
+// aggregation), bounded in depth.
+func (d *Decoder) decodeNested(r *reader) []Record {
+	if d.depth >= maxDepth {
+		r.fail(ErrDepth)
+		return nil
+	}
+	d.depth++
+	defer func() { d.depth-- }()
+	var recs []Record
+	n := r.count(0, 8)
+	for j := 0; j < n && r.err == nil; j++ {
+		tag := Tag(r.u32())
+		body := r.take(int(r.u32()))
+		if r.err != nil {
+			break
+		}
+		br := reader{b: body, base: r.base + r.off - len(body)}
+		rec := d.decodeFlowRecord(tag, &br)
+		if br.err != nil {
+			r.fail(br.err)
+			break
+		}
+		if rec == nil {
+			o := d.opaque.next()
+			*o = OpaqueRecord{Format: tag, Data: body}
+			rec = o
+		}
+		recs = append(recs, rec)
+	}
+	return recs
+}

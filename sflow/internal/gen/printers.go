@@ -1,0 +1,277 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+)
+
+// defaultFmt is how the text printer shows a wire type without fmt=.
+var defaultFmt = map[string]string{
+	"u32": "dec", "i32": "dec", "u64": "dec", "f32": "float3", "f64": "float3", "pct": "pct",
+	"ip4": "ip", "ip6": "ip", "addr": "ip", "mac": "mac", "uuid": "uuid", "uuidvar": "uuid",
+	"b4": "hex", "str": "str", "opaque": "hexdash",
+}
+
+// fmtCall maps a fmt name to the textPrinter method and the conversion of
+// the value it takes.
+var fmtCall = map[string]struct{ method, conv string }{
+	"dec":     {"dec", ""},
+	"float3":  {"float3", "float64"},
+	"pct":     {"pct", "int32"},
+	"hex":     {"hex", ""},
+	"hexdash": {"hexdash", ""},
+	"ip":      {"ip", ""},
+	"mac":     {"mac", ""},
+	"uuid":    {"uuid", ""},
+	"str":     {"str", ""},
+}
+
+// scalarCall is the statement that prints one scalar value v of wire type w
+// under key (a Go expression).
+func scalarCall(w, fmtName, key, v string) (string, error) {
+	if fmtName == "" {
+		fmtName = defaultFmt[w]
+	}
+	c, ok := fmtCall[fmtName]
+	if !ok {
+		return "", fmt.Errorf("unknown fmt %q", fmtName)
+	}
+	switch {
+	case c.method == "dec" && (w == "i32" || w == "pct"):
+		return fmt.Sprintf("p.decInt(%s, int64(%s))", key, v), nil
+	case c.method == "dec":
+		return fmt.Sprintf("p.dec(%s, uint64(%s))", key, v), nil
+	case (c.method == "hex" || c.method == "hexdash") && (w == "b4" || w == "mac" || w == "uuid"):
+		return fmt.Sprintf("p.%s(%s, %s[:])", c.method, key, v), nil
+	case c.conv != "":
+		return fmt.Sprintf("p.%s(%s, %s(%s))", c.method, key, c.conv, v), nil
+	}
+	return fmt.Sprintf("p.%s(%s, %s)", c.method, key, v), nil
+}
+
+// textCall checks that a field can be printed (used by spec.check).
+func textCall(sp *spec, f *field, v string) (string, error) {
+	w := strings.TrimSuffix(f.Type, "[]")
+	if sp.Structs[w] != nil || w == "flowrecords" {
+		return "", nil
+	}
+	return scalarCall(w, f.Fmt, `""`, v)
+}
+
+func genText(sp *spec) []byte {
+	var b buf
+	b.p(header + "package sflowfmt\n")
+	b.p(`import (
+	"strconv"
+
+	"gwd/sflow"
+)
+`)
+	b.p("var _ = strconv.Itoa\n")
+	b.p("// printFields prints a known record's fields the way sflowtool does and")
+	b.p("// reports whether the record was known.")
+	b.p("func printFields(p *textPrinter, rec sflow.Record) bool {\n\tswitch x := rec.(type) {")
+	for _, it := range records(sp) {
+		b.p("\tcase *sflow.%s:", it.Name)
+		if t := it.Opts["type"]; t != "" {
+			b.p("\t\tp.line(%q, %q)", "extendedType", t)
+		}
+		if it.Opts["print"] == "custom" {
+			b.p("\t\tprint%s(p, x)", it.Name)
+			continue
+		}
+		genTextLayouts(&b, sp, it, `""`)
+	}
+	b.p("\tdefault:\n\t\treturn false\n\t}\n\treturn true\n}\n")
+	for _, it := range sp.Items {
+		if it.Kind != "struct" {
+			continue
+		}
+		b.p("func text%s(p *textPrinter, prefix string, x *sflow.%s) {", it.Name, it.Name)
+		genTextLayouts(&b, sp, it, "prefix + ")
+		b.p("}\n")
+	}
+	return b.Bytes()
+}
+
+func genTextLayouts(b *buf, sp *spec, it *item, prefix string) {
+	if prefix == `""` {
+		prefix = ""
+	}
+	if len(it.Layouts) == 1 {
+		genTextFields(b, sp, it.Layouts[0], prefix)
+		return
+	}
+	b.p("\t\tswitch x.Layout {")
+	for i, l := range it.Layouts[1:] {
+		b.p("\t\tcase %d:", i+1)
+		genTextFields(b, sp, l, prefix)
+	}
+	b.p("\t\tdefault:")
+	genTextFields(b, sp, it.Layouts[0], prefix)
+	b.p("\t\t}")
+}
+
+func genTextFields(b *buf, sp *spec, l layout, prefix string) {
+	for _, lf := range l.Fields {
+		f, w := lf.F, lf.Wire
+		if f.Text == "-" {
+			continue
+		}
+		key := prefix + fmt.Sprintf("%q", f.Text)
+		switch {
+		case w == "flowrecords":
+			b.p("\t\tfor i, r := range x.%s {\n\t\t\tp.nested(%s+\"_\"+strconv.Itoa(i), r)\n\t\t}", f.Name, key)
+		case strings.HasSuffix(w, "[]"):
+			el := strings.TrimSuffix(w, "[]")
+			b.p("\t\tp.dec(%s, uint64(len(x.%s)))", key, f.Name)
+			if sp.Structs[el] != nil {
+				b.p("\t\tfor i := range x.%s {\n\t\t\ttext%s(p, %s+\"_\"+strconv.Itoa(i)+\"_\", &x.%s[i])\n\t\t}", f.Name, el, key, f.Name)
+			} else {
+				call, _ := scalarCall(el, f.Fmt, key+`+"_"+strconv.Itoa(i)`, "v")
+				b.p("\t\tfor i, v := range x.%s {\n\t\t\t%s\n\t\t}", f.Name, call)
+			}
+		default:
+			call, _ := scalarCall(w, f.Fmt, key, "x."+f.Name)
+			b.p("\t\t%s", call)
+		}
+	}
+}
+
+// jsonMethod maps a wire type to the jsonWriter method that appends it.
+var jsonMethod = map[string]string{
+	"u32": "u", "u64": "u", "i32": "i", "pct": "i", "f32": "f", "f64": "f",
+	"ip4": "ip", "ip6": "ip", "addr": "ip", "mac": "mac", "uuid": "uuid", "uuidvar": "uuid",
+	"b4": "hex", "str": "str", "opaque": "hex",
+}
+
+func jsonCall(w, key, v string) string {
+	m := jsonMethod[w]
+	switch m {
+	case "u":
+		return fmt.Sprintf("j.u(%s, uint64(%s))", key, v)
+	case "i":
+		return fmt.Sprintf("j.i(%s, int64(%s))", key, v)
+	case "f":
+		return fmt.Sprintf("j.f(%s, float64(%s))", key, v)
+	case "hex":
+		if w == "b4" {
+			return fmt.Sprintf("j.hex(%s, %s[:])", key, v)
+		}
+	}
+	return fmt.Sprintf("j.%s(%s, %s)", m, key, v)
+}
+
+func genJSON(sp *spec) []byte {
+	var b buf
+	b.p(header + "package sflowfmt\n")
+	b.p(`import "gwd/sflow"` + "\n")
+	b.p("// jsonFields appends a known record's fields and reports whether it was known.")
+	b.p("func jsonFields(j *jsonWriter, rec sflow.Record) bool {\n\tswitch x := rec.(type) {")
+	for _, it := range records(sp) {
+		b.p("\tcase *sflow.%s:", it.Name)
+		genJSONLayouts(&b, sp, it)
+	}
+	b.p("\tdefault:\n\t\treturn false\n\t}\n\treturn true\n}\n")
+	for _, it := range sp.Items {
+		if it.Kind != "struct" {
+			continue
+		}
+		b.p("func json%s(j *jsonWriter, x *sflow.%s) {\n\tj.open('{')", it.Name, it.Name)
+		genJSONLayouts(&b, sp, it)
+		b.p("\tj.close('}')\n}\n")
+	}
+	return b.Bytes()
+}
+
+func genJSONLayouts(b *buf, sp *spec, it *item) {
+	if len(it.Layouts) == 1 {
+		genJSONFields(b, sp, it.Layouts[0])
+		return
+	}
+	b.p("\t\tj.u(\"layout\", uint64(x.Layout))")
+	b.p("\t\tswitch x.Layout {")
+	for i, l := range it.Layouts[1:] {
+		b.p("\t\tcase %d:", i+1)
+		genJSONFields(b, sp, l)
+	}
+	b.p("\t\tdefault:")
+	genJSONFields(b, sp, it.Layouts[0])
+	b.p("\t\t}")
+}
+
+func genJSONFields(b *buf, sp *spec, l layout) {
+	for _, lf := range l.Fields {
+		f, w := lf.F, lf.Wire
+		key := fmt.Sprintf("%q", f.JSON)
+		switch {
+		case w == "flowrecords":
+			b.p("\t\tj.key(%s)\n\t\tj.open('[')\n\t\tfor _, r := range x.%s {\n\t\t\tj.record(r)\n\t\t}\n\t\tj.close(']')", key, f.Name)
+		case strings.HasSuffix(w, "[]"):
+			el := strings.TrimSuffix(w, "[]")
+			b.p("\t\tj.key(%s)\n\t\tj.open('[')", key)
+			if sp.Structs[el] != nil {
+				b.p("\t\tfor i := range x.%s {\n\t\t\tjson%s(j, &x.%s[i])\n\t\t}", f.Name, el, f.Name)
+			} else {
+				b.p("\t\tfor _, v := range x.%s {\n\t\t\t%s\n\t\t}", f.Name, jsonCall(el, `""`, "v"))
+			}
+			b.p("\t\tj.close(']')")
+		default:
+			b.p("\t\t%s", jsonCall(w, key, "x."+f.Name))
+		}
+	}
+}
+
+// genFill writes test helpers that fill every type with random values that
+// respect its wire types and maxima (for the encode/decode property test).
+func genFill(sp *spec) []byte {
+	var b buf
+	b.p(header + "package sflow\n")
+	b.p("// fillRecord fills a new record of the given kind and tag with random values.")
+	b.p("func fillRecord(g *valueGen, flow bool, t Tag) Record {\n\tswitch {")
+	for _, it := range records(sp) {
+		neg := "!"
+		if it.Kind == "flow" {
+			neg = ""
+		}
+		b.p("\tcase %sflow && t == Tag%s:\n\t\tx := new(%s)\n\t\tfill%s(g, x)\n\t\treturn x", neg, it.Name, it.Name, it.Name)
+	}
+	b.p("\t}\n\treturn nil\n}\n")
+	for _, it := range sp.Items {
+		b.p("func fill%s(g *valueGen, x *%s) {", it.Name, it.Name)
+		if len(it.Layouts) == 1 {
+			genFillFields(&b, sp, it.Layouts[0])
+		} else {
+			b.p("\tx.Layout = uint8(g.intn(%d))\n\tswitch x.Layout {", len(it.Layouts))
+			for i, l := range it.Layouts {
+				b.p("\tcase %d:", i)
+				genFillFields(&b, sp, l)
+			}
+			b.p("\t}")
+		}
+		b.p("}\n")
+	}
+	return b.Bytes()
+}
+
+func genFillFields(b *buf, sp *spec, l layout) {
+	for _, lf := range l.Fields {
+		f, w := lf.F, lf.Wire
+		switch {
+		case w == "str" || w == "opaque":
+			b.p("\tx.%s = g.bytes(%d)", f.Name, f.Max)
+		case w == "flowrecords":
+			b.p("\tx.%s = g.flowRecords()", f.Name)
+		case strings.HasSuffix(w, "[]"):
+			el := strings.TrimSuffix(w, "[]")
+			b.p("\tx.%s = grow(x.%s, g.count(%d))", f.Name, f.Name, f.Max)
+			if sp.Structs[el] != nil {
+				b.p("\tfor i := range x.%s {\n\t\tfill%s(g, &x.%s[i])\n\t}", f.Name, el, f.Name)
+			} else {
+				b.p("\tfor i := range x.%s {\n\t\tx.%s[i] = g.%s()\n\t}", f.Name, f.Name, readerFn(el))
+			}
+		default:
+			b.p("\tx.%s = g.%s()", f.Name, readerFn(w))
+		}
+	}
+}

@@ -1,0 +1,210 @@
+package sflow
+
+import (
+	"encoding/binary"
+	"errors"
+	"math"
+	"net/netip"
+)
+
+// Errors a reader can stop on. They are wrapped in a *DecodeError that says
+// where in the datagram the problem is.
+var (
+	ErrShort       = errors.New("truncated: needs more bytes than remain")
+	ErrTooLong     = errors.New("length or count above the spec's maximum")
+	ErrAddressType = errors.New("unknown address type")
+	ErrVersion     = errors.New("not an sFlow version 5 datagram")
+	ErrDepth       = errors.New("records nested too deeply")
+)
+
+// reader is a scanner over one XDR buffer with a single sticky error: after
+// the first failure every read returns a zero value and the error stays.
+type reader struct {
+	b   []byte
+	off int
+	err error
+	// base is the offset of b[0] within the datagram, for error messages.
+	base int
+}
+
+func (r *reader) rem() int { return len(r.b) - r.off }
+
+func (r *reader) fail(err error) {
+	if r.err == nil {
+		r.err = err
+	}
+}
+
+// take returns the next n bytes (aliasing the buffer) or nil after an error.
+func (r *reader) take(n int) []byte {
+	if r.err != nil {
+		return nil
+	}
+	if n < 0 || n > len(r.b)-r.off {
+		r.fail(ErrShort)
+		return nil
+	}
+	p := r.b[r.off : r.off+n : r.off+n]
+	r.off += n
+	return p
+}
+
+func (r *reader) u32() uint32 {
+	if r.err != nil {
+		return 0
+	}
+	if len(r.b)-r.off < 4 {
+		r.fail(ErrShort)
+		return 0
+	}
+	v := binary.BigEndian.Uint32(r.b[r.off:])
+	r.off += 4
+	return v
+}
+
+func (r *reader) i32() int32 { return int32(r.u32()) }
+
+func (r *reader) u64() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	if len(r.b)-r.off < 8 {
+		r.fail(ErrShort)
+		return 0
+	}
+	v := binary.BigEndian.Uint64(r.b[r.off:])
+	r.off += 8
+	return v
+}
+
+func (r *reader) f32() float32 { return math.Float32frombits(r.u32()) }
+func (r *reader) f64() float64 { return math.Float64frombits(r.u64()) }
+
+func (r *reader) ip4() netip.Addr {
+	p := r.take(4)
+	if p == nil {
+		return netip.Addr{}
+	}
+	return netip.AddrFrom4([4]byte(p))
+}
+
+func (r *reader) ip6() netip.Addr {
+	p := r.take(16)
+	if p == nil {
+		return netip.Addr{}
+	}
+	return netip.AddrFrom16([16]byte(p))
+}
+
+// addr reads the address union; type 0 (unknown) gives the zero Addr.
+func (r *reader) addr() netip.Addr {
+	switch t := r.u32(); t {
+	case 0:
+		return netip.Addr{}
+	case 1:
+		return r.ip4()
+	case 2:
+		return r.ip6()
+	default:
+		r.fail(ErrAddressType)
+		return netip.Addr{}
+	}
+}
+
+func (r *reader) mac() (m [6]byte) {
+	if p := r.take(8); p != nil {
+		copy(m[:], p)
+	}
+	return m
+}
+
+func (r *reader) uuid() (u [16]byte) {
+	if p := r.take(16); p != nil {
+		copy(u[:], p)
+	}
+	return u
+}
+
+// uuidvar reads a UUID sent as XDR opaque<16>: a length word that must be 16.
+func (r *reader) uuidvar() (u [16]byte) {
+	if n := r.u32(); n != 16 && r.err == nil {
+		r.fail(ErrTooLong)
+		return u
+	}
+	return r.uuid()
+}
+
+func (r *reader) b4() (v [4]byte) {
+	if p := r.take(4); p != nil {
+		copy(v[:], p)
+	}
+	return v
+}
+
+// opaque reads an XDR string or variable opaque of at most max bytes (0: no
+// maximum beyond what remains) and skips its padding.
+func (r *reader) opaque(max int) []byte {
+	n := r.u32()
+	if r.err != nil {
+		return nil
+	}
+	if max > 0 && n > uint32(max) {
+		r.fail(ErrTooLong)
+		return nil
+	}
+	if uint64(n) > uint64(r.rem()) {
+		r.fail(ErrShort)
+		return nil
+	}
+	p := r.take(int(n))
+	r.take(pad4(int(n)))
+	return p
+}
+
+// count reads an array length and checks it against max (0: none) and
+// against the bytes left, given the smallest encoded size of one element.
+func (r *reader) count(max, minElem int) int {
+	n := r.u32()
+	if r.err != nil {
+		return 0
+	}
+	if max > 0 && n > uint32(max) {
+		r.fail(ErrTooLong)
+		return 0
+	}
+	if minElem < 1 {
+		minElem = 1
+	}
+	if uint64(n)*uint64(minElem) > uint64(r.rem()) {
+		r.fail(ErrShort)
+		return 0
+	}
+	return int(n)
+}
+
+func pad4(n int) int { return (4 - n&3) & 3 }
+
+// grow returns s resized to n elements, reusing its memory when it can.
+// Elements kept from an earlier use still hold their old values; decoders
+// overwrite every field.
+func grow[T any](s []T, n int) []T {
+	if cap(s) >= n {
+		return s[:n]
+	}
+	return make([]T, n)
+}
+
+// pool hands out reusable values of one record type for a Decoder.
+type pool[T any] struct{ s []T }
+
+func (p *pool[T]) next() *T {
+	if len(p.s) < cap(p.s) {
+		p.s = p.s[:len(p.s)+1]
+	} else {
+		var zero T
+		p.s = append(p.s, zero)
+	}
+	return &p.s[len(p.s)-1]
+}
+
+func (p *pool[T]) reset() { p.s = p.s[:0] }
