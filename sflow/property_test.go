@@ -115,7 +115,7 @@ func TestRecordRoundTrip(t *testing.T) {
 			tags, st = FlowRecordTags(), SampleFlowExpanded
 		}
 		for _, tag := range tags {
-			for iter := range 200 {
+			for iter := range 40 {
 				rec := fillRecord(g, flow, tag)
 				in := &Datagram{AgentAddress: g.ip4(), SequenceNumber: uint32(iter), Samples: []Sample{{
 					Tag: st, SequenceNumber: 7, SourceIDType: 2, SourceIDIndex: 1, Records: []Record{rec},

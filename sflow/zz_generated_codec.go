@@ -4,22 +4,516 @@ package sflow
 
 // recordPools holds reusable values of every record type for a Decoder.
 type recordPools struct {
-	ethernetCounters pool[EthernetCounters]
-	hostCPU          pool[HostCPU]
-	hostAdapters     pool[HostAdapters]
-	hostDescr        pool[HostDescr]
+	ifCounters                     pool[IfCounters]
+	ethernetCounters               pool[EthernetCounters]
+	tokenRingCounters              pool[TokenRingCounters]
+	vGCounters                     pool[VGCounters]
+	vLANCounters                   pool[VLANCounters]
+	iEEE80211Counters              pool[IEEE80211Counters]
+	lAGPortStats                   pool[LAGPortStats]
+	slowPathCounts                 pool[SlowPathCounts]
+	infiniBandCounters             pool[InfiniBandCounters]
+	sFP                            pool[SFP]
+	pFCCounters                    pool[PFCCounters]
+	processor                      pool[Processor]
+	radioUtilization               pool[RadioUtilization]
+	queueLengthCounters            pool[QueueLengthCounters]
+	oFPort                         pool[OFPort]
+	portName                       pool[PortName]
+	hostDescr                      pool[HostDescr]
+	hostAdapters                   pool[HostAdapters]
+	hostParent                     pool[HostParent]
+	hostCPU                        pool[HostCPU]
+	hostMemory                     pool[HostMemory]
+	hostDiskIO                     pool[HostDiskIO]
+	hostNetIO                      pool[HostNetIO]
+	mIB2IPGroup                    pool[MIB2IPGroup]
+	mIB2ICMPGroup                  pool[MIB2ICMPGroup]
+	mIB2TCPGroup                   pool[MIB2TCPGroup]
+	mIB2UDPGroup                   pool[MIB2UDPGroup]
+	virtNode                       pool[VirtNode]
+	virtCPU                        pool[VirtCPU]
+	virtMemory                     pool[VirtMemory]
+	virtDiskIO                     pool[VirtDiskIO]
+	virtNetIO                      pool[VirtNetIO]
+	jVMRuntime                     pool[JVMRuntime]
+	jVMStatistics                  pool[JVMStatistics]
+	memcacheLegacyCounters         pool[MemcacheLegacyCounters]
+	hTTPCounters                   pool[HTTPCounters]
+	appOperationCounters           pool[AppOperationCounters]
+	appResources                   pool[AppResources]
+	memcacheCounters               pool[MemcacheCounters]
+	vDICounters                    pool[VDICounters]
+	appWorkers                     pool[AppWorkers]
+	oVSDPStats                     pool[OVSDPStats]
+	energy                         pool[Energy]
+	temperature                    pool[Temperature]
+	humidity                       pool[Humidity]
+	fans                           pool[Fans]
+	bSTDeviceBuffers               pool[BSTDeviceBuffers]
+	bSTPortBuffers                 pool[BSTPortBuffers]
+	hWTables                       pool[HWTables]
+	nVIDIAGPU                      pool[NVIDIAGPU]
+	sampledHeader                  pool[SampledHeader]
+	sampledEthernet                pool[SampledEthernet]
+	sampledIPv4                    pool[SampledIPv4]
+	sampledIPv6                    pool[SampledIPv6]
+	extendedSwitch                 pool[ExtendedSwitch]
+	extendedRouter                 pool[ExtendedRouter]
+	extendedGateway                pool[ExtendedGateway]
+	extendedUser                   pool[ExtendedUser]
+	extendedURL                    pool[ExtendedURL]
+	extendedMPLS                   pool[ExtendedMPLS]
+	extendedNAT                    pool[ExtendedNAT]
+	extendedMPLSTunnel             pool[ExtendedMPLSTunnel]
+	extendedMPLSVC                 pool[ExtendedMPLSVC]
+	extendedMPLSFTN                pool[ExtendedMPLSFTN]
+	extendedMPLSLDPFEC             pool[ExtendedMPLSLDPFEC]
+	extendedVLANTunnel             pool[ExtendedVLANTunnel]
+	extended80211Payload           pool[Extended80211Payload]
+	extended80211RX                pool[Extended80211RX]
+	extended80211TX                pool[Extended80211TX]
+	extended80211Aggregation       pool[Extended80211Aggregation]
+	extendedOpenFlowV1             pool[ExtendedOpenFlowV1]
+	extendedFC                     pool[ExtendedFC]
+	extendedQueueLength            pool[ExtendedQueueLength]
+	extendedNATPort                pool[ExtendedNATPort]
+	extendedL2TunnelEgress         pool[ExtendedL2TunnelEgress]
+	extendedL2TunnelIngress        pool[ExtendedL2TunnelIngress]
+	extendedIPv4TunnelEgress       pool[ExtendedIPv4TunnelEgress]
+	extendedIPv4TunnelIngress      pool[ExtendedIPv4TunnelIngress]
+	extendedIPv6TunnelEgress       pool[ExtendedIPv6TunnelEgress]
+	extendedIPv6TunnelIngress      pool[ExtendedIPv6TunnelIngress]
+	extendedDecapsulateEgress      pool[ExtendedDecapsulateEgress]
+	extendedDecapsulateIngress     pool[ExtendedDecapsulateIngress]
+	extendedVNIEgress              pool[ExtendedVNIEgress]
+	extendedVNIIngress             pool[ExtendedVNIIngress]
+	extendedIBLRH                  pool[ExtendedIBLRH]
+	extendedIBGRH                  pool[ExtendedIBGRH]
+	extendedIBBTH                  pool[ExtendedIBBTH]
+	extendedVLANIn                 pool[ExtendedVLANIn]
+	extendedVLANOut                pool[ExtendedVLANOut]
+	extendedEgressQueue            pool[ExtendedEgressQueue]
+	extendedACL                    pool[ExtendedACL]
+	extendedFunction               pool[ExtendedFunction]
+	extendedTransit                pool[ExtendedTransit]
+	extendedQueue                  pool[ExtendedQueue]
+	extendedHWTrap                 pool[ExtendedHWTrap]
+	extendedLinuxDropReason        pool[ExtendedLinuxDropReason]
+	extendedTimestamp              pool[ExtendedTimestamp]
+	transaction                    pool[Transaction]
+	extendedNFSStorageTransaction  pool[ExtendedNFSStorageTransaction]
+	extendedSCSIStorageTransaction pool[ExtendedSCSIStorageTransaction]
+	extendedHTTPTransaction        pool[ExtendedHTTPTransaction]
+	extendedSocketIPv4             pool[ExtendedSocketIPv4]
+	extendedSocketIPv6             pool[ExtendedSocketIPv6]
+	extendedProxySocketIPv4        pool[ExtendedProxySocketIPv4]
+	extendedProxySocketIPv6        pool[ExtendedProxySocketIPv6]
+	memcacheOperation              pool[MemcacheOperation]
+	hTTPRequestDeprecated          pool[HTTPRequestDeprecated]
+	appOperation                   pool[AppOperation]
+	appParentContext               pool[AppParentContext]
+	appInitiator                   pool[AppInitiator]
+	appTarget                      pool[AppTarget]
+	hTTPRequest                    pool[HTTPRequest]
+	extendedProxyRequest           pool[ExtendedProxyRequest]
+	extendedNavTiming              pool[ExtendedNavTiming]
+	extendedTCPInfo                pool[ExtendedTCPInfo]
+	extendedEntities               pool[ExtendedEntities]
+	bSTEgressQueue                 pool[BSTEgressQueue]
 }
 
 func (p *recordPools) reset() {
+	p.ifCounters.reset()
 	p.ethernetCounters.reset()
-	p.hostCPU.reset()
-	p.hostAdapters.reset()
+	p.tokenRingCounters.reset()
+	p.vGCounters.reset()
+	p.vLANCounters.reset()
+	p.iEEE80211Counters.reset()
+	p.lAGPortStats.reset()
+	p.slowPathCounts.reset()
+	p.infiniBandCounters.reset()
+	p.sFP.reset()
+	p.pFCCounters.reset()
+	p.processor.reset()
+	p.radioUtilization.reset()
+	p.queueLengthCounters.reset()
+	p.oFPort.reset()
+	p.portName.reset()
 	p.hostDescr.reset()
+	p.hostAdapters.reset()
+	p.hostParent.reset()
+	p.hostCPU.reset()
+	p.hostMemory.reset()
+	p.hostDiskIO.reset()
+	p.hostNetIO.reset()
+	p.mIB2IPGroup.reset()
+	p.mIB2ICMPGroup.reset()
+	p.mIB2TCPGroup.reset()
+	p.mIB2UDPGroup.reset()
+	p.virtNode.reset()
+	p.virtCPU.reset()
+	p.virtMemory.reset()
+	p.virtDiskIO.reset()
+	p.virtNetIO.reset()
+	p.jVMRuntime.reset()
+	p.jVMStatistics.reset()
+	p.memcacheLegacyCounters.reset()
+	p.hTTPCounters.reset()
+	p.appOperationCounters.reset()
+	p.appResources.reset()
+	p.memcacheCounters.reset()
+	p.vDICounters.reset()
+	p.appWorkers.reset()
+	p.oVSDPStats.reset()
+	p.energy.reset()
+	p.temperature.reset()
+	p.humidity.reset()
+	p.fans.reset()
+	p.bSTDeviceBuffers.reset()
+	p.bSTPortBuffers.reset()
+	p.hWTables.reset()
+	p.nVIDIAGPU.reset()
+	p.sampledHeader.reset()
+	p.sampledEthernet.reset()
+	p.sampledIPv4.reset()
+	p.sampledIPv6.reset()
+	p.extendedSwitch.reset()
+	p.extendedRouter.reset()
+	p.extendedGateway.reset()
+	p.extendedUser.reset()
+	p.extendedURL.reset()
+	p.extendedMPLS.reset()
+	p.extendedNAT.reset()
+	p.extendedMPLSTunnel.reset()
+	p.extendedMPLSVC.reset()
+	p.extendedMPLSFTN.reset()
+	p.extendedMPLSLDPFEC.reset()
+	p.extendedVLANTunnel.reset()
+	p.extended80211Payload.reset()
+	p.extended80211RX.reset()
+	p.extended80211TX.reset()
+	p.extended80211Aggregation.reset()
+	p.extendedOpenFlowV1.reset()
+	p.extendedFC.reset()
+	p.extendedQueueLength.reset()
+	p.extendedNATPort.reset()
+	p.extendedL2TunnelEgress.reset()
+	p.extendedL2TunnelIngress.reset()
+	p.extendedIPv4TunnelEgress.reset()
+	p.extendedIPv4TunnelIngress.reset()
+	p.extendedIPv6TunnelEgress.reset()
+	p.extendedIPv6TunnelIngress.reset()
+	p.extendedDecapsulateEgress.reset()
+	p.extendedDecapsulateIngress.reset()
+	p.extendedVNIEgress.reset()
+	p.extendedVNIIngress.reset()
+	p.extendedIBLRH.reset()
+	p.extendedIBGRH.reset()
+	p.extendedIBBTH.reset()
+	p.extendedVLANIn.reset()
+	p.extendedVLANOut.reset()
+	p.extendedEgressQueue.reset()
+	p.extendedACL.reset()
+	p.extendedFunction.reset()
+	p.extendedTransit.reset()
+	p.extendedQueue.reset()
+	p.extendedHWTrap.reset()
+	p.extendedLinuxDropReason.reset()
+	p.extendedTimestamp.reset()
+	p.transaction.reset()
+	p.extendedNFSStorageTransaction.reset()
+	p.extendedSCSIStorageTransaction.reset()
+	p.extendedHTTPTransaction.reset()
+	p.extendedSocketIPv4.reset()
+	p.extendedSocketIPv6.reset()
+	p.extendedProxySocketIPv4.reset()
+	p.extendedProxySocketIPv6.reset()
+	p.memcacheOperation.reset()
+	p.hTTPRequestDeprecated.reset()
+	p.appOperation.reset()
+	p.appParentContext.reset()
+	p.appInitiator.reset()
+	p.appTarget.reset()
+	p.hTTPRequest.reset()
+	p.extendedProxyRequest.reset()
+	p.extendedNavTiming.reset()
+	p.extendedTCPInfo.reset()
+	p.extendedEntities.reset()
+	p.bSTEgressQueue.reset()
 }
 
 // decodeFlowRecord decodes a flow record body, or returns nil for an unknown tag.
 func (d *Decoder) decodeFlowRecord(t Tag, r *reader) Record {
 	switch t {
+	case TagSampledHeader:
+		x := d.pools.sampledHeader.next()
+		x.decode(r, d)
+		return x
+	case TagSampledEthernet:
+		x := d.pools.sampledEthernet.next()
+		x.decode(r, d)
+		return x
+	case TagSampledIPv4:
+		x := d.pools.sampledIPv4.next()
+		x.decode(r, d)
+		return x
+	case TagSampledIPv6:
+		x := d.pools.sampledIPv6.next()
+		x.decode(r, d)
+		return x
+	case TagExtendedSwitch:
+		x := d.pools.extendedSwitch.next()
+		x.decode(r, d)
+		return x
+	case TagExtendedRouter:
+		x := d.pools.extendedRouter.next()
+		x.decode(r, d)
+		return x
+	case TagExtendedGateway:
+		x := d.pools.extendedGateway.next()
+		x.decode(r, d)
+		return x
+	case TagExtendedUser:
+		x := d.pools.extendedUser.next()
+		x.decode(r, d)
+		return x
+	case TagExtendedURL:
+		x := d.pools.extendedURL.next()
+		x.decode(r, d)
+		return x
+	case TagExtendedMPLS:
+		x := d.pools.extendedMPLS.next()
+		x.decode(r, d)
+		return x
+	case TagExtendedNAT:
+		x := d.pools.extendedNAT.next()
+		x.decode(r, d)
+		return x
+	case TagExtendedMPLSTunnel:
+		x := d.pools.extendedMPLSTunnel.next()
+		x.decode(r, d)
+		return x
+	case TagExtendedMPLSVC:
+		x := d.pools.extendedMPLSVC.next()
+		x.decode(r, d)
+		return x
+	case TagExtendedMPLSFTN:
+		x := d.pools.extendedMPLSFTN.next()
+		x.decode(r, d)
+		return x
+	case TagExtendedMPLSLDPFEC:
+		x := d.pools.extendedMPLSLDPFEC.next()
+		x.decode(r, d)
+		return x
+	case TagExtendedVLANTunnel:
+		x := d.pools.extendedVLANTunnel.next()
+		x.decode(r, d)
+		return x
+	case TagExtended80211Payload:
+		x := d.pools.extended80211Payload.next()
+		x.decode(r, d)
+		return x
+	case TagExtended80211RX:
+		x := d.pools.extended80211RX.next()
+		x.decode(r, d)
+		return x
+	case TagExtended80211TX:
+		x := d.pools.extended80211TX.next()
+		x.decode(r, d)
+		return x
+	case TagExtended80211Aggregation:
+		x := d.pools.extended80211Aggregation.next()
+		x.decode(r, d)
+		return x
+	case TagExtendedOpenFlowV1:
+		x := d.pools.extendedOpenFlowV1.next()
+		x.decode(r, d)
+		return x
+	case TagExtendedFC:
+		x := d.pools.extendedFC.next()
+		x.decode(r, d)
+		return x
+	case TagExtendedQueueLength:
+		x := d.pools.extendedQueueLength.next()
+		x.decode(r, d)
+		return x
+	case TagExtendedNATPort:
+		x := d.pools.extendedNATPort.next()
+		x.decode(r, d)
+		return x
+	case TagExtendedL2TunnelEgress:
+		x := d.pools.extendedL2TunnelEgress.next()
+		x.decode(r, d)
+		return x
+	case TagExtendedL2TunnelIngress:
+		x := d.pools.extendedL2TunnelIngress.next()
+		x.decode(r, d)
+		return x
+	case TagExtendedIPv4TunnelEgress:
+		x := d.pools.extendedIPv4TunnelEgress.next()
+		x.decode(r, d)
+		return x
+	case TagExtendedIPv4TunnelIngress:
+		x := d.pools.extendedIPv4TunnelIngress.next()
+		x.decode(r, d)
+		return x
+	case TagExtendedIPv6TunnelEgress:
+		x := d.pools.extendedIPv6TunnelEgress.next()
+		x.decode(r, d)
+		return x
+	case TagExtendedIPv6TunnelIngress:
+		x := d.pools.extendedIPv6TunnelIngress.next()
+		x.decode(r, d)
+		return x
+	case TagExtendedDecapsulateEgress:
+		x := d.pools.extendedDecapsulateEgress.next()
+		x.decode(r, d)
+		return x
+	case TagExtendedDecapsulateIngress:
+		x := d.pools.extendedDecapsulateIngress.next()
+		x.decode(r, d)
+		return x
+	case TagExtendedVNIEgress:
+		x := d.pools.extendedVNIEgress.next()
+		x.decode(r, d)
+		return x
+	case TagExtendedVNIIngress:
+		x := d.pools.extendedVNIIngress.next()
+		x.decode(r, d)
+		return x
+	case TagExtendedIBLRH:
+		x := d.pools.extendedIBLRH.next()
+		x.decode(r, d)
+		return x
+	case TagExtendedIBGRH:
+		x := d.pools.extendedIBGRH.next()
+		x.decode(r, d)
+		return x
+	case TagExtendedIBBTH:
+		x := d.pools.extendedIBBTH.next()
+		x.decode(r, d)
+		return x
+	case TagExtendedVLANIn:
+		x := d.pools.extendedVLANIn.next()
+		x.decode(r, d)
+		return x
+	case TagExtendedVLANOut:
+		x := d.pools.extendedVLANOut.next()
+		x.decode(r, d)
+		return x
+	case TagExtendedEgressQueue:
+		x := d.pools.extendedEgressQueue.next()
+		x.decode(r, d)
+		return x
+	case TagExtendedACL:
+		x := d.pools.extendedACL.next()
+		x.decode(r, d)
+		return x
+	case TagExtendedFunction:
+		x := d.pools.extendedFunction.next()
+		x.decode(r, d)
+		return x
+	case TagExtendedTransit:
+		x := d.pools.extendedTransit.next()
+		x.decode(r, d)
+		return x
+	case TagExtendedQueue:
+		x := d.pools.extendedQueue.next()
+		x.decode(r, d)
+		return x
+	case TagExtendedHWTrap:
+		x := d.pools.extendedHWTrap.next()
+		x.decode(r, d)
+		return x
+	case TagExtendedLinuxDropReason:
+		x := d.pools.extendedLinuxDropReason.next()
+		x.decode(r, d)
+		return x
+	case TagExtendedTimestamp:
+		x := d.pools.extendedTimestamp.next()
+		x.decode(r, d)
+		return x
+	case TagTransaction:
+		x := d.pools.transaction.next()
+		x.decode(r, d)
+		return x
+	case TagExtendedNFSStorageTransaction:
+		x := d.pools.extendedNFSStorageTransaction.next()
+		x.decode(r, d)
+		return x
+	case TagExtendedSCSIStorageTransaction:
+		x := d.pools.extendedSCSIStorageTransaction.next()
+		x.decode(r, d)
+		return x
+	case TagExtendedHTTPTransaction:
+		x := d.pools.extendedHTTPTransaction.next()
+		x.decode(r, d)
+		return x
+	case TagExtendedSocketIPv4:
+		x := d.pools.extendedSocketIPv4.next()
+		x.decode(r, d)
+		return x
+	case TagExtendedSocketIPv6:
+		x := d.pools.extendedSocketIPv6.next()
+		x.decode(r, d)
+		return x
+	case TagExtendedProxySocketIPv4:
+		x := d.pools.extendedProxySocketIPv4.next()
+		x.decode(r, d)
+		return x
+	case TagExtendedProxySocketIPv6:
+		x := d.pools.extendedProxySocketIPv6.next()
+		x.decode(r, d)
+		return x
+	case TagMemcacheOperation:
+		x := d.pools.memcacheOperation.next()
+		x.decode(r, d)
+		return x
+	case TagHTTPRequestDeprecated:
+		x := d.pools.hTTPRequestDeprecated.next()
+		x.decode(r, d)
+		return x
+	case TagAppOperation:
+		x := d.pools.appOperation.next()
+		x.decode(r, d)
+		return x
+	case TagAppParentContext:
+		x := d.pools.appParentContext.next()
+		x.decode(r, d)
+		return x
+	case TagAppInitiator:
+		x := d.pools.appInitiator.next()
+		x.decode(r, d)
+		return x
+	case TagAppTarget:
+		x := d.pools.appTarget.next()
+		x.decode(r, d)
+		return x
+	case TagHTTPRequest:
+		x := d.pools.hTTPRequest.next()
+		x.decode(r, d)
+		return x
+	case TagExtendedProxyRequest:
+		x := d.pools.extendedProxyRequest.next()
+		x.decode(r, d)
+		return x
+	case TagExtendedNavTiming:
+		x := d.pools.extendedNavTiming.next()
+		x.decode(r, d)
+		return x
+	case TagExtendedTCPInfo:
+		x := d.pools.extendedTCPInfo.next()
+		x.decode(r, d)
+		return x
+	case TagExtendedEntities:
+		x := d.pools.extendedEntities.next()
+		x.decode(r, d)
+		return x
+	case TagBSTEgressQueue:
+		x := d.pools.bSTEgressQueue.next()
+		x.decode(r, d)
+		return x
 	}
 	return nil
 }
@@ -27,24 +521,252 @@ func (d *Decoder) decodeFlowRecord(t Tag, r *reader) Record {
 // decodeCounterRecord decodes a counter record body, or returns nil for an unknown tag.
 func (d *Decoder) decodeCounterRecord(t Tag, r *reader) Record {
 	switch t {
+	case TagIfCounters:
+		x := d.pools.ifCounters.next()
+		x.decode(r, d)
+		return x
 	case TagEthernetCounters:
 		x := d.pools.ethernetCounters.next()
 		x.decode(r, d)
 		return x
-	case TagHostCPU:
-		x := d.pools.hostCPU.next()
+	case TagTokenRingCounters:
+		x := d.pools.tokenRingCounters.next()
 		x.decode(r, d)
 		return x
-	case TagHostAdapters:
-		x := d.pools.hostAdapters.next()
+	case TagVGCounters:
+		x := d.pools.vGCounters.next()
+		x.decode(r, d)
+		return x
+	case TagVLANCounters:
+		x := d.pools.vLANCounters.next()
+		x.decode(r, d)
+		return x
+	case TagIEEE80211Counters:
+		x := d.pools.iEEE80211Counters.next()
+		x.decode(r, d)
+		return x
+	case TagLAGPortStats:
+		x := d.pools.lAGPortStats.next()
+		x.decode(r, d)
+		return x
+	case TagSlowPathCounts:
+		x := d.pools.slowPathCounts.next()
+		x.decode(r, d)
+		return x
+	case TagInfiniBandCounters:
+		x := d.pools.infiniBandCounters.next()
+		x.decode(r, d)
+		return x
+	case TagSFP:
+		x := d.pools.sFP.next()
+		x.decode(r, d)
+		return x
+	case TagPFCCounters:
+		x := d.pools.pFCCounters.next()
+		x.decode(r, d)
+		return x
+	case TagProcessor:
+		x := d.pools.processor.next()
+		x.decode(r, d)
+		return x
+	case TagRadioUtilization:
+		x := d.pools.radioUtilization.next()
+		x.decode(r, d)
+		return x
+	case TagQueueLengthCounters:
+		x := d.pools.queueLengthCounters.next()
+		x.decode(r, d)
+		return x
+	case TagOFPort:
+		x := d.pools.oFPort.next()
+		x.decode(r, d)
+		return x
+	case TagPortName:
+		x := d.pools.portName.next()
 		x.decode(r, d)
 		return x
 	case TagHostDescr:
 		x := d.pools.hostDescr.next()
 		x.decode(r, d)
 		return x
+	case TagHostAdapters:
+		x := d.pools.hostAdapters.next()
+		x.decode(r, d)
+		return x
+	case TagHostParent:
+		x := d.pools.hostParent.next()
+		x.decode(r, d)
+		return x
+	case TagHostCPU:
+		x := d.pools.hostCPU.next()
+		x.decode(r, d)
+		return x
+	case TagHostMemory:
+		x := d.pools.hostMemory.next()
+		x.decode(r, d)
+		return x
+	case TagHostDiskIO:
+		x := d.pools.hostDiskIO.next()
+		x.decode(r, d)
+		return x
+	case TagHostNetIO:
+		x := d.pools.hostNetIO.next()
+		x.decode(r, d)
+		return x
+	case TagMIB2IPGroup:
+		x := d.pools.mIB2IPGroup.next()
+		x.decode(r, d)
+		return x
+	case TagMIB2ICMPGroup:
+		x := d.pools.mIB2ICMPGroup.next()
+		x.decode(r, d)
+		return x
+	case TagMIB2TCPGroup:
+		x := d.pools.mIB2TCPGroup.next()
+		x.decode(r, d)
+		return x
+	case TagMIB2UDPGroup:
+		x := d.pools.mIB2UDPGroup.next()
+		x.decode(r, d)
+		return x
+	case TagVirtNode:
+		x := d.pools.virtNode.next()
+		x.decode(r, d)
+		return x
+	case TagVirtCPU:
+		x := d.pools.virtCPU.next()
+		x.decode(r, d)
+		return x
+	case TagVirtMemory:
+		x := d.pools.virtMemory.next()
+		x.decode(r, d)
+		return x
+	case TagVirtDiskIO:
+		x := d.pools.virtDiskIO.next()
+		x.decode(r, d)
+		return x
+	case TagVirtNetIO:
+		x := d.pools.virtNetIO.next()
+		x.decode(r, d)
+		return x
+	case TagJVMRuntime:
+		x := d.pools.jVMRuntime.next()
+		x.decode(r, d)
+		return x
+	case TagJVMStatistics:
+		x := d.pools.jVMStatistics.next()
+		x.decode(r, d)
+		return x
+	case TagMemcacheLegacyCounters:
+		x := d.pools.memcacheLegacyCounters.next()
+		x.decode(r, d)
+		return x
+	case TagHTTPCounters:
+		x := d.pools.hTTPCounters.next()
+		x.decode(r, d)
+		return x
+	case TagAppOperationCounters:
+		x := d.pools.appOperationCounters.next()
+		x.decode(r, d)
+		return x
+	case TagAppResources:
+		x := d.pools.appResources.next()
+		x.decode(r, d)
+		return x
+	case TagMemcacheCounters:
+		x := d.pools.memcacheCounters.next()
+		x.decode(r, d)
+		return x
+	case TagVDICounters:
+		x := d.pools.vDICounters.next()
+		x.decode(r, d)
+		return x
+	case TagAppWorkers:
+		x := d.pools.appWorkers.next()
+		x.decode(r, d)
+		return x
+	case TagOVSDPStats:
+		x := d.pools.oVSDPStats.next()
+		x.decode(r, d)
+		return x
+	case TagEnergy:
+		x := d.pools.energy.next()
+		x.decode(r, d)
+		return x
+	case TagTemperature:
+		x := d.pools.temperature.next()
+		x.decode(r, d)
+		return x
+	case TagHumidity:
+		x := d.pools.humidity.next()
+		x.decode(r, d)
+		return x
+	case TagFans:
+		x := d.pools.fans.next()
+		x.decode(r, d)
+		return x
+	case TagBSTDeviceBuffers:
+		x := d.pools.bSTDeviceBuffers.next()
+		x.decode(r, d)
+		return x
+	case TagBSTPortBuffers:
+		x := d.pools.bSTPortBuffers.next()
+		x.decode(r, d)
+		return x
+	case TagHWTables:
+		x := d.pools.hWTables.next()
+		x.decode(r, d)
+		return x
+	case TagNVIDIAGPU:
+		x := d.pools.nVIDIAGPU.next()
+		x.decode(r, d)
+		return x
 	}
 	return nil
+}
+
+func (x *IfCounters) decode(r *reader, d *Decoder) {
+	x.IfIndex = r.u32()
+	x.IfType = r.u32()
+	x.IfSpeed = r.u64()
+	x.IfDirection = r.u32()
+	x.IfStatus = r.u32()
+	x.InOctets = r.u64()
+	x.InUcastPkts = r.u32()
+	x.InMulticastPkts = r.u32()
+	x.InBroadcastPkts = r.u32()
+	x.InDiscards = r.u32()
+	x.InErrors = r.u32()
+	x.InUnknownProtos = r.u32()
+	x.OutOctets = r.u64()
+	x.OutUcastPkts = r.u32()
+	x.OutMulticastPkts = r.u32()
+	x.OutBroadcastPkts = r.u32()
+	x.OutDiscards = r.u32()
+	x.OutErrors = r.u32()
+	x.PromiscuousMode = r.u32()
+}
+
+func (x *IfCounters) appendTo(w *writer) {
+	w.u32(x.IfIndex)
+	w.u32(x.IfType)
+	w.u64(x.IfSpeed)
+	w.u32(x.IfDirection)
+	w.u32(x.IfStatus)
+	w.u64(x.InOctets)
+	w.u32(x.InUcastPkts)
+	w.u32(x.InMulticastPkts)
+	w.u32(x.InBroadcastPkts)
+	w.u32(x.InDiscards)
+	w.u32(x.InErrors)
+	w.u32(x.InUnknownProtos)
+	w.u64(x.OutOctets)
+	w.u32(x.OutUcastPkts)
+	w.u32(x.OutMulticastPkts)
+	w.u32(x.OutBroadcastPkts)
+	w.u32(x.OutDiscards)
+	w.u32(x.OutErrors)
+	w.u32(x.PromiscuousMode)
 }
 
 func (x *EthernetCounters) decode(r *reader, d *Decoder) {
@@ -77,6 +799,488 @@ func (x *EthernetCounters) appendTo(w *writer) {
 	w.u32(x.FrameTooLongs)
 	w.u32(x.InternalMacReceiveErrors)
 	w.u32(x.SymbolErrors)
+}
+
+func (x *TokenRingCounters) decode(r *reader, d *Decoder) {
+	x.LineErrors = r.u32()
+	x.BurstErrors = r.u32()
+	x.ACErrors = r.u32()
+	x.AbortTransErrors = r.u32()
+	x.InternalErrors = r.u32()
+	x.LostFrameErrors = r.u32()
+	x.ReceiveCongestions = r.u32()
+	x.FrameCopiedErrors = r.u32()
+	x.TokenErrors = r.u32()
+	x.SoftErrors = r.u32()
+	x.HardErrors = r.u32()
+	x.SignalLoss = r.u32()
+	x.TransmitBeacons = r.u32()
+	x.Recoverys = r.u32()
+	x.LobeWires = r.u32()
+	x.Removes = r.u32()
+	x.Singles = r.u32()
+	x.FreqErrors = r.u32()
+}
+
+func (x *TokenRingCounters) appendTo(w *writer) {
+	w.u32(x.LineErrors)
+	w.u32(x.BurstErrors)
+	w.u32(x.ACErrors)
+	w.u32(x.AbortTransErrors)
+	w.u32(x.InternalErrors)
+	w.u32(x.LostFrameErrors)
+	w.u32(x.ReceiveCongestions)
+	w.u32(x.FrameCopiedErrors)
+	w.u32(x.TokenErrors)
+	w.u32(x.SoftErrors)
+	w.u32(x.HardErrors)
+	w.u32(x.SignalLoss)
+	w.u32(x.TransmitBeacons)
+	w.u32(x.Recoverys)
+	w.u32(x.LobeWires)
+	w.u32(x.Removes)
+	w.u32(x.Singles)
+	w.u32(x.FreqErrors)
+}
+
+func (x *VGCounters) decode(r *reader, d *Decoder) {
+	x.InHighPriorityFrames = r.u32()
+	x.InHighPriorityOctets = r.u64()
+	x.InNormPriorityFrames = r.u32()
+	x.InNormPriorityOctets = r.u64()
+	x.InIPMErrors = r.u32()
+	x.InOversizeFrameErrors = r.u32()
+	x.InDataErrors = r.u32()
+	x.InNullAddressedFrames = r.u32()
+	x.OutHighPriorityFrames = r.u32()
+	x.OutHighPriorityOctets = r.u64()
+	x.TransitionIntoTrainings = r.u32()
+	x.HCInHighPriorityOctets = r.u64()
+	x.HCInNormPriorityOctets = r.u64()
+	x.HCOutHighPriorityOctets = r.u64()
+}
+
+func (x *VGCounters) appendTo(w *writer) {
+	w.u32(x.InHighPriorityFrames)
+	w.u64(x.InHighPriorityOctets)
+	w.u32(x.InNormPriorityFrames)
+	w.u64(x.InNormPriorityOctets)
+	w.u32(x.InIPMErrors)
+	w.u32(x.InOversizeFrameErrors)
+	w.u32(x.InDataErrors)
+	w.u32(x.InNullAddressedFrames)
+	w.u32(x.OutHighPriorityFrames)
+	w.u64(x.OutHighPriorityOctets)
+	w.u32(x.TransitionIntoTrainings)
+	w.u64(x.HCInHighPriorityOctets)
+	w.u64(x.HCInNormPriorityOctets)
+	w.u64(x.HCOutHighPriorityOctets)
+}
+
+func (x *VLANCounters) decode(r *reader, d *Decoder) {
+	x.VLANID = r.u32()
+	x.Octets = r.u64()
+	x.UcastPkts = r.u32()
+	x.MulticastPkts = r.u32()
+	x.BroadcastPkts = r.u32()
+	x.Discards = r.u32()
+}
+
+func (x *VLANCounters) appendTo(w *writer) {
+	w.u32(x.VLANID)
+	w.u64(x.Octets)
+	w.u32(x.UcastPkts)
+	w.u32(x.MulticastPkts)
+	w.u32(x.BroadcastPkts)
+	w.u32(x.Discards)
+}
+
+func (x *IEEE80211Counters) decode(r *reader, d *Decoder) {
+	x.TransmittedFragmentCount = r.u32()
+	x.MulticastTransmittedFrameCount = r.u32()
+	x.FailedCount = r.u32()
+	x.RetryCount = r.u32()
+	x.MultipleRetryCount = r.u32()
+	x.FrameDuplicateCount = r.u32()
+	x.RTSSuccessCount = r.u32()
+	x.RTSFailureCount = r.u32()
+	x.ACKFailureCount = r.u32()
+	x.ReceivedFragmentCount = r.u32()
+	x.MulticastReceivedFrameCount = r.u32()
+	x.FCSErrorCount = r.u32()
+	x.TransmittedFrameCount = r.u32()
+	x.WEPUndecryptableCount = r.u32()
+	x.QoSDiscardedFragmentCount = r.u32()
+	x.AssociatedStationCount = r.u32()
+	x.QoSCFPollsReceivedCount = r.u32()
+	x.QoSCFPollsUnusedCount = r.u32()
+	x.QoSCFPollsUnusableCount = r.u32()
+	x.QoSCFPollsLostCount = r.u32()
+}
+
+func (x *IEEE80211Counters) appendTo(w *writer) {
+	w.u32(x.TransmittedFragmentCount)
+	w.u32(x.MulticastTransmittedFrameCount)
+	w.u32(x.FailedCount)
+	w.u32(x.RetryCount)
+	w.u32(x.MultipleRetryCount)
+	w.u32(x.FrameDuplicateCount)
+	w.u32(x.RTSSuccessCount)
+	w.u32(x.RTSFailureCount)
+	w.u32(x.ACKFailureCount)
+	w.u32(x.ReceivedFragmentCount)
+	w.u32(x.MulticastReceivedFrameCount)
+	w.u32(x.FCSErrorCount)
+	w.u32(x.TransmittedFrameCount)
+	w.u32(x.WEPUndecryptableCount)
+	w.u32(x.QoSDiscardedFragmentCount)
+	w.u32(x.AssociatedStationCount)
+	w.u32(x.QoSCFPollsReceivedCount)
+	w.u32(x.QoSCFPollsUnusedCount)
+	w.u32(x.QoSCFPollsUnusableCount)
+	w.u32(x.QoSCFPollsLostCount)
+}
+
+func (x *LAGPortStats) decode(r *reader, d *Decoder) {
+	x.ActorSystemID = r.mac()
+	x.PartnerOperSystemID = r.mac()
+	x.AttachedAggID = r.u32()
+	x.PortState = r.b4()
+	x.LACPDUsRx = r.u32()
+	x.MarkerPDUsRx = r.u32()
+	x.MarkerResponsePDUsRx = r.u32()
+	x.UnknownRx = r.u32()
+	x.IllegalRx = r.u32()
+	x.LACPDUsTx = r.u32()
+	x.MarkerPDUsTx = r.u32()
+	x.MarkerResponsePDUsTx = r.u32()
+}
+
+func (x *LAGPortStats) appendTo(w *writer) {
+	w.mac(x.ActorSystemID)
+	w.mac(x.PartnerOperSystemID)
+	w.u32(x.AttachedAggID)
+	w.b4(x.PortState)
+	w.u32(x.LACPDUsRx)
+	w.u32(x.MarkerPDUsRx)
+	w.u32(x.MarkerResponsePDUsRx)
+	w.u32(x.UnknownRx)
+	w.u32(x.IllegalRx)
+	w.u32(x.LACPDUsTx)
+	w.u32(x.MarkerPDUsTx)
+	w.u32(x.MarkerResponsePDUsTx)
+}
+
+func (x *SlowPathCounts) decode(r *reader, d *Decoder) {
+	x.Unknown = r.u32()
+	x.Other = r.u32()
+	x.CAMMiss = r.u32()
+	x.CAMFull = r.u32()
+	x.NoHWSupport = r.u32()
+	x.Cntrl = r.u32()
+}
+
+func (x *SlowPathCounts) appendTo(w *writer) {
+	w.u32(x.Unknown)
+	w.u32(x.Other)
+	w.u32(x.CAMMiss)
+	w.u32(x.CAMFull)
+	w.u32(x.NoHWSupport)
+	w.u32(x.Cntrl)
+}
+
+func (x *InfiniBandCounters) decode(r *reader, d *Decoder) {
+	x.PortXmitPkts = r.u64()
+	x.PortRcvPkts = r.u64()
+	x.SymbolErrorCounter = r.u32()
+	x.LinkErrorRecoveryCounter = r.u32()
+	x.LinkDownedCounter = r.u32()
+	x.PortRcvErrors = r.u32()
+	x.PortRcvRemotePhysicalErrors = r.u32()
+	x.PortRcvSwitchRelayErrors = r.u32()
+	x.PortXmitDiscards = r.u32()
+	x.PortXmitConstraintErrors = r.u32()
+	x.PortRcvConstraintErrors = r.u32()
+	x.LocalLinkIntegrityErrors = r.u32()
+	x.ExcessiveBufferOverrunErrors = r.u32()
+	x.VL15Dropped = r.u32()
+}
+
+func (x *InfiniBandCounters) appendTo(w *writer) {
+	w.u64(x.PortXmitPkts)
+	w.u64(x.PortRcvPkts)
+	w.u32(x.SymbolErrorCounter)
+	w.u32(x.LinkErrorRecoveryCounter)
+	w.u32(x.LinkDownedCounter)
+	w.u32(x.PortRcvErrors)
+	w.u32(x.PortRcvRemotePhysicalErrors)
+	w.u32(x.PortRcvSwitchRelayErrors)
+	w.u32(x.PortXmitDiscards)
+	w.u32(x.PortXmitConstraintErrors)
+	w.u32(x.PortRcvConstraintErrors)
+	w.u32(x.LocalLinkIntegrityErrors)
+	w.u32(x.ExcessiveBufferOverrunErrors)
+	w.u32(x.VL15Dropped)
+}
+
+func (x *SFPLane) decode(r *reader, d *Decoder) {
+	x.Index = r.u32()
+	x.TxBiasCurrent = r.u32()
+	x.TxPower = r.u32()
+	x.TxPowerMin = r.u32()
+	x.TxPowerMax = r.u32()
+	x.TxWavelength = r.u32()
+	x.RxPower = r.u32()
+	x.RxPowerMin = r.u32()
+	x.RxPowerMax = r.u32()
+	x.RxWavelength = r.u32()
+}
+
+func (x *SFPLane) appendTo(w *writer) {
+	w.u32(x.Index)
+	w.u32(x.TxBiasCurrent)
+	w.u32(x.TxPower)
+	w.u32(x.TxPowerMin)
+	w.u32(x.TxPowerMax)
+	w.u32(x.TxWavelength)
+	w.u32(x.RxPower)
+	w.u32(x.RxPowerMin)
+	w.u32(x.RxPowerMax)
+	w.u32(x.RxWavelength)
+}
+
+func (x *SFP) decode(r *reader, d *Decoder) {
+	x.ModuleID = r.u32()
+	x.ModuleTotalLanes = r.u32()
+	x.ModuleSupplyVoltage = r.u32()
+	x.ModuleTemperature = r.i32()
+	x.Lanes = grow(x.Lanes, r.count(0, 40))
+	for i := range x.Lanes {
+		x.Lanes[i].decode(r, d)
+	}
+}
+
+func (x *SFP) appendTo(w *writer) {
+	w.u32(x.ModuleID)
+	w.u32(x.ModuleTotalLanes)
+	w.u32(x.ModuleSupplyVoltage)
+	w.i32(x.ModuleTemperature)
+	w.count(len(x.Lanes), 0)
+	for i := range x.Lanes {
+		x.Lanes[i].appendTo(w)
+	}
+}
+
+func (x *PFCCounters) decode(r *reader, d *Decoder) {
+	x.Requests = r.u32()
+	x.Indications = r.u32()
+	x.PauseDuration = r.u32()
+	x.StormDetected = r.u32()
+	x.StormRestored = r.u32()
+}
+
+func (x *PFCCounters) appendTo(w *writer) {
+	w.u32(x.Requests)
+	w.u32(x.Indications)
+	w.u32(x.PauseDuration)
+	w.u32(x.StormDetected)
+	w.u32(x.StormRestored)
+}
+
+func (x *Processor) decode(r *reader, d *Decoder) {
+	x.CPU5s = r.i32()
+	x.CPU1m = r.i32()
+	x.CPU5m = r.i32()
+	x.TotalMemory = r.u64()
+	x.FreeMemory = r.u64()
+}
+
+func (x *Processor) appendTo(w *writer) {
+	w.i32(x.CPU5s)
+	w.i32(x.CPU1m)
+	w.i32(x.CPU5m)
+	w.u64(x.TotalMemory)
+	w.u64(x.FreeMemory)
+}
+
+func (x *RadioUtilization) decode(r *reader, d *Decoder) {
+	x.ElapsedTime = r.u32()
+	x.OnChannelTime = r.u32()
+	x.OnChannelBusyTime = r.u32()
+}
+
+func (x *RadioUtilization) appendTo(w *writer) {
+	w.u32(x.ElapsedTime)
+	w.u32(x.OnChannelTime)
+	w.u32(x.OnChannelBusyTime)
+}
+
+func (x *QueueLengthCounters) decode(r *reader, d *Decoder) {
+	x.QueueIndex = r.u32()
+	x.SegmentSize = r.u32()
+	x.QueueSegments = r.u32()
+	x.QueueLength0 = r.u32()
+	x.QueueLength1 = r.u32()
+	x.QueueLength2 = r.u32()
+	x.QueueLength4 = r.u32()
+	x.QueueLength8 = r.u32()
+	x.QueueLength32 = r.u32()
+	x.QueueLength128 = r.u32()
+	x.QueueLength1024 = r.u32()
+	x.QueueLengthMore = r.u32()
+	x.Dropped = r.u32()
+}
+
+func (x *QueueLengthCounters) appendTo(w *writer) {
+	w.u32(x.QueueIndex)
+	w.u32(x.SegmentSize)
+	w.u32(x.QueueSegments)
+	w.u32(x.QueueLength0)
+	w.u32(x.QueueLength1)
+	w.u32(x.QueueLength2)
+	w.u32(x.QueueLength4)
+	w.u32(x.QueueLength8)
+	w.u32(x.QueueLength32)
+	w.u32(x.QueueLength128)
+	w.u32(x.QueueLength1024)
+	w.u32(x.QueueLengthMore)
+	w.u32(x.Dropped)
+}
+
+func (x *OFPort) decode(r *reader, d *Decoder) {
+	x.DatapathID = r.u64()
+	x.PortNo = r.u32()
+}
+
+func (x *OFPort) appendTo(w *writer) {
+	w.u64(x.DatapathID)
+	w.u32(x.PortNo)
+}
+
+func (x *PortName) decode(r *reader, d *Decoder) {
+	x.Name = r.opaque(255)
+}
+
+func (x *PortName) appendTo(w *writer) {
+	w.opaque(x.Name, 255)
+}
+
+func (x *HostDescr) reset() {
+	x.Hostname = x.Hostname[:0]
+	x.UUID = [16]byte{}
+	x.MachineType = 0
+	x.OSName = 0
+	x.OSRelease = x.OSRelease[:0]
+	x.Layout = 0
+}
+
+func (x *HostDescr) decodeLayout0(r *reader, d *Decoder) {
+	x.reset()
+	x.Layout = 0
+	x.Hostname = r.opaque(64)
+	x.UUID = r.uuid()
+	x.MachineType = r.u32()
+	x.OSName = r.u32()
+	x.OSRelease = r.opaque(32)
+}
+
+func (x *HostDescr) decodeLayout1(r *reader, d *Decoder) {
+	x.reset()
+	x.Layout = 1
+	x.Hostname = r.opaque(64)
+	x.UUID = r.uuidvar()
+	x.MachineType = r.u32()
+	x.OSName = r.u32()
+	x.OSRelease = r.opaque(32)
+}
+
+// decode takes the first layout that fills the body exactly, else the first that fits.
+func (x *HostDescr) decode(r *reader, d *Decoder) {
+	start := *r
+	var t reader
+	t = start
+	x.decodeLayout0(&t, d)
+	if t.err == nil && t.rem() == 0 {
+		*r = t
+		return
+	}
+	t = start
+	x.decodeLayout1(&t, d)
+	if t.err == nil && t.rem() == 0 {
+		*r = t
+		return
+	}
+	t = start
+	x.decodeLayout0(&t, d)
+	if t.err == nil {
+		*r = t
+		return
+	}
+	t = start
+	x.decodeLayout1(&t, d)
+	if t.err == nil {
+		*r = t
+		return
+	}
+	*r = start
+	x.decodeLayout0(r, d)
+}
+
+func (x *HostDescr) appendTo(w *writer) {
+	switch x.Layout {
+	case 1:
+		w.opaque(x.Hostname, 64)
+		w.uuidvar(x.UUID)
+		w.u32(x.MachineType)
+		w.u32(x.OSName)
+		w.opaque(x.OSRelease, 32)
+	default:
+		w.opaque(x.Hostname, 64)
+		w.uuid(x.UUID)
+		w.u32(x.MachineType)
+		w.u32(x.OSName)
+		w.opaque(x.OSRelease, 32)
+	}
+}
+
+func (x *HostAdapter) decode(r *reader, d *Decoder) {
+	x.IfIndex = r.u32()
+	x.MACs = grow(x.MACs, r.count(0, 8))
+	for i := range x.MACs {
+		x.MACs[i] = r.mac()
+	}
+}
+
+func (x *HostAdapter) appendTo(w *writer) {
+	w.u32(x.IfIndex)
+	w.count(len(x.MACs), 0)
+	for _, v := range x.MACs {
+		w.mac(v)
+	}
+}
+
+func (x *HostAdapters) decode(r *reader, d *Decoder) {
+	x.Adapters = grow(x.Adapters, r.count(0, 8))
+	for i := range x.Adapters {
+		x.Adapters[i].decode(r, d)
+	}
+}
+
+func (x *HostAdapters) appendTo(w *writer) {
+	w.count(len(x.Adapters), 0)
+	for i := range x.Adapters {
+		x.Adapters[i].appendTo(w)
+	}
+}
+
+func (x *HostParent) decode(r *reader, d *Decoder) {
+	x.ContainerType = r.u32()
+	x.ContainerIndex = r.u32()
+}
+
+func (x *HostParent) appendTo(w *writer) {
+	w.u32(x.ContainerType)
+	w.u32(x.ContainerIndex)
 }
 
 func (x *HostCPU) reset() {
@@ -226,67 +1430,401 @@ func (x *HostCPU) appendTo(w *writer) {
 	}
 }
 
-func (x *HostAdapter) decode(r *reader, d *Decoder) {
-	x.IfIndex = r.u32()
-	x.MACs = grow(x.MACs, r.count(0, 8))
-	for i := range x.MACs {
-		x.MACs[i] = r.mac()
-	}
+func (x *HostMemory) decode(r *reader, d *Decoder) {
+	x.MemTotal = r.u64()
+	x.MemFree = r.u64()
+	x.MemShared = r.u64()
+	x.MemBuffers = r.u64()
+	x.MemCached = r.u64()
+	x.SwapTotal = r.u64()
+	x.SwapFree = r.u64()
+	x.PageIn = r.u32()
+	x.PageOut = r.u32()
+	x.SwapIn = r.u32()
+	x.SwapOut = r.u32()
 }
 
-func (x *HostAdapter) appendTo(w *writer) {
-	w.u32(x.IfIndex)
-	w.count(len(x.MACs), 0)
-	for _, v := range x.MACs {
-		w.mac(v)
-	}
+func (x *HostMemory) appendTo(w *writer) {
+	w.u64(x.MemTotal)
+	w.u64(x.MemFree)
+	w.u64(x.MemShared)
+	w.u64(x.MemBuffers)
+	w.u64(x.MemCached)
+	w.u64(x.SwapTotal)
+	w.u64(x.SwapFree)
+	w.u32(x.PageIn)
+	w.u32(x.PageOut)
+	w.u32(x.SwapIn)
+	w.u32(x.SwapOut)
 }
 
-func (x *HostAdapters) decode(r *reader, d *Decoder) {
-	x.Adapters = grow(x.Adapters, r.count(0, 8))
-	for i := range x.Adapters {
-		x.Adapters[i].decode(r, d)
-	}
+func (x *HostDiskIO) decode(r *reader, d *Decoder) {
+	x.DiskTotal = r.u64()
+	x.DiskFree = r.u64()
+	x.PartMaxUsed = r.i32()
+	x.Reads = r.u32()
+	x.BytesRead = r.u64()
+	x.ReadTime = r.u32()
+	x.Writes = r.u32()
+	x.BytesWritten = r.u64()
+	x.WriteTime = r.u32()
 }
 
-func (x *HostAdapters) appendTo(w *writer) {
-	w.count(len(x.Adapters), 0)
-	for i := range x.Adapters {
-		x.Adapters[i].appendTo(w)
-	}
+func (x *HostDiskIO) appendTo(w *writer) {
+	w.u64(x.DiskTotal)
+	w.u64(x.DiskFree)
+	w.i32(x.PartMaxUsed)
+	w.u32(x.Reads)
+	w.u64(x.BytesRead)
+	w.u32(x.ReadTime)
+	w.u32(x.Writes)
+	w.u64(x.BytesWritten)
+	w.u32(x.WriteTime)
 }
 
-func (x *HostDescr) reset() {
-	x.Hostname = x.Hostname[:0]
-	x.UUID = [16]byte{}
-	x.MachineType = 0
-	x.OSName = 0
-	x.OSRelease = x.OSRelease[:0]
+func (x *HostNetIO) decode(r *reader, d *Decoder) {
+	x.BytesIn = r.u64()
+	x.PktsIn = r.u32()
+	x.ErrsIn = r.u32()
+	x.DropsIn = r.u32()
+	x.BytesOut = r.u64()
+	x.PktsOut = r.u32()
+	x.ErrsOut = r.u32()
+	x.DropsOut = r.u32()
+}
+
+func (x *HostNetIO) appendTo(w *writer) {
+	w.u64(x.BytesIn)
+	w.u32(x.PktsIn)
+	w.u32(x.ErrsIn)
+	w.u32(x.DropsIn)
+	w.u64(x.BytesOut)
+	w.u32(x.PktsOut)
+	w.u32(x.ErrsOut)
+	w.u32(x.DropsOut)
+}
+
+func (x *MIB2IPGroup) decode(r *reader, d *Decoder) {
+	x.Forwarding = r.u32()
+	x.DefaultTTL = r.u32()
+	x.InReceives = r.u32()
+	x.InHdrErrors = r.u32()
+	x.InAddrErrors = r.u32()
+	x.ForwDatagrams = r.u32()
+	x.InUnknownProtos = r.u32()
+	x.InDiscards = r.u32()
+	x.InDelivers = r.u32()
+	x.OutRequests = r.u32()
+	x.OutDiscards = r.u32()
+	x.OutNoRoutes = r.u32()
+	x.ReasmTimeout = r.u32()
+	x.ReasmReqds = r.u32()
+	x.ReasmOKs = r.u32()
+	x.ReasmFails = r.u32()
+	x.FragOKs = r.u32()
+	x.FragFails = r.u32()
+	x.FragCreates = r.u32()
+}
+
+func (x *MIB2IPGroup) appendTo(w *writer) {
+	w.u32(x.Forwarding)
+	w.u32(x.DefaultTTL)
+	w.u32(x.InReceives)
+	w.u32(x.InHdrErrors)
+	w.u32(x.InAddrErrors)
+	w.u32(x.ForwDatagrams)
+	w.u32(x.InUnknownProtos)
+	w.u32(x.InDiscards)
+	w.u32(x.InDelivers)
+	w.u32(x.OutRequests)
+	w.u32(x.OutDiscards)
+	w.u32(x.OutNoRoutes)
+	w.u32(x.ReasmTimeout)
+	w.u32(x.ReasmReqds)
+	w.u32(x.ReasmOKs)
+	w.u32(x.ReasmFails)
+	w.u32(x.FragOKs)
+	w.u32(x.FragFails)
+	w.u32(x.FragCreates)
+}
+
+func (x *MIB2ICMPGroup) decode(r *reader, d *Decoder) {
+	x.InMsgs = r.u32()
+	x.InErrors = r.u32()
+	x.InDestUnreachs = r.u32()
+	x.InTimeExcds = r.u32()
+	x.InParamProbs = r.u32()
+	x.InSrcQuenchs = r.u32()
+	x.InRedirects = r.u32()
+	x.InEchos = r.u32()
+	x.InEchoReps = r.u32()
+	x.InTimestamps = r.u32()
+	x.InAddrMasks = r.u32()
+	x.InAddrMaskReps = r.u32()
+	x.OutMsgs = r.u32()
+	x.OutErrors = r.u32()
+	x.OutDestUnreachs = r.u32()
+	x.OutTimeExcds = r.u32()
+	x.OutParamProbs = r.u32()
+	x.OutSrcQuenchs = r.u32()
+	x.OutRedirects = r.u32()
+	x.OutEchos = r.u32()
+	x.OutEchoReps = r.u32()
+	x.OutTimestamps = r.u32()
+	x.OutTimestampReps = r.u32()
+	x.OutAddrMasks = r.u32()
+	x.OutAddrMaskReps = r.u32()
+}
+
+func (x *MIB2ICMPGroup) appendTo(w *writer) {
+	w.u32(x.InMsgs)
+	w.u32(x.InErrors)
+	w.u32(x.InDestUnreachs)
+	w.u32(x.InTimeExcds)
+	w.u32(x.InParamProbs)
+	w.u32(x.InSrcQuenchs)
+	w.u32(x.InRedirects)
+	w.u32(x.InEchos)
+	w.u32(x.InEchoReps)
+	w.u32(x.InTimestamps)
+	w.u32(x.InAddrMasks)
+	w.u32(x.InAddrMaskReps)
+	w.u32(x.OutMsgs)
+	w.u32(x.OutErrors)
+	w.u32(x.OutDestUnreachs)
+	w.u32(x.OutTimeExcds)
+	w.u32(x.OutParamProbs)
+	w.u32(x.OutSrcQuenchs)
+	w.u32(x.OutRedirects)
+	w.u32(x.OutEchos)
+	w.u32(x.OutEchoReps)
+	w.u32(x.OutTimestamps)
+	w.u32(x.OutTimestampReps)
+	w.u32(x.OutAddrMasks)
+	w.u32(x.OutAddrMaskReps)
+}
+
+func (x *MIB2TCPGroup) decode(r *reader, d *Decoder) {
+	x.RtoAlgorithm = r.u32()
+	x.RtoMin = r.u32()
+	x.RtoMax = r.u32()
+	x.MaxConn = r.u32()
+	x.ActiveOpens = r.u32()
+	x.PassiveOpens = r.u32()
+	x.AttemptFails = r.u32()
+	x.EstabResets = r.u32()
+	x.CurrEstab = r.u32()
+	x.InSegs = r.u32()
+	x.OutSegs = r.u32()
+	x.RetransSegs = r.u32()
+	x.InErrs = r.u32()
+	x.OutRsts = r.u32()
+	x.InCsumErrors = r.u32()
+}
+
+func (x *MIB2TCPGroup) appendTo(w *writer) {
+	w.u32(x.RtoAlgorithm)
+	w.u32(x.RtoMin)
+	w.u32(x.RtoMax)
+	w.u32(x.MaxConn)
+	w.u32(x.ActiveOpens)
+	w.u32(x.PassiveOpens)
+	w.u32(x.AttemptFails)
+	w.u32(x.EstabResets)
+	w.u32(x.CurrEstab)
+	w.u32(x.InSegs)
+	w.u32(x.OutSegs)
+	w.u32(x.RetransSegs)
+	w.u32(x.InErrs)
+	w.u32(x.OutRsts)
+	w.u32(x.InCsumErrors)
+}
+
+func (x *MIB2UDPGroup) decode(r *reader, d *Decoder) {
+	x.InDatagrams = r.u32()
+	x.NoPorts = r.u32()
+	x.InErrors = r.u32()
+	x.OutDatagrams = r.u32()
+	x.RcvbufErrors = r.u32()
+	x.SndbufErrors = r.u32()
+	x.InCsumErrors = r.u32()
+}
+
+func (x *MIB2UDPGroup) appendTo(w *writer) {
+	w.u32(x.InDatagrams)
+	w.u32(x.NoPorts)
+	w.u32(x.InErrors)
+	w.u32(x.OutDatagrams)
+	w.u32(x.RcvbufErrors)
+	w.u32(x.SndbufErrors)
+	w.u32(x.InCsumErrors)
+}
+
+func (x *VirtNode) decode(r *reader, d *Decoder) {
+	x.MHz = r.u32()
+	x.CPUs = r.u32()
+	x.Memory = r.u64()
+	x.MemoryFree = r.u64()
+	x.NumDomains = r.u32()
+}
+
+func (x *VirtNode) appendTo(w *writer) {
+	w.u32(x.MHz)
+	w.u32(x.CPUs)
+	w.u64(x.Memory)
+	w.u64(x.MemoryFree)
+	w.u32(x.NumDomains)
+}
+
+func (x *VirtCPU) decode(r *reader, d *Decoder) {
+	x.State = r.u32()
+	x.CPUTime = r.u32()
+	x.NrVirtCPU = r.u32()
+}
+
+func (x *VirtCPU) appendTo(w *writer) {
+	w.u32(x.State)
+	w.u32(x.CPUTime)
+	w.u32(x.NrVirtCPU)
+}
+
+func (x *VirtMemory) decode(r *reader, d *Decoder) {
+	x.Memory = r.u64()
+	x.MaxMemory = r.u64()
+}
+
+func (x *VirtMemory) appendTo(w *writer) {
+	w.u64(x.Memory)
+	w.u64(x.MaxMemory)
+}
+
+func (x *VirtDiskIO) decode(r *reader, d *Decoder) {
+	x.Capacity = r.u64()
+	x.Allocation = r.u64()
+	x.Physical = r.u64()
+	x.RdReq = r.u32()
+	x.RdBytes = r.u64()
+	x.WrReq = r.u32()
+	x.WrBytes = r.u64()
+	x.Errs = r.u32()
+}
+
+func (x *VirtDiskIO) appendTo(w *writer) {
+	w.u64(x.Capacity)
+	w.u64(x.Allocation)
+	w.u64(x.Physical)
+	w.u32(x.RdReq)
+	w.u64(x.RdBytes)
+	w.u32(x.WrReq)
+	w.u64(x.WrBytes)
+	w.u32(x.Errs)
+}
+
+func (x *VirtNetIO) decode(r *reader, d *Decoder) {
+	x.RxBytes = r.u64()
+	x.RxPackets = r.u32()
+	x.RxErrs = r.u32()
+	x.RxDrop = r.u32()
+	x.TxBytes = r.u64()
+	x.TxPackets = r.u32()
+	x.TxErrs = r.u32()
+	x.TxDrop = r.u32()
+}
+
+func (x *VirtNetIO) appendTo(w *writer) {
+	w.u64(x.RxBytes)
+	w.u32(x.RxPackets)
+	w.u32(x.RxErrs)
+	w.u32(x.RxDrop)
+	w.u64(x.TxBytes)
+	w.u32(x.TxPackets)
+	w.u32(x.TxErrs)
+	w.u32(x.TxDrop)
+}
+
+func (x *JVMRuntime) decode(r *reader, d *Decoder) {
+	x.VMName = r.opaque(64)
+	x.VMVendor = r.opaque(32)
+	x.VMVersion = r.opaque(32)
+}
+
+func (x *JVMRuntime) appendTo(w *writer) {
+	w.opaque(x.VMName, 64)
+	w.opaque(x.VMVendor, 32)
+	w.opaque(x.VMVersion, 32)
+}
+
+func (x *JVMStatistics) reset() {
+	x.HeapInitial = 0
+	x.HeapUsed = 0
+	x.HeapCommitted = 0
+	x.HeapMax = 0
+	x.NonHeapInitial = 0
+	x.NonHeapUsed = 0
+	x.NonHeapCommitted = 0
+	x.NonHeapMax = 0
+	x.GCCount = 0
+	x.GCTime = 0
+	x.ClassesLoaded = 0
+	x.ClassesTotal = 0
+	x.ClassesUnloaded = 0
+	x.CompilationTime = 0
+	x.ThreadsLive = 0
+	x.ThreadsDaemon = 0
+	x.ThreadsStarted = 0
+	x.FDsOpen = 0
+	x.FDsMax = 0
 	x.Layout = 0
 }
 
-func (x *HostDescr) decodeLayout0(r *reader, d *Decoder) {
+func (x *JVMStatistics) decodeLayout0(r *reader, d *Decoder) {
 	x.reset()
 	x.Layout = 0
-	x.Hostname = r.opaque(64)
-	x.UUID = r.uuid()
-	x.MachineType = r.u32()
-	x.OSName = r.u32()
-	x.OSRelease = r.opaque(32)
+	x.HeapInitial = r.u64()
+	x.HeapUsed = r.u64()
+	x.HeapCommitted = r.u64()
+	x.HeapMax = r.u64()
+	x.NonHeapInitial = r.u64()
+	x.NonHeapUsed = r.u64()
+	x.NonHeapCommitted = r.u64()
+	x.NonHeapMax = r.u64()
+	x.GCCount = r.u32()
+	x.GCTime = r.u32()
+	x.ClassesLoaded = r.u32()
+	x.ClassesTotal = r.u32()
+	x.ClassesUnloaded = r.u32()
+	x.CompilationTime = r.u32()
+	x.ThreadsLive = r.u32()
+	x.ThreadsDaemon = r.u32()
+	x.ThreadsStarted = r.u32()
+	x.FDsOpen = r.u32()
+	x.FDsMax = r.u32()
 }
 
-func (x *HostDescr) decodeLayout1(r *reader, d *Decoder) {
+func (x *JVMStatistics) decodeLayout1(r *reader, d *Decoder) {
 	x.reset()
 	x.Layout = 1
-	x.Hostname = r.opaque(64)
-	x.UUID = r.uuidvar()
-	x.MachineType = r.u32()
-	x.OSName = r.u32()
-	x.OSRelease = r.opaque(32)
+	x.HeapInitial = r.u64()
+	x.HeapUsed = r.u64()
+	x.HeapCommitted = r.u64()
+	x.HeapMax = r.u64()
+	x.NonHeapInitial = r.u64()
+	x.NonHeapUsed = r.u64()
+	x.NonHeapCommitted = r.u64()
+	x.NonHeapMax = r.u64()
+	x.GCCount = r.u32()
+	x.GCTime = r.u32()
+	x.ClassesLoaded = r.u32()
+	x.ClassesTotal = r.u32()
+	x.ClassesUnloaded = r.u32()
+	x.CompilationTime = r.u32()
+	x.ThreadsLive = r.u32()
+	x.ThreadsDaemon = r.u32()
+	x.ThreadsStarted = r.u32()
 }
 
 // decode takes the first layout that fills the body exactly, else the first that fits.
-func (x *HostDescr) decode(r *reader, d *Decoder) {
+func (x *JVMStatistics) decode(r *reader, d *Decoder) {
 	start := *r
 	var t reader
 	t = start
@@ -317,19 +1855,1756 @@ func (x *HostDescr) decode(r *reader, d *Decoder) {
 	x.decodeLayout0(r, d)
 }
 
-func (x *HostDescr) appendTo(w *writer) {
+func (x *JVMStatistics) appendTo(w *writer) {
 	switch x.Layout {
 	case 1:
-		w.opaque(x.Hostname, 64)
-		w.uuidvar(x.UUID)
-		w.u32(x.MachineType)
-		w.u32(x.OSName)
-		w.opaque(x.OSRelease, 32)
+		w.u64(x.HeapInitial)
+		w.u64(x.HeapUsed)
+		w.u64(x.HeapCommitted)
+		w.u64(x.HeapMax)
+		w.u64(x.NonHeapInitial)
+		w.u64(x.NonHeapUsed)
+		w.u64(x.NonHeapCommitted)
+		w.u64(x.NonHeapMax)
+		w.u32(x.GCCount)
+		w.u32(x.GCTime)
+		w.u32(x.ClassesLoaded)
+		w.u32(x.ClassesTotal)
+		w.u32(x.ClassesUnloaded)
+		w.u32(x.CompilationTime)
+		w.u32(x.ThreadsLive)
+		w.u32(x.ThreadsDaemon)
+		w.u32(x.ThreadsStarted)
 	default:
-		w.opaque(x.Hostname, 64)
-		w.uuid(x.UUID)
-		w.u32(x.MachineType)
-		w.u32(x.OSName)
-		w.opaque(x.OSRelease, 32)
+		w.u64(x.HeapInitial)
+		w.u64(x.HeapUsed)
+		w.u64(x.HeapCommitted)
+		w.u64(x.HeapMax)
+		w.u64(x.NonHeapInitial)
+		w.u64(x.NonHeapUsed)
+		w.u64(x.NonHeapCommitted)
+		w.u64(x.NonHeapMax)
+		w.u32(x.GCCount)
+		w.u32(x.GCTime)
+		w.u32(x.ClassesLoaded)
+		w.u32(x.ClassesTotal)
+		w.u32(x.ClassesUnloaded)
+		w.u32(x.CompilationTime)
+		w.u32(x.ThreadsLive)
+		w.u32(x.ThreadsDaemon)
+		w.u32(x.ThreadsStarted)
+		w.u32(x.FDsOpen)
+		w.u32(x.FDsMax)
 	}
+}
+
+func (x *MemcacheLegacyCounters) decode(r *reader, d *Decoder) {
+	x.Uptime = r.u32()
+	x.RusageUser = r.u32()
+	x.RusageSystem = r.u32()
+	x.CurrConnections = r.u32()
+	x.TotalConnections = r.u32()
+	x.ConnectionStructures = r.u32()
+	x.CmdGet = r.u32()
+	x.CmdSet = r.u32()
+	x.CmdFlush = r.u32()
+	x.GetHits = r.u32()
+	x.GetMisses = r.u32()
+	x.DeleteMisses = r.u32()
+	x.DeleteHits = r.u32()
+	x.IncrMisses = r.u32()
+	x.IncrHits = r.u32()
+	x.DecrMisses = r.u32()
+	x.DecrHits = r.u32()
+	x.CasMisses = r.u32()
+	x.CasHits = r.u32()
+	x.CasBadval = r.u32()
+	x.AuthCmds = r.u32()
+	x.AuthErrors = r.u32()
+	x.BytesRead = r.u64()
+	x.BytesWritten = r.u64()
+	x.LimitMaxbytes = r.u32()
+	x.AcceptingConns = r.u32()
+	x.ListenDisabledNum = r.u32()
+	x.Threads = r.u32()
+	x.ConnYields = r.u32()
+	x.Bytes = r.u64()
+	x.CurrItems = r.u32()
+	x.TotalItems = r.u32()
+	x.Evictions = r.u32()
+}
+
+func (x *MemcacheLegacyCounters) appendTo(w *writer) {
+	w.u32(x.Uptime)
+	w.u32(x.RusageUser)
+	w.u32(x.RusageSystem)
+	w.u32(x.CurrConnections)
+	w.u32(x.TotalConnections)
+	w.u32(x.ConnectionStructures)
+	w.u32(x.CmdGet)
+	w.u32(x.CmdSet)
+	w.u32(x.CmdFlush)
+	w.u32(x.GetHits)
+	w.u32(x.GetMisses)
+	w.u32(x.DeleteMisses)
+	w.u32(x.DeleteHits)
+	w.u32(x.IncrMisses)
+	w.u32(x.IncrHits)
+	w.u32(x.DecrMisses)
+	w.u32(x.DecrHits)
+	w.u32(x.CasMisses)
+	w.u32(x.CasHits)
+	w.u32(x.CasBadval)
+	w.u32(x.AuthCmds)
+	w.u32(x.AuthErrors)
+	w.u64(x.BytesRead)
+	w.u64(x.BytesWritten)
+	w.u32(x.LimitMaxbytes)
+	w.u32(x.AcceptingConns)
+	w.u32(x.ListenDisabledNum)
+	w.u32(x.Threads)
+	w.u32(x.ConnYields)
+	w.u64(x.Bytes)
+	w.u32(x.CurrItems)
+	w.u32(x.TotalItems)
+	w.u32(x.Evictions)
+}
+
+func (x *HTTPCounters) decode(r *reader, d *Decoder) {
+	x.MethodOptionCount = r.u32()
+	x.MethodGetCount = r.u32()
+	x.MethodHeadCount = r.u32()
+	x.MethodPostCount = r.u32()
+	x.MethodPutCount = r.u32()
+	x.MethodDeleteCount = r.u32()
+	x.MethodTraceCount = r.u32()
+	x.MethodConnectCount = r.u32()
+	x.MethodOtherCount = r.u32()
+	x.Status1XXCount = r.u32()
+	x.Status2XXCount = r.u32()
+	x.Status3XXCount = r.u32()
+	x.Status4XXCount = r.u32()
+	x.Status5XXCount = r.u32()
+	x.StatusOtherCount = r.u32()
+}
+
+func (x *HTTPCounters) appendTo(w *writer) {
+	w.u32(x.MethodOptionCount)
+	w.u32(x.MethodGetCount)
+	w.u32(x.MethodHeadCount)
+	w.u32(x.MethodPostCount)
+	w.u32(x.MethodPutCount)
+	w.u32(x.MethodDeleteCount)
+	w.u32(x.MethodTraceCount)
+	w.u32(x.MethodConnectCount)
+	w.u32(x.MethodOtherCount)
+	w.u32(x.Status1XXCount)
+	w.u32(x.Status2XXCount)
+	w.u32(x.Status3XXCount)
+	w.u32(x.Status4XXCount)
+	w.u32(x.Status5XXCount)
+	w.u32(x.StatusOtherCount)
+}
+
+func (x *AppOperationCounters) decode(r *reader, d *Decoder) {
+	x.Application = r.opaque(32)
+	x.Success = r.u32()
+	x.Other = r.u32()
+	x.Timeout = r.u32()
+	x.InternalError = r.u32()
+	x.BadRequest = r.u32()
+	x.Forbidden = r.u32()
+	x.TooLarge = r.u32()
+	x.NotImplemented = r.u32()
+	x.NotFound = r.u32()
+	x.Unavailable = r.u32()
+	x.Unauthorized = r.u32()
+}
+
+func (x *AppOperationCounters) appendTo(w *writer) {
+	w.opaque(x.Application, 32)
+	w.u32(x.Success)
+	w.u32(x.Other)
+	w.u32(x.Timeout)
+	w.u32(x.InternalError)
+	w.u32(x.BadRequest)
+	w.u32(x.Forbidden)
+	w.u32(x.TooLarge)
+	w.u32(x.NotImplemented)
+	w.u32(x.NotFound)
+	w.u32(x.Unavailable)
+	w.u32(x.Unauthorized)
+}
+
+func (x *AppResources) decode(r *reader, d *Decoder) {
+	x.UserTime = r.u32()
+	x.SystemTime = r.u32()
+	x.MemUsed = r.u64()
+	x.MemMax = r.u64()
+	x.FDOpen = r.u32()
+	x.FDMax = r.u32()
+	x.ConnOpen = r.u32()
+	x.ConnMax = r.u32()
+}
+
+func (x *AppResources) appendTo(w *writer) {
+	w.u32(x.UserTime)
+	w.u32(x.SystemTime)
+	w.u64(x.MemUsed)
+	w.u64(x.MemMax)
+	w.u32(x.FDOpen)
+	w.u32(x.FDMax)
+	w.u32(x.ConnOpen)
+	w.u32(x.ConnMax)
+}
+
+func (x *MemcacheCounters) decode(r *reader, d *Decoder) {
+	x.CmdSet = r.u32()
+	x.CmdTouch = r.u32()
+	x.CmdFlush = r.u32()
+	x.GetHits = r.u32()
+	x.GetMisses = r.u32()
+	x.DeleteHits = r.u32()
+	x.DeleteMisses = r.u32()
+	x.IncrHits = r.u32()
+	x.IncrMisses = r.u32()
+	x.DecrHits = r.u32()
+	x.DecrMisses = r.u32()
+	x.CasHits = r.u32()
+	x.CasMisses = r.u32()
+	x.CasBadval = r.u32()
+	x.AuthCmds = r.u32()
+	x.AuthErrors = r.u32()
+	x.Threads = r.u32()
+	x.ConnYields = r.u32()
+	x.ListenDisabledNum = r.u32()
+	x.CurrConnections = r.u32()
+	x.RejectedConnections = r.u32()
+	x.TotalConnections = r.u32()
+	x.ConnectionStructures = r.u32()
+	x.Evictions = r.u32()
+	x.Reclaimed = r.u32()
+	x.CurrItems = r.u32()
+	x.TotalItems = r.u32()
+	x.BytesRead = r.u64()
+	x.BytesWritten = r.u64()
+	x.Bytes = r.u64()
+	x.LimitMaxbytes = r.u64()
+}
+
+func (x *MemcacheCounters) appendTo(w *writer) {
+	w.u32(x.CmdSet)
+	w.u32(x.CmdTouch)
+	w.u32(x.CmdFlush)
+	w.u32(x.GetHits)
+	w.u32(x.GetMisses)
+	w.u32(x.DeleteHits)
+	w.u32(x.DeleteMisses)
+	w.u32(x.IncrHits)
+	w.u32(x.IncrMisses)
+	w.u32(x.DecrHits)
+	w.u32(x.DecrMisses)
+	w.u32(x.CasHits)
+	w.u32(x.CasMisses)
+	w.u32(x.CasBadval)
+	w.u32(x.AuthCmds)
+	w.u32(x.AuthErrors)
+	w.u32(x.Threads)
+	w.u32(x.ConnYields)
+	w.u32(x.ListenDisabledNum)
+	w.u32(x.CurrConnections)
+	w.u32(x.RejectedConnections)
+	w.u32(x.TotalConnections)
+	w.u32(x.ConnectionStructures)
+	w.u32(x.Evictions)
+	w.u32(x.Reclaimed)
+	w.u32(x.CurrItems)
+	w.u32(x.TotalItems)
+	w.u64(x.BytesRead)
+	w.u64(x.BytesWritten)
+	w.u64(x.Bytes)
+	w.u64(x.LimitMaxbytes)
+}
+
+func (x *VDICounters) decode(r *reader, d *Decoder) {
+	x.SessionsCurrent = r.u32()
+	x.SessionsTotal = r.u32()
+	x.SessionsDuration = r.u32()
+	x.RxBytes = r.u32()
+	x.TxBytes = r.u32()
+	x.RxPackets = r.u32()
+	x.TxPackets = r.u32()
+	x.RxPacketsLost = r.u32()
+	x.TxPacketsLost = r.u32()
+	x.RTTMinMs = r.u32()
+	x.RTTMaxMs = r.u32()
+	x.RTTAvgMs = r.u32()
+	x.AudioRxBytes = r.u32()
+	x.AudioTxBytes = r.u32()
+	x.AudioTxLimit = r.u32()
+	x.ImgRxBytes = r.u32()
+	x.ImgTxBytes = r.u32()
+	x.ImgFrames = r.u32()
+	x.ImgQualMin = r.u32()
+	x.ImgQualMax = r.u32()
+	x.ImgQualAvg = r.u32()
+	x.USBRxBytes = r.u32()
+	x.USBTxBytes = r.u32()
+}
+
+func (x *VDICounters) appendTo(w *writer) {
+	w.u32(x.SessionsCurrent)
+	w.u32(x.SessionsTotal)
+	w.u32(x.SessionsDuration)
+	w.u32(x.RxBytes)
+	w.u32(x.TxBytes)
+	w.u32(x.RxPackets)
+	w.u32(x.TxPackets)
+	w.u32(x.RxPacketsLost)
+	w.u32(x.TxPacketsLost)
+	w.u32(x.RTTMinMs)
+	w.u32(x.RTTMaxMs)
+	w.u32(x.RTTAvgMs)
+	w.u32(x.AudioRxBytes)
+	w.u32(x.AudioTxBytes)
+	w.u32(x.AudioTxLimit)
+	w.u32(x.ImgRxBytes)
+	w.u32(x.ImgTxBytes)
+	w.u32(x.ImgFrames)
+	w.u32(x.ImgQualMin)
+	w.u32(x.ImgQualMax)
+	w.u32(x.ImgQualAvg)
+	w.u32(x.USBRxBytes)
+	w.u32(x.USBTxBytes)
+}
+
+func (x *AppWorkers) decode(r *reader, d *Decoder) {
+	x.WorkersActive = r.u32()
+	x.WorkersIdle = r.u32()
+	x.WorkersMax = r.u32()
+	x.ReqDelayed = r.u32()
+	x.ReqDropped = r.u32()
+}
+
+func (x *AppWorkers) appendTo(w *writer) {
+	w.u32(x.WorkersActive)
+	w.u32(x.WorkersIdle)
+	w.u32(x.WorkersMax)
+	w.u32(x.ReqDelayed)
+	w.u32(x.ReqDropped)
+}
+
+func (x *OVSDPStats) decode(r *reader, d *Decoder) {
+	x.Hits = r.u32()
+	x.Misses = r.u32()
+	x.Lost = r.u32()
+	x.MaskHits = r.u32()
+	x.Flows = r.u32()
+	x.Masks = r.u32()
+}
+
+func (x *OVSDPStats) appendTo(w *writer) {
+	w.u32(x.Hits)
+	w.u32(x.Misses)
+	w.u32(x.Lost)
+	w.u32(x.MaskHits)
+	w.u32(x.Flows)
+	w.u32(x.Masks)
+}
+
+func (x *Energy) decode(r *reader, d *Decoder) {
+	x.Voltage = r.u32()
+	x.Current = r.u32()
+	x.RealPower = r.u32()
+	x.PowerFactor = r.i32()
+	x.Energy = r.u32()
+	x.Errors = r.u32()
+}
+
+func (x *Energy) appendTo(w *writer) {
+	w.u32(x.Voltage)
+	w.u32(x.Current)
+	w.u32(x.RealPower)
+	w.i32(x.PowerFactor)
+	w.u32(x.Energy)
+	w.u32(x.Errors)
+}
+
+func (x *Temperature) decode(r *reader, d *Decoder) {
+	x.Minimum = r.i32()
+	x.Maximum = r.i32()
+	x.Errors = r.u32()
+}
+
+func (x *Temperature) appendTo(w *writer) {
+	w.i32(x.Minimum)
+	w.i32(x.Maximum)
+	w.u32(x.Errors)
+}
+
+func (x *Humidity) decode(r *reader, d *Decoder) {
+	x.Relative = r.i32()
+}
+
+func (x *Humidity) appendTo(w *writer) {
+	w.i32(x.Relative)
+}
+
+func (x *Fans) decode(r *reader, d *Decoder) {
+	x.Total = r.u32()
+	x.Failed = r.u32()
+	x.Speed = r.u32()
+}
+
+func (x *Fans) appendTo(w *writer) {
+	w.u32(x.Total)
+	w.u32(x.Failed)
+	w.u32(x.Speed)
+}
+
+func (x *BSTDeviceBuffers) decode(r *reader, d *Decoder) {
+	x.UCPct = r.i32()
+	x.MCPct = r.i32()
+}
+
+func (x *BSTDeviceBuffers) appendTo(w *writer) {
+	w.i32(x.UCPct)
+	w.i32(x.MCPct)
+}
+
+func (x *BSTPortBuffers) decode(r *reader, d *Decoder) {
+	x.IngressUCPct = r.i32()
+	x.IngressMCPct = r.i32()
+	x.EgressUCPct = r.i32()
+	x.EgressMCPct = r.i32()
+	x.EgressQueueUCPct = grow(x.EgressQueueUCPct, r.count(8, 4))
+	for i := range x.EgressQueueUCPct {
+		x.EgressQueueUCPct[i] = r.i32()
+	}
+	x.EgressQueueMCPct = grow(x.EgressQueueMCPct, r.count(8, 4))
+	for i := range x.EgressQueueMCPct {
+		x.EgressQueueMCPct[i] = r.i32()
+	}
+}
+
+func (x *BSTPortBuffers) appendTo(w *writer) {
+	w.i32(x.IngressUCPct)
+	w.i32(x.IngressMCPct)
+	w.i32(x.EgressUCPct)
+	w.i32(x.EgressMCPct)
+	w.count(len(x.EgressQueueUCPct), 8)
+	for _, v := range x.EgressQueueUCPct {
+		w.i32(v)
+	}
+	w.count(len(x.EgressQueueMCPct), 8)
+	for _, v := range x.EgressQueueMCPct {
+		w.i32(v)
+	}
+}
+
+func (x *HWTables) decode(r *reader, d *Decoder) {
+	x.HostEntries = r.u32()
+	x.HostEntriesMax = r.u32()
+	x.IPv4Entries = r.u32()
+	x.IPv4EntriesMax = r.u32()
+	x.IPv6Entries = r.u32()
+	x.IPv6EntriesMax = r.u32()
+	x.IPv4IPv6Entries = r.u32()
+	x.IPv4IPv6EntriesMax = r.u32()
+	x.LongIPv6Entries = r.u32()
+	x.LongIPv6EntriesMax = r.u32()
+	x.TotalRoutes = r.u32()
+	x.TotalRoutesMax = r.u32()
+	x.ECMPNexthops = r.u32()
+	x.ECMPNexthopsMax = r.u32()
+	x.MACEntries = r.u32()
+	x.MACEntriesMax = r.u32()
+	x.IPv4Neighbors = r.u32()
+	x.IPv6Neighbors = r.u32()
+	x.IPv4Routes = r.u32()
+	x.IPv6Routes = r.u32()
+	x.ACLIngressEntries = r.u32()
+	x.ACLIngressEntriesMax = r.u32()
+	x.ACLIngressCounters = r.u32()
+	x.ACLIngressCountersMax = r.u32()
+	x.ACLIngressMeters = r.u32()
+	x.ACLIngressMetersMax = r.u32()
+	x.ACLIngressSlices = r.u32()
+	x.ACLIngressSlicesMax = r.u32()
+	x.ACLEgressEntries = r.u32()
+	x.ACLEgressEntriesMax = r.u32()
+	x.ACLEgressCounters = r.u32()
+	x.ACLEgressCountersMax = r.u32()
+	x.ACLEgressMeters = r.u32()
+	x.ACLEgressMetersMax = r.u32()
+	x.ACLEgressSlices = r.u32()
+	x.ACLEgressSlicesMax = r.u32()
+}
+
+func (x *HWTables) appendTo(w *writer) {
+	w.u32(x.HostEntries)
+	w.u32(x.HostEntriesMax)
+	w.u32(x.IPv4Entries)
+	w.u32(x.IPv4EntriesMax)
+	w.u32(x.IPv6Entries)
+	w.u32(x.IPv6EntriesMax)
+	w.u32(x.IPv4IPv6Entries)
+	w.u32(x.IPv4IPv6EntriesMax)
+	w.u32(x.LongIPv6Entries)
+	w.u32(x.LongIPv6EntriesMax)
+	w.u32(x.TotalRoutes)
+	w.u32(x.TotalRoutesMax)
+	w.u32(x.ECMPNexthops)
+	w.u32(x.ECMPNexthopsMax)
+	w.u32(x.MACEntries)
+	w.u32(x.MACEntriesMax)
+	w.u32(x.IPv4Neighbors)
+	w.u32(x.IPv6Neighbors)
+	w.u32(x.IPv4Routes)
+	w.u32(x.IPv6Routes)
+	w.u32(x.ACLIngressEntries)
+	w.u32(x.ACLIngressEntriesMax)
+	w.u32(x.ACLIngressCounters)
+	w.u32(x.ACLIngressCountersMax)
+	w.u32(x.ACLIngressMeters)
+	w.u32(x.ACLIngressMetersMax)
+	w.u32(x.ACLIngressSlices)
+	w.u32(x.ACLIngressSlicesMax)
+	w.u32(x.ACLEgressEntries)
+	w.u32(x.ACLEgressEntriesMax)
+	w.u32(x.ACLEgressCounters)
+	w.u32(x.ACLEgressCountersMax)
+	w.u32(x.ACLEgressMeters)
+	w.u32(x.ACLEgressMetersMax)
+	w.u32(x.ACLEgressSlices)
+	w.u32(x.ACLEgressSlicesMax)
+}
+
+func (x *NVIDIAGPU) decode(r *reader, d *Decoder) {
+	x.DeviceCount = r.u32()
+	x.Processes = r.u32()
+	x.GPUTime = r.u32()
+	x.MemTime = r.u32()
+	x.MemTotal = r.u64()
+	x.MemFree = r.u64()
+	x.ECCErrors = r.u32()
+	x.Energy = r.u32()
+	x.Temperature = r.u32()
+	x.FanSpeed = r.u32()
+}
+
+func (x *NVIDIAGPU) appendTo(w *writer) {
+	w.u32(x.DeviceCount)
+	w.u32(x.Processes)
+	w.u32(x.GPUTime)
+	w.u32(x.MemTime)
+	w.u64(x.MemTotal)
+	w.u64(x.MemFree)
+	w.u32(x.ECCErrors)
+	w.u32(x.Energy)
+	w.u32(x.Temperature)
+	w.u32(x.FanSpeed)
+}
+
+func (x *SampledHeader) decode(r *reader, d *Decoder) {
+	x.Protocol = r.u32()
+	x.FrameLength = r.u32()
+	x.Stripped = r.u32()
+	x.Header = r.opaque(0)
+}
+
+func (x *SampledHeader) appendTo(w *writer) {
+	w.u32(x.Protocol)
+	w.u32(x.FrameLength)
+	w.u32(x.Stripped)
+	w.opaque(x.Header, 0)
+}
+
+func (x *SampledEthernet) decode(r *reader, d *Decoder) {
+	x.Length = r.u32()
+	x.SrcMAC = r.mac()
+	x.DstMAC = r.mac()
+	x.EtherType = r.u32()
+}
+
+func (x *SampledEthernet) appendTo(w *writer) {
+	w.u32(x.Length)
+	w.mac(x.SrcMAC)
+	w.mac(x.DstMAC)
+	w.u32(x.EtherType)
+}
+
+func (x *SampledIPv4) decode(r *reader, d *Decoder) {
+	x.Length = r.u32()
+	x.Protocol = r.u32()
+	x.SrcIP = r.ip4()
+	x.DstIP = r.ip4()
+	x.SrcPort = r.u32()
+	x.DstPort = r.u32()
+	x.TCPFlags = r.u32()
+	x.TOS = r.u32()
+}
+
+func (x *SampledIPv4) appendTo(w *writer) {
+	w.u32(x.Length)
+	w.u32(x.Protocol)
+	w.ip4(x.SrcIP)
+	w.ip4(x.DstIP)
+	w.u32(x.SrcPort)
+	w.u32(x.DstPort)
+	w.u32(x.TCPFlags)
+	w.u32(x.TOS)
+}
+
+func (x *SampledIPv6) decode(r *reader, d *Decoder) {
+	x.Length = r.u32()
+	x.Protocol = r.u32()
+	x.SrcIP = r.ip6()
+	x.DstIP = r.ip6()
+	x.SrcPort = r.u32()
+	x.DstPort = r.u32()
+	x.TCPFlags = r.u32()
+	x.Priority = r.u32()
+}
+
+func (x *SampledIPv6) appendTo(w *writer) {
+	w.u32(x.Length)
+	w.u32(x.Protocol)
+	w.ip6(x.SrcIP)
+	w.ip6(x.DstIP)
+	w.u32(x.SrcPort)
+	w.u32(x.DstPort)
+	w.u32(x.TCPFlags)
+	w.u32(x.Priority)
+}
+
+func (x *ExtendedSwitch) decode(r *reader, d *Decoder) {
+	x.SrcVLAN = r.u32()
+	x.SrcPriority = r.u32()
+	x.DstVLAN = r.u32()
+	x.DstPriority = r.u32()
+}
+
+func (x *ExtendedSwitch) appendTo(w *writer) {
+	w.u32(x.SrcVLAN)
+	w.u32(x.SrcPriority)
+	w.u32(x.DstVLAN)
+	w.u32(x.DstPriority)
+}
+
+func (x *ExtendedRouter) decode(r *reader, d *Decoder) {
+	x.NextHop = r.addr()
+	x.SrcMaskLen = r.u32()
+	x.DstMaskLen = r.u32()
+}
+
+func (x *ExtendedRouter) appendTo(w *writer) {
+	w.addr(x.NextHop)
+	w.u32(x.SrcMaskLen)
+	w.u32(x.DstMaskLen)
+}
+
+func (x *ASPathSegment) decode(r *reader, d *Decoder) {
+	x.Type = r.u32()
+	x.ASNs = grow(x.ASNs, r.count(0, 4))
+	for i := range x.ASNs {
+		x.ASNs[i] = r.u32()
+	}
+}
+
+func (x *ASPathSegment) appendTo(w *writer) {
+	w.u32(x.Type)
+	w.count(len(x.ASNs), 0)
+	for _, v := range x.ASNs {
+		w.u32(v)
+	}
+}
+
+func (x *ExtendedGateway) decode(r *reader, d *Decoder) {
+	x.NextHop = r.addr()
+	x.AS = r.u32()
+	x.SrcAS = r.u32()
+	x.SrcPeerAS = r.u32()
+	x.DstASPath = grow(x.DstASPath, r.count(0, 8))
+	for i := range x.DstASPath {
+		x.DstASPath[i].decode(r, d)
+	}
+	x.Communities = grow(x.Communities, r.count(0, 4))
+	for i := range x.Communities {
+		x.Communities[i] = r.u32()
+	}
+	x.LocalPref = r.u32()
+}
+
+func (x *ExtendedGateway) appendTo(w *writer) {
+	w.addr(x.NextHop)
+	w.u32(x.AS)
+	w.u32(x.SrcAS)
+	w.u32(x.SrcPeerAS)
+	w.count(len(x.DstASPath), 0)
+	for i := range x.DstASPath {
+		x.DstASPath[i].appendTo(w)
+	}
+	w.count(len(x.Communities), 0)
+	for _, v := range x.Communities {
+		w.u32(v)
+	}
+	w.u32(x.LocalPref)
+}
+
+func (x *ExtendedUser) decode(r *reader, d *Decoder) {
+	x.SrcCharset = r.u32()
+	x.SrcUser = r.opaque(0)
+	x.DstCharset = r.u32()
+	x.DstUser = r.opaque(0)
+}
+
+func (x *ExtendedUser) appendTo(w *writer) {
+	w.u32(x.SrcCharset)
+	w.opaque(x.SrcUser, 0)
+	w.u32(x.DstCharset)
+	w.opaque(x.DstUser, 0)
+}
+
+func (x *ExtendedURL) decode(r *reader, d *Decoder) {
+	x.Direction = r.u32()
+	x.URL = r.opaque(0)
+	x.Host = r.opaque(0)
+}
+
+func (x *ExtendedURL) appendTo(w *writer) {
+	w.u32(x.Direction)
+	w.opaque(x.URL, 0)
+	w.opaque(x.Host, 0)
+}
+
+func (x *ExtendedMPLS) decode(r *reader, d *Decoder) {
+	x.NextHop = r.addr()
+	x.InStack = grow(x.InStack, r.count(0, 4))
+	for i := range x.InStack {
+		x.InStack[i] = r.i32()
+	}
+	x.OutStack = grow(x.OutStack, r.count(0, 4))
+	for i := range x.OutStack {
+		x.OutStack[i] = r.i32()
+	}
+}
+
+func (x *ExtendedMPLS) appendTo(w *writer) {
+	w.addr(x.NextHop)
+	w.count(len(x.InStack), 0)
+	for _, v := range x.InStack {
+		w.i32(v)
+	}
+	w.count(len(x.OutStack), 0)
+	for _, v := range x.OutStack {
+		w.i32(v)
+	}
+}
+
+func (x *ExtendedNAT) decode(r *reader, d *Decoder) {
+	x.SrcAddress = r.addr()
+	x.DstAddress = r.addr()
+}
+
+func (x *ExtendedNAT) appendTo(w *writer) {
+	w.addr(x.SrcAddress)
+	w.addr(x.DstAddress)
+}
+
+func (x *ExtendedMPLSTunnel) decode(r *reader, d *Decoder) {
+	x.TunnelLSPName = r.opaque(0)
+	x.TunnelID = r.u32()
+	x.TunnelCoS = r.u32()
+}
+
+func (x *ExtendedMPLSTunnel) appendTo(w *writer) {
+	w.opaque(x.TunnelLSPName, 0)
+	w.u32(x.TunnelID)
+	w.u32(x.TunnelCoS)
+}
+
+func (x *ExtendedMPLSVC) decode(r *reader, d *Decoder) {
+	x.VCInstanceName = r.opaque(0)
+	x.VLLVCID = r.u32()
+	x.VCLabelCoS = r.u32()
+}
+
+func (x *ExtendedMPLSVC) appendTo(w *writer) {
+	w.opaque(x.VCInstanceName, 0)
+	w.u32(x.VLLVCID)
+	w.u32(x.VCLabelCoS)
+}
+
+func (x *ExtendedMPLSFTN) decode(r *reader, d *Decoder) {
+	x.FTNDescr = r.opaque(0)
+	x.FTNMask = r.u32()
+}
+
+func (x *ExtendedMPLSFTN) appendTo(w *writer) {
+	w.opaque(x.FTNDescr, 0)
+	w.u32(x.FTNMask)
+}
+
+func (x *ExtendedMPLSLDPFEC) decode(r *reader, d *Decoder) {
+	x.FECAddrPrefixLength = r.u32()
+}
+
+func (x *ExtendedMPLSLDPFEC) appendTo(w *writer) {
+	w.u32(x.FECAddrPrefixLength)
+}
+
+func (x *ExtendedVLANTunnel) decode(r *reader, d *Decoder) {
+	x.Stack = grow(x.Stack, r.count(0, 4))
+	for i := range x.Stack {
+		x.Stack[i] = r.u32()
+	}
+}
+
+func (x *ExtendedVLANTunnel) appendTo(w *writer) {
+	w.count(len(x.Stack), 0)
+	for _, v := range x.Stack {
+		w.u32(v)
+	}
+}
+
+func (x *Extended80211Payload) reset() {
+	x.CipherSuite = 0
+	x.Data = x.Data[:0]
+	x.Protocol = 0
+	x.FrameLength = 0
+	x.Stripped = 0
+	x.Header = x.Header[:0]
+	x.Layout = 0
+}
+
+func (x *Extended80211Payload) decodeLayout0(r *reader, d *Decoder) {
+	x.reset()
+	x.Layout = 0
+	x.CipherSuite = r.u32()
+	x.Data = r.opaque(0)
+}
+
+func (x *Extended80211Payload) decodeLayout1(r *reader, d *Decoder) {
+	x.reset()
+	x.Layout = 1
+	x.CipherSuite = r.u32()
+	x.Protocol = r.u32()
+	x.FrameLength = r.u32()
+	x.Stripped = r.u32()
+	x.Header = r.opaque(0)
+}
+
+// decode takes the first layout that fills the body exactly, else the first that fits.
+func (x *Extended80211Payload) decode(r *reader, d *Decoder) {
+	start := *r
+	var t reader
+	t = start
+	x.decodeLayout0(&t, d)
+	if t.err == nil && t.rem() == 0 {
+		*r = t
+		return
+	}
+	t = start
+	x.decodeLayout1(&t, d)
+	if t.err == nil && t.rem() == 0 {
+		*r = t
+		return
+	}
+	t = start
+	x.decodeLayout0(&t, d)
+	if t.err == nil {
+		*r = t
+		return
+	}
+	t = start
+	x.decodeLayout1(&t, d)
+	if t.err == nil {
+		*r = t
+		return
+	}
+	*r = start
+	x.decodeLayout0(r, d)
+}
+
+func (x *Extended80211Payload) appendTo(w *writer) {
+	switch x.Layout {
+	case 1:
+		w.u32(x.CipherSuite)
+		w.u32(x.Protocol)
+		w.u32(x.FrameLength)
+		w.u32(x.Stripped)
+		w.opaque(x.Header, 0)
+	default:
+		w.u32(x.CipherSuite)
+		w.opaque(x.Data, 0)
+	}
+}
+
+func (x *Extended80211RX) decode(r *reader, d *Decoder) {
+	x.SSID = r.opaque(32)
+	x.BSSID = r.mac()
+	x.Version = r.u32()
+	x.Channel = r.u32()
+	x.Speed = r.u64()
+	x.RSNI = r.u32()
+	x.RCPI = r.u32()
+	x.PacketDurationMicros = r.u32()
+}
+
+func (x *Extended80211RX) appendTo(w *writer) {
+	w.opaque(x.SSID, 32)
+	w.mac(x.BSSID)
+	w.u32(x.Version)
+	w.u32(x.Channel)
+	w.u64(x.Speed)
+	w.u32(x.RSNI)
+	w.u32(x.RCPI)
+	w.u32(x.PacketDurationMicros)
+}
+
+func (x *Extended80211TX) decode(r *reader, d *Decoder) {
+	x.SSID = r.opaque(32)
+	x.BSSID = r.mac()
+	x.Version = r.u32()
+	x.Transmissions = r.u32()
+	x.PacketDurationMicros = r.u32()
+	x.RetransDurationMicros = r.u32()
+	x.Channel = r.u32()
+	x.Speed = r.u64()
+	x.PowerMW = r.u32()
+}
+
+func (x *Extended80211TX) appendTo(w *writer) {
+	w.opaque(x.SSID, 32)
+	w.mac(x.BSSID)
+	w.u32(x.Version)
+	w.u32(x.Transmissions)
+	w.u32(x.PacketDurationMicros)
+	w.u32(x.RetransDurationMicros)
+	w.u32(x.Channel)
+	w.u64(x.Speed)
+	w.u32(x.PowerMW)
+}
+
+func (x *AggregationPDU) decode(r *reader, d *Decoder) {
+	x.Records = d.decodeNested(r)
+}
+
+func (x *AggregationPDU) appendTo(w *writer) {
+	appendRecords(w, x.Records)
+}
+
+func (x *Extended80211Aggregation) decode(r *reader, d *Decoder) {
+	x.PDUs = grow(x.PDUs, r.count(0, 4))
+	for i := range x.PDUs {
+		x.PDUs[i].decode(r, d)
+	}
+}
+
+func (x *Extended80211Aggregation) appendTo(w *writer) {
+	w.count(len(x.PDUs), 0)
+	for i := range x.PDUs {
+		x.PDUs[i].appendTo(w)
+	}
+}
+
+func (x *ExtendedOpenFlowV1) decode(r *reader, d *Decoder) {
+	x.FlowCookie = r.u64()
+	x.FlowMatch = r.u32()
+	x.FlowActions = r.u32()
+}
+
+func (x *ExtendedOpenFlowV1) appendTo(w *writer) {
+	w.u64(x.FlowCookie)
+	w.u32(x.FlowMatch)
+	w.u32(x.FlowActions)
+}
+
+func (x *ExtendedFC) decode(r *reader, d *Decoder) {
+	x.SrcMaskLen = r.u32()
+	x.DstMaskLen = r.u32()
+	x.NextHop = r.u32()
+	x.Metric = r.u32()
+}
+
+func (x *ExtendedFC) appendTo(w *writer) {
+	w.u32(x.SrcMaskLen)
+	w.u32(x.DstMaskLen)
+	w.u32(x.NextHop)
+	w.u32(x.Metric)
+}
+
+func (x *ExtendedQueueLength) decode(r *reader, d *Decoder) {
+	x.QueueIndex = r.u32()
+	x.QueueLength = r.u32()
+}
+
+func (x *ExtendedQueueLength) appendTo(w *writer) {
+	w.u32(x.QueueIndex)
+	w.u32(x.QueueLength)
+}
+
+func (x *ExtendedNATPort) decode(r *reader, d *Decoder) {
+	x.SrcPort = r.u32()
+	x.DstPort = r.u32()
+}
+
+func (x *ExtendedNATPort) appendTo(w *writer) {
+	w.u32(x.SrcPort)
+	w.u32(x.DstPort)
+}
+
+func (x *ExtendedL2TunnelEgress) decode(r *reader, d *Decoder) {
+	x.Length = r.u32()
+	x.SrcMAC = r.mac()
+	x.DstMAC = r.mac()
+	x.EtherType = r.u32()
+}
+
+func (x *ExtendedL2TunnelEgress) appendTo(w *writer) {
+	w.u32(x.Length)
+	w.mac(x.SrcMAC)
+	w.mac(x.DstMAC)
+	w.u32(x.EtherType)
+}
+
+func (x *ExtendedL2TunnelIngress) decode(r *reader, d *Decoder) {
+	x.Length = r.u32()
+	x.SrcMAC = r.mac()
+	x.DstMAC = r.mac()
+	x.EtherType = r.u32()
+}
+
+func (x *ExtendedL2TunnelIngress) appendTo(w *writer) {
+	w.u32(x.Length)
+	w.mac(x.SrcMAC)
+	w.mac(x.DstMAC)
+	w.u32(x.EtherType)
+}
+
+func (x *ExtendedIPv4TunnelEgress) decode(r *reader, d *Decoder) {
+	x.Length = r.u32()
+	x.Protocol = r.u32()
+	x.SrcIP = r.ip4()
+	x.DstIP = r.ip4()
+	x.SrcPort = r.u32()
+	x.DstPort = r.u32()
+	x.TCPFlags = r.u32()
+	x.TOS = r.u32()
+}
+
+func (x *ExtendedIPv4TunnelEgress) appendTo(w *writer) {
+	w.u32(x.Length)
+	w.u32(x.Protocol)
+	w.ip4(x.SrcIP)
+	w.ip4(x.DstIP)
+	w.u32(x.SrcPort)
+	w.u32(x.DstPort)
+	w.u32(x.TCPFlags)
+	w.u32(x.TOS)
+}
+
+func (x *ExtendedIPv4TunnelIngress) decode(r *reader, d *Decoder) {
+	x.Length = r.u32()
+	x.Protocol = r.u32()
+	x.SrcIP = r.ip4()
+	x.DstIP = r.ip4()
+	x.SrcPort = r.u32()
+	x.DstPort = r.u32()
+	x.TCPFlags = r.u32()
+	x.TOS = r.u32()
+}
+
+func (x *ExtendedIPv4TunnelIngress) appendTo(w *writer) {
+	w.u32(x.Length)
+	w.u32(x.Protocol)
+	w.ip4(x.SrcIP)
+	w.ip4(x.DstIP)
+	w.u32(x.SrcPort)
+	w.u32(x.DstPort)
+	w.u32(x.TCPFlags)
+	w.u32(x.TOS)
+}
+
+func (x *ExtendedIPv6TunnelEgress) decode(r *reader, d *Decoder) {
+	x.Length = r.u32()
+	x.Protocol = r.u32()
+	x.SrcIP = r.ip6()
+	x.DstIP = r.ip6()
+	x.SrcPort = r.u32()
+	x.DstPort = r.u32()
+	x.TCPFlags = r.u32()
+	x.Priority = r.u32()
+}
+
+func (x *ExtendedIPv6TunnelEgress) appendTo(w *writer) {
+	w.u32(x.Length)
+	w.u32(x.Protocol)
+	w.ip6(x.SrcIP)
+	w.ip6(x.DstIP)
+	w.u32(x.SrcPort)
+	w.u32(x.DstPort)
+	w.u32(x.TCPFlags)
+	w.u32(x.Priority)
+}
+
+func (x *ExtendedIPv6TunnelIngress) decode(r *reader, d *Decoder) {
+	x.Length = r.u32()
+	x.Protocol = r.u32()
+	x.SrcIP = r.ip6()
+	x.DstIP = r.ip6()
+	x.SrcPort = r.u32()
+	x.DstPort = r.u32()
+	x.TCPFlags = r.u32()
+	x.Priority = r.u32()
+}
+
+func (x *ExtendedIPv6TunnelIngress) appendTo(w *writer) {
+	w.u32(x.Length)
+	w.u32(x.Protocol)
+	w.ip6(x.SrcIP)
+	w.ip6(x.DstIP)
+	w.u32(x.SrcPort)
+	w.u32(x.DstPort)
+	w.u32(x.TCPFlags)
+	w.u32(x.Priority)
+}
+
+func (x *ExtendedDecapsulateEgress) decode(r *reader, d *Decoder) {
+	x.InnerHeaderOffset = r.u32()
+}
+
+func (x *ExtendedDecapsulateEgress) appendTo(w *writer) {
+	w.u32(x.InnerHeaderOffset)
+}
+
+func (x *ExtendedDecapsulateIngress) decode(r *reader, d *Decoder) {
+	x.InnerHeaderOffset = r.u32()
+}
+
+func (x *ExtendedDecapsulateIngress) appendTo(w *writer) {
+	w.u32(x.InnerHeaderOffset)
+}
+
+func (x *ExtendedVNIEgress) decode(r *reader, d *Decoder) {
+	x.VNI = r.u32()
+}
+
+func (x *ExtendedVNIEgress) appendTo(w *writer) {
+	w.u32(x.VNI)
+}
+
+func (x *ExtendedVNIIngress) decode(r *reader, d *Decoder) {
+	x.VNI = r.u32()
+}
+
+func (x *ExtendedVNIIngress) appendTo(w *writer) {
+	w.u32(x.VNI)
+}
+
+func (x *ExtendedIBLRH) decode(r *reader, d *Decoder) {
+	x.SrcVL = r.u32()
+	x.SrcSL = r.u32()
+	x.SrcDLID = r.u32()
+	x.SrcSLID = r.u32()
+	x.SrcLNH = r.u32()
+	x.DstVL = r.u32()
+	x.DstSL = r.u32()
+	x.DstDLID = r.u32()
+	x.DstSLID = r.u32()
+	x.DstLNH = r.u32()
+}
+
+func (x *ExtendedIBLRH) appendTo(w *writer) {
+	w.u32(x.SrcVL)
+	w.u32(x.SrcSL)
+	w.u32(x.SrcDLID)
+	w.u32(x.SrcSLID)
+	w.u32(x.SrcLNH)
+	w.u32(x.DstVL)
+	w.u32(x.DstSL)
+	w.u32(x.DstDLID)
+	w.u32(x.DstSLID)
+	w.u32(x.DstLNH)
+}
+
+func (x *ExtendedIBGRH) decode(r *reader, d *Decoder) {
+	x.FlowLabel = r.u32()
+	x.TC = r.u32()
+	x.SGID = r.ip6()
+	x.DGID = r.ip6()
+	x.NextHeader = r.u32()
+	x.Length = r.u32()
+}
+
+func (x *ExtendedIBGRH) appendTo(w *writer) {
+	w.u32(x.FlowLabel)
+	w.u32(x.TC)
+	w.ip6(x.SGID)
+	w.ip6(x.DGID)
+	w.u32(x.NextHeader)
+	w.u32(x.Length)
+}
+
+func (x *ExtendedIBBTH) decode(r *reader, d *Decoder) {
+	x.PKey = r.u32()
+	x.DstQP = r.u32()
+	x.Opcode = r.u32()
+}
+
+func (x *ExtendedIBBTH) appendTo(w *writer) {
+	w.u32(x.PKey)
+	w.u32(x.DstQP)
+	w.u32(x.Opcode)
+}
+
+func (x *ExtendedVLANIn) decode(r *reader, d *Decoder) {
+	x.Stack = grow(x.Stack, r.count(0, 4))
+	for i := range x.Stack {
+		x.Stack[i] = r.u32()
+	}
+}
+
+func (x *ExtendedVLANIn) appendTo(w *writer) {
+	w.count(len(x.Stack), 0)
+	for _, v := range x.Stack {
+		w.u32(v)
+	}
+}
+
+func (x *ExtendedVLANOut) decode(r *reader, d *Decoder) {
+	x.Stack = grow(x.Stack, r.count(0, 4))
+	for i := range x.Stack {
+		x.Stack[i] = r.u32()
+	}
+}
+
+func (x *ExtendedVLANOut) appendTo(w *writer) {
+	w.count(len(x.Stack), 0)
+	for _, v := range x.Stack {
+		w.u32(v)
+	}
+}
+
+func (x *ExtendedEgressQueue) decode(r *reader, d *Decoder) {
+	x.Queue = r.u32()
+}
+
+func (x *ExtendedEgressQueue) appendTo(w *writer) {
+	w.u32(x.Queue)
+}
+
+func (x *ExtendedACL) decode(r *reader, d *Decoder) {
+	x.Number = r.u32()
+	x.Name = r.opaque(0)
+	x.Direction = r.u32()
+}
+
+func (x *ExtendedACL) appendTo(w *writer) {
+	w.u32(x.Number)
+	w.opaque(x.Name, 0)
+	w.u32(x.Direction)
+}
+
+func (x *ExtendedFunction) decode(r *reader, d *Decoder) {
+	x.Symbol = r.opaque(0)
+}
+
+func (x *ExtendedFunction) appendTo(w *writer) {
+	w.opaque(x.Symbol, 0)
+}
+
+func (x *ExtendedTransit) decode(r *reader, d *Decoder) {
+	x.DelayNanos = r.u32()
+}
+
+func (x *ExtendedTransit) appendTo(w *writer) {
+	w.u32(x.DelayNanos)
+}
+
+func (x *ExtendedQueue) decode(r *reader, d *Decoder) {
+	x.DepthBytes = r.u32()
+}
+
+func (x *ExtendedQueue) appendTo(w *writer) {
+	w.u32(x.DepthBytes)
+}
+
+func (x *ExtendedHWTrap) decode(r *reader, d *Decoder) {
+	x.Group = r.opaque(0)
+	x.Trap = r.opaque(0)
+}
+
+func (x *ExtendedHWTrap) appendTo(w *writer) {
+	w.opaque(x.Group, 0)
+	w.opaque(x.Trap, 0)
+}
+
+func (x *ExtendedLinuxDropReason) decode(r *reader, d *Decoder) {
+	x.Reason = r.opaque(0)
+}
+
+func (x *ExtendedLinuxDropReason) appendTo(w *writer) {
+	w.opaque(x.Reason, 0)
+}
+
+func (x *ExtendedTimestamp) decode(r *reader, d *Decoder) {
+	x.Nanos = r.u64()
+}
+
+func (x *ExtendedTimestamp) appendTo(w *writer) {
+	w.u64(x.Nanos)
+}
+
+func (x *Transaction) decode(r *reader, d *Decoder) {
+	x.Direction = r.u32()
+	x.WaitMicros = r.u32()
+	x.DurationMicros = r.u32()
+	x.Status = r.u32()
+	x.BytesReceived = r.u64()
+	x.BytesSent = r.u64()
+}
+
+func (x *Transaction) appendTo(w *writer) {
+	w.u32(x.Direction)
+	w.u32(x.WaitMicros)
+	w.u32(x.DurationMicros)
+	w.u32(x.Status)
+	w.u64(x.BytesReceived)
+	w.u64(x.BytesSent)
+}
+
+func (x *ExtendedNFSStorageTransaction) decode(r *reader, d *Decoder) {
+	x.Path = r.opaque(0)
+	x.Operation = r.u32()
+	x.Status = r.u32()
+}
+
+func (x *ExtendedNFSStorageTransaction) appendTo(w *writer) {
+	w.opaque(x.Path, 0)
+	w.u32(x.Operation)
+	w.u32(x.Status)
+}
+
+func (x *ExtendedSCSIStorageTransaction) decode(r *reader, d *Decoder) {
+	x.LUN = r.u32()
+	x.Operation = r.u32()
+	x.Status = r.u32()
+}
+
+func (x *ExtendedSCSIStorageTransaction) appendTo(w *writer) {
+	w.u32(x.LUN)
+	w.u32(x.Operation)
+	w.u32(x.Status)
+}
+
+func (x *ExtendedHTTPTransaction) decode(r *reader, d *Decoder) {
+	x.URL = r.opaque(0)
+	x.Host = r.opaque(0)
+	x.Referer = r.opaque(0)
+	x.UserAgent = r.opaque(0)
+	x.User = r.opaque(0)
+	x.Status = r.u32()
+}
+
+func (x *ExtendedHTTPTransaction) appendTo(w *writer) {
+	w.opaque(x.URL, 0)
+	w.opaque(x.Host, 0)
+	w.opaque(x.Referer, 0)
+	w.opaque(x.UserAgent, 0)
+	w.opaque(x.User, 0)
+	w.u32(x.Status)
+}
+
+func (x *ExtendedSocketIPv4) decode(r *reader, d *Decoder) {
+	x.Protocol = r.u32()
+	x.LocalIP = r.ip4()
+	x.RemoteIP = r.ip4()
+	x.LocalPort = r.u32()
+	x.RemotePort = r.u32()
+}
+
+func (x *ExtendedSocketIPv4) appendTo(w *writer) {
+	w.u32(x.Protocol)
+	w.ip4(x.LocalIP)
+	w.ip4(x.RemoteIP)
+	w.u32(x.LocalPort)
+	w.u32(x.RemotePort)
+}
+
+func (x *ExtendedSocketIPv6) decode(r *reader, d *Decoder) {
+	x.Protocol = r.u32()
+	x.LocalIP = r.ip6()
+	x.RemoteIP = r.ip6()
+	x.LocalPort = r.u32()
+	x.RemotePort = r.u32()
+}
+
+func (x *ExtendedSocketIPv6) appendTo(w *writer) {
+	w.u32(x.Protocol)
+	w.ip6(x.LocalIP)
+	w.ip6(x.RemoteIP)
+	w.u32(x.LocalPort)
+	w.u32(x.RemotePort)
+}
+
+func (x *ExtendedProxySocketIPv4) decode(r *reader, d *Decoder) {
+	x.Protocol = r.u32()
+	x.LocalIP = r.ip4()
+	x.RemoteIP = r.ip4()
+	x.LocalPort = r.u32()
+	x.RemotePort = r.u32()
+}
+
+func (x *ExtendedProxySocketIPv4) appendTo(w *writer) {
+	w.u32(x.Protocol)
+	w.ip4(x.LocalIP)
+	w.ip4(x.RemoteIP)
+	w.u32(x.LocalPort)
+	w.u32(x.RemotePort)
+}
+
+func (x *ExtendedProxySocketIPv6) decode(r *reader, d *Decoder) {
+	x.Protocol = r.u32()
+	x.LocalIP = r.ip6()
+	x.RemoteIP = r.ip6()
+	x.LocalPort = r.u32()
+	x.RemotePort = r.u32()
+}
+
+func (x *ExtendedProxySocketIPv6) appendTo(w *writer) {
+	w.u32(x.Protocol)
+	w.ip6(x.LocalIP)
+	w.ip6(x.RemoteIP)
+	w.u32(x.LocalPort)
+	w.u32(x.RemotePort)
+}
+
+func (x *MemcacheOperation) decode(r *reader, d *Decoder) {
+	x.Protocol = r.u32()
+	x.Cmd = r.u32()
+	x.Key = r.opaque(255)
+	x.NKeys = r.u32()
+	x.ValueBytes = r.u32()
+	x.DurationMicros = r.u32()
+	x.Status = r.u32()
+}
+
+func (x *MemcacheOperation) appendTo(w *writer) {
+	w.u32(x.Protocol)
+	w.u32(x.Cmd)
+	w.opaque(x.Key, 255)
+	w.u32(x.NKeys)
+	w.u32(x.ValueBytes)
+	w.u32(x.DurationMicros)
+	w.u32(x.Status)
+}
+
+func (x *HTTPRequestDeprecated) reset() {
+	x.Method = 0
+	x.Protocol = 0
+	x.URI = x.URI[:0]
+	x.Host = x.Host[:0]
+	x.Referer = x.Referer[:0]
+	x.UserAgent = x.UserAgent[:0]
+	x.XFF = x.XFF[:0]
+	x.AuthUser = x.AuthUser[:0]
+	x.MimeType = x.MimeType[:0]
+	x.ReqBytes = 0
+	x.RespBytes = 0
+	x.DurationMicros = 0
+	x.Status = 0
+	x.Layout = 0
+}
+
+func (x *HTTPRequestDeprecated) decodeLayout0(r *reader, d *Decoder) {
+	x.reset()
+	x.Layout = 0
+	x.Method = r.u32()
+	x.Protocol = r.u32()
+	x.URI = r.opaque(255)
+	x.Host = r.opaque(64)
+	x.Referer = r.opaque(255)
+	x.UserAgent = r.opaque(128)
+	x.AuthUser = r.opaque(32)
+	x.MimeType = r.opaque(64)
+	x.RespBytes = r.u64()
+	x.DurationMicros = r.u32()
+	x.Status = r.u32()
+}
+
+func (x *HTTPRequestDeprecated) decodeLayout1(r *reader, d *Decoder) {
+	x.reset()
+	x.Layout = 1
+	x.Method = r.u32()
+	x.URI = r.opaque(255)
+	x.Host = r.opaque(64)
+	x.Referer = r.opaque(255)
+	x.UserAgent = r.opaque(128)
+	x.XFF = r.opaque(64)
+	x.AuthUser = r.opaque(32)
+	x.MimeType = r.opaque(64)
+	x.ReqBytes = r.u64()
+	x.RespBytes = r.u64()
+	x.DurationMicros = r.u32()
+	x.Status = r.u32()
+}
+
+// decode takes the first layout that fills the body exactly, else the first that fits.
+func (x *HTTPRequestDeprecated) decode(r *reader, d *Decoder) {
+	start := *r
+	var t reader
+	t = start
+	x.decodeLayout0(&t, d)
+	if t.err == nil && t.rem() == 0 {
+		*r = t
+		return
+	}
+	t = start
+	x.decodeLayout1(&t, d)
+	if t.err == nil && t.rem() == 0 {
+		*r = t
+		return
+	}
+	t = start
+	x.decodeLayout0(&t, d)
+	if t.err == nil {
+		*r = t
+		return
+	}
+	t = start
+	x.decodeLayout1(&t, d)
+	if t.err == nil {
+		*r = t
+		return
+	}
+	*r = start
+	x.decodeLayout0(r, d)
+}
+
+func (x *HTTPRequestDeprecated) appendTo(w *writer) {
+	switch x.Layout {
+	case 1:
+		w.u32(x.Method)
+		w.opaque(x.URI, 255)
+		w.opaque(x.Host, 64)
+		w.opaque(x.Referer, 255)
+		w.opaque(x.UserAgent, 128)
+		w.opaque(x.XFF, 64)
+		w.opaque(x.AuthUser, 32)
+		w.opaque(x.MimeType, 64)
+		w.u64(x.ReqBytes)
+		w.u64(x.RespBytes)
+		w.u32(x.DurationMicros)
+		w.u32(x.Status)
+	default:
+		w.u32(x.Method)
+		w.u32(x.Protocol)
+		w.opaque(x.URI, 255)
+		w.opaque(x.Host, 64)
+		w.opaque(x.Referer, 255)
+		w.opaque(x.UserAgent, 128)
+		w.opaque(x.AuthUser, 32)
+		w.opaque(x.MimeType, 64)
+		w.u64(x.RespBytes)
+		w.u32(x.DurationMicros)
+		w.u32(x.Status)
+	}
+}
+
+func (x *AppOperation) decode(r *reader, d *Decoder) {
+	x.Application = r.opaque(32)
+	x.Operation = r.opaque(32)
+	x.Attributes = r.opaque(255)
+	x.StatusDescr = r.opaque(64)
+	x.ReqBytes = r.u64()
+	x.RespBytes = r.u64()
+	x.DurationMicros = r.u32()
+	x.Status = r.u32()
+}
+
+func (x *AppOperation) appendTo(w *writer) {
+	w.opaque(x.Application, 32)
+	w.opaque(x.Operation, 32)
+	w.opaque(x.Attributes, 255)
+	w.opaque(x.StatusDescr, 64)
+	w.u64(x.ReqBytes)
+	w.u64(x.RespBytes)
+	w.u32(x.DurationMicros)
+	w.u32(x.Status)
+}
+
+func (x *AppParentContext) decode(r *reader, d *Decoder) {
+	x.Application = r.opaque(32)
+	x.Operation = r.opaque(32)
+	x.Attributes = r.opaque(255)
+}
+
+func (x *AppParentContext) appendTo(w *writer) {
+	w.opaque(x.Application, 32)
+	w.opaque(x.Operation, 32)
+	w.opaque(x.Attributes, 255)
+}
+
+func (x *AppInitiator) decode(r *reader, d *Decoder) {
+	x.Actor = r.opaque(64)
+}
+
+func (x *AppInitiator) appendTo(w *writer) {
+	w.opaque(x.Actor, 64)
+}
+
+func (x *AppTarget) decode(r *reader, d *Decoder) {
+	x.Actor = r.opaque(64)
+}
+
+func (x *AppTarget) appendTo(w *writer) {
+	w.opaque(x.Actor, 64)
+}
+
+func (x *HTTPRequest) decode(r *reader, d *Decoder) {
+	x.Method = r.u32()
+	x.Protocol = r.u32()
+	x.URI = r.opaque(255)
+	x.Host = r.opaque(64)
+	x.Referer = r.opaque(255)
+	x.UserAgent = r.opaque(128)
+	x.XFF = r.opaque(64)
+	x.AuthUser = r.opaque(32)
+	x.MimeType = r.opaque(64)
+	x.ReqBytes = r.u64()
+	x.RespBytes = r.u64()
+	x.DurationMicros = r.u32()
+	x.Status = r.i32()
+}
+
+func (x *HTTPRequest) appendTo(w *writer) {
+	w.u32(x.Method)
+	w.u32(x.Protocol)
+	w.opaque(x.URI, 255)
+	w.opaque(x.Host, 64)
+	w.opaque(x.Referer, 255)
+	w.opaque(x.UserAgent, 128)
+	w.opaque(x.XFF, 64)
+	w.opaque(x.AuthUser, 32)
+	w.opaque(x.MimeType, 64)
+	w.u64(x.ReqBytes)
+	w.u64(x.RespBytes)
+	w.u32(x.DurationMicros)
+	w.i32(x.Status)
+}
+
+func (x *ExtendedProxyRequest) decode(r *reader, d *Decoder) {
+	x.URI = r.opaque(255)
+	x.Host = r.opaque(64)
+}
+
+func (x *ExtendedProxyRequest) appendTo(w *writer) {
+	w.opaque(x.URI, 255)
+	w.opaque(x.Host, 64)
+}
+
+func (x *ExtendedNavTiming) decode(r *reader, d *Decoder) {
+	x.Type = r.u32()
+	x.RedirectCount = r.u32()
+	x.NavigationStart = r.u32()
+	x.UnloadEventStart = r.u32()
+	x.UnloadEventEnd = r.u32()
+	x.RedirectStart = r.u32()
+	x.RedirectEnd = r.u32()
+	x.FetchStart = r.u32()
+	x.DomainLookupStart = r.u32()
+	x.DomainLookupEnd = r.u32()
+	x.ConnectStart = r.u32()
+	x.ConnectEnd = r.u32()
+	x.SecureConnectionStart = r.u32()
+	x.RequestStart = r.u32()
+	x.ResponseStart = r.u32()
+	x.ResponseEnd = r.u32()
+	x.DOMLoading = r.u32()
+	x.DOMInteractive = r.u32()
+	x.DOMContentLoadedEventStart = r.u32()
+	x.DOMContentLoadedEventEnd = r.u32()
+	x.DOMComplete = r.u32()
+	x.LoadEventStart = r.u32()
+	x.LoadEventEnd = r.u32()
+}
+
+func (x *ExtendedNavTiming) appendTo(w *writer) {
+	w.u32(x.Type)
+	w.u32(x.RedirectCount)
+	w.u32(x.NavigationStart)
+	w.u32(x.UnloadEventStart)
+	w.u32(x.UnloadEventEnd)
+	w.u32(x.RedirectStart)
+	w.u32(x.RedirectEnd)
+	w.u32(x.FetchStart)
+	w.u32(x.DomainLookupStart)
+	w.u32(x.DomainLookupEnd)
+	w.u32(x.ConnectStart)
+	w.u32(x.ConnectEnd)
+	w.u32(x.SecureConnectionStart)
+	w.u32(x.RequestStart)
+	w.u32(x.ResponseStart)
+	w.u32(x.ResponseEnd)
+	w.u32(x.DOMLoading)
+	w.u32(x.DOMInteractive)
+	w.u32(x.DOMContentLoadedEventStart)
+	w.u32(x.DOMContentLoadedEventEnd)
+	w.u32(x.DOMComplete)
+	w.u32(x.LoadEventStart)
+	w.u32(x.LoadEventEnd)
+}
+
+func (x *ExtendedTCPInfo) decode(r *reader, d *Decoder) {
+	x.Direction = r.u32()
+	x.SndMSS = r.u32()
+	x.RcvMSS = r.u32()
+	x.Unacked = r.u32()
+	x.Lost = r.u32()
+	x.Retrans = r.u32()
+	x.PMTU = r.u32()
+	x.RTTMicros = r.u32()
+	x.RTTVar = r.u32()
+	x.SndCwnd = r.u32()
+	x.Reordering = r.u32()
+	x.MinRTT = r.u32()
+}
+
+func (x *ExtendedTCPInfo) appendTo(w *writer) {
+	w.u32(x.Direction)
+	w.u32(x.SndMSS)
+	w.u32(x.RcvMSS)
+	w.u32(x.Unacked)
+	w.u32(x.Lost)
+	w.u32(x.Retrans)
+	w.u32(x.PMTU)
+	w.u32(x.RTTMicros)
+	w.u32(x.RTTVar)
+	w.u32(x.SndCwnd)
+	w.u32(x.Reordering)
+	w.u32(x.MinRTT)
+}
+
+func (x *ExtendedEntities) decode(r *reader, d *Decoder) {
+	x.SrcDSClass = r.u32()
+	x.SrcDSIndex = r.u32()
+	x.DstDSClass = r.u32()
+	x.DstDSIndex = r.u32()
+}
+
+func (x *ExtendedEntities) appendTo(w *writer) {
+	w.u32(x.SrcDSClass)
+	w.u32(x.SrcDSIndex)
+	w.u32(x.DstDSClass)
+	w.u32(x.DstDSIndex)
+}
+
+func (x *BSTEgressQueue) decode(r *reader, d *Decoder) {
+	x.Queue = r.u32()
+}
+
+func (x *BSTEgressQueue) appendTo(w *writer) {
+	w.u32(x.Queue)
 }

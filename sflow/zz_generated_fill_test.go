@@ -5,24 +5,498 @@ package sflow
 // fillRecord fills a new record of the given kind and tag with random values.
 func fillRecord(g *valueGen, flow bool, t Tag) Record {
 	switch {
+	case !flow && t == TagIfCounters:
+		x := new(IfCounters)
+		fillIfCounters(g, x)
+		return x
 	case !flow && t == TagEthernetCounters:
 		x := new(EthernetCounters)
 		fillEthernetCounters(g, x)
 		return x
-	case !flow && t == TagHostCPU:
-		x := new(HostCPU)
-		fillHostCPU(g, x)
+	case !flow && t == TagTokenRingCounters:
+		x := new(TokenRingCounters)
+		fillTokenRingCounters(g, x)
 		return x
-	case !flow && t == TagHostAdapters:
-		x := new(HostAdapters)
-		fillHostAdapters(g, x)
+	case !flow && t == TagVGCounters:
+		x := new(VGCounters)
+		fillVGCounters(g, x)
+		return x
+	case !flow && t == TagVLANCounters:
+		x := new(VLANCounters)
+		fillVLANCounters(g, x)
+		return x
+	case !flow && t == TagIEEE80211Counters:
+		x := new(IEEE80211Counters)
+		fillIEEE80211Counters(g, x)
+		return x
+	case !flow && t == TagLAGPortStats:
+		x := new(LAGPortStats)
+		fillLAGPortStats(g, x)
+		return x
+	case !flow && t == TagSlowPathCounts:
+		x := new(SlowPathCounts)
+		fillSlowPathCounts(g, x)
+		return x
+	case !flow && t == TagInfiniBandCounters:
+		x := new(InfiniBandCounters)
+		fillInfiniBandCounters(g, x)
+		return x
+	case !flow && t == TagSFP:
+		x := new(SFP)
+		fillSFP(g, x)
+		return x
+	case !flow && t == TagPFCCounters:
+		x := new(PFCCounters)
+		fillPFCCounters(g, x)
+		return x
+	case !flow && t == TagProcessor:
+		x := new(Processor)
+		fillProcessor(g, x)
+		return x
+	case !flow && t == TagRadioUtilization:
+		x := new(RadioUtilization)
+		fillRadioUtilization(g, x)
+		return x
+	case !flow && t == TagQueueLengthCounters:
+		x := new(QueueLengthCounters)
+		fillQueueLengthCounters(g, x)
+		return x
+	case !flow && t == TagOFPort:
+		x := new(OFPort)
+		fillOFPort(g, x)
+		return x
+	case !flow && t == TagPortName:
+		x := new(PortName)
+		fillPortName(g, x)
 		return x
 	case !flow && t == TagHostDescr:
 		x := new(HostDescr)
 		fillHostDescr(g, x)
 		return x
+	case !flow && t == TagHostAdapters:
+		x := new(HostAdapters)
+		fillHostAdapters(g, x)
+		return x
+	case !flow && t == TagHostParent:
+		x := new(HostParent)
+		fillHostParent(g, x)
+		return x
+	case !flow && t == TagHostCPU:
+		x := new(HostCPU)
+		fillHostCPU(g, x)
+		return x
+	case !flow && t == TagHostMemory:
+		x := new(HostMemory)
+		fillHostMemory(g, x)
+		return x
+	case !flow && t == TagHostDiskIO:
+		x := new(HostDiskIO)
+		fillHostDiskIO(g, x)
+		return x
+	case !flow && t == TagHostNetIO:
+		x := new(HostNetIO)
+		fillHostNetIO(g, x)
+		return x
+	case !flow && t == TagMIB2IPGroup:
+		x := new(MIB2IPGroup)
+		fillMIB2IPGroup(g, x)
+		return x
+	case !flow && t == TagMIB2ICMPGroup:
+		x := new(MIB2ICMPGroup)
+		fillMIB2ICMPGroup(g, x)
+		return x
+	case !flow && t == TagMIB2TCPGroup:
+		x := new(MIB2TCPGroup)
+		fillMIB2TCPGroup(g, x)
+		return x
+	case !flow && t == TagMIB2UDPGroup:
+		x := new(MIB2UDPGroup)
+		fillMIB2UDPGroup(g, x)
+		return x
+	case !flow && t == TagVirtNode:
+		x := new(VirtNode)
+		fillVirtNode(g, x)
+		return x
+	case !flow && t == TagVirtCPU:
+		x := new(VirtCPU)
+		fillVirtCPU(g, x)
+		return x
+	case !flow && t == TagVirtMemory:
+		x := new(VirtMemory)
+		fillVirtMemory(g, x)
+		return x
+	case !flow && t == TagVirtDiskIO:
+		x := new(VirtDiskIO)
+		fillVirtDiskIO(g, x)
+		return x
+	case !flow && t == TagVirtNetIO:
+		x := new(VirtNetIO)
+		fillVirtNetIO(g, x)
+		return x
+	case !flow && t == TagJVMRuntime:
+		x := new(JVMRuntime)
+		fillJVMRuntime(g, x)
+		return x
+	case !flow && t == TagJVMStatistics:
+		x := new(JVMStatistics)
+		fillJVMStatistics(g, x)
+		return x
+	case !flow && t == TagMemcacheLegacyCounters:
+		x := new(MemcacheLegacyCounters)
+		fillMemcacheLegacyCounters(g, x)
+		return x
+	case !flow && t == TagHTTPCounters:
+		x := new(HTTPCounters)
+		fillHTTPCounters(g, x)
+		return x
+	case !flow && t == TagAppOperationCounters:
+		x := new(AppOperationCounters)
+		fillAppOperationCounters(g, x)
+		return x
+	case !flow && t == TagAppResources:
+		x := new(AppResources)
+		fillAppResources(g, x)
+		return x
+	case !flow && t == TagMemcacheCounters:
+		x := new(MemcacheCounters)
+		fillMemcacheCounters(g, x)
+		return x
+	case !flow && t == TagVDICounters:
+		x := new(VDICounters)
+		fillVDICounters(g, x)
+		return x
+	case !flow && t == TagAppWorkers:
+		x := new(AppWorkers)
+		fillAppWorkers(g, x)
+		return x
+	case !flow && t == TagOVSDPStats:
+		x := new(OVSDPStats)
+		fillOVSDPStats(g, x)
+		return x
+	case !flow && t == TagEnergy:
+		x := new(Energy)
+		fillEnergy(g, x)
+		return x
+	case !flow && t == TagTemperature:
+		x := new(Temperature)
+		fillTemperature(g, x)
+		return x
+	case !flow && t == TagHumidity:
+		x := new(Humidity)
+		fillHumidity(g, x)
+		return x
+	case !flow && t == TagFans:
+		x := new(Fans)
+		fillFans(g, x)
+		return x
+	case !flow && t == TagBSTDeviceBuffers:
+		x := new(BSTDeviceBuffers)
+		fillBSTDeviceBuffers(g, x)
+		return x
+	case !flow && t == TagBSTPortBuffers:
+		x := new(BSTPortBuffers)
+		fillBSTPortBuffers(g, x)
+		return x
+	case !flow && t == TagHWTables:
+		x := new(HWTables)
+		fillHWTables(g, x)
+		return x
+	case !flow && t == TagNVIDIAGPU:
+		x := new(NVIDIAGPU)
+		fillNVIDIAGPU(g, x)
+		return x
+	case flow && t == TagSampledHeader:
+		x := new(SampledHeader)
+		fillSampledHeader(g, x)
+		return x
+	case flow && t == TagSampledEthernet:
+		x := new(SampledEthernet)
+		fillSampledEthernet(g, x)
+		return x
+	case flow && t == TagSampledIPv4:
+		x := new(SampledIPv4)
+		fillSampledIPv4(g, x)
+		return x
+	case flow && t == TagSampledIPv6:
+		x := new(SampledIPv6)
+		fillSampledIPv6(g, x)
+		return x
+	case flow && t == TagExtendedSwitch:
+		x := new(ExtendedSwitch)
+		fillExtendedSwitch(g, x)
+		return x
+	case flow && t == TagExtendedRouter:
+		x := new(ExtendedRouter)
+		fillExtendedRouter(g, x)
+		return x
+	case flow && t == TagExtendedGateway:
+		x := new(ExtendedGateway)
+		fillExtendedGateway(g, x)
+		return x
+	case flow && t == TagExtendedUser:
+		x := new(ExtendedUser)
+		fillExtendedUser(g, x)
+		return x
+	case flow && t == TagExtendedURL:
+		x := new(ExtendedURL)
+		fillExtendedURL(g, x)
+		return x
+	case flow && t == TagExtendedMPLS:
+		x := new(ExtendedMPLS)
+		fillExtendedMPLS(g, x)
+		return x
+	case flow && t == TagExtendedNAT:
+		x := new(ExtendedNAT)
+		fillExtendedNAT(g, x)
+		return x
+	case flow && t == TagExtendedMPLSTunnel:
+		x := new(ExtendedMPLSTunnel)
+		fillExtendedMPLSTunnel(g, x)
+		return x
+	case flow && t == TagExtendedMPLSVC:
+		x := new(ExtendedMPLSVC)
+		fillExtendedMPLSVC(g, x)
+		return x
+	case flow && t == TagExtendedMPLSFTN:
+		x := new(ExtendedMPLSFTN)
+		fillExtendedMPLSFTN(g, x)
+		return x
+	case flow && t == TagExtendedMPLSLDPFEC:
+		x := new(ExtendedMPLSLDPFEC)
+		fillExtendedMPLSLDPFEC(g, x)
+		return x
+	case flow && t == TagExtendedVLANTunnel:
+		x := new(ExtendedVLANTunnel)
+		fillExtendedVLANTunnel(g, x)
+		return x
+	case flow && t == TagExtended80211Payload:
+		x := new(Extended80211Payload)
+		fillExtended80211Payload(g, x)
+		return x
+	case flow && t == TagExtended80211RX:
+		x := new(Extended80211RX)
+		fillExtended80211RX(g, x)
+		return x
+	case flow && t == TagExtended80211TX:
+		x := new(Extended80211TX)
+		fillExtended80211TX(g, x)
+		return x
+	case flow && t == TagExtended80211Aggregation:
+		x := new(Extended80211Aggregation)
+		fillExtended80211Aggregation(g, x)
+		return x
+	case flow && t == TagExtendedOpenFlowV1:
+		x := new(ExtendedOpenFlowV1)
+		fillExtendedOpenFlowV1(g, x)
+		return x
+	case flow && t == TagExtendedFC:
+		x := new(ExtendedFC)
+		fillExtendedFC(g, x)
+		return x
+	case flow && t == TagExtendedQueueLength:
+		x := new(ExtendedQueueLength)
+		fillExtendedQueueLength(g, x)
+		return x
+	case flow && t == TagExtendedNATPort:
+		x := new(ExtendedNATPort)
+		fillExtendedNATPort(g, x)
+		return x
+	case flow && t == TagExtendedL2TunnelEgress:
+		x := new(ExtendedL2TunnelEgress)
+		fillExtendedL2TunnelEgress(g, x)
+		return x
+	case flow && t == TagExtendedL2TunnelIngress:
+		x := new(ExtendedL2TunnelIngress)
+		fillExtendedL2TunnelIngress(g, x)
+		return x
+	case flow && t == TagExtendedIPv4TunnelEgress:
+		x := new(ExtendedIPv4TunnelEgress)
+		fillExtendedIPv4TunnelEgress(g, x)
+		return x
+	case flow && t == TagExtendedIPv4TunnelIngress:
+		x := new(ExtendedIPv4TunnelIngress)
+		fillExtendedIPv4TunnelIngress(g, x)
+		return x
+	case flow && t == TagExtendedIPv6TunnelEgress:
+		x := new(ExtendedIPv6TunnelEgress)
+		fillExtendedIPv6TunnelEgress(g, x)
+		return x
+	case flow && t == TagExtendedIPv6TunnelIngress:
+		x := new(ExtendedIPv6TunnelIngress)
+		fillExtendedIPv6TunnelIngress(g, x)
+		return x
+	case flow && t == TagExtendedDecapsulateEgress:
+		x := new(ExtendedDecapsulateEgress)
+		fillExtendedDecapsulateEgress(g, x)
+		return x
+	case flow && t == TagExtendedDecapsulateIngress:
+		x := new(ExtendedDecapsulateIngress)
+		fillExtendedDecapsulateIngress(g, x)
+		return x
+	case flow && t == TagExtendedVNIEgress:
+		x := new(ExtendedVNIEgress)
+		fillExtendedVNIEgress(g, x)
+		return x
+	case flow && t == TagExtendedVNIIngress:
+		x := new(ExtendedVNIIngress)
+		fillExtendedVNIIngress(g, x)
+		return x
+	case flow && t == TagExtendedIBLRH:
+		x := new(ExtendedIBLRH)
+		fillExtendedIBLRH(g, x)
+		return x
+	case flow && t == TagExtendedIBGRH:
+		x := new(ExtendedIBGRH)
+		fillExtendedIBGRH(g, x)
+		return x
+	case flow && t == TagExtendedIBBTH:
+		x := new(ExtendedIBBTH)
+		fillExtendedIBBTH(g, x)
+		return x
+	case flow && t == TagExtendedVLANIn:
+		x := new(ExtendedVLANIn)
+		fillExtendedVLANIn(g, x)
+		return x
+	case flow && t == TagExtendedVLANOut:
+		x := new(ExtendedVLANOut)
+		fillExtendedVLANOut(g, x)
+		return x
+	case flow && t == TagExtendedEgressQueue:
+		x := new(ExtendedEgressQueue)
+		fillExtendedEgressQueue(g, x)
+		return x
+	case flow && t == TagExtendedACL:
+		x := new(ExtendedACL)
+		fillExtendedACL(g, x)
+		return x
+	case flow && t == TagExtendedFunction:
+		x := new(ExtendedFunction)
+		fillExtendedFunction(g, x)
+		return x
+	case flow && t == TagExtendedTransit:
+		x := new(ExtendedTransit)
+		fillExtendedTransit(g, x)
+		return x
+	case flow && t == TagExtendedQueue:
+		x := new(ExtendedQueue)
+		fillExtendedQueue(g, x)
+		return x
+	case flow && t == TagExtendedHWTrap:
+		x := new(ExtendedHWTrap)
+		fillExtendedHWTrap(g, x)
+		return x
+	case flow && t == TagExtendedLinuxDropReason:
+		x := new(ExtendedLinuxDropReason)
+		fillExtendedLinuxDropReason(g, x)
+		return x
+	case flow && t == TagExtendedTimestamp:
+		x := new(ExtendedTimestamp)
+		fillExtendedTimestamp(g, x)
+		return x
+	case flow && t == TagTransaction:
+		x := new(Transaction)
+		fillTransaction(g, x)
+		return x
+	case flow && t == TagExtendedNFSStorageTransaction:
+		x := new(ExtendedNFSStorageTransaction)
+		fillExtendedNFSStorageTransaction(g, x)
+		return x
+	case flow && t == TagExtendedSCSIStorageTransaction:
+		x := new(ExtendedSCSIStorageTransaction)
+		fillExtendedSCSIStorageTransaction(g, x)
+		return x
+	case flow && t == TagExtendedHTTPTransaction:
+		x := new(ExtendedHTTPTransaction)
+		fillExtendedHTTPTransaction(g, x)
+		return x
+	case flow && t == TagExtendedSocketIPv4:
+		x := new(ExtendedSocketIPv4)
+		fillExtendedSocketIPv4(g, x)
+		return x
+	case flow && t == TagExtendedSocketIPv6:
+		x := new(ExtendedSocketIPv6)
+		fillExtendedSocketIPv6(g, x)
+		return x
+	case flow && t == TagExtendedProxySocketIPv4:
+		x := new(ExtendedProxySocketIPv4)
+		fillExtendedProxySocketIPv4(g, x)
+		return x
+	case flow && t == TagExtendedProxySocketIPv6:
+		x := new(ExtendedProxySocketIPv6)
+		fillExtendedProxySocketIPv6(g, x)
+		return x
+	case flow && t == TagMemcacheOperation:
+		x := new(MemcacheOperation)
+		fillMemcacheOperation(g, x)
+		return x
+	case flow && t == TagHTTPRequestDeprecated:
+		x := new(HTTPRequestDeprecated)
+		fillHTTPRequestDeprecated(g, x)
+		return x
+	case flow && t == TagAppOperation:
+		x := new(AppOperation)
+		fillAppOperation(g, x)
+		return x
+	case flow && t == TagAppParentContext:
+		x := new(AppParentContext)
+		fillAppParentContext(g, x)
+		return x
+	case flow && t == TagAppInitiator:
+		x := new(AppInitiator)
+		fillAppInitiator(g, x)
+		return x
+	case flow && t == TagAppTarget:
+		x := new(AppTarget)
+		fillAppTarget(g, x)
+		return x
+	case flow && t == TagHTTPRequest:
+		x := new(HTTPRequest)
+		fillHTTPRequest(g, x)
+		return x
+	case flow && t == TagExtendedProxyRequest:
+		x := new(ExtendedProxyRequest)
+		fillExtendedProxyRequest(g, x)
+		return x
+	case flow && t == TagExtendedNavTiming:
+		x := new(ExtendedNavTiming)
+		fillExtendedNavTiming(g, x)
+		return x
+	case flow && t == TagExtendedTCPInfo:
+		x := new(ExtendedTCPInfo)
+		fillExtendedTCPInfo(g, x)
+		return x
+	case flow && t == TagExtendedEntities:
+		x := new(ExtendedEntities)
+		fillExtendedEntities(g, x)
+		return x
+	case flow && t == TagBSTEgressQueue:
+		x := new(BSTEgressQueue)
+		fillBSTEgressQueue(g, x)
+		return x
 	}
 	return nil
+}
+
+func fillIfCounters(g *valueGen, x *IfCounters) {
+	x.IfIndex = g.u32()
+	x.IfType = g.u32()
+	x.IfSpeed = g.u64()
+	x.IfDirection = g.u32()
+	x.IfStatus = g.u32()
+	x.InOctets = g.u64()
+	x.InUcastPkts = g.u32()
+	x.InMulticastPkts = g.u32()
+	x.InBroadcastPkts = g.u32()
+	x.InDiscards = g.u32()
+	x.InErrors = g.u32()
+	x.InUnknownProtos = g.u32()
+	x.OutOctets = g.u64()
+	x.OutUcastPkts = g.u32()
+	x.OutMulticastPkts = g.u32()
+	x.OutBroadcastPkts = g.u32()
+	x.OutDiscards = g.u32()
+	x.OutErrors = g.u32()
+	x.PromiscuousMode = g.u32()
 }
 
 func fillEthernetCounters(g *valueGen, x *EthernetCounters) {
@@ -39,6 +513,226 @@ func fillEthernetCounters(g *valueGen, x *EthernetCounters) {
 	x.FrameTooLongs = g.u32()
 	x.InternalMacReceiveErrors = g.u32()
 	x.SymbolErrors = g.u32()
+}
+
+func fillTokenRingCounters(g *valueGen, x *TokenRingCounters) {
+	x.LineErrors = g.u32()
+	x.BurstErrors = g.u32()
+	x.ACErrors = g.u32()
+	x.AbortTransErrors = g.u32()
+	x.InternalErrors = g.u32()
+	x.LostFrameErrors = g.u32()
+	x.ReceiveCongestions = g.u32()
+	x.FrameCopiedErrors = g.u32()
+	x.TokenErrors = g.u32()
+	x.SoftErrors = g.u32()
+	x.HardErrors = g.u32()
+	x.SignalLoss = g.u32()
+	x.TransmitBeacons = g.u32()
+	x.Recoverys = g.u32()
+	x.LobeWires = g.u32()
+	x.Removes = g.u32()
+	x.Singles = g.u32()
+	x.FreqErrors = g.u32()
+}
+
+func fillVGCounters(g *valueGen, x *VGCounters) {
+	x.InHighPriorityFrames = g.u32()
+	x.InHighPriorityOctets = g.u64()
+	x.InNormPriorityFrames = g.u32()
+	x.InNormPriorityOctets = g.u64()
+	x.InIPMErrors = g.u32()
+	x.InOversizeFrameErrors = g.u32()
+	x.InDataErrors = g.u32()
+	x.InNullAddressedFrames = g.u32()
+	x.OutHighPriorityFrames = g.u32()
+	x.OutHighPriorityOctets = g.u64()
+	x.TransitionIntoTrainings = g.u32()
+	x.HCInHighPriorityOctets = g.u64()
+	x.HCInNormPriorityOctets = g.u64()
+	x.HCOutHighPriorityOctets = g.u64()
+}
+
+func fillVLANCounters(g *valueGen, x *VLANCounters) {
+	x.VLANID = g.u32()
+	x.Octets = g.u64()
+	x.UcastPkts = g.u32()
+	x.MulticastPkts = g.u32()
+	x.BroadcastPkts = g.u32()
+	x.Discards = g.u32()
+}
+
+func fillIEEE80211Counters(g *valueGen, x *IEEE80211Counters) {
+	x.TransmittedFragmentCount = g.u32()
+	x.MulticastTransmittedFrameCount = g.u32()
+	x.FailedCount = g.u32()
+	x.RetryCount = g.u32()
+	x.MultipleRetryCount = g.u32()
+	x.FrameDuplicateCount = g.u32()
+	x.RTSSuccessCount = g.u32()
+	x.RTSFailureCount = g.u32()
+	x.ACKFailureCount = g.u32()
+	x.ReceivedFragmentCount = g.u32()
+	x.MulticastReceivedFrameCount = g.u32()
+	x.FCSErrorCount = g.u32()
+	x.TransmittedFrameCount = g.u32()
+	x.WEPUndecryptableCount = g.u32()
+	x.QoSDiscardedFragmentCount = g.u32()
+	x.AssociatedStationCount = g.u32()
+	x.QoSCFPollsReceivedCount = g.u32()
+	x.QoSCFPollsUnusedCount = g.u32()
+	x.QoSCFPollsUnusableCount = g.u32()
+	x.QoSCFPollsLostCount = g.u32()
+}
+
+func fillLAGPortStats(g *valueGen, x *LAGPortStats) {
+	x.ActorSystemID = g.mac()
+	x.PartnerOperSystemID = g.mac()
+	x.AttachedAggID = g.u32()
+	x.PortState = g.b4()
+	x.LACPDUsRx = g.u32()
+	x.MarkerPDUsRx = g.u32()
+	x.MarkerResponsePDUsRx = g.u32()
+	x.UnknownRx = g.u32()
+	x.IllegalRx = g.u32()
+	x.LACPDUsTx = g.u32()
+	x.MarkerPDUsTx = g.u32()
+	x.MarkerResponsePDUsTx = g.u32()
+}
+
+func fillSlowPathCounts(g *valueGen, x *SlowPathCounts) {
+	x.Unknown = g.u32()
+	x.Other = g.u32()
+	x.CAMMiss = g.u32()
+	x.CAMFull = g.u32()
+	x.NoHWSupport = g.u32()
+	x.Cntrl = g.u32()
+}
+
+func fillInfiniBandCounters(g *valueGen, x *InfiniBandCounters) {
+	x.PortXmitPkts = g.u64()
+	x.PortRcvPkts = g.u64()
+	x.SymbolErrorCounter = g.u32()
+	x.LinkErrorRecoveryCounter = g.u32()
+	x.LinkDownedCounter = g.u32()
+	x.PortRcvErrors = g.u32()
+	x.PortRcvRemotePhysicalErrors = g.u32()
+	x.PortRcvSwitchRelayErrors = g.u32()
+	x.PortXmitDiscards = g.u32()
+	x.PortXmitConstraintErrors = g.u32()
+	x.PortRcvConstraintErrors = g.u32()
+	x.LocalLinkIntegrityErrors = g.u32()
+	x.ExcessiveBufferOverrunErrors = g.u32()
+	x.VL15Dropped = g.u32()
+}
+
+func fillSFPLane(g *valueGen, x *SFPLane) {
+	x.Index = g.u32()
+	x.TxBiasCurrent = g.u32()
+	x.TxPower = g.u32()
+	x.TxPowerMin = g.u32()
+	x.TxPowerMax = g.u32()
+	x.TxWavelength = g.u32()
+	x.RxPower = g.u32()
+	x.RxPowerMin = g.u32()
+	x.RxPowerMax = g.u32()
+	x.RxWavelength = g.u32()
+}
+
+func fillSFP(g *valueGen, x *SFP) {
+	x.ModuleID = g.u32()
+	x.ModuleTotalLanes = g.u32()
+	x.ModuleSupplyVoltage = g.u32()
+	x.ModuleTemperature = g.i32()
+	x.Lanes = grow(x.Lanes, g.count(0))
+	for i := range x.Lanes {
+		fillSFPLane(g, &x.Lanes[i])
+	}
+}
+
+func fillPFCCounters(g *valueGen, x *PFCCounters) {
+	x.Requests = g.u32()
+	x.Indications = g.u32()
+	x.PauseDuration = g.u32()
+	x.StormDetected = g.u32()
+	x.StormRestored = g.u32()
+}
+
+func fillProcessor(g *valueGen, x *Processor) {
+	x.CPU5s = g.i32()
+	x.CPU1m = g.i32()
+	x.CPU5m = g.i32()
+	x.TotalMemory = g.u64()
+	x.FreeMemory = g.u64()
+}
+
+func fillRadioUtilization(g *valueGen, x *RadioUtilization) {
+	x.ElapsedTime = g.u32()
+	x.OnChannelTime = g.u32()
+	x.OnChannelBusyTime = g.u32()
+}
+
+func fillQueueLengthCounters(g *valueGen, x *QueueLengthCounters) {
+	x.QueueIndex = g.u32()
+	x.SegmentSize = g.u32()
+	x.QueueSegments = g.u32()
+	x.QueueLength0 = g.u32()
+	x.QueueLength1 = g.u32()
+	x.QueueLength2 = g.u32()
+	x.QueueLength4 = g.u32()
+	x.QueueLength8 = g.u32()
+	x.QueueLength32 = g.u32()
+	x.QueueLength128 = g.u32()
+	x.QueueLength1024 = g.u32()
+	x.QueueLengthMore = g.u32()
+	x.Dropped = g.u32()
+}
+
+func fillOFPort(g *valueGen, x *OFPort) {
+	x.DatapathID = g.u64()
+	x.PortNo = g.u32()
+}
+
+func fillPortName(g *valueGen, x *PortName) {
+	x.Name = g.bytes(255)
+}
+
+func fillHostDescr(g *valueGen, x *HostDescr) {
+	x.Layout = uint8(g.intn(2))
+	switch x.Layout {
+	case 0:
+		x.Hostname = g.bytes(64)
+		x.UUID = g.uuid()
+		x.MachineType = g.u32()
+		x.OSName = g.u32()
+		x.OSRelease = g.bytes(32)
+	case 1:
+		x.Hostname = g.bytes(64)
+		x.UUID = g.uuidvar()
+		x.MachineType = g.u32()
+		x.OSName = g.u32()
+		x.OSRelease = g.bytes(32)
+	}
+}
+
+func fillHostAdapter(g *valueGen, x *HostAdapter) {
+	x.IfIndex = g.u32()
+	x.MACs = grow(x.MACs, g.count(0))
+	for i := range x.MACs {
+		x.MACs[i] = g.mac()
+	}
+}
+
+func fillHostAdapters(g *valueGen, x *HostAdapters) {
+	x.Adapters = grow(x.Adapters, g.count(0))
+	for i := range x.Adapters {
+		fillHostAdapter(g, &x.Adapters[i])
+	}
+}
+
+func fillHostParent(g *valueGen, x *HostParent) {
+	x.ContainerType = g.u32()
+	x.ContainerIndex = g.u32()
 }
 
 func fillHostCPU(g *valueGen, x *HostCPU) {
@@ -86,35 +780,1017 @@ func fillHostCPU(g *valueGen, x *HostCPU) {
 	}
 }
 
-func fillHostAdapter(g *valueGen, x *HostAdapter) {
-	x.IfIndex = g.u32()
-	x.MACs = grow(x.MACs, g.count(0))
-	for i := range x.MACs {
-		x.MACs[i] = g.mac()
-	}
+func fillHostMemory(g *valueGen, x *HostMemory) {
+	x.MemTotal = g.u64()
+	x.MemFree = g.u64()
+	x.MemShared = g.u64()
+	x.MemBuffers = g.u64()
+	x.MemCached = g.u64()
+	x.SwapTotal = g.u64()
+	x.SwapFree = g.u64()
+	x.PageIn = g.u32()
+	x.PageOut = g.u32()
+	x.SwapIn = g.u32()
+	x.SwapOut = g.u32()
 }
 
-func fillHostAdapters(g *valueGen, x *HostAdapters) {
-	x.Adapters = grow(x.Adapters, g.count(0))
-	for i := range x.Adapters {
-		fillHostAdapter(g, &x.Adapters[i])
-	}
+func fillHostDiskIO(g *valueGen, x *HostDiskIO) {
+	x.DiskTotal = g.u64()
+	x.DiskFree = g.u64()
+	x.PartMaxUsed = g.i32()
+	x.Reads = g.u32()
+	x.BytesRead = g.u64()
+	x.ReadTime = g.u32()
+	x.Writes = g.u32()
+	x.BytesWritten = g.u64()
+	x.WriteTime = g.u32()
 }
 
-func fillHostDescr(g *valueGen, x *HostDescr) {
+func fillHostNetIO(g *valueGen, x *HostNetIO) {
+	x.BytesIn = g.u64()
+	x.PktsIn = g.u32()
+	x.ErrsIn = g.u32()
+	x.DropsIn = g.u32()
+	x.BytesOut = g.u64()
+	x.PktsOut = g.u32()
+	x.ErrsOut = g.u32()
+	x.DropsOut = g.u32()
+}
+
+func fillMIB2IPGroup(g *valueGen, x *MIB2IPGroup) {
+	x.Forwarding = g.u32()
+	x.DefaultTTL = g.u32()
+	x.InReceives = g.u32()
+	x.InHdrErrors = g.u32()
+	x.InAddrErrors = g.u32()
+	x.ForwDatagrams = g.u32()
+	x.InUnknownProtos = g.u32()
+	x.InDiscards = g.u32()
+	x.InDelivers = g.u32()
+	x.OutRequests = g.u32()
+	x.OutDiscards = g.u32()
+	x.OutNoRoutes = g.u32()
+	x.ReasmTimeout = g.u32()
+	x.ReasmReqds = g.u32()
+	x.ReasmOKs = g.u32()
+	x.ReasmFails = g.u32()
+	x.FragOKs = g.u32()
+	x.FragFails = g.u32()
+	x.FragCreates = g.u32()
+}
+
+func fillMIB2ICMPGroup(g *valueGen, x *MIB2ICMPGroup) {
+	x.InMsgs = g.u32()
+	x.InErrors = g.u32()
+	x.InDestUnreachs = g.u32()
+	x.InTimeExcds = g.u32()
+	x.InParamProbs = g.u32()
+	x.InSrcQuenchs = g.u32()
+	x.InRedirects = g.u32()
+	x.InEchos = g.u32()
+	x.InEchoReps = g.u32()
+	x.InTimestamps = g.u32()
+	x.InAddrMasks = g.u32()
+	x.InAddrMaskReps = g.u32()
+	x.OutMsgs = g.u32()
+	x.OutErrors = g.u32()
+	x.OutDestUnreachs = g.u32()
+	x.OutTimeExcds = g.u32()
+	x.OutParamProbs = g.u32()
+	x.OutSrcQuenchs = g.u32()
+	x.OutRedirects = g.u32()
+	x.OutEchos = g.u32()
+	x.OutEchoReps = g.u32()
+	x.OutTimestamps = g.u32()
+	x.OutTimestampReps = g.u32()
+	x.OutAddrMasks = g.u32()
+	x.OutAddrMaskReps = g.u32()
+}
+
+func fillMIB2TCPGroup(g *valueGen, x *MIB2TCPGroup) {
+	x.RtoAlgorithm = g.u32()
+	x.RtoMin = g.u32()
+	x.RtoMax = g.u32()
+	x.MaxConn = g.u32()
+	x.ActiveOpens = g.u32()
+	x.PassiveOpens = g.u32()
+	x.AttemptFails = g.u32()
+	x.EstabResets = g.u32()
+	x.CurrEstab = g.u32()
+	x.InSegs = g.u32()
+	x.OutSegs = g.u32()
+	x.RetransSegs = g.u32()
+	x.InErrs = g.u32()
+	x.OutRsts = g.u32()
+	x.InCsumErrors = g.u32()
+}
+
+func fillMIB2UDPGroup(g *valueGen, x *MIB2UDPGroup) {
+	x.InDatagrams = g.u32()
+	x.NoPorts = g.u32()
+	x.InErrors = g.u32()
+	x.OutDatagrams = g.u32()
+	x.RcvbufErrors = g.u32()
+	x.SndbufErrors = g.u32()
+	x.InCsumErrors = g.u32()
+}
+
+func fillVirtNode(g *valueGen, x *VirtNode) {
+	x.MHz = g.u32()
+	x.CPUs = g.u32()
+	x.Memory = g.u64()
+	x.MemoryFree = g.u64()
+	x.NumDomains = g.u32()
+}
+
+func fillVirtCPU(g *valueGen, x *VirtCPU) {
+	x.State = g.u32()
+	x.CPUTime = g.u32()
+	x.NrVirtCPU = g.u32()
+}
+
+func fillVirtMemory(g *valueGen, x *VirtMemory) {
+	x.Memory = g.u64()
+	x.MaxMemory = g.u64()
+}
+
+func fillVirtDiskIO(g *valueGen, x *VirtDiskIO) {
+	x.Capacity = g.u64()
+	x.Allocation = g.u64()
+	x.Physical = g.u64()
+	x.RdReq = g.u32()
+	x.RdBytes = g.u64()
+	x.WrReq = g.u32()
+	x.WrBytes = g.u64()
+	x.Errs = g.u32()
+}
+
+func fillVirtNetIO(g *valueGen, x *VirtNetIO) {
+	x.RxBytes = g.u64()
+	x.RxPackets = g.u32()
+	x.RxErrs = g.u32()
+	x.RxDrop = g.u32()
+	x.TxBytes = g.u64()
+	x.TxPackets = g.u32()
+	x.TxErrs = g.u32()
+	x.TxDrop = g.u32()
+}
+
+func fillJVMRuntime(g *valueGen, x *JVMRuntime) {
+	x.VMName = g.bytes(64)
+	x.VMVendor = g.bytes(32)
+	x.VMVersion = g.bytes(32)
+}
+
+func fillJVMStatistics(g *valueGen, x *JVMStatistics) {
 	x.Layout = uint8(g.intn(2))
 	switch x.Layout {
 	case 0:
-		x.Hostname = g.bytes(64)
-		x.UUID = g.uuid()
-		x.MachineType = g.u32()
-		x.OSName = g.u32()
-		x.OSRelease = g.bytes(32)
+		x.HeapInitial = g.u64()
+		x.HeapUsed = g.u64()
+		x.HeapCommitted = g.u64()
+		x.HeapMax = g.u64()
+		x.NonHeapInitial = g.u64()
+		x.NonHeapUsed = g.u64()
+		x.NonHeapCommitted = g.u64()
+		x.NonHeapMax = g.u64()
+		x.GCCount = g.u32()
+		x.GCTime = g.u32()
+		x.ClassesLoaded = g.u32()
+		x.ClassesTotal = g.u32()
+		x.ClassesUnloaded = g.u32()
+		x.CompilationTime = g.u32()
+		x.ThreadsLive = g.u32()
+		x.ThreadsDaemon = g.u32()
+		x.ThreadsStarted = g.u32()
+		x.FDsOpen = g.u32()
+		x.FDsMax = g.u32()
 	case 1:
-		x.Hostname = g.bytes(64)
-		x.UUID = g.uuidvar()
-		x.MachineType = g.u32()
-		x.OSName = g.u32()
-		x.OSRelease = g.bytes(32)
+		x.HeapInitial = g.u64()
+		x.HeapUsed = g.u64()
+		x.HeapCommitted = g.u64()
+		x.HeapMax = g.u64()
+		x.NonHeapInitial = g.u64()
+		x.NonHeapUsed = g.u64()
+		x.NonHeapCommitted = g.u64()
+		x.NonHeapMax = g.u64()
+		x.GCCount = g.u32()
+		x.GCTime = g.u32()
+		x.ClassesLoaded = g.u32()
+		x.ClassesTotal = g.u32()
+		x.ClassesUnloaded = g.u32()
+		x.CompilationTime = g.u32()
+		x.ThreadsLive = g.u32()
+		x.ThreadsDaemon = g.u32()
+		x.ThreadsStarted = g.u32()
 	}
+}
+
+func fillMemcacheLegacyCounters(g *valueGen, x *MemcacheLegacyCounters) {
+	x.Uptime = g.u32()
+	x.RusageUser = g.u32()
+	x.RusageSystem = g.u32()
+	x.CurrConnections = g.u32()
+	x.TotalConnections = g.u32()
+	x.ConnectionStructures = g.u32()
+	x.CmdGet = g.u32()
+	x.CmdSet = g.u32()
+	x.CmdFlush = g.u32()
+	x.GetHits = g.u32()
+	x.GetMisses = g.u32()
+	x.DeleteMisses = g.u32()
+	x.DeleteHits = g.u32()
+	x.IncrMisses = g.u32()
+	x.IncrHits = g.u32()
+	x.DecrMisses = g.u32()
+	x.DecrHits = g.u32()
+	x.CasMisses = g.u32()
+	x.CasHits = g.u32()
+	x.CasBadval = g.u32()
+	x.AuthCmds = g.u32()
+	x.AuthErrors = g.u32()
+	x.BytesRead = g.u64()
+	x.BytesWritten = g.u64()
+	x.LimitMaxbytes = g.u32()
+	x.AcceptingConns = g.u32()
+	x.ListenDisabledNum = g.u32()
+	x.Threads = g.u32()
+	x.ConnYields = g.u32()
+	x.Bytes = g.u64()
+	x.CurrItems = g.u32()
+	x.TotalItems = g.u32()
+	x.Evictions = g.u32()
+}
+
+func fillHTTPCounters(g *valueGen, x *HTTPCounters) {
+	x.MethodOptionCount = g.u32()
+	x.MethodGetCount = g.u32()
+	x.MethodHeadCount = g.u32()
+	x.MethodPostCount = g.u32()
+	x.MethodPutCount = g.u32()
+	x.MethodDeleteCount = g.u32()
+	x.MethodTraceCount = g.u32()
+	x.MethodConnectCount = g.u32()
+	x.MethodOtherCount = g.u32()
+	x.Status1XXCount = g.u32()
+	x.Status2XXCount = g.u32()
+	x.Status3XXCount = g.u32()
+	x.Status4XXCount = g.u32()
+	x.Status5XXCount = g.u32()
+	x.StatusOtherCount = g.u32()
+}
+
+func fillAppOperationCounters(g *valueGen, x *AppOperationCounters) {
+	x.Application = g.bytes(32)
+	x.Success = g.u32()
+	x.Other = g.u32()
+	x.Timeout = g.u32()
+	x.InternalError = g.u32()
+	x.BadRequest = g.u32()
+	x.Forbidden = g.u32()
+	x.TooLarge = g.u32()
+	x.NotImplemented = g.u32()
+	x.NotFound = g.u32()
+	x.Unavailable = g.u32()
+	x.Unauthorized = g.u32()
+}
+
+func fillAppResources(g *valueGen, x *AppResources) {
+	x.UserTime = g.u32()
+	x.SystemTime = g.u32()
+	x.MemUsed = g.u64()
+	x.MemMax = g.u64()
+	x.FDOpen = g.u32()
+	x.FDMax = g.u32()
+	x.ConnOpen = g.u32()
+	x.ConnMax = g.u32()
+}
+
+func fillMemcacheCounters(g *valueGen, x *MemcacheCounters) {
+	x.CmdSet = g.u32()
+	x.CmdTouch = g.u32()
+	x.CmdFlush = g.u32()
+	x.GetHits = g.u32()
+	x.GetMisses = g.u32()
+	x.DeleteHits = g.u32()
+	x.DeleteMisses = g.u32()
+	x.IncrHits = g.u32()
+	x.IncrMisses = g.u32()
+	x.DecrHits = g.u32()
+	x.DecrMisses = g.u32()
+	x.CasHits = g.u32()
+	x.CasMisses = g.u32()
+	x.CasBadval = g.u32()
+	x.AuthCmds = g.u32()
+	x.AuthErrors = g.u32()
+	x.Threads = g.u32()
+	x.ConnYields = g.u32()
+	x.ListenDisabledNum = g.u32()
+	x.CurrConnections = g.u32()
+	x.RejectedConnections = g.u32()
+	x.TotalConnections = g.u32()
+	x.ConnectionStructures = g.u32()
+	x.Evictions = g.u32()
+	x.Reclaimed = g.u32()
+	x.CurrItems = g.u32()
+	x.TotalItems = g.u32()
+	x.BytesRead = g.u64()
+	x.BytesWritten = g.u64()
+	x.Bytes = g.u64()
+	x.LimitMaxbytes = g.u64()
+}
+
+func fillVDICounters(g *valueGen, x *VDICounters) {
+	x.SessionsCurrent = g.u32()
+	x.SessionsTotal = g.u32()
+	x.SessionsDuration = g.u32()
+	x.RxBytes = g.u32()
+	x.TxBytes = g.u32()
+	x.RxPackets = g.u32()
+	x.TxPackets = g.u32()
+	x.RxPacketsLost = g.u32()
+	x.TxPacketsLost = g.u32()
+	x.RTTMinMs = g.u32()
+	x.RTTMaxMs = g.u32()
+	x.RTTAvgMs = g.u32()
+	x.AudioRxBytes = g.u32()
+	x.AudioTxBytes = g.u32()
+	x.AudioTxLimit = g.u32()
+	x.ImgRxBytes = g.u32()
+	x.ImgTxBytes = g.u32()
+	x.ImgFrames = g.u32()
+	x.ImgQualMin = g.u32()
+	x.ImgQualMax = g.u32()
+	x.ImgQualAvg = g.u32()
+	x.USBRxBytes = g.u32()
+	x.USBTxBytes = g.u32()
+}
+
+func fillAppWorkers(g *valueGen, x *AppWorkers) {
+	x.WorkersActive = g.u32()
+	x.WorkersIdle = g.u32()
+	x.WorkersMax = g.u32()
+	x.ReqDelayed = g.u32()
+	x.ReqDropped = g.u32()
+}
+
+func fillOVSDPStats(g *valueGen, x *OVSDPStats) {
+	x.Hits = g.u32()
+	x.Misses = g.u32()
+	x.Lost = g.u32()
+	x.MaskHits = g.u32()
+	x.Flows = g.u32()
+	x.Masks = g.u32()
+}
+
+func fillEnergy(g *valueGen, x *Energy) {
+	x.Voltage = g.u32()
+	x.Current = g.u32()
+	x.RealPower = g.u32()
+	x.PowerFactor = g.i32()
+	x.Energy = g.u32()
+	x.Errors = g.u32()
+}
+
+func fillTemperature(g *valueGen, x *Temperature) {
+	x.Minimum = g.i32()
+	x.Maximum = g.i32()
+	x.Errors = g.u32()
+}
+
+func fillHumidity(g *valueGen, x *Humidity) {
+	x.Relative = g.i32()
+}
+
+func fillFans(g *valueGen, x *Fans) {
+	x.Total = g.u32()
+	x.Failed = g.u32()
+	x.Speed = g.u32()
+}
+
+func fillBSTDeviceBuffers(g *valueGen, x *BSTDeviceBuffers) {
+	x.UCPct = g.i32()
+	x.MCPct = g.i32()
+}
+
+func fillBSTPortBuffers(g *valueGen, x *BSTPortBuffers) {
+	x.IngressUCPct = g.i32()
+	x.IngressMCPct = g.i32()
+	x.EgressUCPct = g.i32()
+	x.EgressMCPct = g.i32()
+	x.EgressQueueUCPct = grow(x.EgressQueueUCPct, g.count(8))
+	for i := range x.EgressQueueUCPct {
+		x.EgressQueueUCPct[i] = g.i32()
+	}
+	x.EgressQueueMCPct = grow(x.EgressQueueMCPct, g.count(8))
+	for i := range x.EgressQueueMCPct {
+		x.EgressQueueMCPct[i] = g.i32()
+	}
+}
+
+func fillHWTables(g *valueGen, x *HWTables) {
+	x.HostEntries = g.u32()
+	x.HostEntriesMax = g.u32()
+	x.IPv4Entries = g.u32()
+	x.IPv4EntriesMax = g.u32()
+	x.IPv6Entries = g.u32()
+	x.IPv6EntriesMax = g.u32()
+	x.IPv4IPv6Entries = g.u32()
+	x.IPv4IPv6EntriesMax = g.u32()
+	x.LongIPv6Entries = g.u32()
+	x.LongIPv6EntriesMax = g.u32()
+	x.TotalRoutes = g.u32()
+	x.TotalRoutesMax = g.u32()
+	x.ECMPNexthops = g.u32()
+	x.ECMPNexthopsMax = g.u32()
+	x.MACEntries = g.u32()
+	x.MACEntriesMax = g.u32()
+	x.IPv4Neighbors = g.u32()
+	x.IPv6Neighbors = g.u32()
+	x.IPv4Routes = g.u32()
+	x.IPv6Routes = g.u32()
+	x.ACLIngressEntries = g.u32()
+	x.ACLIngressEntriesMax = g.u32()
+	x.ACLIngressCounters = g.u32()
+	x.ACLIngressCountersMax = g.u32()
+	x.ACLIngressMeters = g.u32()
+	x.ACLIngressMetersMax = g.u32()
+	x.ACLIngressSlices = g.u32()
+	x.ACLIngressSlicesMax = g.u32()
+	x.ACLEgressEntries = g.u32()
+	x.ACLEgressEntriesMax = g.u32()
+	x.ACLEgressCounters = g.u32()
+	x.ACLEgressCountersMax = g.u32()
+	x.ACLEgressMeters = g.u32()
+	x.ACLEgressMetersMax = g.u32()
+	x.ACLEgressSlices = g.u32()
+	x.ACLEgressSlicesMax = g.u32()
+}
+
+func fillNVIDIAGPU(g *valueGen, x *NVIDIAGPU) {
+	x.DeviceCount = g.u32()
+	x.Processes = g.u32()
+	x.GPUTime = g.u32()
+	x.MemTime = g.u32()
+	x.MemTotal = g.u64()
+	x.MemFree = g.u64()
+	x.ECCErrors = g.u32()
+	x.Energy = g.u32()
+	x.Temperature = g.u32()
+	x.FanSpeed = g.u32()
+}
+
+func fillSampledHeader(g *valueGen, x *SampledHeader) {
+	x.Protocol = g.u32()
+	x.FrameLength = g.u32()
+	x.Stripped = g.u32()
+	x.Header = g.bytes(0)
+}
+
+func fillSampledEthernet(g *valueGen, x *SampledEthernet) {
+	x.Length = g.u32()
+	x.SrcMAC = g.mac()
+	x.DstMAC = g.mac()
+	x.EtherType = g.u32()
+}
+
+func fillSampledIPv4(g *valueGen, x *SampledIPv4) {
+	x.Length = g.u32()
+	x.Protocol = g.u32()
+	x.SrcIP = g.ip4()
+	x.DstIP = g.ip4()
+	x.SrcPort = g.u32()
+	x.DstPort = g.u32()
+	x.TCPFlags = g.u32()
+	x.TOS = g.u32()
+}
+
+func fillSampledIPv6(g *valueGen, x *SampledIPv6) {
+	x.Length = g.u32()
+	x.Protocol = g.u32()
+	x.SrcIP = g.ip6()
+	x.DstIP = g.ip6()
+	x.SrcPort = g.u32()
+	x.DstPort = g.u32()
+	x.TCPFlags = g.u32()
+	x.Priority = g.u32()
+}
+
+func fillExtendedSwitch(g *valueGen, x *ExtendedSwitch) {
+	x.SrcVLAN = g.u32()
+	x.SrcPriority = g.u32()
+	x.DstVLAN = g.u32()
+	x.DstPriority = g.u32()
+}
+
+func fillExtendedRouter(g *valueGen, x *ExtendedRouter) {
+	x.NextHop = g.addr()
+	x.SrcMaskLen = g.u32()
+	x.DstMaskLen = g.u32()
+}
+
+func fillASPathSegment(g *valueGen, x *ASPathSegment) {
+	x.Type = g.u32()
+	x.ASNs = grow(x.ASNs, g.count(0))
+	for i := range x.ASNs {
+		x.ASNs[i] = g.u32()
+	}
+}
+
+func fillExtendedGateway(g *valueGen, x *ExtendedGateway) {
+	x.NextHop = g.addr()
+	x.AS = g.u32()
+	x.SrcAS = g.u32()
+	x.SrcPeerAS = g.u32()
+	x.DstASPath = grow(x.DstASPath, g.count(0))
+	for i := range x.DstASPath {
+		fillASPathSegment(g, &x.DstASPath[i])
+	}
+	x.Communities = grow(x.Communities, g.count(0))
+	for i := range x.Communities {
+		x.Communities[i] = g.u32()
+	}
+	x.LocalPref = g.u32()
+}
+
+func fillExtendedUser(g *valueGen, x *ExtendedUser) {
+	x.SrcCharset = g.u32()
+	x.SrcUser = g.bytes(0)
+	x.DstCharset = g.u32()
+	x.DstUser = g.bytes(0)
+}
+
+func fillExtendedURL(g *valueGen, x *ExtendedURL) {
+	x.Direction = g.u32()
+	x.URL = g.bytes(0)
+	x.Host = g.bytes(0)
+}
+
+func fillExtendedMPLS(g *valueGen, x *ExtendedMPLS) {
+	x.NextHop = g.addr()
+	x.InStack = grow(x.InStack, g.count(0))
+	for i := range x.InStack {
+		x.InStack[i] = g.i32()
+	}
+	x.OutStack = grow(x.OutStack, g.count(0))
+	for i := range x.OutStack {
+		x.OutStack[i] = g.i32()
+	}
+}
+
+func fillExtendedNAT(g *valueGen, x *ExtendedNAT) {
+	x.SrcAddress = g.addr()
+	x.DstAddress = g.addr()
+}
+
+func fillExtendedMPLSTunnel(g *valueGen, x *ExtendedMPLSTunnel) {
+	x.TunnelLSPName = g.bytes(0)
+	x.TunnelID = g.u32()
+	x.TunnelCoS = g.u32()
+}
+
+func fillExtendedMPLSVC(g *valueGen, x *ExtendedMPLSVC) {
+	x.VCInstanceName = g.bytes(0)
+	x.VLLVCID = g.u32()
+	x.VCLabelCoS = g.u32()
+}
+
+func fillExtendedMPLSFTN(g *valueGen, x *ExtendedMPLSFTN) {
+	x.FTNDescr = g.bytes(0)
+	x.FTNMask = g.u32()
+}
+
+func fillExtendedMPLSLDPFEC(g *valueGen, x *ExtendedMPLSLDPFEC) {
+	x.FECAddrPrefixLength = g.u32()
+}
+
+func fillExtendedVLANTunnel(g *valueGen, x *ExtendedVLANTunnel) {
+	x.Stack = grow(x.Stack, g.count(0))
+	for i := range x.Stack {
+		x.Stack[i] = g.u32()
+	}
+}
+
+func fillExtended80211Payload(g *valueGen, x *Extended80211Payload) {
+	x.Layout = uint8(g.intn(2))
+	switch x.Layout {
+	case 0:
+		x.CipherSuite = g.u32()
+		x.Data = g.bytes(0)
+	case 1:
+		x.CipherSuite = g.u32()
+		x.Protocol = g.u32()
+		x.FrameLength = g.u32()
+		x.Stripped = g.u32()
+		x.Header = g.bytes(0)
+	}
+}
+
+func fillExtended80211RX(g *valueGen, x *Extended80211RX) {
+	x.SSID = g.bytes(32)
+	x.BSSID = g.mac()
+	x.Version = g.u32()
+	x.Channel = g.u32()
+	x.Speed = g.u64()
+	x.RSNI = g.u32()
+	x.RCPI = g.u32()
+	x.PacketDurationMicros = g.u32()
+}
+
+func fillExtended80211TX(g *valueGen, x *Extended80211TX) {
+	x.SSID = g.bytes(32)
+	x.BSSID = g.mac()
+	x.Version = g.u32()
+	x.Transmissions = g.u32()
+	x.PacketDurationMicros = g.u32()
+	x.RetransDurationMicros = g.u32()
+	x.Channel = g.u32()
+	x.Speed = g.u64()
+	x.PowerMW = g.u32()
+}
+
+func fillAggregationPDU(g *valueGen, x *AggregationPDU) {
+	x.Records = g.flowRecords()
+}
+
+func fillExtended80211Aggregation(g *valueGen, x *Extended80211Aggregation) {
+	x.PDUs = grow(x.PDUs, g.count(0))
+	for i := range x.PDUs {
+		fillAggregationPDU(g, &x.PDUs[i])
+	}
+}
+
+func fillExtendedOpenFlowV1(g *valueGen, x *ExtendedOpenFlowV1) {
+	x.FlowCookie = g.u64()
+	x.FlowMatch = g.u32()
+	x.FlowActions = g.u32()
+}
+
+func fillExtendedFC(g *valueGen, x *ExtendedFC) {
+	x.SrcMaskLen = g.u32()
+	x.DstMaskLen = g.u32()
+	x.NextHop = g.u32()
+	x.Metric = g.u32()
+}
+
+func fillExtendedQueueLength(g *valueGen, x *ExtendedQueueLength) {
+	x.QueueIndex = g.u32()
+	x.QueueLength = g.u32()
+}
+
+func fillExtendedNATPort(g *valueGen, x *ExtendedNATPort) {
+	x.SrcPort = g.u32()
+	x.DstPort = g.u32()
+}
+
+func fillExtendedL2TunnelEgress(g *valueGen, x *ExtendedL2TunnelEgress) {
+	x.Length = g.u32()
+	x.SrcMAC = g.mac()
+	x.DstMAC = g.mac()
+	x.EtherType = g.u32()
+}
+
+func fillExtendedL2TunnelIngress(g *valueGen, x *ExtendedL2TunnelIngress) {
+	x.Length = g.u32()
+	x.SrcMAC = g.mac()
+	x.DstMAC = g.mac()
+	x.EtherType = g.u32()
+}
+
+func fillExtendedIPv4TunnelEgress(g *valueGen, x *ExtendedIPv4TunnelEgress) {
+	x.Length = g.u32()
+	x.Protocol = g.u32()
+	x.SrcIP = g.ip4()
+	x.DstIP = g.ip4()
+	x.SrcPort = g.u32()
+	x.DstPort = g.u32()
+	x.TCPFlags = g.u32()
+	x.TOS = g.u32()
+}
+
+func fillExtendedIPv4TunnelIngress(g *valueGen, x *ExtendedIPv4TunnelIngress) {
+	x.Length = g.u32()
+	x.Protocol = g.u32()
+	x.SrcIP = g.ip4()
+	x.DstIP = g.ip4()
+	x.SrcPort = g.u32()
+	x.DstPort = g.u32()
+	x.TCPFlags = g.u32()
+	x.TOS = g.u32()
+}
+
+func fillExtendedIPv6TunnelEgress(g *valueGen, x *ExtendedIPv6TunnelEgress) {
+	x.Length = g.u32()
+	x.Protocol = g.u32()
+	x.SrcIP = g.ip6()
+	x.DstIP = g.ip6()
+	x.SrcPort = g.u32()
+	x.DstPort = g.u32()
+	x.TCPFlags = g.u32()
+	x.Priority = g.u32()
+}
+
+func fillExtendedIPv6TunnelIngress(g *valueGen, x *ExtendedIPv6TunnelIngress) {
+	x.Length = g.u32()
+	x.Protocol = g.u32()
+	x.SrcIP = g.ip6()
+	x.DstIP = g.ip6()
+	x.SrcPort = g.u32()
+	x.DstPort = g.u32()
+	x.TCPFlags = g.u32()
+	x.Priority = g.u32()
+}
+
+func fillExtendedDecapsulateEgress(g *valueGen, x *ExtendedDecapsulateEgress) {
+	x.InnerHeaderOffset = g.u32()
+}
+
+func fillExtendedDecapsulateIngress(g *valueGen, x *ExtendedDecapsulateIngress) {
+	x.InnerHeaderOffset = g.u32()
+}
+
+func fillExtendedVNIEgress(g *valueGen, x *ExtendedVNIEgress) {
+	x.VNI = g.u32()
+}
+
+func fillExtendedVNIIngress(g *valueGen, x *ExtendedVNIIngress) {
+	x.VNI = g.u32()
+}
+
+func fillExtendedIBLRH(g *valueGen, x *ExtendedIBLRH) {
+	x.SrcVL = g.u32()
+	x.SrcSL = g.u32()
+	x.SrcDLID = g.u32()
+	x.SrcSLID = g.u32()
+	x.SrcLNH = g.u32()
+	x.DstVL = g.u32()
+	x.DstSL = g.u32()
+	x.DstDLID = g.u32()
+	x.DstSLID = g.u32()
+	x.DstLNH = g.u32()
+}
+
+func fillExtendedIBGRH(g *valueGen, x *ExtendedIBGRH) {
+	x.FlowLabel = g.u32()
+	x.TC = g.u32()
+	x.SGID = g.ip6()
+	x.DGID = g.ip6()
+	x.NextHeader = g.u32()
+	x.Length = g.u32()
+}
+
+func fillExtendedIBBTH(g *valueGen, x *ExtendedIBBTH) {
+	x.PKey = g.u32()
+	x.DstQP = g.u32()
+	x.Opcode = g.u32()
+}
+
+func fillExtendedVLANIn(g *valueGen, x *ExtendedVLANIn) {
+	x.Stack = grow(x.Stack, g.count(0))
+	for i := range x.Stack {
+		x.Stack[i] = g.u32()
+	}
+}
+
+func fillExtendedVLANOut(g *valueGen, x *ExtendedVLANOut) {
+	x.Stack = grow(x.Stack, g.count(0))
+	for i := range x.Stack {
+		x.Stack[i] = g.u32()
+	}
+}
+
+func fillExtendedEgressQueue(g *valueGen, x *ExtendedEgressQueue) {
+	x.Queue = g.u32()
+}
+
+func fillExtendedACL(g *valueGen, x *ExtendedACL) {
+	x.Number = g.u32()
+	x.Name = g.bytes(0)
+	x.Direction = g.u32()
+}
+
+func fillExtendedFunction(g *valueGen, x *ExtendedFunction) {
+	x.Symbol = g.bytes(0)
+}
+
+func fillExtendedTransit(g *valueGen, x *ExtendedTransit) {
+	x.DelayNanos = g.u32()
+}
+
+func fillExtendedQueue(g *valueGen, x *ExtendedQueue) {
+	x.DepthBytes = g.u32()
+}
+
+func fillExtendedHWTrap(g *valueGen, x *ExtendedHWTrap) {
+	x.Group = g.bytes(0)
+	x.Trap = g.bytes(0)
+}
+
+func fillExtendedLinuxDropReason(g *valueGen, x *ExtendedLinuxDropReason) {
+	x.Reason = g.bytes(0)
+}
+
+func fillExtendedTimestamp(g *valueGen, x *ExtendedTimestamp) {
+	x.Nanos = g.u64()
+}
+
+func fillTransaction(g *valueGen, x *Transaction) {
+	x.Direction = g.u32()
+	x.WaitMicros = g.u32()
+	x.DurationMicros = g.u32()
+	x.Status = g.u32()
+	x.BytesReceived = g.u64()
+	x.BytesSent = g.u64()
+}
+
+func fillExtendedNFSStorageTransaction(g *valueGen, x *ExtendedNFSStorageTransaction) {
+	x.Path = g.bytes(0)
+	x.Operation = g.u32()
+	x.Status = g.u32()
+}
+
+func fillExtendedSCSIStorageTransaction(g *valueGen, x *ExtendedSCSIStorageTransaction) {
+	x.LUN = g.u32()
+	x.Operation = g.u32()
+	x.Status = g.u32()
+}
+
+func fillExtendedHTTPTransaction(g *valueGen, x *ExtendedHTTPTransaction) {
+	x.URL = g.bytes(0)
+	x.Host = g.bytes(0)
+	x.Referer = g.bytes(0)
+	x.UserAgent = g.bytes(0)
+	x.User = g.bytes(0)
+	x.Status = g.u32()
+}
+
+func fillExtendedSocketIPv4(g *valueGen, x *ExtendedSocketIPv4) {
+	x.Protocol = g.u32()
+	x.LocalIP = g.ip4()
+	x.RemoteIP = g.ip4()
+	x.LocalPort = g.u32()
+	x.RemotePort = g.u32()
+}
+
+func fillExtendedSocketIPv6(g *valueGen, x *ExtendedSocketIPv6) {
+	x.Protocol = g.u32()
+	x.LocalIP = g.ip6()
+	x.RemoteIP = g.ip6()
+	x.LocalPort = g.u32()
+	x.RemotePort = g.u32()
+}
+
+func fillExtendedProxySocketIPv4(g *valueGen, x *ExtendedProxySocketIPv4) {
+	x.Protocol = g.u32()
+	x.LocalIP = g.ip4()
+	x.RemoteIP = g.ip4()
+	x.LocalPort = g.u32()
+	x.RemotePort = g.u32()
+}
+
+func fillExtendedProxySocketIPv6(g *valueGen, x *ExtendedProxySocketIPv6) {
+	x.Protocol = g.u32()
+	x.LocalIP = g.ip6()
+	x.RemoteIP = g.ip6()
+	x.LocalPort = g.u32()
+	x.RemotePort = g.u32()
+}
+
+func fillMemcacheOperation(g *valueGen, x *MemcacheOperation) {
+	x.Protocol = g.u32()
+	x.Cmd = g.u32()
+	x.Key = g.bytes(255)
+	x.NKeys = g.u32()
+	x.ValueBytes = g.u32()
+	x.DurationMicros = g.u32()
+	x.Status = g.u32()
+}
+
+func fillHTTPRequestDeprecated(g *valueGen, x *HTTPRequestDeprecated) {
+	x.Layout = uint8(g.intn(2))
+	switch x.Layout {
+	case 0:
+		x.Method = g.u32()
+		x.Protocol = g.u32()
+		x.URI = g.bytes(255)
+		x.Host = g.bytes(64)
+		x.Referer = g.bytes(255)
+		x.UserAgent = g.bytes(128)
+		x.AuthUser = g.bytes(32)
+		x.MimeType = g.bytes(64)
+		x.RespBytes = g.u64()
+		x.DurationMicros = g.u32()
+		x.Status = g.u32()
+	case 1:
+		x.Method = g.u32()
+		x.URI = g.bytes(255)
+		x.Host = g.bytes(64)
+		x.Referer = g.bytes(255)
+		x.UserAgent = g.bytes(128)
+		x.XFF = g.bytes(64)
+		x.AuthUser = g.bytes(32)
+		x.MimeType = g.bytes(64)
+		x.ReqBytes = g.u64()
+		x.RespBytes = g.u64()
+		x.DurationMicros = g.u32()
+		x.Status = g.u32()
+	}
+}
+
+func fillAppOperation(g *valueGen, x *AppOperation) {
+	x.Application = g.bytes(32)
+	x.Operation = g.bytes(32)
+	x.Attributes = g.bytes(255)
+	x.StatusDescr = g.bytes(64)
+	x.ReqBytes = g.u64()
+	x.RespBytes = g.u64()
+	x.DurationMicros = g.u32()
+	x.Status = g.u32()
+}
+
+func fillAppParentContext(g *valueGen, x *AppParentContext) {
+	x.Application = g.bytes(32)
+	x.Operation = g.bytes(32)
+	x.Attributes = g.bytes(255)
+}
+
+func fillAppInitiator(g *valueGen, x *AppInitiator) {
+	x.Actor = g.bytes(64)
+}
+
+func fillAppTarget(g *valueGen, x *AppTarget) {
+	x.Actor = g.bytes(64)
+}
+
+func fillHTTPRequest(g *valueGen, x *HTTPRequest) {
+	x.Method = g.u32()
+	x.Protocol = g.u32()
+	x.URI = g.bytes(255)
+	x.Host = g.bytes(64)
+	x.Referer = g.bytes(255)
+	x.UserAgent = g.bytes(128)
+	x.XFF = g.bytes(64)
+	x.AuthUser = g.bytes(32)
+	x.MimeType = g.bytes(64)
+	x.ReqBytes = g.u64()
+	x.RespBytes = g.u64()
+	x.DurationMicros = g.u32()
+	x.Status = g.i32()
+}
+
+func fillExtendedProxyRequest(g *valueGen, x *ExtendedProxyRequest) {
+	x.URI = g.bytes(255)
+	x.Host = g.bytes(64)
+}
+
+func fillExtendedNavTiming(g *valueGen, x *ExtendedNavTiming) {
+	x.Type = g.u32()
+	x.RedirectCount = g.u32()
+	x.NavigationStart = g.u32()
+	x.UnloadEventStart = g.u32()
+	x.UnloadEventEnd = g.u32()
+	x.RedirectStart = g.u32()
+	x.RedirectEnd = g.u32()
+	x.FetchStart = g.u32()
+	x.DomainLookupStart = g.u32()
+	x.DomainLookupEnd = g.u32()
+	x.ConnectStart = g.u32()
+	x.ConnectEnd = g.u32()
+	x.SecureConnectionStart = g.u32()
+	x.RequestStart = g.u32()
+	x.ResponseStart = g.u32()
+	x.ResponseEnd = g.u32()
+	x.DOMLoading = g.u32()
+	x.DOMInteractive = g.u32()
+	x.DOMContentLoadedEventStart = g.u32()
+	x.DOMContentLoadedEventEnd = g.u32()
+	x.DOMComplete = g.u32()
+	x.LoadEventStart = g.u32()
+	x.LoadEventEnd = g.u32()
+}
+
+func fillExtendedTCPInfo(g *valueGen, x *ExtendedTCPInfo) {
+	x.Direction = g.u32()
+	x.SndMSS = g.u32()
+	x.RcvMSS = g.u32()
+	x.Unacked = g.u32()
+	x.Lost = g.u32()
+	x.Retrans = g.u32()
+	x.PMTU = g.u32()
+	x.RTTMicros = g.u32()
+	x.RTTVar = g.u32()
+	x.SndCwnd = g.u32()
+	x.Reordering = g.u32()
+	x.MinRTT = g.u32()
+}
+
+func fillExtendedEntities(g *valueGen, x *ExtendedEntities) {
+	x.SrcDSClass = g.u32()
+	x.SrcDSIndex = g.u32()
+	x.DstDSClass = g.u32()
+	x.DstDSIndex = g.u32()
+}
+
+func fillBSTEgressQueue(g *valueGen, x *BSTEgressQueue) {
+	x.Queue = g.u32()
 }

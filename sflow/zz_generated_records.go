@@ -2,13 +2,154 @@
 
 package sflow
 
+import "net/netip"
+
 // Record tags, one per structure in spec/*.spec.
 const (
-	TagEthernetCounters Tag = 2    // 0:2 ethernet_counters (counter)
-	TagHostCPU          Tag = 2003 // 0:2003 host_cpu (counter)
-	TagHostAdapters     Tag = 2001 // 0:2001 host_adapters (counter)
-	TagHostDescr        Tag = 2000 // 0:2000 host_descr (counter)
+	TagIfCounters                     Tag = 1        // 0:1 if_counters (counter)
+	TagEthernetCounters               Tag = 2        // 0:2 ethernet_counters (counter)
+	TagTokenRingCounters              Tag = 3        // 0:3 tokenring_counters (counter)
+	TagVGCounters                     Tag = 4        // 0:4 vg_counters (counter)
+	TagVLANCounters                   Tag = 5        // 0:5 vlan_counters (counter)
+	TagIEEE80211Counters              Tag = 6        // 0:6 ieee80211_counters (counter)
+	TagLAGPortStats                   Tag = 7        // 0:7 lag_port_stats (counter)
+	TagSlowPathCounts                 Tag = 8        // 0:8 slow_path_counts (counter)
+	TagInfiniBandCounters             Tag = 9        // 0:9 ib_counters (counter)
+	TagSFP                            Tag = 10       // 0:10 sfp (counter)
+	TagPFCCounters                    Tag = 11       // 0:11 pfc (counter)
+	TagProcessor                      Tag = 1001     // 0:1001 processor (counter)
+	TagRadioUtilization               Tag = 1002     // 0:1002 radio_utilization (counter)
+	TagQueueLengthCounters            Tag = 1003     // 0:1003 queue_length (counter)
+	TagOFPort                         Tag = 1004     // 0:1004 of_port (counter)
+	TagPortName                       Tag = 1005     // 0:1005 port_name (counter)
+	TagHostDescr                      Tag = 2000     // 0:2000 host_descr (counter)
+	TagHostAdapters                   Tag = 2001     // 0:2001 host_adapters (counter)
+	TagHostParent                     Tag = 2002     // 0:2002 host_parent (counter)
+	TagHostCPU                        Tag = 2003     // 0:2003 host_cpu (counter)
+	TagHostMemory                     Tag = 2004     // 0:2004 host_memory (counter)
+	TagHostDiskIO                     Tag = 2005     // 0:2005 host_disk_io (counter)
+	TagHostNetIO                      Tag = 2006     // 0:2006 host_net_io (counter)
+	TagMIB2IPGroup                    Tag = 2007     // 0:2007 mib2_ip_group (counter)
+	TagMIB2ICMPGroup                  Tag = 2008     // 0:2008 mib2_icmp_group (counter)
+	TagMIB2TCPGroup                   Tag = 2009     // 0:2009 mib2_tcp_group (counter)
+	TagMIB2UDPGroup                   Tag = 2010     // 0:2010 mib2_udp_group (counter)
+	TagVirtNode                       Tag = 2100     // 0:2100 virt_node (counter)
+	TagVirtCPU                        Tag = 2101     // 0:2101 virt_cpu (counter)
+	TagVirtMemory                     Tag = 2102     // 0:2102 virt_memory (counter)
+	TagVirtDiskIO                     Tag = 2103     // 0:2103 virt_disk_io (counter)
+	TagVirtNetIO                      Tag = 2104     // 0:2104 virt_net_io (counter)
+	TagJVMRuntime                     Tag = 2105     // 0:2105 jvm_runtime (counter)
+	TagJVMStatistics                  Tag = 2106     // 0:2106 jvm_statistics (counter)
+	TagMemcacheLegacyCounters         Tag = 2200     // 0:2200 memcached_counters (counter)
+	TagHTTPCounters                   Tag = 2201     // 0:2201 http_counters (counter)
+	TagAppOperationCounters           Tag = 2202     // 0:2202 app_operations (counter)
+	TagAppResources                   Tag = 2203     // 0:2203 app_resources (counter)
+	TagMemcacheCounters               Tag = 2204     // 0:2204 memcache_counters (counter)
+	TagVDICounters                    Tag = 2205     // 0:2205 vdi_counters (counter)
+	TagAppWorkers                     Tag = 2206     // 0:2206 app_workers (counter)
+	TagOVSDPStats                     Tag = 2207     // 0:2207 ovs_dp_stats (counter)
+	TagEnergy                         Tag = 3000     // 0:3000 energy (counter)
+	TagTemperature                    Tag = 3001     // 0:3001 temperature (counter)
+	TagHumidity                       Tag = 3002     // 0:3002 humidity (counter)
+	TagFans                           Tag = 3003     // 0:3003 fans (counter)
+	TagBSTDeviceBuffers               Tag = 18075649 // 4413:1 bst_device_buffers (counter)
+	TagBSTPortBuffers                 Tag = 18075650 // 4413:2 bst_port_buffers (counter)
+	TagHWTables                       Tag = 18075651 // 4413:3 hw_tables (counter)
+	TagNVIDIAGPU                      Tag = 23359489 // 5703:1 nvidia_gpu (counter)
+	TagSampledHeader                  Tag = 1        // 0:1 sampled_header (flow)
+	TagSampledEthernet                Tag = 2        // 0:2 sampled_ethernet (flow)
+	TagSampledIPv4                    Tag = 3        // 0:3 sampled_ipv4 (flow)
+	TagSampledIPv6                    Tag = 4        // 0:4 sampled_ipv6 (flow)
+	TagExtendedSwitch                 Tag = 1001     // 0:1001 extended_switch (flow)
+	TagExtendedRouter                 Tag = 1002     // 0:1002 extended_router (flow)
+	TagExtendedGateway                Tag = 1003     // 0:1003 extended_gateway (flow)
+	TagExtendedUser                   Tag = 1004     // 0:1004 extended_user (flow)
+	TagExtendedURL                    Tag = 1005     // 0:1005 extended_url (flow)
+	TagExtendedMPLS                   Tag = 1006     // 0:1006 extended_mpls (flow)
+	TagExtendedNAT                    Tag = 1007     // 0:1007 extended_nat (flow)
+	TagExtendedMPLSTunnel             Tag = 1008     // 0:1008 extended_mpls_tunnel (flow)
+	TagExtendedMPLSVC                 Tag = 1009     // 0:1009 extended_mpls_vc (flow)
+	TagExtendedMPLSFTN                Tag = 1010     // 0:1010 extended_mpls_FTN (flow)
+	TagExtendedMPLSLDPFEC             Tag = 1011     // 0:1011 extended_mpls_LDP_FEC (flow)
+	TagExtendedVLANTunnel             Tag = 1012     // 0:1012 extended_vlantunnel (flow)
+	TagExtended80211Payload           Tag = 1013     // 0:1013 extended_80211_payload (flow)
+	TagExtended80211RX                Tag = 1014     // 0:1014 extended_80211_rx (flow)
+	TagExtended80211TX                Tag = 1015     // 0:1015 extended_80211_tx (flow)
+	TagExtended80211Aggregation       Tag = 1016     // 0:1016 extended_80211_aggregation (flow)
+	TagExtendedOpenFlowV1             Tag = 1017     // 0:1017 extended_openflow_v1 (flow)
+	TagExtendedFC                     Tag = 1018     // 0:1018 extended_fc (flow)
+	TagExtendedQueueLength            Tag = 1019     // 0:1019 extended_queue_length (flow)
+	TagExtendedNATPort                Tag = 1020     // 0:1020 extended_nat_port (flow)
+	TagExtendedL2TunnelEgress         Tag = 1021     // 0:1021 extended_L2_tunnel_egress (flow)
+	TagExtendedL2TunnelIngress        Tag = 1022     // 0:1022 extended_L2_tunnel_ingress (flow)
+	TagExtendedIPv4TunnelEgress       Tag = 1023     // 0:1023 extended_ipv4_tunnel_egress (flow)
+	TagExtendedIPv4TunnelIngress      Tag = 1024     // 0:1024 extended_ipv4_tunnel_ingress (flow)
+	TagExtendedIPv6TunnelEgress       Tag = 1025     // 0:1025 extended_ipv6_tunnel_egress (flow)
+	TagExtendedIPv6TunnelIngress      Tag = 1026     // 0:1026 extended_ipv6_tunnel_ingress (flow)
+	TagExtendedDecapsulateEgress      Tag = 1027     // 0:1027 extended_decapsulate_egress (flow)
+	TagExtendedDecapsulateIngress     Tag = 1028     // 0:1028 extended_decapsulate_ingress (flow)
+	TagExtendedVNIEgress              Tag = 1029     // 0:1029 extended_vni_egress (flow)
+	TagExtendedVNIIngress             Tag = 1030     // 0:1030 extended_vni_ingress (flow)
+	TagExtendedIBLRH                  Tag = 1031     // 0:1031 extended_ib_lrh (flow)
+	TagExtendedIBGRH                  Tag = 1032     // 0:1032 extended_ib_grh (flow)
+	TagExtendedIBBTH                  Tag = 1033     // 0:1033 extended_ib_bth (flow)
+	TagExtendedVLANIn                 Tag = 1034     // 0:1034 extended_vlanin (flow)
+	TagExtendedVLANOut                Tag = 1035     // 0:1035 extended_vlanout (flow)
+	TagExtendedEgressQueue            Tag = 1036     // 0:1036 extended_egress_queue (flow)
+	TagExtendedACL                    Tag = 1037     // 0:1037 extended_acl (flow)
+	TagExtendedFunction               Tag = 1038     // 0:1038 extended_function (flow)
+	TagExtendedTransit                Tag = 1039     // 0:1039 extended_transit (flow)
+	TagExtendedQueue                  Tag = 1040     // 0:1040 extended_queue (flow)
+	TagExtendedHWTrap                 Tag = 1041     // 0:1041 extended_hw_trap (flow)
+	TagExtendedLinuxDropReason        Tag = 1042     // 0:1042 extended_linux_drop_reason (flow)
+	TagExtendedTimestamp              Tag = 1043     // 0:1043 extended_timestamp (flow)
+	TagTransaction                    Tag = 2000     // 0:2000 transaction (flow)
+	TagExtendedNFSStorageTransaction  Tag = 2001     // 0:2001 extended_nfs_storage_transaction (flow)
+	TagExtendedSCSIStorageTransaction Tag = 2002     // 0:2002 extended_scsi_storage_transaction (flow)
+	TagExtendedHTTPTransaction        Tag = 2003     // 0:2003 extended_http_transaction (flow)
+	TagExtendedSocketIPv4             Tag = 2100     // 0:2100 extended_socket_ipv4 (flow)
+	TagExtendedSocketIPv6             Tag = 2101     // 0:2101 extended_socket_ipv6 (flow)
+	TagExtendedProxySocketIPv4        Tag = 2102     // 0:2102 extended_proxy_socket_ipv4 (flow)
+	TagExtendedProxySocketIPv6        Tag = 2103     // 0:2103 extended_proxy_socket_ipv6 (flow)
+	TagMemcacheOperation              Tag = 2200     // 0:2200 memcache_operation (flow)
+	TagHTTPRequestDeprecated          Tag = 2201     // 0:2201 http_request_deprecated (flow)
+	TagAppOperation                   Tag = 2202     // 0:2202 app_operation (flow)
+	TagAppParentContext               Tag = 2203     // 0:2203 app_parent_context (flow)
+	TagAppInitiator                   Tag = 2204     // 0:2204 app_initiator (flow)
+	TagAppTarget                      Tag = 2205     // 0:2205 app_target (flow)
+	TagHTTPRequest                    Tag = 2206     // 0:2206 http_request (flow)
+	TagExtendedProxyRequest           Tag = 2207     // 0:2207 extended_proxy_request (flow)
+	TagExtendedNavTiming              Tag = 2208     // 0:2208 extended_nav_timing (flow)
+	TagExtendedTCPInfo                Tag = 2209     // 0:2209 extended_tcp_info (flow)
+	TagExtendedEntities               Tag = 2210     // 0:2210 extended_entities (flow)
+	TagBSTEgressQueue                 Tag = 18075649 // 4413:1 extended_bst_egress_queue (flow)
 )
+
+// IfCounters is the counter record 0:1 if_counters.
+type IfCounters struct {
+	IfIndex          uint32
+	IfType           uint32
+	IfSpeed          uint64
+	IfDirection      uint32
+	IfStatus         uint32
+	InOctets         uint64
+	InUcastPkts      uint32
+	InMulticastPkts  uint32
+	InBroadcastPkts  uint32
+	InDiscards       uint32
+	InErrors         uint32
+	InUnknownProtos  uint32
+	OutOctets        uint64
+	OutUcastPkts     uint32
+	OutMulticastPkts uint32
+	OutBroadcastPkts uint32
+	OutDiscards      uint32
+	OutErrors        uint32
+	PromiscuousMode  uint32
+}
+
+// Tag implements Record.
+func (*IfCounters) Tag() Tag { return TagIfCounters }
 
 // EthernetCounters is the counter record 0:2 ethernet_counters.
 type EthernetCounters struct {
@@ -29,6 +170,286 @@ type EthernetCounters struct {
 
 // Tag implements Record.
 func (*EthernetCounters) Tag() Tag { return TagEthernetCounters }
+
+// TokenRingCounters is the counter record 0:3 tokenring_counters.
+type TokenRingCounters struct {
+	LineErrors         uint32
+	BurstErrors        uint32
+	ACErrors           uint32
+	AbortTransErrors   uint32
+	InternalErrors     uint32
+	LostFrameErrors    uint32
+	ReceiveCongestions uint32
+	FrameCopiedErrors  uint32
+	TokenErrors        uint32
+	SoftErrors         uint32
+	HardErrors         uint32
+	SignalLoss         uint32
+	TransmitBeacons    uint32
+	Recoverys          uint32
+	LobeWires          uint32
+	Removes            uint32
+	Singles            uint32
+	FreqErrors         uint32
+}
+
+// Tag implements Record.
+func (*TokenRingCounters) Tag() Tag { return TagTokenRingCounters }
+
+// VGCounters is the counter record 0:4 vg_counters.
+type VGCounters struct {
+	InHighPriorityFrames    uint32
+	InHighPriorityOctets    uint64
+	InNormPriorityFrames    uint32
+	InNormPriorityOctets    uint64
+	InIPMErrors             uint32
+	InOversizeFrameErrors   uint32
+	InDataErrors            uint32
+	InNullAddressedFrames   uint32
+	OutHighPriorityFrames   uint32
+	OutHighPriorityOctets   uint64
+	TransitionIntoTrainings uint32
+	HCInHighPriorityOctets  uint64
+	HCInNormPriorityOctets  uint64
+	HCOutHighPriorityOctets uint64
+}
+
+// Tag implements Record.
+func (*VGCounters) Tag() Tag { return TagVGCounters }
+
+// VLANCounters is the counter record 0:5 vlan_counters.
+type VLANCounters struct {
+	VLANID        uint32
+	Octets        uint64
+	UcastPkts     uint32
+	MulticastPkts uint32
+	BroadcastPkts uint32
+	Discards      uint32
+}
+
+// Tag implements Record.
+func (*VLANCounters) Tag() Tag { return TagVLANCounters }
+
+// IEEE80211Counters is the counter record 0:6 ieee80211_counters.
+type IEEE80211Counters struct {
+	TransmittedFragmentCount       uint32
+	MulticastTransmittedFrameCount uint32
+	FailedCount                    uint32
+	RetryCount                     uint32
+	MultipleRetryCount             uint32
+	FrameDuplicateCount            uint32
+	RTSSuccessCount                uint32
+	RTSFailureCount                uint32
+	ACKFailureCount                uint32
+	ReceivedFragmentCount          uint32
+	MulticastReceivedFrameCount    uint32
+	FCSErrorCount                  uint32
+	TransmittedFrameCount          uint32
+	WEPUndecryptableCount          uint32
+	QoSDiscardedFragmentCount      uint32
+	AssociatedStationCount         uint32
+	QoSCFPollsReceivedCount        uint32
+	QoSCFPollsUnusedCount          uint32
+	QoSCFPollsUnusableCount        uint32
+	QoSCFPollsLostCount            uint32
+}
+
+// Tag implements Record.
+func (*IEEE80211Counters) Tag() Tag { return TagIEEE80211Counters }
+
+// LAGPortStats is the counter record 0:7 lag_port_stats.
+type LAGPortStats struct {
+	ActorSystemID        [6]byte
+	PartnerOperSystemID  [6]byte
+	AttachedAggID        uint32
+	PortState            [4]byte
+	LACPDUsRx            uint32
+	MarkerPDUsRx         uint32
+	MarkerResponsePDUsRx uint32
+	UnknownRx            uint32
+	IllegalRx            uint32
+	LACPDUsTx            uint32
+	MarkerPDUsTx         uint32
+	MarkerResponsePDUsTx uint32
+}
+
+// Tag implements Record.
+func (*LAGPortStats) Tag() Tag { return TagLAGPortStats }
+
+// SlowPathCounts is the counter record 0:8 slow_path_counts.
+type SlowPathCounts struct {
+	Unknown     uint32
+	Other       uint32
+	CAMMiss     uint32
+	CAMFull     uint32
+	NoHWSupport uint32
+	Cntrl       uint32
+}
+
+// Tag implements Record.
+func (*SlowPathCounts) Tag() Tag { return TagSlowPathCounts }
+
+// InfiniBandCounters is the counter record 0:9 ib_counters.
+type InfiniBandCounters struct {
+	PortXmitPkts                 uint64
+	PortRcvPkts                  uint64
+	SymbolErrorCounter           uint32
+	LinkErrorRecoveryCounter     uint32
+	LinkDownedCounter            uint32
+	PortRcvErrors                uint32
+	PortRcvRemotePhysicalErrors  uint32
+	PortRcvSwitchRelayErrors     uint32
+	PortXmitDiscards             uint32
+	PortXmitConstraintErrors     uint32
+	PortRcvConstraintErrors      uint32
+	LocalLinkIntegrityErrors     uint32
+	ExcessiveBufferOverrunErrors uint32
+	VL15Dropped                  uint32
+}
+
+// Tag implements Record.
+func (*InfiniBandCounters) Tag() Tag { return TagInfiniBandCounters }
+
+// SFPLane is an element of a variable-length array in a record.
+type SFPLane struct {
+	Index         uint32
+	TxBiasCurrent uint32
+	TxPower       uint32
+	TxPowerMin    uint32
+	TxPowerMax    uint32
+	TxWavelength  uint32
+	RxPower       uint32
+	RxPowerMin    uint32
+	RxPowerMax    uint32
+	RxWavelength  uint32
+}
+
+// SFP is the counter record 0:10 sfp.
+type SFP struct {
+	ModuleID            uint32
+	ModuleTotalLanes    uint32
+	ModuleSupplyVoltage uint32
+	ModuleTemperature   int32
+	Lanes               []SFPLane
+}
+
+// Tag implements Record.
+func (*SFP) Tag() Tag { return TagSFP }
+
+// PFCCounters is the counter record 0:11 pfc.
+type PFCCounters struct {
+	Requests      uint32
+	Indications   uint32
+	PauseDuration uint32
+	StormDetected uint32
+	StormRestored uint32
+}
+
+// Tag implements Record.
+func (*PFCCounters) Tag() Tag { return TagPFCCounters }
+
+// Processor is the counter record 0:1001 processor.
+type Processor struct {
+	CPU5s       int32
+	CPU1m       int32
+	CPU5m       int32
+	TotalMemory uint64
+	FreeMemory  uint64
+}
+
+// Tag implements Record.
+func (*Processor) Tag() Tag { return TagProcessor }
+
+// RadioUtilization is the counter record 0:1002 radio_utilization.
+type RadioUtilization struct {
+	ElapsedTime       uint32
+	OnChannelTime     uint32
+	OnChannelBusyTime uint32
+}
+
+// Tag implements Record.
+func (*RadioUtilization) Tag() Tag { return TagRadioUtilization }
+
+// QueueLengthCounters is the counter record 0:1003 queue_length.
+type QueueLengthCounters struct {
+	QueueIndex      uint32
+	SegmentSize     uint32
+	QueueSegments   uint32
+	QueueLength0    uint32
+	QueueLength1    uint32
+	QueueLength2    uint32
+	QueueLength4    uint32
+	QueueLength8    uint32
+	QueueLength32   uint32
+	QueueLength128  uint32
+	QueueLength1024 uint32
+	QueueLengthMore uint32
+	Dropped         uint32
+}
+
+// Tag implements Record.
+func (*QueueLengthCounters) Tag() Tag { return TagQueueLengthCounters }
+
+// OFPort is the counter record 0:1004 of_port.
+type OFPort struct {
+	DatapathID uint64
+	PortNo     uint32
+}
+
+// Tag implements Record.
+func (*OFPort) Tag() Tag { return TagOFPort }
+
+// PortName is the counter record 0:1005 port_name.
+type PortName struct {
+	Name []byte
+}
+
+// Tag implements Record.
+func (*PortName) Tag() Tag { return TagPortName }
+
+// HostDescr is the counter record 0:2000 host_descr.
+type HostDescr struct {
+	Hostname    []byte
+	UUID        [16]byte
+	MachineType uint32
+	OSName      uint32
+	OSRelease   []byte
+	// Layout is the wire layout the value came in: 0 the current one, else
+	// one of the HostDescrLayout* alternatives still seen in the field.
+	Layout uint8
+}
+
+// Wire layouts of HostDescr.
+const (
+	HostDescrLayoutCurrent    uint8 = 0
+	HostDescrLayoutSpecOpaque uint8 = 1
+)
+
+// Tag implements Record.
+func (*HostDescr) Tag() Tag { return TagHostDescr }
+
+// HostAdapter is an element of a variable-length array in a record.
+type HostAdapter struct {
+	IfIndex uint32
+	MACs    [][6]byte
+}
+
+// HostAdapters is the counter record 0:2001 host_adapters.
+type HostAdapters struct {
+	Adapters []HostAdapter
+}
+
+// Tag implements Record.
+func (*HostAdapters) Tag() Tag { return TagHostAdapters }
+
+// HostParent is the counter record 0:2002 host_parent.
+type HostParent struct {
+	ContainerType  uint32
+	ContainerIndex uint32
+}
+
+// Tag implements Record.
+func (*HostParent) Tag() Tag { return TagHostParent }
 
 // HostCPU is the counter record 0:2003 host_cpu.
 type HostCPU struct {
@@ -66,64 +487,1679 @@ const (
 // Tag implements Record.
 func (*HostCPU) Tag() Tag { return TagHostCPU }
 
-// HostAdapter is an element of a variable-length array in a record.
-type HostAdapter struct {
-	IfIndex uint32
-	MACs    [][6]byte
-}
-
-// HostAdapters is the counter record 0:2001 host_adapters.
-type HostAdapters struct {
-	Adapters []HostAdapter
+// HostMemory is the counter record 0:2004 host_memory.
+type HostMemory struct {
+	MemTotal   uint64
+	MemFree    uint64
+	MemShared  uint64
+	MemBuffers uint64
+	MemCached  uint64
+	SwapTotal  uint64
+	SwapFree   uint64
+	PageIn     uint32
+	PageOut    uint32
+	SwapIn     uint32
+	SwapOut    uint32
 }
 
 // Tag implements Record.
-func (*HostAdapters) Tag() Tag { return TagHostAdapters }
+func (*HostMemory) Tag() Tag { return TagHostMemory }
 
-// HostDescr is the counter record 0:2000 host_descr.
-type HostDescr struct {
-	Hostname    []byte
-	UUID        [16]byte
-	MachineType uint32
-	OSName      uint32
-	OSRelease   []byte
+// HostDiskIO is the counter record 0:2005 host_disk_io.
+type HostDiskIO struct {
+	DiskTotal    uint64
+	DiskFree     uint64
+	PartMaxUsed  int32
+	Reads        uint32
+	BytesRead    uint64
+	ReadTime     uint32
+	Writes       uint32
+	BytesWritten uint64
+	WriteTime    uint32
+}
+
+// Tag implements Record.
+func (*HostDiskIO) Tag() Tag { return TagHostDiskIO }
+
+// HostNetIO is the counter record 0:2006 host_net_io.
+type HostNetIO struct {
+	BytesIn  uint64
+	PktsIn   uint32
+	ErrsIn   uint32
+	DropsIn  uint32
+	BytesOut uint64
+	PktsOut  uint32
+	ErrsOut  uint32
+	DropsOut uint32
+}
+
+// Tag implements Record.
+func (*HostNetIO) Tag() Tag { return TagHostNetIO }
+
+// MIB2IPGroup is the counter record 0:2007 mib2_ip_group.
+type MIB2IPGroup struct {
+	Forwarding      uint32
+	DefaultTTL      uint32
+	InReceives      uint32
+	InHdrErrors     uint32
+	InAddrErrors    uint32
+	ForwDatagrams   uint32
+	InUnknownProtos uint32
+	InDiscards      uint32
+	InDelivers      uint32
+	OutRequests     uint32
+	OutDiscards     uint32
+	OutNoRoutes     uint32
+	ReasmTimeout    uint32
+	ReasmReqds      uint32
+	ReasmOKs        uint32
+	ReasmFails      uint32
+	FragOKs         uint32
+	FragFails       uint32
+	FragCreates     uint32
+}
+
+// Tag implements Record.
+func (*MIB2IPGroup) Tag() Tag { return TagMIB2IPGroup }
+
+// MIB2ICMPGroup is the counter record 0:2008 mib2_icmp_group.
+type MIB2ICMPGroup struct {
+	InMsgs           uint32
+	InErrors         uint32
+	InDestUnreachs   uint32
+	InTimeExcds      uint32
+	InParamProbs     uint32
+	InSrcQuenchs     uint32
+	InRedirects      uint32
+	InEchos          uint32
+	InEchoReps       uint32
+	InTimestamps     uint32
+	InAddrMasks      uint32
+	InAddrMaskReps   uint32
+	OutMsgs          uint32
+	OutErrors        uint32
+	OutDestUnreachs  uint32
+	OutTimeExcds     uint32
+	OutParamProbs    uint32
+	OutSrcQuenchs    uint32
+	OutRedirects     uint32
+	OutEchos         uint32
+	OutEchoReps      uint32
+	OutTimestamps    uint32
+	OutTimestampReps uint32
+	OutAddrMasks     uint32
+	OutAddrMaskReps  uint32
+}
+
+// Tag implements Record.
+func (*MIB2ICMPGroup) Tag() Tag { return TagMIB2ICMPGroup }
+
+// MIB2TCPGroup is the counter record 0:2009 mib2_tcp_group.
+type MIB2TCPGroup struct {
+	RtoAlgorithm uint32
+	RtoMin       uint32
+	RtoMax       uint32
+	MaxConn      uint32
+	ActiveOpens  uint32
+	PassiveOpens uint32
+	AttemptFails uint32
+	EstabResets  uint32
+	CurrEstab    uint32
+	InSegs       uint32
+	OutSegs      uint32
+	RetransSegs  uint32
+	InErrs       uint32
+	OutRsts      uint32
+	InCsumErrors uint32
+}
+
+// Tag implements Record.
+func (*MIB2TCPGroup) Tag() Tag { return TagMIB2TCPGroup }
+
+// MIB2UDPGroup is the counter record 0:2010 mib2_udp_group.
+type MIB2UDPGroup struct {
+	InDatagrams  uint32
+	NoPorts      uint32
+	InErrors     uint32
+	OutDatagrams uint32
+	RcvbufErrors uint32
+	SndbufErrors uint32
+	InCsumErrors uint32
+}
+
+// Tag implements Record.
+func (*MIB2UDPGroup) Tag() Tag { return TagMIB2UDPGroup }
+
+// VirtNode is the counter record 0:2100 virt_node.
+type VirtNode struct {
+	MHz        uint32
+	CPUs       uint32
+	Memory     uint64
+	MemoryFree uint64
+	NumDomains uint32
+}
+
+// Tag implements Record.
+func (*VirtNode) Tag() Tag { return TagVirtNode }
+
+// VirtCPU is the counter record 0:2101 virt_cpu.
+type VirtCPU struct {
+	State     uint32
+	CPUTime   uint32
+	NrVirtCPU uint32
+}
+
+// Tag implements Record.
+func (*VirtCPU) Tag() Tag { return TagVirtCPU }
+
+// VirtMemory is the counter record 0:2102 virt_memory.
+type VirtMemory struct {
+	Memory    uint64
+	MaxMemory uint64
+}
+
+// Tag implements Record.
+func (*VirtMemory) Tag() Tag { return TagVirtMemory }
+
+// VirtDiskIO is the counter record 0:2103 virt_disk_io.
+type VirtDiskIO struct {
+	Capacity   uint64
+	Allocation uint64
+	Physical   uint64
+	RdReq      uint32
+	RdBytes    uint64
+	WrReq      uint32
+	WrBytes    uint64
+	Errs       uint32
+}
+
+// Tag implements Record.
+func (*VirtDiskIO) Tag() Tag { return TagVirtDiskIO }
+
+// VirtNetIO is the counter record 0:2104 virt_net_io.
+type VirtNetIO struct {
+	RxBytes   uint64
+	RxPackets uint32
+	RxErrs    uint32
+	RxDrop    uint32
+	TxBytes   uint64
+	TxPackets uint32
+	TxErrs    uint32
+	TxDrop    uint32
+}
+
+// Tag implements Record.
+func (*VirtNetIO) Tag() Tag { return TagVirtNetIO }
+
+// JVMRuntime is the counter record 0:2105 jvm_runtime.
+type JVMRuntime struct {
+	VMName    []byte
+	VMVendor  []byte
+	VMVersion []byte
+}
+
+// Tag implements Record.
+func (*JVMRuntime) Tag() Tag { return TagJVMRuntime }
+
+// JVMStatistics is the counter record 0:2106 jvm_statistics.
+type JVMStatistics struct {
+	HeapInitial      uint64
+	HeapUsed         uint64
+	HeapCommitted    uint64
+	HeapMax          uint64
+	NonHeapInitial   uint64
+	NonHeapUsed      uint64
+	NonHeapCommitted uint64
+	NonHeapMax       uint64
+	GCCount          uint32
+	GCTime           uint32
+	ClassesLoaded    uint32
+	ClassesTotal     uint32
+	ClassesUnloaded  uint32
+	CompilationTime  uint32
+	ThreadsLive      uint32
+	ThreadsDaemon    uint32
+	ThreadsStarted   uint32
+	FDsOpen          uint32
+	FDsMax           uint32
 	// Layout is the wire layout the value came in: 0 the current one, else
-	// one of the HostDescrLayout* alternatives still seen in the field.
+	// one of the JVMStatisticsLayout* alternatives still seen in the field.
 	Layout uint8
 }
 
-// Wire layouts of HostDescr.
+// Wire layouts of JVMStatistics.
 const (
-	HostDescrLayoutCurrent    uint8 = 0
-	HostDescrLayoutSpecOpaque uint8 = 1
+	JVMStatisticsLayoutCurrent uint8 = 0
+	JVMStatisticsLayoutSpec100 uint8 = 1
 )
 
 // Tag implements Record.
-func (*HostDescr) Tag() Tag { return TagHostDescr }
+func (*JVMStatistics) Tag() Tag { return TagJVMStatistics }
+
+// MemcacheLegacyCounters is the counter record 0:2200 memcached_counters.
+type MemcacheLegacyCounters struct {
+	Uptime               uint32
+	RusageUser           uint32
+	RusageSystem         uint32
+	CurrConnections      uint32
+	TotalConnections     uint32
+	ConnectionStructures uint32
+	CmdGet               uint32
+	CmdSet               uint32
+	CmdFlush             uint32
+	GetHits              uint32
+	GetMisses            uint32
+	DeleteMisses         uint32
+	DeleteHits           uint32
+	IncrMisses           uint32
+	IncrHits             uint32
+	DecrMisses           uint32
+	DecrHits             uint32
+	CasMisses            uint32
+	CasHits              uint32
+	CasBadval            uint32
+	AuthCmds             uint32
+	AuthErrors           uint32
+	BytesRead            uint64
+	BytesWritten         uint64
+	LimitMaxbytes        uint32
+	AcceptingConns       uint32
+	ListenDisabledNum    uint32
+	Threads              uint32
+	ConnYields           uint32
+	Bytes                uint64
+	CurrItems            uint32
+	TotalItems           uint32
+	Evictions            uint32
+}
+
+// Tag implements Record.
+func (*MemcacheLegacyCounters) Tag() Tag { return TagMemcacheLegacyCounters }
+
+// HTTPCounters is the counter record 0:2201 http_counters.
+type HTTPCounters struct {
+	MethodOptionCount  uint32
+	MethodGetCount     uint32
+	MethodHeadCount    uint32
+	MethodPostCount    uint32
+	MethodPutCount     uint32
+	MethodDeleteCount  uint32
+	MethodTraceCount   uint32
+	MethodConnectCount uint32
+	MethodOtherCount   uint32
+	Status1XXCount     uint32
+	Status2XXCount     uint32
+	Status3XXCount     uint32
+	Status4XXCount     uint32
+	Status5XXCount     uint32
+	StatusOtherCount   uint32
+}
+
+// Tag implements Record.
+func (*HTTPCounters) Tag() Tag { return TagHTTPCounters }
+
+// AppOperationCounters is the counter record 0:2202 app_operations.
+type AppOperationCounters struct {
+	Application    []byte
+	Success        uint32
+	Other          uint32
+	Timeout        uint32
+	InternalError  uint32
+	BadRequest     uint32
+	Forbidden      uint32
+	TooLarge       uint32
+	NotImplemented uint32
+	NotFound       uint32
+	Unavailable    uint32
+	Unauthorized   uint32
+}
+
+// Tag implements Record.
+func (*AppOperationCounters) Tag() Tag { return TagAppOperationCounters }
+
+// AppResources is the counter record 0:2203 app_resources.
+type AppResources struct {
+	UserTime   uint32
+	SystemTime uint32
+	MemUsed    uint64
+	MemMax     uint64
+	FDOpen     uint32
+	FDMax      uint32
+	ConnOpen   uint32
+	ConnMax    uint32
+}
+
+// Tag implements Record.
+func (*AppResources) Tag() Tag { return TagAppResources }
+
+// MemcacheCounters is the counter record 0:2204 memcache_counters.
+type MemcacheCounters struct {
+	CmdSet               uint32
+	CmdTouch             uint32
+	CmdFlush             uint32
+	GetHits              uint32
+	GetMisses            uint32
+	DeleteHits           uint32
+	DeleteMisses         uint32
+	IncrHits             uint32
+	IncrMisses           uint32
+	DecrHits             uint32
+	DecrMisses           uint32
+	CasHits              uint32
+	CasMisses            uint32
+	CasBadval            uint32
+	AuthCmds             uint32
+	AuthErrors           uint32
+	Threads              uint32
+	ConnYields           uint32
+	ListenDisabledNum    uint32
+	CurrConnections      uint32
+	RejectedConnections  uint32
+	TotalConnections     uint32
+	ConnectionStructures uint32
+	Evictions            uint32
+	Reclaimed            uint32
+	CurrItems            uint32
+	TotalItems           uint32
+	BytesRead            uint64
+	BytesWritten         uint64
+	Bytes                uint64
+	LimitMaxbytes        uint64
+}
+
+// Tag implements Record.
+func (*MemcacheCounters) Tag() Tag { return TagMemcacheCounters }
+
+// VDICounters is the counter record 0:2205 vdi_counters.
+type VDICounters struct {
+	SessionsCurrent  uint32
+	SessionsTotal    uint32
+	SessionsDuration uint32
+	RxBytes          uint32
+	TxBytes          uint32
+	RxPackets        uint32
+	TxPackets        uint32
+	RxPacketsLost    uint32
+	TxPacketsLost    uint32
+	RTTMinMs         uint32
+	RTTMaxMs         uint32
+	RTTAvgMs         uint32
+	AudioRxBytes     uint32
+	AudioTxBytes     uint32
+	AudioTxLimit     uint32
+	ImgRxBytes       uint32
+	ImgTxBytes       uint32
+	ImgFrames        uint32
+	ImgQualMin       uint32
+	ImgQualMax       uint32
+	ImgQualAvg       uint32
+	USBRxBytes       uint32
+	USBTxBytes       uint32
+}
+
+// Tag implements Record.
+func (*VDICounters) Tag() Tag { return TagVDICounters }
+
+// AppWorkers is the counter record 0:2206 app_workers.
+type AppWorkers struct {
+	WorkersActive uint32
+	WorkersIdle   uint32
+	WorkersMax    uint32
+	ReqDelayed    uint32
+	ReqDropped    uint32
+}
+
+// Tag implements Record.
+func (*AppWorkers) Tag() Tag { return TagAppWorkers }
+
+// OVSDPStats is the counter record 0:2207 ovs_dp_stats.
+type OVSDPStats struct {
+	Hits     uint32
+	Misses   uint32
+	Lost     uint32
+	MaskHits uint32
+	Flows    uint32
+	Masks    uint32
+}
+
+// Tag implements Record.
+func (*OVSDPStats) Tag() Tag { return TagOVSDPStats }
+
+// Energy is the counter record 0:3000 energy.
+type Energy struct {
+	Voltage     uint32
+	Current     uint32
+	RealPower   uint32
+	PowerFactor int32
+	Energy      uint32
+	Errors      uint32
+}
+
+// Tag implements Record.
+func (*Energy) Tag() Tag { return TagEnergy }
+
+// Temperature is the counter record 0:3001 temperature.
+type Temperature struct {
+	Minimum int32
+	Maximum int32
+	Errors  uint32
+}
+
+// Tag implements Record.
+func (*Temperature) Tag() Tag { return TagTemperature }
+
+// Humidity is the counter record 0:3002 humidity.
+type Humidity struct {
+	Relative int32
+}
+
+// Tag implements Record.
+func (*Humidity) Tag() Tag { return TagHumidity }
+
+// Fans is the counter record 0:3003 fans.
+type Fans struct {
+	Total  uint32
+	Failed uint32
+	Speed  uint32
+}
+
+// Tag implements Record.
+func (*Fans) Tag() Tag { return TagFans }
+
+// BSTDeviceBuffers is the counter record 4413:1 bst_device_buffers.
+type BSTDeviceBuffers struct {
+	UCPct int32
+	MCPct int32
+}
+
+// Tag implements Record.
+func (*BSTDeviceBuffers) Tag() Tag { return TagBSTDeviceBuffers }
+
+// BSTPortBuffers is the counter record 4413:2 bst_port_buffers.
+type BSTPortBuffers struct {
+	IngressUCPct     int32
+	IngressMCPct     int32
+	EgressUCPct      int32
+	EgressMCPct      int32
+	EgressQueueUCPct []int32
+	EgressQueueMCPct []int32
+}
+
+// Tag implements Record.
+func (*BSTPortBuffers) Tag() Tag { return TagBSTPortBuffers }
+
+// HWTables is the counter record 4413:3 hw_tables.
+type HWTables struct {
+	HostEntries           uint32
+	HostEntriesMax        uint32
+	IPv4Entries           uint32
+	IPv4EntriesMax        uint32
+	IPv6Entries           uint32
+	IPv6EntriesMax        uint32
+	IPv4IPv6Entries       uint32
+	IPv4IPv6EntriesMax    uint32
+	LongIPv6Entries       uint32
+	LongIPv6EntriesMax    uint32
+	TotalRoutes           uint32
+	TotalRoutesMax        uint32
+	ECMPNexthops          uint32
+	ECMPNexthopsMax       uint32
+	MACEntries            uint32
+	MACEntriesMax         uint32
+	IPv4Neighbors         uint32
+	IPv6Neighbors         uint32
+	IPv4Routes            uint32
+	IPv6Routes            uint32
+	ACLIngressEntries     uint32
+	ACLIngressEntriesMax  uint32
+	ACLIngressCounters    uint32
+	ACLIngressCountersMax uint32
+	ACLIngressMeters      uint32
+	ACLIngressMetersMax   uint32
+	ACLIngressSlices      uint32
+	ACLIngressSlicesMax   uint32
+	ACLEgressEntries      uint32
+	ACLEgressEntriesMax   uint32
+	ACLEgressCounters     uint32
+	ACLEgressCountersMax  uint32
+	ACLEgressMeters       uint32
+	ACLEgressMetersMax    uint32
+	ACLEgressSlices       uint32
+	ACLEgressSlicesMax    uint32
+}
+
+// Tag implements Record.
+func (*HWTables) Tag() Tag { return TagHWTables }
+
+// NVIDIAGPU is the counter record 5703:1 nvidia_gpu.
+type NVIDIAGPU struct {
+	DeviceCount uint32
+	Processes   uint32
+	GPUTime     uint32
+	MemTime     uint32
+	MemTotal    uint64
+	MemFree     uint64
+	ECCErrors   uint32
+	Energy      uint32
+	Temperature uint32
+	FanSpeed    uint32
+}
+
+// Tag implements Record.
+func (*NVIDIAGPU) Tag() Tag { return TagNVIDIAGPU }
+
+// SampledHeader is the flow record 0:1 sampled_header.
+type SampledHeader struct {
+	Protocol    uint32
+	FrameLength uint32
+	Stripped    uint32
+	Header      []byte
+}
+
+// Tag implements Record.
+func (*SampledHeader) Tag() Tag { return TagSampledHeader }
+
+// SampledEthernet is the flow record 0:2 sampled_ethernet.
+type SampledEthernet struct {
+	Length    uint32
+	SrcMAC    [6]byte
+	DstMAC    [6]byte
+	EtherType uint32
+}
+
+// Tag implements Record.
+func (*SampledEthernet) Tag() Tag { return TagSampledEthernet }
+
+// SampledIPv4 is the flow record 0:3 sampled_ipv4.
+type SampledIPv4 struct {
+	Length   uint32
+	Protocol uint32
+	SrcIP    netip.Addr
+	DstIP    netip.Addr
+	SrcPort  uint32
+	DstPort  uint32
+	TCPFlags uint32
+	TOS      uint32
+}
+
+// Tag implements Record.
+func (*SampledIPv4) Tag() Tag { return TagSampledIPv4 }
+
+// SampledIPv6 is the flow record 0:4 sampled_ipv6.
+type SampledIPv6 struct {
+	Length   uint32
+	Protocol uint32
+	SrcIP    netip.Addr
+	DstIP    netip.Addr
+	SrcPort  uint32
+	DstPort  uint32
+	TCPFlags uint32
+	Priority uint32
+}
+
+// Tag implements Record.
+func (*SampledIPv6) Tag() Tag { return TagSampledIPv6 }
+
+// ExtendedSwitch is the flow record 0:1001 extended_switch.
+type ExtendedSwitch struct {
+	SrcVLAN     uint32
+	SrcPriority uint32
+	DstVLAN     uint32
+	DstPriority uint32
+}
+
+// Tag implements Record.
+func (*ExtendedSwitch) Tag() Tag { return TagExtendedSwitch }
+
+// ExtendedRouter is the flow record 0:1002 extended_router.
+type ExtendedRouter struct {
+	NextHop    netip.Addr
+	SrcMaskLen uint32
+	DstMaskLen uint32
+}
+
+// Tag implements Record.
+func (*ExtendedRouter) Tag() Tag { return TagExtendedRouter }
+
+// ASPathSegment is an element of a variable-length array in a record.
+type ASPathSegment struct {
+	Type uint32
+	ASNs []uint32
+}
+
+// ExtendedGateway is the flow record 0:1003 extended_gateway.
+type ExtendedGateway struct {
+	NextHop     netip.Addr
+	AS          uint32
+	SrcAS       uint32
+	SrcPeerAS   uint32
+	DstASPath   []ASPathSegment
+	Communities []uint32
+	LocalPref   uint32
+}
+
+// Tag implements Record.
+func (*ExtendedGateway) Tag() Tag { return TagExtendedGateway }
+
+// ExtendedUser is the flow record 0:1004 extended_user.
+type ExtendedUser struct {
+	SrcCharset uint32
+	SrcUser    []byte
+	DstCharset uint32
+	DstUser    []byte
+}
+
+// Tag implements Record.
+func (*ExtendedUser) Tag() Tag { return TagExtendedUser }
+
+// ExtendedURL is the flow record 0:1005 extended_url.
+type ExtendedURL struct {
+	Direction uint32
+	URL       []byte
+	Host      []byte
+}
+
+// Tag implements Record.
+func (*ExtendedURL) Tag() Tag { return TagExtendedURL }
+
+// ExtendedMPLS is the flow record 0:1006 extended_mpls.
+type ExtendedMPLS struct {
+	NextHop  netip.Addr
+	InStack  []int32
+	OutStack []int32
+}
+
+// Tag implements Record.
+func (*ExtendedMPLS) Tag() Tag { return TagExtendedMPLS }
+
+// ExtendedNAT is the flow record 0:1007 extended_nat.
+type ExtendedNAT struct {
+	SrcAddress netip.Addr
+	DstAddress netip.Addr
+}
+
+// Tag implements Record.
+func (*ExtendedNAT) Tag() Tag { return TagExtendedNAT }
+
+// ExtendedMPLSTunnel is the flow record 0:1008 extended_mpls_tunnel.
+type ExtendedMPLSTunnel struct {
+	TunnelLSPName []byte
+	TunnelID      uint32
+	TunnelCoS     uint32
+}
+
+// Tag implements Record.
+func (*ExtendedMPLSTunnel) Tag() Tag { return TagExtendedMPLSTunnel }
+
+// ExtendedMPLSVC is the flow record 0:1009 extended_mpls_vc.
+type ExtendedMPLSVC struct {
+	VCInstanceName []byte
+	VLLVCID        uint32
+	VCLabelCoS     uint32
+}
+
+// Tag implements Record.
+func (*ExtendedMPLSVC) Tag() Tag { return TagExtendedMPLSVC }
+
+// ExtendedMPLSFTN is the flow record 0:1010 extended_mpls_FTN.
+type ExtendedMPLSFTN struct {
+	FTNDescr []byte
+	FTNMask  uint32
+}
+
+// Tag implements Record.
+func (*ExtendedMPLSFTN) Tag() Tag { return TagExtendedMPLSFTN }
+
+// ExtendedMPLSLDPFEC is the flow record 0:1011 extended_mpls_LDP_FEC.
+type ExtendedMPLSLDPFEC struct {
+	FECAddrPrefixLength uint32
+}
+
+// Tag implements Record.
+func (*ExtendedMPLSLDPFEC) Tag() Tag { return TagExtendedMPLSLDPFEC }
+
+// ExtendedVLANTunnel is the flow record 0:1012 extended_vlantunnel.
+type ExtendedVLANTunnel struct {
+	Stack []uint32
+}
+
+// Tag implements Record.
+func (*ExtendedVLANTunnel) Tag() Tag { return TagExtendedVLANTunnel }
+
+// Extended80211Payload is the flow record 0:1013 extended_80211_payload.
+type Extended80211Payload struct {
+	CipherSuite uint32
+	Data        []byte
+	Protocol    uint32
+	FrameLength uint32
+	Stripped    uint32
+	Header      []byte
+	// Layout is the wire layout the value came in: 0 the current one, else
+	// one of the Extended80211PayloadLayout* alternatives still seen in the field.
+	Layout uint8
+}
+
+// Wire layouts of Extended80211Payload.
+const (
+	Extended80211PayloadLayoutCurrent   uint8 = 0
+	Extended80211PayloadLayoutSflowtool uint8 = 1
+)
+
+// Tag implements Record.
+func (*Extended80211Payload) Tag() Tag { return TagExtended80211Payload }
+
+// Extended80211RX is the flow record 0:1014 extended_80211_rx.
+type Extended80211RX struct {
+	SSID                 []byte
+	BSSID                [6]byte
+	Version              uint32
+	Channel              uint32
+	Speed                uint64
+	RSNI                 uint32
+	RCPI                 uint32
+	PacketDurationMicros uint32
+}
+
+// Tag implements Record.
+func (*Extended80211RX) Tag() Tag { return TagExtended80211RX }
+
+// Extended80211TX is the flow record 0:1015 extended_80211_tx.
+type Extended80211TX struct {
+	SSID                  []byte
+	BSSID                 [6]byte
+	Version               uint32
+	Transmissions         uint32
+	PacketDurationMicros  uint32
+	RetransDurationMicros uint32
+	Channel               uint32
+	Speed                 uint64
+	PowerMW               uint32
+}
+
+// Tag implements Record.
+func (*Extended80211TX) Tag() Tag { return TagExtended80211TX }
+
+// AggregationPDU is an element of a variable-length array in a record.
+type AggregationPDU struct {
+	Records []Record
+}
+
+// Extended80211Aggregation is the flow record 0:1016 extended_80211_aggregation.
+type Extended80211Aggregation struct {
+	PDUs []AggregationPDU
+}
+
+// Tag implements Record.
+func (*Extended80211Aggregation) Tag() Tag { return TagExtended80211Aggregation }
+
+// ExtendedOpenFlowV1 is the flow record 0:1017 extended_openflow_v1.
+type ExtendedOpenFlowV1 struct {
+	FlowCookie  uint64
+	FlowMatch   uint32
+	FlowActions uint32
+}
+
+// Tag implements Record.
+func (*ExtendedOpenFlowV1) Tag() Tag { return TagExtendedOpenFlowV1 }
+
+// ExtendedFC is the flow record 0:1018 extended_fc.
+type ExtendedFC struct {
+	SrcMaskLen uint32
+	DstMaskLen uint32
+	NextHop    uint32
+	Metric     uint32
+}
+
+// Tag implements Record.
+func (*ExtendedFC) Tag() Tag { return TagExtendedFC }
+
+// ExtendedQueueLength is the flow record 0:1019 extended_queue_length.
+type ExtendedQueueLength struct {
+	QueueIndex  uint32
+	QueueLength uint32
+}
+
+// Tag implements Record.
+func (*ExtendedQueueLength) Tag() Tag { return TagExtendedQueueLength }
+
+// ExtendedNATPort is the flow record 0:1020 extended_nat_port.
+type ExtendedNATPort struct {
+	SrcPort uint32
+	DstPort uint32
+}
+
+// Tag implements Record.
+func (*ExtendedNATPort) Tag() Tag { return TagExtendedNATPort }
+
+// ExtendedL2TunnelEgress is the flow record 0:1021 extended_L2_tunnel_egress.
+type ExtendedL2TunnelEgress struct {
+	Length    uint32
+	SrcMAC    [6]byte
+	DstMAC    [6]byte
+	EtherType uint32
+}
+
+// Tag implements Record.
+func (*ExtendedL2TunnelEgress) Tag() Tag { return TagExtendedL2TunnelEgress }
+
+// ExtendedL2TunnelIngress is the flow record 0:1022 extended_L2_tunnel_ingress.
+type ExtendedL2TunnelIngress struct {
+	Length    uint32
+	SrcMAC    [6]byte
+	DstMAC    [6]byte
+	EtherType uint32
+}
+
+// Tag implements Record.
+func (*ExtendedL2TunnelIngress) Tag() Tag { return TagExtendedL2TunnelIngress }
+
+// ExtendedIPv4TunnelEgress is the flow record 0:1023 extended_ipv4_tunnel_egress.
+type ExtendedIPv4TunnelEgress struct {
+	Length   uint32
+	Protocol uint32
+	SrcIP    netip.Addr
+	DstIP    netip.Addr
+	SrcPort  uint32
+	DstPort  uint32
+	TCPFlags uint32
+	TOS      uint32
+}
+
+// Tag implements Record.
+func (*ExtendedIPv4TunnelEgress) Tag() Tag { return TagExtendedIPv4TunnelEgress }
+
+// ExtendedIPv4TunnelIngress is the flow record 0:1024 extended_ipv4_tunnel_ingress.
+type ExtendedIPv4TunnelIngress struct {
+	Length   uint32
+	Protocol uint32
+	SrcIP    netip.Addr
+	DstIP    netip.Addr
+	SrcPort  uint32
+	DstPort  uint32
+	TCPFlags uint32
+	TOS      uint32
+}
+
+// Tag implements Record.
+func (*ExtendedIPv4TunnelIngress) Tag() Tag { return TagExtendedIPv4TunnelIngress }
+
+// ExtendedIPv6TunnelEgress is the flow record 0:1025 extended_ipv6_tunnel_egress.
+type ExtendedIPv6TunnelEgress struct {
+	Length   uint32
+	Protocol uint32
+	SrcIP    netip.Addr
+	DstIP    netip.Addr
+	SrcPort  uint32
+	DstPort  uint32
+	TCPFlags uint32
+	Priority uint32
+}
+
+// Tag implements Record.
+func (*ExtendedIPv6TunnelEgress) Tag() Tag { return TagExtendedIPv6TunnelEgress }
+
+// ExtendedIPv6TunnelIngress is the flow record 0:1026 extended_ipv6_tunnel_ingress.
+type ExtendedIPv6TunnelIngress struct {
+	Length   uint32
+	Protocol uint32
+	SrcIP    netip.Addr
+	DstIP    netip.Addr
+	SrcPort  uint32
+	DstPort  uint32
+	TCPFlags uint32
+	Priority uint32
+}
+
+// Tag implements Record.
+func (*ExtendedIPv6TunnelIngress) Tag() Tag { return TagExtendedIPv6TunnelIngress }
+
+// ExtendedDecapsulateEgress is the flow record 0:1027 extended_decapsulate_egress.
+type ExtendedDecapsulateEgress struct {
+	InnerHeaderOffset uint32
+}
+
+// Tag implements Record.
+func (*ExtendedDecapsulateEgress) Tag() Tag { return TagExtendedDecapsulateEgress }
+
+// ExtendedDecapsulateIngress is the flow record 0:1028 extended_decapsulate_ingress.
+type ExtendedDecapsulateIngress struct {
+	InnerHeaderOffset uint32
+}
+
+// Tag implements Record.
+func (*ExtendedDecapsulateIngress) Tag() Tag { return TagExtendedDecapsulateIngress }
+
+// ExtendedVNIEgress is the flow record 0:1029 extended_vni_egress.
+type ExtendedVNIEgress struct {
+	VNI uint32
+}
+
+// Tag implements Record.
+func (*ExtendedVNIEgress) Tag() Tag { return TagExtendedVNIEgress }
+
+// ExtendedVNIIngress is the flow record 0:1030 extended_vni_ingress.
+type ExtendedVNIIngress struct {
+	VNI uint32
+}
+
+// Tag implements Record.
+func (*ExtendedVNIIngress) Tag() Tag { return TagExtendedVNIIngress }
+
+// ExtendedIBLRH is the flow record 0:1031 extended_ib_lrh.
+type ExtendedIBLRH struct {
+	SrcVL   uint32
+	SrcSL   uint32
+	SrcDLID uint32
+	SrcSLID uint32
+	SrcLNH  uint32
+	DstVL   uint32
+	DstSL   uint32
+	DstDLID uint32
+	DstSLID uint32
+	DstLNH  uint32
+}
+
+// Tag implements Record.
+func (*ExtendedIBLRH) Tag() Tag { return TagExtendedIBLRH }
+
+// ExtendedIBGRH is the flow record 0:1032 extended_ib_grh.
+type ExtendedIBGRH struct {
+	FlowLabel  uint32
+	TC         uint32
+	SGID       netip.Addr
+	DGID       netip.Addr
+	NextHeader uint32
+	Length     uint32
+}
+
+// Tag implements Record.
+func (*ExtendedIBGRH) Tag() Tag { return TagExtendedIBGRH }
+
+// ExtendedIBBTH is the flow record 0:1033 extended_ib_bth.
+type ExtendedIBBTH struct {
+	PKey   uint32
+	DstQP  uint32
+	Opcode uint32
+}
+
+// Tag implements Record.
+func (*ExtendedIBBTH) Tag() Tag { return TagExtendedIBBTH }
+
+// ExtendedVLANIn is the flow record 0:1034 extended_vlanin.
+type ExtendedVLANIn struct {
+	Stack []uint32
+}
+
+// Tag implements Record.
+func (*ExtendedVLANIn) Tag() Tag { return TagExtendedVLANIn }
+
+// ExtendedVLANOut is the flow record 0:1035 extended_vlanout.
+type ExtendedVLANOut struct {
+	Stack []uint32
+}
+
+// Tag implements Record.
+func (*ExtendedVLANOut) Tag() Tag { return TagExtendedVLANOut }
+
+// ExtendedEgressQueue is the flow record 0:1036 extended_egress_queue.
+type ExtendedEgressQueue struct {
+	Queue uint32
+}
+
+// Tag implements Record.
+func (*ExtendedEgressQueue) Tag() Tag { return TagExtendedEgressQueue }
+
+// ExtendedACL is the flow record 0:1037 extended_acl.
+type ExtendedACL struct {
+	Number    uint32
+	Name      []byte
+	Direction uint32
+}
+
+// Tag implements Record.
+func (*ExtendedACL) Tag() Tag { return TagExtendedACL }
+
+// ExtendedFunction is the flow record 0:1038 extended_function.
+type ExtendedFunction struct {
+	Symbol []byte
+}
+
+// Tag implements Record.
+func (*ExtendedFunction) Tag() Tag { return TagExtendedFunction }
+
+// ExtendedTransit is the flow record 0:1039 extended_transit.
+type ExtendedTransit struct {
+	DelayNanos uint32
+}
+
+// Tag implements Record.
+func (*ExtendedTransit) Tag() Tag { return TagExtendedTransit }
+
+// ExtendedQueue is the flow record 0:1040 extended_queue.
+type ExtendedQueue struct {
+	DepthBytes uint32
+}
+
+// Tag implements Record.
+func (*ExtendedQueue) Tag() Tag { return TagExtendedQueue }
+
+// ExtendedHWTrap is the flow record 0:1041 extended_hw_trap.
+type ExtendedHWTrap struct {
+	Group []byte
+	Trap  []byte
+}
+
+// Tag implements Record.
+func (*ExtendedHWTrap) Tag() Tag { return TagExtendedHWTrap }
+
+// ExtendedLinuxDropReason is the flow record 0:1042 extended_linux_drop_reason.
+type ExtendedLinuxDropReason struct {
+	Reason []byte
+}
+
+// Tag implements Record.
+func (*ExtendedLinuxDropReason) Tag() Tag { return TagExtendedLinuxDropReason }
+
+// ExtendedTimestamp is the flow record 0:1043 extended_timestamp.
+type ExtendedTimestamp struct {
+	Nanos uint64
+}
+
+// Tag implements Record.
+func (*ExtendedTimestamp) Tag() Tag { return TagExtendedTimestamp }
+
+// Transaction is the flow record 0:2000 transaction.
+type Transaction struct {
+	Direction      uint32
+	WaitMicros     uint32
+	DurationMicros uint32
+	Status         uint32
+	BytesReceived  uint64
+	BytesSent      uint64
+}
+
+// Tag implements Record.
+func (*Transaction) Tag() Tag { return TagTransaction }
+
+// ExtendedNFSStorageTransaction is the flow record 0:2001 extended_nfs_storage_transaction.
+type ExtendedNFSStorageTransaction struct {
+	Path      []byte
+	Operation uint32
+	Status    uint32
+}
+
+// Tag implements Record.
+func (*ExtendedNFSStorageTransaction) Tag() Tag { return TagExtendedNFSStorageTransaction }
+
+// ExtendedSCSIStorageTransaction is the flow record 0:2002 extended_scsi_storage_transaction.
+type ExtendedSCSIStorageTransaction struct {
+	LUN       uint32
+	Operation uint32
+	Status    uint32
+}
+
+// Tag implements Record.
+func (*ExtendedSCSIStorageTransaction) Tag() Tag { return TagExtendedSCSIStorageTransaction }
+
+// ExtendedHTTPTransaction is the flow record 0:2003 extended_http_transaction.
+type ExtendedHTTPTransaction struct {
+	URL       []byte
+	Host      []byte
+	Referer   []byte
+	UserAgent []byte
+	User      []byte
+	Status    uint32
+}
+
+// Tag implements Record.
+func (*ExtendedHTTPTransaction) Tag() Tag { return TagExtendedHTTPTransaction }
+
+// ExtendedSocketIPv4 is the flow record 0:2100 extended_socket_ipv4.
+type ExtendedSocketIPv4 struct {
+	Protocol   uint32
+	LocalIP    netip.Addr
+	RemoteIP   netip.Addr
+	LocalPort  uint32
+	RemotePort uint32
+}
+
+// Tag implements Record.
+func (*ExtendedSocketIPv4) Tag() Tag { return TagExtendedSocketIPv4 }
+
+// ExtendedSocketIPv6 is the flow record 0:2101 extended_socket_ipv6.
+type ExtendedSocketIPv6 struct {
+	Protocol   uint32
+	LocalIP    netip.Addr
+	RemoteIP   netip.Addr
+	LocalPort  uint32
+	RemotePort uint32
+}
+
+// Tag implements Record.
+func (*ExtendedSocketIPv6) Tag() Tag { return TagExtendedSocketIPv6 }
+
+// ExtendedProxySocketIPv4 is the flow record 0:2102 extended_proxy_socket_ipv4.
+type ExtendedProxySocketIPv4 struct {
+	Protocol   uint32
+	LocalIP    netip.Addr
+	RemoteIP   netip.Addr
+	LocalPort  uint32
+	RemotePort uint32
+}
+
+// Tag implements Record.
+func (*ExtendedProxySocketIPv4) Tag() Tag { return TagExtendedProxySocketIPv4 }
+
+// ExtendedProxySocketIPv6 is the flow record 0:2103 extended_proxy_socket_ipv6.
+type ExtendedProxySocketIPv6 struct {
+	Protocol   uint32
+	LocalIP    netip.Addr
+	RemoteIP   netip.Addr
+	LocalPort  uint32
+	RemotePort uint32
+}
+
+// Tag implements Record.
+func (*ExtendedProxySocketIPv6) Tag() Tag { return TagExtendedProxySocketIPv6 }
+
+// MemcacheOperation is the flow record 0:2200 memcache_operation.
+type MemcacheOperation struct {
+	Protocol       uint32
+	Cmd            uint32
+	Key            []byte
+	NKeys          uint32
+	ValueBytes     uint32
+	DurationMicros uint32
+	Status         uint32
+}
+
+// Tag implements Record.
+func (*MemcacheOperation) Tag() Tag { return TagMemcacheOperation }
+
+// HTTPRequestDeprecated is the flow record 0:2201 http_request_deprecated.
+type HTTPRequestDeprecated struct {
+	Method         uint32
+	Protocol       uint32
+	URI            []byte
+	Host           []byte
+	Referer        []byte
+	UserAgent      []byte
+	XFF            []byte
+	AuthUser       []byte
+	MimeType       []byte
+	ReqBytes       uint64
+	RespBytes      uint64
+	DurationMicros uint32
+	Status         uint32
+	// Layout is the wire layout the value came in: 0 the current one, else
+	// one of the HTTPRequestDeprecatedLayout* alternatives still seen in the field.
+	Layout uint8
+}
+
+// Wire layouts of HTTPRequestDeprecated.
+const (
+	HTTPRequestDeprecatedLayoutCurrent uint8 = 0
+	HTTPRequestDeprecatedLayoutDraft   uint8 = 1
+)
+
+// Tag implements Record.
+func (*HTTPRequestDeprecated) Tag() Tag { return TagHTTPRequestDeprecated }
+
+// AppOperation is the flow record 0:2202 app_operation.
+type AppOperation struct {
+	Application    []byte
+	Operation      []byte
+	Attributes     []byte
+	StatusDescr    []byte
+	ReqBytes       uint64
+	RespBytes      uint64
+	DurationMicros uint32
+	Status         uint32
+}
+
+// Tag implements Record.
+func (*AppOperation) Tag() Tag { return TagAppOperation }
+
+// AppParentContext is the flow record 0:2203 app_parent_context.
+type AppParentContext struct {
+	Application []byte
+	Operation   []byte
+	Attributes  []byte
+}
+
+// Tag implements Record.
+func (*AppParentContext) Tag() Tag { return TagAppParentContext }
+
+// AppInitiator is the flow record 0:2204 app_initiator.
+type AppInitiator struct {
+	Actor []byte
+}
+
+// Tag implements Record.
+func (*AppInitiator) Tag() Tag { return TagAppInitiator }
+
+// AppTarget is the flow record 0:2205 app_target.
+type AppTarget struct {
+	Actor []byte
+}
+
+// Tag implements Record.
+func (*AppTarget) Tag() Tag { return TagAppTarget }
+
+// HTTPRequest is the flow record 0:2206 http_request.
+type HTTPRequest struct {
+	Method         uint32
+	Protocol       uint32
+	URI            []byte
+	Host           []byte
+	Referer        []byte
+	UserAgent      []byte
+	XFF            []byte
+	AuthUser       []byte
+	MimeType       []byte
+	ReqBytes       uint64
+	RespBytes      uint64
+	DurationMicros uint32
+	Status         int32
+}
+
+// Tag implements Record.
+func (*HTTPRequest) Tag() Tag { return TagHTTPRequest }
+
+// ExtendedProxyRequest is the flow record 0:2207 extended_proxy_request.
+type ExtendedProxyRequest struct {
+	URI  []byte
+	Host []byte
+}
+
+// Tag implements Record.
+func (*ExtendedProxyRequest) Tag() Tag { return TagExtendedProxyRequest }
+
+// ExtendedNavTiming is the flow record 0:2208 extended_nav_timing.
+type ExtendedNavTiming struct {
+	Type                       uint32
+	RedirectCount              uint32
+	NavigationStart            uint32
+	UnloadEventStart           uint32
+	UnloadEventEnd             uint32
+	RedirectStart              uint32
+	RedirectEnd                uint32
+	FetchStart                 uint32
+	DomainLookupStart          uint32
+	DomainLookupEnd            uint32
+	ConnectStart               uint32
+	ConnectEnd                 uint32
+	SecureConnectionStart      uint32
+	RequestStart               uint32
+	ResponseStart              uint32
+	ResponseEnd                uint32
+	DOMLoading                 uint32
+	DOMInteractive             uint32
+	DOMContentLoadedEventStart uint32
+	DOMContentLoadedEventEnd   uint32
+	DOMComplete                uint32
+	LoadEventStart             uint32
+	LoadEventEnd               uint32
+}
+
+// Tag implements Record.
+func (*ExtendedNavTiming) Tag() Tag { return TagExtendedNavTiming }
+
+// ExtendedTCPInfo is the flow record 0:2209 extended_tcp_info.
+type ExtendedTCPInfo struct {
+	Direction  uint32
+	SndMSS     uint32
+	RcvMSS     uint32
+	Unacked    uint32
+	Lost       uint32
+	Retrans    uint32
+	PMTU       uint32
+	RTTMicros  uint32
+	RTTVar     uint32
+	SndCwnd    uint32
+	Reordering uint32
+	MinRTT     uint32
+}
+
+// Tag implements Record.
+func (*ExtendedTCPInfo) Tag() Tag { return TagExtendedTCPInfo }
+
+// ExtendedEntities is the flow record 0:2210 extended_entities.
+type ExtendedEntities struct {
+	SrcDSClass uint32
+	SrcDSIndex uint32
+	DstDSClass uint32
+	DstDSIndex uint32
+}
+
+// Tag implements Record.
+func (*ExtendedEntities) Tag() Tag { return TagExtendedEntities }
+
+// BSTEgressQueue is the flow record 4413:1 extended_bst_egress_queue.
+type BSTEgressQueue struct {
+	Queue uint32
+}
+
+// Tag implements Record.
+func (*BSTEgressQueue) Tag() Tag { return TagBSTEgressQueue }
 
 // NewFlowRecord returns a new zero flow record for tag, or nil when the tag is unknown.
 func NewFlowRecord(t Tag) Record {
 	switch t {
+	case TagSampledHeader:
+		return new(SampledHeader)
+	case TagSampledEthernet:
+		return new(SampledEthernet)
+	case TagSampledIPv4:
+		return new(SampledIPv4)
+	case TagSampledIPv6:
+		return new(SampledIPv6)
+	case TagExtendedSwitch:
+		return new(ExtendedSwitch)
+	case TagExtendedRouter:
+		return new(ExtendedRouter)
+	case TagExtendedGateway:
+		return new(ExtendedGateway)
+	case TagExtendedUser:
+		return new(ExtendedUser)
+	case TagExtendedURL:
+		return new(ExtendedURL)
+	case TagExtendedMPLS:
+		return new(ExtendedMPLS)
+	case TagExtendedNAT:
+		return new(ExtendedNAT)
+	case TagExtendedMPLSTunnel:
+		return new(ExtendedMPLSTunnel)
+	case TagExtendedMPLSVC:
+		return new(ExtendedMPLSVC)
+	case TagExtendedMPLSFTN:
+		return new(ExtendedMPLSFTN)
+	case TagExtendedMPLSLDPFEC:
+		return new(ExtendedMPLSLDPFEC)
+	case TagExtendedVLANTunnel:
+		return new(ExtendedVLANTunnel)
+	case TagExtended80211Payload:
+		return new(Extended80211Payload)
+	case TagExtended80211RX:
+		return new(Extended80211RX)
+	case TagExtended80211TX:
+		return new(Extended80211TX)
+	case TagExtended80211Aggregation:
+		return new(Extended80211Aggregation)
+	case TagExtendedOpenFlowV1:
+		return new(ExtendedOpenFlowV1)
+	case TagExtendedFC:
+		return new(ExtendedFC)
+	case TagExtendedQueueLength:
+		return new(ExtendedQueueLength)
+	case TagExtendedNATPort:
+		return new(ExtendedNATPort)
+	case TagExtendedL2TunnelEgress:
+		return new(ExtendedL2TunnelEgress)
+	case TagExtendedL2TunnelIngress:
+		return new(ExtendedL2TunnelIngress)
+	case TagExtendedIPv4TunnelEgress:
+		return new(ExtendedIPv4TunnelEgress)
+	case TagExtendedIPv4TunnelIngress:
+		return new(ExtendedIPv4TunnelIngress)
+	case TagExtendedIPv6TunnelEgress:
+		return new(ExtendedIPv6TunnelEgress)
+	case TagExtendedIPv6TunnelIngress:
+		return new(ExtendedIPv6TunnelIngress)
+	case TagExtendedDecapsulateEgress:
+		return new(ExtendedDecapsulateEgress)
+	case TagExtendedDecapsulateIngress:
+		return new(ExtendedDecapsulateIngress)
+	case TagExtendedVNIEgress:
+		return new(ExtendedVNIEgress)
+	case TagExtendedVNIIngress:
+		return new(ExtendedVNIIngress)
+	case TagExtendedIBLRH:
+		return new(ExtendedIBLRH)
+	case TagExtendedIBGRH:
+		return new(ExtendedIBGRH)
+	case TagExtendedIBBTH:
+		return new(ExtendedIBBTH)
+	case TagExtendedVLANIn:
+		return new(ExtendedVLANIn)
+	case TagExtendedVLANOut:
+		return new(ExtendedVLANOut)
+	case TagExtendedEgressQueue:
+		return new(ExtendedEgressQueue)
+	case TagExtendedACL:
+		return new(ExtendedACL)
+	case TagExtendedFunction:
+		return new(ExtendedFunction)
+	case TagExtendedTransit:
+		return new(ExtendedTransit)
+	case TagExtendedQueue:
+		return new(ExtendedQueue)
+	case TagExtendedHWTrap:
+		return new(ExtendedHWTrap)
+	case TagExtendedLinuxDropReason:
+		return new(ExtendedLinuxDropReason)
+	case TagExtendedTimestamp:
+		return new(ExtendedTimestamp)
+	case TagTransaction:
+		return new(Transaction)
+	case TagExtendedNFSStorageTransaction:
+		return new(ExtendedNFSStorageTransaction)
+	case TagExtendedSCSIStorageTransaction:
+		return new(ExtendedSCSIStorageTransaction)
+	case TagExtendedHTTPTransaction:
+		return new(ExtendedHTTPTransaction)
+	case TagExtendedSocketIPv4:
+		return new(ExtendedSocketIPv4)
+	case TagExtendedSocketIPv6:
+		return new(ExtendedSocketIPv6)
+	case TagExtendedProxySocketIPv4:
+		return new(ExtendedProxySocketIPv4)
+	case TagExtendedProxySocketIPv6:
+		return new(ExtendedProxySocketIPv6)
+	case TagMemcacheOperation:
+		return new(MemcacheOperation)
+	case TagHTTPRequestDeprecated:
+		return new(HTTPRequestDeprecated)
+	case TagAppOperation:
+		return new(AppOperation)
+	case TagAppParentContext:
+		return new(AppParentContext)
+	case TagAppInitiator:
+		return new(AppInitiator)
+	case TagAppTarget:
+		return new(AppTarget)
+	case TagHTTPRequest:
+		return new(HTTPRequest)
+	case TagExtendedProxyRequest:
+		return new(ExtendedProxyRequest)
+	case TagExtendedNavTiming:
+		return new(ExtendedNavTiming)
+	case TagExtendedTCPInfo:
+		return new(ExtendedTCPInfo)
+	case TagExtendedEntities:
+		return new(ExtendedEntities)
+	case TagBSTEgressQueue:
+		return new(BSTEgressQueue)
 	}
 	return nil
 }
 
 // FlowRecordTags lists every flow record tag this package knows.
 func FlowRecordTags() []Tag {
-	return []Tag{}
+	return []Tag{
+		TagSampledHeader,
+		TagSampledEthernet,
+		TagSampledIPv4,
+		TagSampledIPv6,
+		TagExtendedSwitch,
+		TagExtendedRouter,
+		TagExtendedGateway,
+		TagExtendedUser,
+		TagExtendedURL,
+		TagExtendedMPLS,
+		TagExtendedNAT,
+		TagExtendedMPLSTunnel,
+		TagExtendedMPLSVC,
+		TagExtendedMPLSFTN,
+		TagExtendedMPLSLDPFEC,
+		TagExtendedVLANTunnel,
+		TagExtended80211Payload,
+		TagExtended80211RX,
+		TagExtended80211TX,
+		TagExtended80211Aggregation,
+		TagExtendedOpenFlowV1,
+		TagExtendedFC,
+		TagExtendedQueueLength,
+		TagExtendedNATPort,
+		TagExtendedL2TunnelEgress,
+		TagExtendedL2TunnelIngress,
+		TagExtendedIPv4TunnelEgress,
+		TagExtendedIPv4TunnelIngress,
+		TagExtendedIPv6TunnelEgress,
+		TagExtendedIPv6TunnelIngress,
+		TagExtendedDecapsulateEgress,
+		TagExtendedDecapsulateIngress,
+		TagExtendedVNIEgress,
+		TagExtendedVNIIngress,
+		TagExtendedIBLRH,
+		TagExtendedIBGRH,
+		TagExtendedIBBTH,
+		TagExtendedVLANIn,
+		TagExtendedVLANOut,
+		TagExtendedEgressQueue,
+		TagExtendedACL,
+		TagExtendedFunction,
+		TagExtendedTransit,
+		TagExtendedQueue,
+		TagExtendedHWTrap,
+		TagExtendedLinuxDropReason,
+		TagExtendedTimestamp,
+		TagTransaction,
+		TagExtendedNFSStorageTransaction,
+		TagExtendedSCSIStorageTransaction,
+		TagExtendedHTTPTransaction,
+		TagExtendedSocketIPv4,
+		TagExtendedSocketIPv6,
+		TagExtendedProxySocketIPv4,
+		TagExtendedProxySocketIPv6,
+		TagMemcacheOperation,
+		TagHTTPRequestDeprecated,
+		TagAppOperation,
+		TagAppParentContext,
+		TagAppInitiator,
+		TagAppTarget,
+		TagHTTPRequest,
+		TagExtendedProxyRequest,
+		TagExtendedNavTiming,
+		TagExtendedTCPInfo,
+		TagExtendedEntities,
+		TagBSTEgressQueue,
+	}
 }
 
 // NewCounterRecord returns a new zero counter record for tag, or nil when the tag is unknown.
 func NewCounterRecord(t Tag) Record {
 	switch t {
+	case TagIfCounters:
+		return new(IfCounters)
 	case TagEthernetCounters:
 		return new(EthernetCounters)
-	case TagHostCPU:
-		return new(HostCPU)
-	case TagHostAdapters:
-		return new(HostAdapters)
+	case TagTokenRingCounters:
+		return new(TokenRingCounters)
+	case TagVGCounters:
+		return new(VGCounters)
+	case TagVLANCounters:
+		return new(VLANCounters)
+	case TagIEEE80211Counters:
+		return new(IEEE80211Counters)
+	case TagLAGPortStats:
+		return new(LAGPortStats)
+	case TagSlowPathCounts:
+		return new(SlowPathCounts)
+	case TagInfiniBandCounters:
+		return new(InfiniBandCounters)
+	case TagSFP:
+		return new(SFP)
+	case TagPFCCounters:
+		return new(PFCCounters)
+	case TagProcessor:
+		return new(Processor)
+	case TagRadioUtilization:
+		return new(RadioUtilization)
+	case TagQueueLengthCounters:
+		return new(QueueLengthCounters)
+	case TagOFPort:
+		return new(OFPort)
+	case TagPortName:
+		return new(PortName)
 	case TagHostDescr:
 		return new(HostDescr)
+	case TagHostAdapters:
+		return new(HostAdapters)
+	case TagHostParent:
+		return new(HostParent)
+	case TagHostCPU:
+		return new(HostCPU)
+	case TagHostMemory:
+		return new(HostMemory)
+	case TagHostDiskIO:
+		return new(HostDiskIO)
+	case TagHostNetIO:
+		return new(HostNetIO)
+	case TagMIB2IPGroup:
+		return new(MIB2IPGroup)
+	case TagMIB2ICMPGroup:
+		return new(MIB2ICMPGroup)
+	case TagMIB2TCPGroup:
+		return new(MIB2TCPGroup)
+	case TagMIB2UDPGroup:
+		return new(MIB2UDPGroup)
+	case TagVirtNode:
+		return new(VirtNode)
+	case TagVirtCPU:
+		return new(VirtCPU)
+	case TagVirtMemory:
+		return new(VirtMemory)
+	case TagVirtDiskIO:
+		return new(VirtDiskIO)
+	case TagVirtNetIO:
+		return new(VirtNetIO)
+	case TagJVMRuntime:
+		return new(JVMRuntime)
+	case TagJVMStatistics:
+		return new(JVMStatistics)
+	case TagMemcacheLegacyCounters:
+		return new(MemcacheLegacyCounters)
+	case TagHTTPCounters:
+		return new(HTTPCounters)
+	case TagAppOperationCounters:
+		return new(AppOperationCounters)
+	case TagAppResources:
+		return new(AppResources)
+	case TagMemcacheCounters:
+		return new(MemcacheCounters)
+	case TagVDICounters:
+		return new(VDICounters)
+	case TagAppWorkers:
+		return new(AppWorkers)
+	case TagOVSDPStats:
+		return new(OVSDPStats)
+	case TagEnergy:
+		return new(Energy)
+	case TagTemperature:
+		return new(Temperature)
+	case TagHumidity:
+		return new(Humidity)
+	case TagFans:
+		return new(Fans)
+	case TagBSTDeviceBuffers:
+		return new(BSTDeviceBuffers)
+	case TagBSTPortBuffers:
+		return new(BSTPortBuffers)
+	case TagHWTables:
+		return new(HWTables)
+	case TagNVIDIAGPU:
+		return new(NVIDIAGPU)
 	}
 	return nil
 }
@@ -131,10 +2167,56 @@ func NewCounterRecord(t Tag) Record {
 // CounterRecordTags lists every counter record tag this package knows.
 func CounterRecordTags() []Tag {
 	return []Tag{
+		TagIfCounters,
 		TagEthernetCounters,
-		TagHostCPU,
-		TagHostAdapters,
+		TagTokenRingCounters,
+		TagVGCounters,
+		TagVLANCounters,
+		TagIEEE80211Counters,
+		TagLAGPortStats,
+		TagSlowPathCounts,
+		TagInfiniBandCounters,
+		TagSFP,
+		TagPFCCounters,
+		TagProcessor,
+		TagRadioUtilization,
+		TagQueueLengthCounters,
+		TagOFPort,
+		TagPortName,
 		TagHostDescr,
+		TagHostAdapters,
+		TagHostParent,
+		TagHostCPU,
+		TagHostMemory,
+		TagHostDiskIO,
+		TagHostNetIO,
+		TagMIB2IPGroup,
+		TagMIB2ICMPGroup,
+		TagMIB2TCPGroup,
+		TagMIB2UDPGroup,
+		TagVirtNode,
+		TagVirtCPU,
+		TagVirtMemory,
+		TagVirtDiskIO,
+		TagVirtNetIO,
+		TagJVMRuntime,
+		TagJVMStatistics,
+		TagMemcacheLegacyCounters,
+		TagHTTPCounters,
+		TagAppOperationCounters,
+		TagAppResources,
+		TagMemcacheCounters,
+		TagVDICounters,
+		TagAppWorkers,
+		TagOVSDPStats,
+		TagEnergy,
+		TagTemperature,
+		TagHumidity,
+		TagFans,
+		TagBSTDeviceBuffers,
+		TagBSTPortBuffers,
+		TagHWTables,
+		TagNVIDIAGPU,
 	}
 }
 
@@ -142,14 +2224,240 @@ func CounterRecordTags() []Tag {
 // "host_cpu"), or "unknown" for an *OpaqueRecord.
 func RecordName(r Record) string {
 	switch r.(type) {
+	case *IfCounters:
+		return "if_counters"
 	case *EthernetCounters:
 		return "ethernet_counters"
-	case *HostCPU:
-		return "host_cpu"
-	case *HostAdapters:
-		return "host_adapters"
+	case *TokenRingCounters:
+		return "tokenring_counters"
+	case *VGCounters:
+		return "vg_counters"
+	case *VLANCounters:
+		return "vlan_counters"
+	case *IEEE80211Counters:
+		return "ieee80211_counters"
+	case *LAGPortStats:
+		return "lag_port_stats"
+	case *SlowPathCounts:
+		return "slow_path_counts"
+	case *InfiniBandCounters:
+		return "ib_counters"
+	case *SFP:
+		return "sfp"
+	case *PFCCounters:
+		return "pfc"
+	case *Processor:
+		return "processor"
+	case *RadioUtilization:
+		return "radio_utilization"
+	case *QueueLengthCounters:
+		return "queue_length"
+	case *OFPort:
+		return "of_port"
+	case *PortName:
+		return "port_name"
 	case *HostDescr:
 		return "host_descr"
+	case *HostAdapters:
+		return "host_adapters"
+	case *HostParent:
+		return "host_parent"
+	case *HostCPU:
+		return "host_cpu"
+	case *HostMemory:
+		return "host_memory"
+	case *HostDiskIO:
+		return "host_disk_io"
+	case *HostNetIO:
+		return "host_net_io"
+	case *MIB2IPGroup:
+		return "mib2_ip_group"
+	case *MIB2ICMPGroup:
+		return "mib2_icmp_group"
+	case *MIB2TCPGroup:
+		return "mib2_tcp_group"
+	case *MIB2UDPGroup:
+		return "mib2_udp_group"
+	case *VirtNode:
+		return "virt_node"
+	case *VirtCPU:
+		return "virt_cpu"
+	case *VirtMemory:
+		return "virt_memory"
+	case *VirtDiskIO:
+		return "virt_disk_io"
+	case *VirtNetIO:
+		return "virt_net_io"
+	case *JVMRuntime:
+		return "jvm_runtime"
+	case *JVMStatistics:
+		return "jvm_statistics"
+	case *MemcacheLegacyCounters:
+		return "memcached_counters"
+	case *HTTPCounters:
+		return "http_counters"
+	case *AppOperationCounters:
+		return "app_operations"
+	case *AppResources:
+		return "app_resources"
+	case *MemcacheCounters:
+		return "memcache_counters"
+	case *VDICounters:
+		return "vdi_counters"
+	case *AppWorkers:
+		return "app_workers"
+	case *OVSDPStats:
+		return "ovs_dp_stats"
+	case *Energy:
+		return "energy"
+	case *Temperature:
+		return "temperature"
+	case *Humidity:
+		return "humidity"
+	case *Fans:
+		return "fans"
+	case *BSTDeviceBuffers:
+		return "bst_device_buffers"
+	case *BSTPortBuffers:
+		return "bst_port_buffers"
+	case *HWTables:
+		return "hw_tables"
+	case *NVIDIAGPU:
+		return "nvidia_gpu"
+	case *SampledHeader:
+		return "sampled_header"
+	case *SampledEthernet:
+		return "sampled_ethernet"
+	case *SampledIPv4:
+		return "sampled_ipv4"
+	case *SampledIPv6:
+		return "sampled_ipv6"
+	case *ExtendedSwitch:
+		return "extended_switch"
+	case *ExtendedRouter:
+		return "extended_router"
+	case *ExtendedGateway:
+		return "extended_gateway"
+	case *ExtendedUser:
+		return "extended_user"
+	case *ExtendedURL:
+		return "extended_url"
+	case *ExtendedMPLS:
+		return "extended_mpls"
+	case *ExtendedNAT:
+		return "extended_nat"
+	case *ExtendedMPLSTunnel:
+		return "extended_mpls_tunnel"
+	case *ExtendedMPLSVC:
+		return "extended_mpls_vc"
+	case *ExtendedMPLSFTN:
+		return "extended_mpls_FTN"
+	case *ExtendedMPLSLDPFEC:
+		return "extended_mpls_LDP_FEC"
+	case *ExtendedVLANTunnel:
+		return "extended_vlantunnel"
+	case *Extended80211Payload:
+		return "extended_80211_payload"
+	case *Extended80211RX:
+		return "extended_80211_rx"
+	case *Extended80211TX:
+		return "extended_80211_tx"
+	case *Extended80211Aggregation:
+		return "extended_80211_aggregation"
+	case *ExtendedOpenFlowV1:
+		return "extended_openflow_v1"
+	case *ExtendedFC:
+		return "extended_fc"
+	case *ExtendedQueueLength:
+		return "extended_queue_length"
+	case *ExtendedNATPort:
+		return "extended_nat_port"
+	case *ExtendedL2TunnelEgress:
+		return "extended_L2_tunnel_egress"
+	case *ExtendedL2TunnelIngress:
+		return "extended_L2_tunnel_ingress"
+	case *ExtendedIPv4TunnelEgress:
+		return "extended_ipv4_tunnel_egress"
+	case *ExtendedIPv4TunnelIngress:
+		return "extended_ipv4_tunnel_ingress"
+	case *ExtendedIPv6TunnelEgress:
+		return "extended_ipv6_tunnel_egress"
+	case *ExtendedIPv6TunnelIngress:
+		return "extended_ipv6_tunnel_ingress"
+	case *ExtendedDecapsulateEgress:
+		return "extended_decapsulate_egress"
+	case *ExtendedDecapsulateIngress:
+		return "extended_decapsulate_ingress"
+	case *ExtendedVNIEgress:
+		return "extended_vni_egress"
+	case *ExtendedVNIIngress:
+		return "extended_vni_ingress"
+	case *ExtendedIBLRH:
+		return "extended_ib_lrh"
+	case *ExtendedIBGRH:
+		return "extended_ib_grh"
+	case *ExtendedIBBTH:
+		return "extended_ib_bth"
+	case *ExtendedVLANIn:
+		return "extended_vlanin"
+	case *ExtendedVLANOut:
+		return "extended_vlanout"
+	case *ExtendedEgressQueue:
+		return "extended_egress_queue"
+	case *ExtendedACL:
+		return "extended_acl"
+	case *ExtendedFunction:
+		return "extended_function"
+	case *ExtendedTransit:
+		return "extended_transit"
+	case *ExtendedQueue:
+		return "extended_queue"
+	case *ExtendedHWTrap:
+		return "extended_hw_trap"
+	case *ExtendedLinuxDropReason:
+		return "extended_linux_drop_reason"
+	case *ExtendedTimestamp:
+		return "extended_timestamp"
+	case *Transaction:
+		return "transaction"
+	case *ExtendedNFSStorageTransaction:
+		return "extended_nfs_storage_transaction"
+	case *ExtendedSCSIStorageTransaction:
+		return "extended_scsi_storage_transaction"
+	case *ExtendedHTTPTransaction:
+		return "extended_http_transaction"
+	case *ExtendedSocketIPv4:
+		return "extended_socket_ipv4"
+	case *ExtendedSocketIPv6:
+		return "extended_socket_ipv6"
+	case *ExtendedProxySocketIPv4:
+		return "extended_proxy_socket_ipv4"
+	case *ExtendedProxySocketIPv6:
+		return "extended_proxy_socket_ipv6"
+	case *MemcacheOperation:
+		return "memcache_operation"
+	case *HTTPRequestDeprecated:
+		return "http_request_deprecated"
+	case *AppOperation:
+		return "app_operation"
+	case *AppParentContext:
+		return "app_parent_context"
+	case *AppInitiator:
+		return "app_initiator"
+	case *AppTarget:
+		return "app_target"
+	case *HTTPRequest:
+		return "http_request"
+	case *ExtendedProxyRequest:
+		return "extended_proxy_request"
+	case *ExtendedNavTiming:
+		return "extended_nav_timing"
+	case *ExtendedTCPInfo:
+		return "extended_tcp_info"
+	case *ExtendedEntities:
+		return "extended_entities"
+	case *BSTEgressQueue:
+		return "extended_bst_egress_queue"
 	}
 	return "unknown"
 }

@@ -14,6 +14,26 @@ var _ = strconv.Itoa
 // reports whether the record was known.
 func printFields(p *textPrinter, rec sflow.Record) bool {
 	switch x := rec.(type) {
+	case *sflow.IfCounters:
+		p.dec("ifIndex", uint64(x.IfIndex))
+		p.dec("networkType", uint64(x.IfType))
+		p.dec("ifSpeed", uint64(x.IfSpeed))
+		p.dec("ifDirection", uint64(x.IfDirection))
+		p.dec("ifStatus", uint64(x.IfStatus))
+		p.dec("ifInOctets", uint64(x.InOctets))
+		p.dec("ifInUcastPkts", uint64(x.InUcastPkts))
+		p.dec("ifInMulticastPkts", uint64(x.InMulticastPkts))
+		p.dec("ifInBroadcastPkts", uint64(x.InBroadcastPkts))
+		p.dec("ifInDiscards", uint64(x.InDiscards))
+		p.dec("ifInErrors", uint64(x.InErrors))
+		p.dec("ifInUnknownProtos", uint64(x.InUnknownProtos))
+		p.dec("ifOutOctets", uint64(x.OutOctets))
+		p.dec("ifOutUcastPkts", uint64(x.OutUcastPkts))
+		p.dec("ifOutMulticastPkts", uint64(x.OutMulticastPkts))
+		p.dec("ifOutBroadcastPkts", uint64(x.OutBroadcastPkts))
+		p.dec("ifOutDiscards", uint64(x.OutDiscards))
+		p.dec("ifOutErrors", uint64(x.OutErrors))
+		p.dec("ifPromiscuousMode", uint64(x.PromiscuousMode))
 	case *sflow.EthernetCounters:
 		p.dec("dot3StatsAlignmentErrors", uint64(x.AlignmentErrors))
 		p.dec("dot3StatsFCSErrors", uint64(x.FCSErrors))
@@ -28,6 +48,159 @@ func printFields(p *textPrinter, rec sflow.Record) bool {
 		p.dec("dot3StatsFrameTooLongs", uint64(x.FrameTooLongs))
 		p.dec("dot3StatsInternalMacReceiveErrors", uint64(x.InternalMacReceiveErrors))
 		p.dec("dot3StatsSymbolErrors", uint64(x.SymbolErrors))
+	case *sflow.TokenRingCounters:
+		p.dec("dot5StatsLineErrors", uint64(x.LineErrors))
+		p.dec("dot5StatsBurstErrors", uint64(x.BurstErrors))
+		p.dec("dot5StatsACErrors", uint64(x.ACErrors))
+		p.dec("dot5StatsAbortTransErrors", uint64(x.AbortTransErrors))
+		p.dec("dot5StatsInternalErrors", uint64(x.InternalErrors))
+		p.dec("dot5StatsLostFrameErrors", uint64(x.LostFrameErrors))
+		p.dec("dot5StatsReceiveCongestions", uint64(x.ReceiveCongestions))
+		p.dec("dot5StatsFrameCopiedErrors", uint64(x.FrameCopiedErrors))
+		p.dec("dot5StatsTokenErrors", uint64(x.TokenErrors))
+		p.dec("dot5StatsSoftErrors", uint64(x.SoftErrors))
+		p.dec("dot5StatsHardErrors", uint64(x.HardErrors))
+		p.dec("dot5StatsSignalLoss", uint64(x.SignalLoss))
+		p.dec("dot5StatsTransmitBeacons", uint64(x.TransmitBeacons))
+		p.dec("dot5StatsRecoverys", uint64(x.Recoverys))
+		p.dec("dot5StatsLobeWires", uint64(x.LobeWires))
+		p.dec("dot5StatsRemoves", uint64(x.Removes))
+		p.dec("dot5StatsSingles", uint64(x.Singles))
+		p.dec("dot5StatsFreqErrors", uint64(x.FreqErrors))
+	case *sflow.VGCounters:
+		p.dec("dot12InHighPriorityFrames", uint64(x.InHighPriorityFrames))
+		p.dec("dot12InHighPriorityOctets", uint64(x.InHighPriorityOctets))
+		p.dec("dot12InNormPriorityFrames", uint64(x.InNormPriorityFrames))
+		p.dec("dot12InNormPriorityOctets", uint64(x.InNormPriorityOctets))
+		p.dec("dot12InIPMErrors", uint64(x.InIPMErrors))
+		p.dec("dot12InOversizeFrameErrors", uint64(x.InOversizeFrameErrors))
+		p.dec("dot12InDataErrors", uint64(x.InDataErrors))
+		p.dec("dot12InNullAddressedFrames", uint64(x.InNullAddressedFrames))
+		p.dec("dot12OutHighPriorityFrames", uint64(x.OutHighPriorityFrames))
+		p.dec("dot12OutHighPriorityOctets", uint64(x.OutHighPriorityOctets))
+		p.dec("dot12TransitionIntoTrainings", uint64(x.TransitionIntoTrainings))
+		p.dec("dot12HCInHighPriorityOctets", uint64(x.HCInHighPriorityOctets))
+		p.dec("dot12HCInNormPriorityOctets", uint64(x.HCInNormPriorityOctets))
+		p.dec("dot12HCOutHighPriorityOctets", uint64(x.HCOutHighPriorityOctets))
+	case *sflow.VLANCounters:
+		p.dec("in_vlan", uint64(x.VLANID))
+		p.dec("octets", uint64(x.Octets))
+		p.dec("ucastPkts", uint64(x.UcastPkts))
+		p.dec("multicastPkts", uint64(x.MulticastPkts))
+		p.dec("broadcastPkts", uint64(x.BroadcastPkts))
+		p.dec("discards", uint64(x.Discards))
+	case *sflow.IEEE80211Counters:
+		p.dec("dot11TransmittedFragmentCount", uint64(x.TransmittedFragmentCount))
+		p.dec("dot11MulticastTransmittedFrameCount", uint64(x.MulticastTransmittedFrameCount))
+		p.dec("dot11FailedCount", uint64(x.FailedCount))
+		p.dec("dot11RetryCount", uint64(x.RetryCount))
+		p.dec("dot11MultipleRetryCount", uint64(x.MultipleRetryCount))
+		p.dec("dot11FrameDuplicateCount", uint64(x.FrameDuplicateCount))
+		p.dec("dot11RTSSuccessCount", uint64(x.RTSSuccessCount))
+		p.dec("dot11RTSFailureCount", uint64(x.RTSFailureCount))
+		p.dec("dot11ACKFailureCount", uint64(x.ACKFailureCount))
+		p.dec("dot11ReceivedFragmentCount", uint64(x.ReceivedFragmentCount))
+		p.dec("dot11MulticastReceivedFrameCount", uint64(x.MulticastReceivedFrameCount))
+		p.dec("dot11FCSErrorCount", uint64(x.FCSErrorCount))
+		p.dec("dot11TransmittedFrameCount", uint64(x.TransmittedFrameCount))
+		p.dec("dot11WEPUndecryptableCount", uint64(x.WEPUndecryptableCount))
+		p.dec("dot11QoSDiscardedFragmentCount", uint64(x.QoSDiscardedFragmentCount))
+		p.dec("dot11AssociatedStationCount", uint64(x.AssociatedStationCount))
+		p.dec("dot11QoSCFPollsReceivedCount", uint64(x.QoSCFPollsReceivedCount))
+		p.dec("dot11QoSCFPollsUnusedCount", uint64(x.QoSCFPollsUnusedCount))
+		p.dec("dot11QoSCFPollsUnusableCount", uint64(x.QoSCFPollsUnusableCount))
+		p.dec("dot11QoSCFPollsLostCount", uint64(x.QoSCFPollsLostCount))
+	case *sflow.LAGPortStats:
+		printLAGPortStats(p, x)
+	case *sflow.SlowPathCounts:
+		p.dec("slow_path_unknown", uint64(x.Unknown))
+		p.dec("slow_path_other", uint64(x.Other))
+		p.dec("slow_path_cam_miss", uint64(x.CAMMiss))
+		p.dec("slow_path_cam_full", uint64(x.CAMFull))
+		p.dec("slow_path_no_hw_support", uint64(x.NoHWSupport))
+		p.dec("slow_path_cntrl", uint64(x.Cntrl))
+	case *sflow.InfiniBandCounters:
+		p.dec("ibPortXmitPkts", uint64(x.PortXmitPkts))
+		p.dec("ibPortRcvPkts", uint64(x.PortRcvPkts))
+		p.dec("ibSymbolErrorCounter", uint64(x.SymbolErrorCounter))
+		p.dec("ibLinkErrorRecoveryCounter", uint64(x.LinkErrorRecoveryCounter))
+		p.dec("ibLinkDownedCounter", uint64(x.LinkDownedCounter))
+		p.dec("ibPortRcvErrors", uint64(x.PortRcvErrors))
+		p.dec("ibPortRcvRemotePhysicalErrors", uint64(x.PortRcvRemotePhysicalErrors))
+		p.dec("ibPortRcvSwitchRelayErrors", uint64(x.PortRcvSwitchRelayErrors))
+		p.dec("ibPortXmitDiscards", uint64(x.PortXmitDiscards))
+		p.dec("ibPortXmitConstraintErrors", uint64(x.PortXmitConstraintErrors))
+		p.dec("ibPortRcvConstraintErrors", uint64(x.PortRcvConstraintErrors))
+		p.dec("ibLocalLinkIntegrityErrors", uint64(x.LocalLinkIntegrityErrors))
+		p.dec("ibExcessiveBufferOverrunErrors", uint64(x.ExcessiveBufferOverrunErrors))
+		p.dec("ibVL15Dropped", uint64(x.VL15Dropped))
+	case *sflow.SFP:
+		printSFP(p, x)
+	case *sflow.PFCCounters:
+		p.dec("pfc_requests", uint64(x.Requests))
+		p.dec("pfc_indications", uint64(x.Indications))
+		p.dec("pfc_pause_duration_uS", uint64(x.PauseDuration))
+		p.dec("pfc_storm_detected", uint64(x.StormDetected))
+		p.dec("pfc_storm_restored", uint64(x.StormRestored))
+	case *sflow.Processor:
+		p.pct("5s_cpu", int32(x.CPU5s))
+		p.pct("1m_cpu", int32(x.CPU1m))
+		p.pct("5m_cpu", int32(x.CPU5m))
+		p.dec("total_memory_bytes", uint64(x.TotalMemory))
+		p.dec("free_memory_bytes", uint64(x.FreeMemory))
+	case *sflow.RadioUtilization:
+		p.dec("radio_elapsed_time", uint64(x.ElapsedTime))
+		p.dec("radio_on_channel_time", uint64(x.OnChannelTime))
+		p.dec("radio_on_channel_busy_time", uint64(x.OnChannelBusyTime))
+	case *sflow.QueueLengthCounters:
+		p.dec("queueIndex", uint64(x.QueueIndex))
+		p.dec("segmentSize", uint64(x.SegmentSize))
+		p.dec("queueSegments", uint64(x.QueueSegments))
+		p.dec("queueLength0", uint64(x.QueueLength0))
+		p.dec("queueLength1", uint64(x.QueueLength1))
+		p.dec("queueLength2", uint64(x.QueueLength2))
+		p.dec("queueLength4", uint64(x.QueueLength4))
+		p.dec("queueLength8", uint64(x.QueueLength8))
+		p.dec("queueLength32", uint64(x.QueueLength32))
+		p.dec("queueLength128", uint64(x.QueueLength128))
+		p.dec("queueLength1024", uint64(x.QueueLength1024))
+		p.dec("queueLengthMore", uint64(x.QueueLengthMore))
+		p.dec("queueDropped", uint64(x.Dropped))
+	case *sflow.OFPort:
+		p.hex16("openflow_datapath_id", uint64(x.DatapathID))
+		p.dec("openflow_port", uint64(x.PortNo))
+	case *sflow.PortName:
+		if len(x.Name) > 0 {
+			p.str("ifName", x.Name, 254)
+		}
+	case *sflow.HostDescr:
+		switch x.Layout {
+		case 1:
+			if len(x.Hostname) > 0 {
+				p.str("hostname", x.Hostname, 63)
+			}
+			p.uuid("UUID", x.UUID)
+			p.dec("machine_type", uint64(x.MachineType))
+			p.dec("os_name", uint64(x.OSName))
+			if len(x.OSRelease) > 0 {
+				p.str("os_release", x.OSRelease, 31)
+			}
+		default:
+			if len(x.Hostname) > 0 {
+				p.str("hostname", x.Hostname, 63)
+			}
+			p.uuid("UUID", x.UUID)
+			p.dec("machine_type", uint64(x.MachineType))
+			p.dec("os_name", uint64(x.OSName))
+			if len(x.OSRelease) > 0 {
+				p.str("os_release", x.OSRelease, 31)
+			}
+		}
+	case *sflow.HostAdapters:
+		printHostAdapters(p, x)
+	case *sflow.HostParent:
+		p.dec("parent_dsClass", uint64(x.ContainerType))
+		p.dec("parent_dsIndex", uint64(x.ContainerIndex))
 	case *sflow.HostCPU:
 		switch x.Layout {
 		case 1:
@@ -70,27 +243,889 @@ func printFields(p *textPrinter, rec sflow.Record) bool {
 			p.dec("cpu_guest", uint64(x.Guest))
 			p.dec("cpu_guest_nice", uint64(x.GuestNice))
 		}
-	case *sflow.HostAdapters:
-		printHostAdapters(p, x)
-	case *sflow.HostDescr:
+	case *sflow.HostMemory:
+		p.dec("mem_total", uint64(x.MemTotal))
+		p.dec("mem_free", uint64(x.MemFree))
+		p.dec("mem_shared", uint64(x.MemShared))
+		p.dec("mem_buffers", uint64(x.MemBuffers))
+		p.dec("mem_cached", uint64(x.MemCached))
+		p.dec("swap_total", uint64(x.SwapTotal))
+		p.dec("swap_free", uint64(x.SwapFree))
+		p.dec("page_in", uint64(x.PageIn))
+		p.dec("page_out", uint64(x.PageOut))
+		p.dec("swap_in", uint64(x.SwapIn))
+		p.dec("swap_out", uint64(x.SwapOut))
+	case *sflow.HostDiskIO:
+		p.dec("disk_total", uint64(x.DiskTotal))
+		p.dec("disk_free", uint64(x.DiskFree))
+		p.pct("disk_partition_max_used", int32(x.PartMaxUsed))
+		p.dec("disk_reads", uint64(x.Reads))
+		p.dec("disk_bytes_read", uint64(x.BytesRead))
+		p.dec("disk_read_time", uint64(x.ReadTime))
+		p.dec("disk_writes", uint64(x.Writes))
+		p.dec("disk_bytes_written", uint64(x.BytesWritten))
+		p.dec("disk_write_time", uint64(x.WriteTime))
+	case *sflow.HostNetIO:
+		p.dec("nio_bytes_in", uint64(x.BytesIn))
+		p.dec("nio_pkts_in", uint64(x.PktsIn))
+		p.dec("nio_errs_in", uint64(x.ErrsIn))
+		p.dec("nio_drops_in", uint64(x.DropsIn))
+		p.dec("nio_bytes_out", uint64(x.BytesOut))
+		p.dec("nio_pkts_out", uint64(x.PktsOut))
+		p.dec("nio_errs_out", uint64(x.ErrsOut))
+		p.dec("nio_drops_out", uint64(x.DropsOut))
+	case *sflow.MIB2IPGroup:
+		p.dec("ipForwarding", uint64(x.Forwarding))
+		p.dec("ipDefaultTTL", uint64(x.DefaultTTL))
+		p.dec("ipInReceives", uint64(x.InReceives))
+		p.dec("ipInHdrErrors", uint64(x.InHdrErrors))
+		p.dec("ipInAddrErrors", uint64(x.InAddrErrors))
+		p.dec("ipForwDatagrams", uint64(x.ForwDatagrams))
+		p.dec("ipInUnknownProtos", uint64(x.InUnknownProtos))
+		p.dec("ipInDiscards", uint64(x.InDiscards))
+		p.dec("ipInDelivers", uint64(x.InDelivers))
+		p.dec("ipOutRequests", uint64(x.OutRequests))
+		p.dec("ipOutDiscards", uint64(x.OutDiscards))
+		p.dec("ipOutNoRoutes", uint64(x.OutNoRoutes))
+		p.dec("ipReasmTimeout", uint64(x.ReasmTimeout))
+		p.dec("ipReasmReqds", uint64(x.ReasmReqds))
+		p.dec("ipReasmOKs", uint64(x.ReasmOKs))
+		p.dec("ipReasmFails", uint64(x.ReasmFails))
+		p.dec("ipFragOKs", uint64(x.FragOKs))
+		p.dec("ipFragFails", uint64(x.FragFails))
+		p.dec("ipFragCreates", uint64(x.FragCreates))
+	case *sflow.MIB2ICMPGroup:
+		p.dec("icmpInMsgs", uint64(x.InMsgs))
+		p.dec("icmpInErrors", uint64(x.InErrors))
+		p.dec("icmpInDestUnreachs", uint64(x.InDestUnreachs))
+		p.dec("icmpInTimeExcds", uint64(x.InTimeExcds))
+		p.dec("icmpInParamProbs", uint64(x.InParamProbs))
+		p.dec("icmpInSrcQuenchs", uint64(x.InSrcQuenchs))
+		p.dec("icmpInRedirects", uint64(x.InRedirects))
+		p.dec("icmpInEchos", uint64(x.InEchos))
+		p.dec("icmpInEchoReps", uint64(x.InEchoReps))
+		p.dec("icmpInTimestamps", uint64(x.InTimestamps))
+		p.dec("icmpInAddrMasks", uint64(x.InAddrMasks))
+		p.dec("icmpInAddrMaskReps", uint64(x.InAddrMaskReps))
+		p.dec("icmpOutMsgs", uint64(x.OutMsgs))
+		p.dec("icmpOutErrors", uint64(x.OutErrors))
+		p.dec("icmpOutDestUnreachs", uint64(x.OutDestUnreachs))
+		p.dec("icmpOutTimeExcds", uint64(x.OutTimeExcds))
+		p.dec("icmpOutParamProbs", uint64(x.OutParamProbs))
+		p.dec("icmpOutSrcQuenchs", uint64(x.OutSrcQuenchs))
+		p.dec("icmpOutRedirects", uint64(x.OutRedirects))
+		p.dec("icmpOutEchos", uint64(x.OutEchos))
+		p.dec("icmpOutEchoReps", uint64(x.OutEchoReps))
+		p.dec("icmpOutTimestamps", uint64(x.OutTimestamps))
+		p.dec("icmpOutTimestampReps", uint64(x.OutTimestampReps))
+		p.dec("icmpOutAddrMasks", uint64(x.OutAddrMasks))
+		p.dec("icmpOutAddrMaskReps", uint64(x.OutAddrMaskReps))
+	case *sflow.MIB2TCPGroup:
+		p.dec("tcpRtoAlgorithm", uint64(x.RtoAlgorithm))
+		p.dec("tcpRtoMin", uint64(x.RtoMin))
+		p.dec("tcpRtoMax", uint64(x.RtoMax))
+		p.dec("tcpMaxConn", uint64(x.MaxConn))
+		p.dec("tcpActiveOpens", uint64(x.ActiveOpens))
+		p.dec("tcpPassiveOpens", uint64(x.PassiveOpens))
+		p.dec("tcpAttemptFails", uint64(x.AttemptFails))
+		p.dec("tcpEstabResets", uint64(x.EstabResets))
+		p.dec("tcpCurrEstab", uint64(x.CurrEstab))
+		p.dec("tcpInSegs", uint64(x.InSegs))
+		p.dec("tcpOutSegs", uint64(x.OutSegs))
+		p.dec("tcpRetransSegs", uint64(x.RetransSegs))
+		p.dec("tcpInErrs", uint64(x.InErrs))
+		p.dec("tcpOutRsts", uint64(x.OutRsts))
+		p.dec("tcpInCsumErrors", uint64(x.InCsumErrors))
+	case *sflow.MIB2UDPGroup:
+		p.dec("udpInDatagrams", uint64(x.InDatagrams))
+		p.dec("udpNoPorts", uint64(x.NoPorts))
+		p.dec("udpInErrors", uint64(x.InErrors))
+		p.dec("udpOutDatagrams", uint64(x.OutDatagrams))
+		p.dec("udpRcvbufErrors", uint64(x.RcvbufErrors))
+		p.dec("udpSndbufErrors", uint64(x.SndbufErrors))
+		p.dec("udpInCsumErrors", uint64(x.InCsumErrors))
+	case *sflow.VirtNode:
+		p.dec("vnode_mhz", uint64(x.MHz))
+		p.dec("vnode_cpus", uint64(x.CPUs))
+		p.dec("vnode_memory", uint64(x.Memory))
+		p.dec("vnode_memory_free", uint64(x.MemoryFree))
+		p.dec("vnode_num_domains", uint64(x.NumDomains))
+	case *sflow.VirtCPU:
+		p.dec("vcpu_state", uint64(x.State))
+		p.dec("vcpu_cpu_mS", uint64(x.CPUTime))
+		p.dec("vcpu_cpuCount", uint64(x.NrVirtCPU))
+	case *sflow.VirtMemory:
+		p.dec("vmem_memory", uint64(x.Memory))
+		p.dec("vmem_maxMemory", uint64(x.MaxMemory))
+	case *sflow.VirtDiskIO:
+		p.dec("vdsk_capacity", uint64(x.Capacity))
+		p.dec("vdsk_allocation", uint64(x.Allocation))
+		p.dec("vdsk_available", uint64(x.Physical))
+		p.dec("vdsk_rd_req", uint64(x.RdReq))
+		p.dec("vdsk_rd_bytes", uint64(x.RdBytes))
+		p.dec("vdsk_wr_req", uint64(x.WrReq))
+		p.dec("vdsk_wr_bytes", uint64(x.WrBytes))
+		p.dec("vdsk_errs", uint64(x.Errs))
+	case *sflow.VirtNetIO:
+		p.dec("vnio_bytes_in", uint64(x.RxBytes))
+		p.dec("vnio_pkts_in", uint64(x.RxPackets))
+		p.dec("vnio_errs_in", uint64(x.RxErrs))
+		p.dec("vnio_drops_in", uint64(x.RxDrop))
+		p.dec("vnio_bytes_out", uint64(x.TxBytes))
+		p.dec("vnio_pkts_out", uint64(x.TxPackets))
+		p.dec("vnio_errs_out", uint64(x.TxErrs))
+		p.dec("vnio_drops_out", uint64(x.TxDrop))
+	case *sflow.JVMRuntime:
+		if len(x.VMName) > 0 {
+			p.str("jvm_name", x.VMName, 63)
+		}
+		if len(x.VMVendor) > 0 {
+			p.str("jvm_vendor", x.VMVendor, 31)
+		}
+		if len(x.VMVersion) > 0 {
+			p.str("jvm_version", x.VMVersion, 31)
+		}
+	case *sflow.JVMStatistics:
 		switch x.Layout {
 		case 1:
-			p.str("hostname", x.Hostname)
-			p.uuid("UUID", x.UUID)
-			p.dec("machine_type", uint64(x.MachineType))
-			p.dec("os_name", uint64(x.OSName))
-			p.str("os_release", x.OSRelease)
+			p.dec("heap_mem_initial", uint64(x.HeapInitial))
+			p.dec("heap_mem_used", uint64(x.HeapUsed))
+			p.dec("heap_mem_committed", uint64(x.HeapCommitted))
+			p.dec("heap_mem_max", uint64(x.HeapMax))
+			p.dec("non_heap_mem_initial", uint64(x.NonHeapInitial))
+			p.dec("non_heap_mem_used", uint64(x.NonHeapUsed))
+			p.dec("non_heap_mem_committed", uint64(x.NonHeapCommitted))
+			p.dec("non_heap_mem_max", uint64(x.NonHeapMax))
+			p.dec("gc_count", uint64(x.GCCount))
+			p.dec("gc_mS", uint64(x.GCTime))
+			p.dec("classes_loaded", uint64(x.ClassesLoaded))
+			p.dec("classes_total", uint64(x.ClassesTotal))
+			p.dec("classes_unloaded", uint64(x.ClassesUnloaded))
+			p.dec("compilation_mS", uint64(x.CompilationTime))
+			p.dec("threads_live", uint64(x.ThreadsLive))
+			p.dec("threads_daemon", uint64(x.ThreadsDaemon))
+			p.dec("threads_started", uint64(x.ThreadsStarted))
 		default:
-			p.str("hostname", x.Hostname)
-			p.uuid("UUID", x.UUID)
-			p.dec("machine_type", uint64(x.MachineType))
-			p.dec("os_name", uint64(x.OSName))
-			p.str("os_release", x.OSRelease)
+			p.dec("heap_mem_initial", uint64(x.HeapInitial))
+			p.dec("heap_mem_used", uint64(x.HeapUsed))
+			p.dec("heap_mem_committed", uint64(x.HeapCommitted))
+			p.dec("heap_mem_max", uint64(x.HeapMax))
+			p.dec("non_heap_mem_initial", uint64(x.NonHeapInitial))
+			p.dec("non_heap_mem_used", uint64(x.NonHeapUsed))
+			p.dec("non_heap_mem_committed", uint64(x.NonHeapCommitted))
+			p.dec("non_heap_mem_max", uint64(x.NonHeapMax))
+			p.dec("gc_count", uint64(x.GCCount))
+			p.dec("gc_mS", uint64(x.GCTime))
+			p.dec("classes_loaded", uint64(x.ClassesLoaded))
+			p.dec("classes_total", uint64(x.ClassesTotal))
+			p.dec("classes_unloaded", uint64(x.ClassesUnloaded))
+			p.dec("compilation_mS", uint64(x.CompilationTime))
+			p.dec("threads_live", uint64(x.ThreadsLive))
+			p.dec("threads_daemon", uint64(x.ThreadsDaemon))
+			p.dec("threads_started", uint64(x.ThreadsStarted))
+			p.dec("fds_open", uint64(x.FDsOpen))
+			p.dec("fds_max", uint64(x.FDsMax))
 		}
+	case *sflow.MemcacheLegacyCounters:
+		p.dec("memcache_uptime", uint64(x.Uptime))
+		p.dec("memcache_rusage_user", uint64(x.RusageUser))
+		p.dec("memcache_rusage_system", uint64(x.RusageSystem))
+		p.dec("memcache_curr_connections", uint64(x.CurrConnections))
+		p.dec("memcache_total_connections", uint64(x.TotalConnections))
+		p.dec("memcache_connection_structures", uint64(x.ConnectionStructures))
+		p.dec("memcache_cmd_get", uint64(x.CmdGet))
+		p.dec("memcache_cmd_set", uint64(x.CmdSet))
+		p.dec("memcache_cmd_flush", uint64(x.CmdFlush))
+		p.dec("memcache_get_hits", uint64(x.GetHits))
+		p.dec("memcache_get_misses", uint64(x.GetMisses))
+		p.dec("memcache_delete_misses", uint64(x.DeleteMisses))
+		p.dec("memcache_delete_hits", uint64(x.DeleteHits))
+		p.dec("memcache_incr_misses", uint64(x.IncrMisses))
+		p.dec("memcache_incr_hits", uint64(x.IncrHits))
+		p.dec("memcache_decr_misses", uint64(x.DecrMisses))
+		p.dec("memcache_decr_hits", uint64(x.DecrHits))
+		p.dec("memcache_cas_misses", uint64(x.CasMisses))
+		p.dec("memcache_cas_hits", uint64(x.CasHits))
+		p.dec("memcache_cas_badval", uint64(x.CasBadval))
+		p.dec("memcache_auth_cmds", uint64(x.AuthCmds))
+		p.dec("memcache_auth_errors", uint64(x.AuthErrors))
+		p.dec("memcache_bytes_read", uint64(x.BytesRead))
+		p.dec("memcache_bytes_written", uint64(x.BytesWritten))
+		p.dec("memcache_limit_maxbytes", uint64(x.LimitMaxbytes))
+		p.dec("memcache_accepting_conns", uint64(x.AcceptingConns))
+		p.dec("memcache_listen_disabled_num", uint64(x.ListenDisabledNum))
+		p.dec("memcache_threads", uint64(x.Threads))
+		p.dec("memcache_conn_yields", uint64(x.ConnYields))
+		p.dec("memcache_bytes", uint64(x.Bytes))
+		p.dec("memcache_curr_items", uint64(x.CurrItems))
+		p.dec("memcache_total_items", uint64(x.TotalItems))
+		p.dec("memcache_evictions", uint64(x.Evictions))
+	case *sflow.HTTPCounters:
+		p.dec("http_method_option_count", uint64(x.MethodOptionCount))
+		p.dec("http_method_get_count", uint64(x.MethodGetCount))
+		p.dec("http_method_head_count", uint64(x.MethodHeadCount))
+		p.dec("http_method_post_count", uint64(x.MethodPostCount))
+		p.dec("http_method_put_count", uint64(x.MethodPutCount))
+		p.dec("http_method_delete_count", uint64(x.MethodDeleteCount))
+		p.dec("http_method_trace_count", uint64(x.MethodTraceCount))
+		p.dec("http_methd_connect_count", uint64(x.MethodConnectCount))
+		p.dec("http_method_other_count", uint64(x.MethodOtherCount))
+		p.dec("http_status_1XX_count", uint64(x.Status1XXCount))
+		p.dec("http_status_2XX_count", uint64(x.Status2XXCount))
+		p.dec("http_status_3XX_count", uint64(x.Status3XXCount))
+		p.dec("http_status_4XX_count", uint64(x.Status4XXCount))
+		p.dec("http_status_5XX_count", uint64(x.Status5XXCount))
+		p.dec("http_status_other_count", uint64(x.StatusOtherCount))
+	case *sflow.AppOperationCounters:
+		if len(x.Application) > 0 {
+			p.str("application", x.Application, 31)
+		}
+		p.dec("status_OK", uint64(x.Success))
+		p.dec("errors_OTHER", uint64(x.Other))
+		p.dec("errors_TIMEOUT", uint64(x.Timeout))
+		p.dec("errors_INTERNAL_ERROR", uint64(x.InternalError))
+		p.dec("errors_BAD_REQUEST", uint64(x.BadRequest))
+		p.dec("errors_FORBIDDEN", uint64(x.Forbidden))
+		p.dec("errors_TOO_LARGE", uint64(x.TooLarge))
+		p.dec("errors_NOT_IMPLEMENTED", uint64(x.NotImplemented))
+		p.dec("errors_NOT_FOUND", uint64(x.NotFound))
+		p.dec("errors_UNAVAILABLE", uint64(x.Unavailable))
+		p.dec("errors_UNAUTHORIZED", uint64(x.Unauthorized))
+	case *sflow.AppResources:
+		p.dec("user_time", uint64(x.UserTime))
+		p.dec("system_time", uint64(x.SystemTime))
+		p.dec("memory_used", uint64(x.MemUsed))
+		p.dec("memory_max", uint64(x.MemMax))
+		p.dec("files_open", uint64(x.FDOpen))
+		p.dec("files_max", uint64(x.FDMax))
+		p.dec("connections_open", uint64(x.ConnOpen))
+		p.dec("connections_max", uint64(x.ConnMax))
+	case *sflow.MemcacheCounters:
+		p.dec("memcache_cmd_set", uint64(x.CmdSet))
+		p.dec("memcache_cmd_touch", uint64(x.CmdTouch))
+		p.dec("memcache_cmd_flush", uint64(x.CmdFlush))
+		p.dec("memcache_get_hits", uint64(x.GetHits))
+		p.dec("memcache_get_misses", uint64(x.GetMisses))
+		p.dec("memcache_delete_hits", uint64(x.DeleteHits))
+		p.dec("memcache_delete_misses", uint64(x.DeleteMisses))
+		p.dec("memcache_incr_hits", uint64(x.IncrHits))
+		p.dec("memcache_incr_misses", uint64(x.IncrMisses))
+		p.dec("memcache_decr_hits", uint64(x.DecrHits))
+		p.dec("memcache_decr_misses", uint64(x.DecrMisses))
+		p.dec("memcache_cas_hits", uint64(x.CasHits))
+		p.dec("memcache_cas_misses", uint64(x.CasMisses))
+		p.dec("memcache_cas_badval", uint64(x.CasBadval))
+		p.dec("memcache_auth_cmds", uint64(x.AuthCmds))
+		p.dec("memcache_auth_errors", uint64(x.AuthErrors))
+		p.dec("memcache_threads", uint64(x.Threads))
+		p.dec("memcache_conn_yields", uint64(x.ConnYields))
+		p.dec("memcache_listen_disabled_num", uint64(x.ListenDisabledNum))
+		p.dec("memcache_curr_connections", uint64(x.CurrConnections))
+		p.dec("memcache_rejected_connections", uint64(x.RejectedConnections))
+		p.dec("memcache_total_connections", uint64(x.TotalConnections))
+		p.dec("memcache_connection_structures", uint64(x.ConnectionStructures))
+		p.dec("memcache_evictions", uint64(x.Evictions))
+		p.dec("memcache_reclaimed", uint64(x.Reclaimed))
+		p.dec("memcache_curr_items", uint64(x.CurrItems))
+		p.dec("memcache_total_items", uint64(x.TotalItems))
+		p.dec("memcache_bytes_read", uint64(x.BytesRead))
+		p.dec("memcache_bytes_written", uint64(x.BytesWritten))
+		p.dec("memcache_bytes", uint64(x.Bytes))
+		p.dec("memcache_limit_maxbytes", uint64(x.LimitMaxbytes))
+	case *sflow.VDICounters:
+		p.dec("vdi_sessions_current", uint64(x.SessionsCurrent))
+		p.dec("vdi_sessions_total", uint64(x.SessionsTotal))
+		p.dec("vdi_sessions_duration", uint64(x.SessionsDuration))
+		p.dec("vdi_rx_bytes", uint64(x.RxBytes))
+		p.dec("vdi_tx_bytes", uint64(x.TxBytes))
+		p.dec("vdi_rx_packets", uint64(x.RxPackets))
+		p.dec("vdi_tx_packets", uint64(x.TxPackets))
+		p.dec("vdi_rx_packets_lost", uint64(x.RxPacketsLost))
+		p.dec("vdi_tx_packets_lost", uint64(x.TxPacketsLost))
+		p.dec("vdi_rtt_min_ms", uint64(x.RTTMinMs))
+		p.dec("vdi_rtt_max_ms", uint64(x.RTTMaxMs))
+		p.dec("vdi_rtt_avg_ms", uint64(x.RTTAvgMs))
+		p.dec("vdi_audio_rx_bytes", uint64(x.AudioRxBytes))
+		p.dec("vdi_audio_tx_bytes", uint64(x.AudioTxBytes))
+		p.dec("vdi_audio_tx_limit", uint64(x.AudioTxLimit))
+		p.dec("vdi_img_rx_bytes", uint64(x.ImgRxBytes))
+		p.dec("vdi_img_tx_bytes", uint64(x.ImgTxBytes))
+		p.dec("vdi_img_frames", uint64(x.ImgFrames))
+		p.dec("vdi_img_qual_min", uint64(x.ImgQualMin))
+		p.dec("vdi_img_qual_max", uint64(x.ImgQualMax))
+		p.dec("vdi_img_qual_avg", uint64(x.ImgQualAvg))
+		p.dec("vdi_usb_rx_bytes", uint64(x.USBRxBytes))
+		p.dec("vdi_usb_tx_bytes", uint64(x.USBTxBytes))
+	case *sflow.AppWorkers:
+		p.dec("workers_active", uint64(x.WorkersActive))
+		p.dec("workers_idle", uint64(x.WorkersIdle))
+		p.dec("workers_max", uint64(x.WorkersMax))
+		p.dec("requests_delayed", uint64(x.ReqDelayed))
+		p.dec("requests_dropped", uint64(x.ReqDropped))
+	case *sflow.OVSDPStats:
+		p.dec("OVS_dp_hits", uint64(x.Hits))
+		p.dec("OVS_dp_misses", uint64(x.Misses))
+		p.dec("OVS_dp_lost", uint64(x.Lost))
+		p.dec("OVS_dp_mask_hits", uint64(x.MaskHits))
+		p.dec("OVS_dp_flows", uint64(x.Flows))
+		p.dec("OVS_dp_masks", uint64(x.Masks))
+	case *sflow.Energy:
+		p.dec("energy_voltage_mV", uint64(x.Voltage))
+		p.dec("energy_current_mA", uint64(x.Current))
+		p.dec("energy_real_power_mW", uint64(x.RealPower))
+		p.pct("energy_power_factor", int32(x.PowerFactor))
+		p.dec("energy_mJ", uint64(x.Energy))
+		p.dec("energy_errors", uint64(x.Errors))
+	case *sflow.Temperature:
+		p.decInt("temperature_min", int64(x.Minimum))
+		p.decInt("temperature_max", int64(x.Maximum))
+		p.dec("temperature_errors", uint64(x.Errors))
+	case *sflow.Humidity:
+		p.decInt("humidity_relative", int64(x.Relative))
+	case *sflow.Fans:
+		p.dec("fans_total", uint64(x.Total))
+		p.dec("fans_failed", uint64(x.Failed))
+		p.dec("fans_speed_pc", uint64(x.Speed))
+	case *sflow.BSTDeviceBuffers:
+		p.pct("bst_device_uc_pc", int32(x.UCPct))
+		p.pct("bst_device_mc_pc", int32(x.MCPct))
+	case *sflow.BSTPortBuffers:
+		printBSTPortBuffers(p, x)
+	case *sflow.HWTables:
+		p.dec("bcm_asic_host_entries", uint64(x.HostEntries))
+		p.dec("bcm_host_entries_max", uint64(x.HostEntriesMax))
+		p.dec("bcm_ipv4_entries", uint64(x.IPv4Entries))
+		p.dec("bcm_ipv4_entries_max", uint64(x.IPv4EntriesMax))
+		p.dec("bcm_ipv6_entries", uint64(x.IPv6Entries))
+		p.dec("bcm_ipv6_entries_max", uint64(x.IPv6EntriesMax))
+		p.dec("bcm_ipv4_ipv6_entries", uint64(x.IPv4IPv6Entries))
+		p.dec("bcm_ipv4_ipv6_entries_max", uint64(x.IPv4IPv6EntriesMax))
+		p.dec("bcm_long_ipv6_entries", uint64(x.LongIPv6Entries))
+		p.dec("bcm_long_ipv6_entries_max", uint64(x.LongIPv6EntriesMax))
+		p.dec("bcm_total_routes", uint64(x.TotalRoutes))
+		p.dec("bcm_total_routes_max", uint64(x.TotalRoutesMax))
+		p.dec("bcm_ecmp_nexthops", uint64(x.ECMPNexthops))
+		p.dec("bcm_ecmp_nexthops_max", uint64(x.ECMPNexthopsMax))
+		p.dec("bcm_mac_entries", uint64(x.MACEntries))
+		p.dec("bcm_mac_entries_max", uint64(x.MACEntriesMax))
+		p.dec("bcm_ipv4_neighbors", uint64(x.IPv4Neighbors))
+		p.dec("bcm_ipv6_neighbors", uint64(x.IPv6Neighbors))
+		p.dec("bcm_ipv4_routes", uint64(x.IPv4Routes))
+		p.dec("bcm_ipv6_routes", uint64(x.IPv6Routes))
+		p.dec("bcm_acl_ingress_entries", uint64(x.ACLIngressEntries))
+		p.dec("bcm_acl_ingress_entries_max", uint64(x.ACLIngressEntriesMax))
+		p.dec("bcm_acl_ingress_counters", uint64(x.ACLIngressCounters))
+		p.dec("bcm_acl_ingress_counters_max", uint64(x.ACLIngressCountersMax))
+		p.dec("bcm_acl_ingress_meters", uint64(x.ACLIngressMeters))
+		p.dec("bcm_acl_ingress_meters_max", uint64(x.ACLIngressMetersMax))
+		p.dec("bcm_acl_ingress_slices", uint64(x.ACLIngressSlices))
+		p.dec("bcm_acl_ingress_slices_max", uint64(x.ACLIngressSlicesMax))
+		p.dec("bcm_acl_egress_entries", uint64(x.ACLEgressEntries))
+		p.dec("bcm_acl_egress_entries_max", uint64(x.ACLEgressEntriesMax))
+		p.dec("bcm_acl_egress_counters", uint64(x.ACLEgressCounters))
+		p.dec("bcm_acl_egress_counters_max", uint64(x.ACLEgressCountersMax))
+		p.dec("bcm_acl_egress_meters", uint64(x.ACLEgressMeters))
+		p.dec("bcm_acl_egress_meters_max", uint64(x.ACLEgressMetersMax))
+		p.dec("bcm_acl_egress_slices", uint64(x.ACLEgressSlices))
+		p.dec("bcm_acl_egress_slices_max", uint64(x.ACLEgressSlicesMax))
+	case *sflow.NVIDIAGPU:
+		p.dec("nvml_device_count", uint64(x.DeviceCount))
+		p.dec("nvml_processes", uint64(x.Processes))
+		p.dec("nvml_gpu_mS", uint64(x.GPUTime))
+		p.dec("nvml_mem_mS", uint64(x.MemTime))
+		p.dec("nvml_mem_bytes_total", uint64(x.MemTotal))
+		p.dec("nvml_mem_bytes_free", uint64(x.MemFree))
+		p.dec("nvml_ecc_errors", uint64(x.ECCErrors))
+		p.dec("nvml_energy_mJ", uint64(x.Energy))
+		p.dec("nvml_temperature_C", uint64(x.Temperature))
+		p.dec("nvml_fan_speed_pc", uint64(x.FanSpeed))
+	case *sflow.SampledHeader:
+		p.line("flowSampleType", "HEADER")
+		printSampledHeader(p, x)
+	case *sflow.SampledEthernet:
+		p.line("flowSampleType", "ETHERNET")
+		printSampledEthernet(p, x)
+	case *sflow.SampledIPv4:
+		p.line("flowSampleType", "IPV4")
+		printSampledIPv4(p, x)
+	case *sflow.SampledIPv6:
+		p.line("flowSampleType", "IPV6")
+		printSampledIPv6(p, x)
+	case *sflow.ExtendedSwitch:
+		p.line("extendedType", "SWITCH")
+		p.dec("in_vlan", uint64(x.SrcVLAN))
+		p.dec("in_priority", uint64(x.SrcPriority))
+		p.dec("out_vlan", uint64(x.DstVLAN))
+		p.dec("out_priority", uint64(x.DstPriority))
+	case *sflow.ExtendedRouter:
+		p.line("extendedType", "ROUTER")
+		p.ip("nextHop", x.NextHop)
+		p.dec("srcSubnetMask", uint64(x.SrcMaskLen))
+		p.dec("dstSubnetMask", uint64(x.DstMaskLen))
+	case *sflow.ExtendedGateway:
+		p.line("extendedType", "GATEWAY")
+		printExtendedGateway(p, x)
+	case *sflow.ExtendedUser:
+		p.line("extendedType", "USER")
+		printExtendedUser(p, x)
+	case *sflow.ExtendedURL:
+		p.line("extendedType", "URL")
+		p.dec("url_direction", uint64(x.Direction))
+		p.str("url", x.URL, 199)
+		p.str("host", x.Host, 199)
+	case *sflow.ExtendedMPLS:
+		p.line("extendedType", "MPLS")
+		p.ip("mpls_nexthop", x.NextHop)
+		if len(x.InStack) > 0 {
+			p.mplsstack("mpls_input_stack", x.InStack)
+		}
+		if len(x.OutStack) > 0 {
+			p.mplsstack("mpls_output_stack", x.OutStack)
+		}
+	case *sflow.ExtendedNAT:
+		p.line("extendedType", "NAT")
+		p.ip("nat_src", x.SrcAddress)
+		p.ip("nat_dst", x.DstAddress)
+	case *sflow.ExtendedMPLSTunnel:
+		if len(x.TunnelLSPName) > 0 {
+			p.str("mpls_tunnel_lsp_name", x.TunnelLSPName, 99)
+		}
+		p.dec("mpls_tunnel_id", uint64(x.TunnelID))
+		p.dec("mpls_tunnel_cos", uint64(x.TunnelCoS))
+	case *sflow.ExtendedMPLSVC:
+		if len(x.VCInstanceName) > 0 {
+			p.str("mpls_vc_name", x.VCInstanceName, 99)
+		}
+		p.dec("mpls_vll_vc_id", uint64(x.VLLVCID))
+		p.dec("mpls_vc_cos", uint64(x.VCLabelCoS))
+	case *sflow.ExtendedMPLSFTN:
+		if len(x.FTNDescr) > 0 {
+			p.str("mpls_ftn_descr", x.FTNDescr, 99)
+		}
+		p.dec("mpls_ftn_mask", uint64(x.FTNMask))
+	case *sflow.ExtendedMPLSLDPFEC:
+		p.dec("mpls_fec_addr_prefix_len", uint64(x.FECAddrPrefixLength))
+	case *sflow.ExtendedVLANTunnel:
+		if len(x.Stack) > 0 {
+			p.vlanstack("vlan_tunnel", x.Stack)
+		}
+	case *sflow.Extended80211Payload:
+		printExtended80211Payload(p, x)
+	case *sflow.Extended80211RX:
+		if len(x.SSID) > 0 {
+			p.str("rx_SSID", x.SSID, 255)
+		}
+		p.mac("rx_BSSID", x.BSSID)
+		p.dec("rx_version", uint64(x.Version))
+		p.dec("rx_channel", uint64(x.Channel))
+		p.dec("rx_speed", uint64(x.Speed))
+		p.dec("rx_rsni", uint64(x.RSNI))
+		p.dec("rx_rcpi", uint64(x.RCPI))
+		p.dec("rx_packet_uS", uint64(x.PacketDurationMicros))
+	case *sflow.Extended80211TX:
+		if len(x.SSID) > 0 {
+			p.str("tx_SSID", x.SSID, 255)
+		}
+		p.mac("tx_BSSID", x.BSSID)
+		p.dec("tx_version", uint64(x.Version))
+		p.dec("tx_transmissions", uint64(x.Transmissions))
+		p.dec("tx_packet_uS", uint64(x.PacketDurationMicros))
+		p.dec("tx_retrans_uS", uint64(x.RetransDurationMicros))
+		p.dec("tx_channel", uint64(x.Channel))
+		p.dec("tx_speed", uint64(x.Speed))
+		p.dec("tx_power_mW", uint64(x.PowerMW))
+	case *sflow.Extended80211Aggregation:
+		printExtended80211Aggregation(p, x)
+	case *sflow.ExtendedOpenFlowV1:
+		p.line("extendedType", "openflow_v1")
+		p.dec("openflow_flow_cookie", uint64(x.FlowCookie))
+		p.dec("openflow_flow_match", uint64(x.FlowMatch))
+		p.dec("openflow_flow_actions", uint64(x.FlowActions))
+	case *sflow.ExtendedFC:
+		p.line("extendedType", "fc")
+		p.dec("fc_src_mask_len", uint64(x.SrcMaskLen))
+		p.dec("fc_dst_mask_len", uint64(x.DstMaskLen))
+		p.dec("fc_next_hop", uint64(x.NextHop))
+		p.dec("fc_metric", uint64(x.Metric))
+	case *sflow.ExtendedQueueLength:
+		p.line("extendedType", "queue_length")
+		p.dec("queue_length_index", uint64(x.QueueIndex))
+		p.dec("queue_length_segments", uint64(x.QueueLength))
+	case *sflow.ExtendedNATPort:
+		p.line("extendedType", "NAT PORT")
+		p.dec("nat_src_port", uint64(x.SrcPort))
+		p.dec("nat_dst_port", uint64(x.DstPort))
+	case *sflow.ExtendedL2TunnelEgress:
+		p.line("flowSampleType", "tunnel_l2_out_ETHERNET")
+		printExtendedL2TunnelEgress(p, x)
+	case *sflow.ExtendedL2TunnelIngress:
+		p.line("flowSampleType", "tunnel_l2_in_ETHERNET")
+		printExtendedL2TunnelIngress(p, x)
+	case *sflow.ExtendedIPv4TunnelEgress:
+		p.line("flowSampleType", "tunnel_ipv4_out_IPV4")
+		printExtendedIPv4TunnelEgress(p, x)
+	case *sflow.ExtendedIPv4TunnelIngress:
+		p.line("flowSampleType", "tunnel_ipv4_in_IPV4")
+		printExtendedIPv4TunnelIngress(p, x)
+	case *sflow.ExtendedIPv6TunnelEgress:
+		p.line("flowSampleType", "tunnel_ipv6_out_IPV6")
+		printExtendedIPv6TunnelEgress(p, x)
+	case *sflow.ExtendedIPv6TunnelIngress:
+		p.line("flowSampleType", "tunnel_ipv6_in_IPV6")
+		printExtendedIPv6TunnelIngress(p, x)
+	case *sflow.ExtendedDecapsulateEgress:
+		p.line("extendedType", "out_decap")
+		p.dec("out_decap_inner_header_offset", uint64(x.InnerHeaderOffset))
+	case *sflow.ExtendedDecapsulateIngress:
+		p.line("extendedType", "in_decap")
+		p.dec("in_decap_inner_header_offset", uint64(x.InnerHeaderOffset))
+	case *sflow.ExtendedVNIEgress:
+		p.line("extendedType", "out_VNI")
+		p.dec("out_VNI", uint64(x.VNI))
+	case *sflow.ExtendedVNIIngress:
+		p.line("extendedType", "in_VNI")
+		p.dec("in_VNI", uint64(x.VNI))
+	case *sflow.ExtendedIBLRH:
+		p.line("extendedType", "ib_lrh")
+		p.dec("ib_lrh_src_vl", uint64(x.SrcVL))
+		p.dec("ib_lrh_src_sl", uint64(x.SrcSL))
+		p.dec("ib_lrh_src_dlid", uint64(x.SrcDLID))
+		p.dec("ib_lrh_src_slid", uint64(x.SrcSLID))
+		p.dec("ib_lrh_src_lnh", uint64(x.SrcLNH))
+		p.dec("ib_lrh_dst_vl", uint64(x.DstVL))
+		p.dec("ib_lrh_dst_sl", uint64(x.DstSL))
+		p.dec("ib_lrh_dst_dlid", uint64(x.DstDLID))
+		p.dec("ib_lrh_dst_slid", uint64(x.DstSLID))
+		p.dec("ib_lrh_dst_lnh", uint64(x.DstLNH))
+	case *sflow.ExtendedIBGRH:
+		p.line("extendedType", "ib_grh")
+		p.dec("ib_grh_flow_label", uint64(x.FlowLabel))
+		p.dec("ib_grh_tc", uint64(x.TC))
+		p.ip("ib_grh_s_gid", x.SGID)
+		p.ip("ib_grh_d_gid", x.DGID)
+		p.dec("ib_grh_next_header", uint64(x.NextHeader))
+		p.dec("ib_grh_length", uint64(x.Length))
+	case *sflow.ExtendedIBBTH:
+		p.line("extendedType", "ib_bth")
+		p.dec("ib_bth_pkey", uint64(x.PKey))
+		p.dec("ib_bth_dst_qp", uint64(x.DstQP))
+		p.dec("ib_bth_opcode", uint64(x.Opcode))
+	case *sflow.ExtendedVLANIn:
+		p.line("extendedType", "vlanin")
+		if len(x.Stack) > 0 {
+			p.vlanstack("vlanin_stack", x.Stack)
+		}
+	case *sflow.ExtendedVLANOut:
+		p.line("extendedType", "vlanout")
+		if len(x.Stack) > 0 {
+			p.vlanstack("vlanout_stack", x.Stack)
+		}
+	case *sflow.ExtendedEgressQueue:
+		p.line("extendedType", "egress_queue")
+		p.dec("egress_queue_id", uint64(x.Queue))
+	case *sflow.ExtendedACL:
+		p.line("extendedType", "acl")
+		p.dec("acl_number", uint64(x.Number))
+		if len(x.Name) > 0 {
+			p.str("acl_name", x.Name, 0)
+		}
+		p.dec("acl_direction", uint64(x.Direction))
+	case *sflow.ExtendedFunction:
+		p.line("extendedType", "function")
+		if len(x.Symbol) > 0 {
+			p.str("symbol", x.Symbol, 63)
+		}
+	case *sflow.ExtendedTransit:
+		p.line("extendedType", "transit_delay")
+		p.dec("transit_delay_nS", uint64(x.DelayNanos))
+	case *sflow.ExtendedQueue:
+		p.line("extendedType", "queue_depth")
+		p.dec("queue_depth_bytes", uint64(x.DepthBytes))
+	case *sflow.ExtendedHWTrap:
+		p.line("extendedType", "hw_trap")
+		if len(x.Group) > 0 {
+			p.str("hw_trap_group", x.Group, 63)
+		}
+		if len(x.Trap) > 0 {
+			p.str("hw_trap_name", x.Trap, 63)
+		}
+	case *sflow.ExtendedLinuxDropReason:
+		p.line("extendedType", "linux_reason")
+		if len(x.Reason) > 0 {
+			p.str("linux_drop_reason", x.Reason, 63)
+		}
+	case *sflow.ExtendedTimestamp:
+		p.line("extendedType", "timestamp")
+		p.dec("timestamp_nS", uint64(x.Nanos))
+	case *sflow.Transaction:
+		p.line("extendedType", "transaction")
+		p.dec("transaction_direction", uint64(x.Direction))
+		p.dec("transaction_wait_uS", uint64(x.WaitMicros))
+		p.dec("transaction_duration_uS", uint64(x.DurationMicros))
+		p.dec("transaction_status", uint64(x.Status))
+		p.dec("transaction_bytes_received", uint64(x.BytesReceived))
+		p.dec("transaction_bytes_sent", uint64(x.BytesSent))
+	case *sflow.ExtendedNFSStorageTransaction:
+		p.line("extendedType", "nfs_storage")
+		if len(x.Path) > 0 {
+			p.str("nfs_path", x.Path, 0)
+		}
+		p.dec("nfs_operation", uint64(x.Operation))
+		p.dec("nfs_status", uint64(x.Status))
+	case *sflow.ExtendedSCSIStorageTransaction:
+		p.line("extendedType", "scsi_storage")
+		p.dec("scsi_lun", uint64(x.LUN))
+		p.dec("scsi_operation", uint64(x.Operation))
+		p.dec("scsi_status", uint64(x.Status))
+	case *sflow.ExtendedHTTPTransaction:
+		p.line("extendedType", "http_transaction")
+		if len(x.URL) > 0 {
+			p.str("http_transaction_url", x.URL, 0)
+		}
+		if len(x.Host) > 0 {
+			p.str("http_transaction_host", x.Host, 0)
+		}
+		if len(x.Referer) > 0 {
+			p.str("http_transaction_referer", x.Referer, 0)
+		}
+		if len(x.UserAgent) > 0 {
+			p.str("http_transaction_useragent", x.UserAgent, 0)
+		}
+		if len(x.User) > 0 {
+			p.str("http_transaction_user", x.User, 0)
+		}
+		p.dec("http_transaction_status", uint64(x.Status))
+	case *sflow.ExtendedSocketIPv4:
+		p.line("extendedType", "socket4")
+		p.dec("socket4_ip_protocol", uint64(x.Protocol))
+		p.ip("socket4_local_ip", x.LocalIP)
+		p.ip("socket4_remote_ip", x.RemoteIP)
+		p.dec("socket4_local_port", uint64(x.LocalPort))
+		p.dec("socket4_remote_port", uint64(x.RemotePort))
+	case *sflow.ExtendedSocketIPv6:
+		p.line("extendedType", "socket6")
+		p.dec("socket6_ip_protocol", uint64(x.Protocol))
+		p.ip("socket6_local_ip", x.LocalIP)
+		p.ip("socket6_remote_ip", x.RemoteIP)
+		p.dec("socket6_local_port", uint64(x.LocalPort))
+		p.dec("socket6_remote_port", uint64(x.RemotePort))
+	case *sflow.ExtendedProxySocketIPv4:
+		p.line("extendedType", "proxy_socket4")
+		p.dec("proxy_socket4_ip_protocol", uint64(x.Protocol))
+		p.ip("proxy_socket4_local_ip", x.LocalIP)
+		p.ip("proxy_socket4_remote_ip", x.RemoteIP)
+		p.dec("proxy_socket4_local_port", uint64(x.LocalPort))
+		p.dec("proxy_socket4_remote_port", uint64(x.RemotePort))
+	case *sflow.ExtendedProxySocketIPv6:
+		p.line("extendedType", "proxy_socket6")
+		p.dec("proxy_socket6_ip_protocol", uint64(x.Protocol))
+		p.ip("proxy_socket6_local_ip", x.LocalIP)
+		p.ip("proxy_socket6_remote_ip", x.RemoteIP)
+		p.dec("proxy_socket6_local_port", uint64(x.LocalPort))
+		p.dec("proxy_socket6_remote_port", uint64(x.RemotePort))
+	case *sflow.MemcacheOperation:
+		p.line("flowSampleType", "memcache")
+		p.dec("memcache_op_protocol", uint64(x.Protocol))
+		p.dec("memcache_op_cmd", uint64(x.Cmd))
+		if len(x.Key) > 0 {
+			p.urlenc("memcache_op_key", x.Key, 254)
+		}
+		p.dec("memcache_op_nkeys", uint64(x.NKeys))
+		p.dec("memcache_op_value_bytes", uint64(x.ValueBytes))
+		p.dec("memcache_op_duration_uS", uint64(x.DurationMicros))
+		p.dec("memcache_op_status", uint64(x.Status))
+	case *sflow.HTTPRequestDeprecated:
+		p.line("flowSampleType", "http")
+		switch x.Layout {
+		case 1:
+			p.dec("http_method", uint64(x.Method))
+			if len(x.URI) > 0 {
+				p.str("http_uri", x.URI, 254)
+			}
+			if len(x.Host) > 0 {
+				p.str("http_host", x.Host, 63)
+			}
+			if len(x.Referer) > 0 {
+				p.str("http_referrer", x.Referer, 254)
+			}
+			if len(x.UserAgent) > 0 {
+				p.str("http_useragent", x.UserAgent, 127)
+			}
+			if len(x.XFF) > 0 {
+				p.str("http_xff", x.XFF, 63)
+			}
+			if len(x.AuthUser) > 0 {
+				p.str("http_authuser", x.AuthUser, 31)
+			}
+			if len(x.MimeType) > 0 {
+				p.str("http_mimetype", x.MimeType, 63)
+			}
+			p.dec("http_request_bytes", uint64(x.ReqBytes))
+			p.dec("http_bytes", uint64(x.RespBytes))
+			p.dec("http_duration_uS", uint64(x.DurationMicros))
+			p.dec("http_status", uint64(x.Status))
+		default:
+			p.dec("http_method", uint64(x.Method))
+			p.dec("http_protocol", uint64(x.Protocol))
+			if len(x.URI) > 0 {
+				p.str("http_uri", x.URI, 254)
+			}
+			if len(x.Host) > 0 {
+				p.str("http_host", x.Host, 63)
+			}
+			if len(x.Referer) > 0 {
+				p.str("http_referrer", x.Referer, 254)
+			}
+			if len(x.UserAgent) > 0 {
+				p.str("http_useragent", x.UserAgent, 127)
+			}
+			if len(x.AuthUser) > 0 {
+				p.str("http_authuser", x.AuthUser, 31)
+			}
+			if len(x.MimeType) > 0 {
+				p.str("http_mimetype", x.MimeType, 63)
+			}
+			p.dec("http_bytes", uint64(x.RespBytes))
+			p.dec("http_duration_uS", uint64(x.DurationMicros))
+			p.dec("http_status", uint64(x.Status))
+		}
+	case *sflow.AppOperation:
+		p.line("flowSampleType", "applicationOperation")
+		if len(x.Application) > 0 {
+			p.str("application", x.Application, 31)
+		}
+		if len(x.Operation) > 0 {
+			p.str("operation", x.Operation, 31)
+		}
+		if len(x.Attributes) > 0 {
+			p.str("attributes", x.Attributes, 254)
+		}
+		if len(x.StatusDescr) > 0 {
+			p.str("status_descr", x.StatusDescr, 31)
+		}
+		p.dec("request_bytes", uint64(x.ReqBytes))
+		p.dec("response_bytes", uint64(x.RespBytes))
+		p.dec("duration_uS", uint64(x.DurationMicros))
+		p.appstatus("status", uint32(x.Status))
+	case *sflow.AppParentContext:
+		if len(x.Application) > 0 {
+			p.str("server_context_application", x.Application, 31)
+		}
+		if len(x.Operation) > 0 {
+			p.str("server_context_operation", x.Operation, 31)
+		}
+		if len(x.Attributes) > 0 {
+			p.str("server_context_attributes", x.Attributes, 254)
+		}
+	case *sflow.AppInitiator:
+		if len(x.Actor) > 0 {
+			p.str("actor_initiator", x.Actor, 63)
+		}
+	case *sflow.AppTarget:
+		if len(x.Actor) > 0 {
+			p.str("actor_target", x.Actor, 63)
+		}
+	case *sflow.HTTPRequest:
+		p.line("flowSampleType", "http")
+		p.dec("http_method", uint64(x.Method))
+		p.dec("http_protocol", uint64(x.Protocol))
+		if len(x.URI) > 0 {
+			p.str("http_uri", x.URI, 254)
+		}
+		if len(x.Host) > 0 {
+			p.str("http_host", x.Host, 63)
+		}
+		if len(x.Referer) > 0 {
+			p.str("http_referrer", x.Referer, 254)
+		}
+		if len(x.UserAgent) > 0 {
+			p.str("http_useragent", x.UserAgent, 127)
+		}
+		if len(x.XFF) > 0 {
+			p.str("http_xff", x.XFF, 63)
+		}
+		if len(x.AuthUser) > 0 {
+			p.str("http_authuser", x.AuthUser, 31)
+		}
+		if len(x.MimeType) > 0 {
+			p.str("http_mimetype", x.MimeType, 63)
+		}
+		p.dec("http_request_bytes", uint64(x.ReqBytes))
+		p.dec("http_bytes", uint64(x.RespBytes))
+		p.dec("http_duration_uS", uint64(x.DurationMicros))
+		p.dec("http_status", uint64(uint32(x.Status)))
+	case *sflow.ExtendedProxyRequest:
+		p.line("extendedType", "proxy_request")
+		if len(x.URI) > 0 {
+			p.str("proxy_request_uri", x.URI, 0)
+		}
+		if len(x.Host) > 0 {
+			p.str("proxy_request_host", x.Host, 0)
+		}
+	case *sflow.ExtendedNavTiming:
+		p.line("extendedType", "nav_timing")
+		p.dec("nav_timing_type", uint64(x.Type))
+		p.dec("nav_timing_redirectCount", uint64(x.RedirectCount))
+		p.dec("nav_timing_navigationStart", uint64(x.NavigationStart))
+		p.dec("nav_timing_unloadEventStart", uint64(x.UnloadEventStart))
+		p.dec("nav_timing_unloadEventEnd", uint64(x.UnloadEventEnd))
+		p.dec("nav_timing_redirectStart", uint64(x.RedirectStart))
+		p.dec("nav_timing_redirectEnd", uint64(x.RedirectEnd))
+		p.dec("nav_timing_fetchStart", uint64(x.FetchStart))
+		p.dec("nav_timing_domainLookupStart", uint64(x.DomainLookupStart))
+		p.dec("nav_timing_domainLookupEnd", uint64(x.DomainLookupEnd))
+		p.dec("nav_timing_connectStart", uint64(x.ConnectStart))
+		p.dec("nav_timing_connectEnd", uint64(x.ConnectEnd))
+		p.dec("nav_timing_secureConnectionStart", uint64(x.SecureConnectionStart))
+		p.dec("nav_timing_requestStart", uint64(x.RequestStart))
+		p.dec("nav_timing_responseStart", uint64(x.ResponseStart))
+		p.dec("nav_timing_responseEnd", uint64(x.ResponseEnd))
+		p.dec("nav_timing_domLoading", uint64(x.DOMLoading))
+		p.dec("nav_timing_domInteractive", uint64(x.DOMInteractive))
+		p.dec("nav_timing_domContentLoadedEventStart", uint64(x.DOMContentLoadedEventStart))
+		p.dec("nav_timing_domContentLoadedEventEnd", uint64(x.DOMContentLoadedEventEnd))
+		p.dec("nav_timing_domComplete", uint64(x.DOMComplete))
+		p.dec("nav_timing_loadEventStart", uint64(x.LoadEventStart))
+		p.dec("nav_timing_loadEventEnd", uint64(x.LoadEventEnd))
+	case *sflow.ExtendedTCPInfo:
+		p.tcpdir("tcpinfo_direction", uint32(x.Direction))
+		p.dec("tcpinfo_send_mss", uint64(x.SndMSS))
+		p.dec("tcpinfo_receive_mss", uint64(x.RcvMSS))
+		p.dec("tcpinfo_unacked_pkts", uint64(x.Unacked))
+		p.dec("tcpinfo_lost_pkts", uint64(x.Lost))
+		p.dec("tcpinfo_retrans_pkts", uint64(x.Retrans))
+		p.dec("tcpinfo_path_mtu", uint64(x.PMTU))
+		p.dec("tcpinfo_rtt_uS", uint64(x.RTTMicros))
+		p.dec("tcpinfo_rtt_uS_var", uint64(x.RTTVar))
+		p.dec("tcpinfo_send_congestion_win", uint64(x.SndCwnd))
+		p.dec("tcpinfo_reordering", uint64(x.Reordering))
+		p.dec("tcpinfo_rtt_uS_min", uint64(x.MinRTT))
+	case *sflow.ExtendedEntities:
+		p.line("extendedType", "entities")
+		p.dec("entities_src_class", uint64(x.SrcDSClass))
+		p.dec("entities_src_index", uint64(x.SrcDSIndex))
+		p.dec("entities_dst_class", uint64(x.DstDSClass))
+		p.dec("entities_dst_index", uint64(x.DstDSIndex))
+	case *sflow.BSTEgressQueue:
+		p.line("extendedType", "bst_egress_queue")
+		p.dec("bst_egress_queue_id", uint64(x.Queue))
 	default:
 		return false
 	}
 	return true
+}
+
+func textSFPLane(p *textPrinter, prefix string, x *sflow.SFPLane) {
+	p.dec(prefix+"index", uint64(x.Index))
+	p.dec(prefix+"tx_bias_current_uA", uint64(x.TxBiasCurrent))
+	p.dec(prefix+"tx_power_uW", uint64(x.TxPower))
+	p.dec(prefix+"tx_power_min_uW", uint64(x.TxPowerMin))
+	p.dec(prefix+"tx_power_max_uW", uint64(x.TxPowerMax))
+	p.dec(prefix+"tx_wavelength_nM", uint64(x.TxWavelength))
+	p.dec(prefix+"rx_power_uW", uint64(x.RxPower))
+	p.dec(prefix+"rx_power_min_uW", uint64(x.RxPowerMin))
+	p.dec(prefix+"rx_power_max_uW", uint64(x.RxPowerMax))
+	p.dec(prefix+"rx_wavelength_nM", uint64(x.RxWavelength))
 }
 
 func textHostAdapter(p *textPrinter, prefix string, x *sflow.HostAdapter) {
@@ -99,4 +1134,10 @@ func textHostAdapter(p *textPrinter, prefix string, x *sflow.HostAdapter) {
 	for i, v := range x.MACs {
 		p.mac(prefix+"MAC"+"_"+strconv.Itoa(i), v)
 	}
+}
+
+func textASPathSegment(p *textPrinter, prefix string, x *sflow.ASPathSegment) {
+}
+
+func textAggregationPDU(p *textPrinter, prefix string, x *sflow.AggregationPDU) {
 }

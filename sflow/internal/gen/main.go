@@ -16,6 +16,7 @@ func main() {
 	specDir := flag.String("spec", "spec", "folder of *.spec files")
 	out := flag.String("out", ".", "folder of package sflow")
 	fmtDir := flag.String("fmt", "sflowfmt", "folder of package sflowfmt, relative to -out")
+	check := flag.Bool("check", false, "only check that the generated files are up to date")
 	flag.Parse()
 	sp, err := parseSpecDir(*specDir)
 	if err != nil {
@@ -29,6 +30,7 @@ func main() {
 		filepath.Join(*out, *fmtDir, "zz_generated_json.go"): genJSON,
 		filepath.Join(*out, "zz_generated_fill_test.go"):     genFill,
 	}
+	stale := false
 	for path, f := range files {
 		src := f(sp)
 		formatted, err := format.Source(src)
@@ -37,10 +39,21 @@ func main() {
 			fmt.Fprintf(os.Stderr, "gen: %s: %v\n", path, err)
 			os.Exit(1)
 		}
+		if *check {
+			old, _ := os.ReadFile(path)
+			if !bytes.Equal(old, formatted) {
+				fmt.Fprintf(os.Stderr, "gen: %s is stale: run `make generate` and commit\n", path)
+				stale = true
+			}
+			continue
+		}
 		if err := os.WriteFile(path, formatted, 0o644); err != nil {
 			fmt.Fprintln(os.Stderr, "gen:", err)
 			os.Exit(1)
 		}
+	}
+	if stale {
+		os.Exit(1)
 	}
 }
 

@@ -15,16 +15,24 @@ var defaultFmt = map[string]string{
 // fmtCall maps a fmt name to the textPrinter method and the conversion of
 // the value it takes.
 var fmtCall = map[string]struct{ method, conv string }{
-	"dec":     {"dec", ""},
-	"float3":  {"float3", "float64"},
-	"pct":     {"pct", "int32"},
-	"hex":     {"hex", ""},
-	"hexdash": {"hexdash", ""},
-	"ip":      {"ip", ""},
-	"mac":     {"mac", ""},
-	"uuid":    {"uuid", ""},
-	"str":     {"str", ""},
+	"dec":       {"dec", ""},
+	"float3":    {"float3", "float64"},
+	"pct":       {"pct", "int32"},
+	"hex":       {"hex", ""},
+	"hexdash":   {"hexdash", ""},
+	"ip":        {"ip", ""},
+	"mac":       {"mac", ""},
+	"uuid":      {"uuid", ""},
+	"str":       {"str", ""},
+	"urlenc":    {"urlenc", ""},
+	"hex16":     {"hex16", "uint64"},
+	"udec":      {"dec", "uint64(uint32"},
+	"appstatus": {"appstatus", "uint32"},
+	"tcpdir":    {"tcpdir", "uint32"},
 }
+
+// arrayFmt are formats that print a whole array on one line.
+var arrayFmt = map[string]bool{"mplsstack": true, "vlanstack": true}
 
 // scalarCall is the statement that prints one scalar value v of wire type w
 // under key (a Go expression).
@@ -37,6 +45,8 @@ func scalarCall(w, fmtName, key, v string) (string, error) {
 		return "", fmt.Errorf("unknown fmt %q", fmtName)
 	}
 	switch {
+	case fmtName == "udec":
+		return fmt.Sprintf("p.dec(%s, uint64(uint32(%s)))", key, v), nil
 	case c.method == "dec" && (w == "i32" || w == "pct"):
 		return fmt.Sprintf("p.decInt(%s, int64(%s))", key, v), nil
 	case c.method == "dec":
@@ -51,6 +61,9 @@ func scalarCall(w, fmtName, key, v string) (string, error) {
 
 // textCall checks that a field can be printed (used by spec.check).
 func textCall(sp *spec, f *field, v string) (string, error) {
+	if arrayFmt[f.Fmt] {
+		return "", nil
+	}
 	w := strings.TrimSuffix(f.Type, "[]")
 	if sp.Structs[w] != nil || w == "flowrecords" {
 		return "", nil
@@ -75,6 +88,9 @@ func genText(sp *spec) []byte {
 		b.p("\tcase *sflow.%s:", it.Name)
 		if t := it.Opts["type"]; t != "" {
 			b.p("\t\tp.line(%q, %q)", "extendedType", t)
+		}
+		if t := it.Opts["flowtype"]; t != "" {
+			b.p("\t\tp.line(%q, %q)", "flowSampleType", t)
 		}
 		if it.Opts["print"] == "custom" {
 			b.p("\t\tprint%s(p, x)", it.Name)
@@ -119,7 +135,18 @@ func genTextFields(b *buf, sp *spec, l layout, prefix string) {
 			continue
 		}
 		key := prefix + fmt.Sprintf("%q", f.Text)
+		if f.Omit {
+			b.p("\t\tif len(x.%s) > 0 {", f.Name)
+		}
 		switch {
+		case arrayFmt[f.Fmt]:
+			b.p("\t\tp.%s(%s, x.%s)", f.Fmt, key, f.Name)
+		case (w == "str" || w == "opaque") && (f.Fmt == "" && w == "str" || f.Fmt == "str" || f.Fmt == "urlenc"):
+			m := "str"
+			if f.Fmt == "urlenc" {
+				m = "urlenc"
+			}
+			b.p("\t\tp.%s(%s, x.%s, %d)", m, key, f.Name, f.Trunc)
 		case w == "flowrecords":
 			b.p("\t\tfor i, r := range x.%s {\n\t\t\tp.nested(%s+\"_\"+strconv.Itoa(i), r)\n\t\t}", f.Name, key)
 		case strings.HasSuffix(w, "[]"):
@@ -134,6 +161,9 @@ func genTextFields(b *buf, sp *spec, l layout, prefix string) {
 		default:
 			call, _ := scalarCall(w, f.Fmt, key, "x."+f.Name)
 			b.p("\t\t%s", call)
+		}
+		if f.Omit {
+			b.p("\t\t}")
 		}
 	}
 }

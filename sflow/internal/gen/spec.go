@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -18,6 +19,8 @@ type field struct {
 	Max     int
 	Fmt     string
 	AltOnly bool
+	Omit    bool // omitempty: no text line when the string or array is empty
+	Trunc   int  // text shows at most this many bytes of a string (0: all)
 	JSON    string
 	Pos     string // file:line, for errors
 }
@@ -109,6 +112,9 @@ func (sp *spec) parseFile(path string) error {
 			cur = &item{Kind: words[0], Ent: uint32(e), Num: uint32(n), Name: words[2], SpecName: words[3], Opts: map[string]string{}, Pos: pos}
 			for _, o := range words[4:] {
 				k, v, _ := strings.Cut(o, "=")
+				if u, err := url.PathUnescape(v); err == nil {
+					v = u
+				}
 				cur.Opts[k] = v
 			}
 			alts = nil
@@ -158,6 +164,14 @@ func (sp *spec) parseFile(path string) error {
 					f.JSON = v
 				case "alt":
 					f.AltOnly = true
+				case "omitempty":
+					f.Omit = true
+				case "trunc":
+					m, err := strconv.Atoi(v)
+					if err != nil {
+						return fmt.Errorf("%s: bad trunc %q", pos, v)
+					}
+					f.Trunc = m
 				default:
 					return fmt.Errorf("%s: unknown field option %q", pos, o)
 				}
@@ -175,6 +189,19 @@ func (sp *spec) parseFile(path string) error {
 }
 
 func (it *item) finish(alts [][]string) error {
+	if it.Kind == "counter" {
+		// sflowtool prints a counter record's string only when it is not
+		// empty, and at most max-1 bytes of it (its buffers hold max bytes
+		// with the terminating NUL).
+		for _, f := range it.Fields {
+			if f.Type == "str" {
+				f.Omit = true
+				if f.Trunc == 0 && f.Max > 0 {
+					f.Trunc = f.Max - 1
+				}
+			}
+		}
+	}
 	byName := map[string]*field{}
 	cur := layout{Name: "Current"}
 	for _, f := range it.Fields {

@@ -1,0 +1,45 @@
+# gwd: the box's one sFlow v5 agent.
+GO        ?= go
+BIN       := bin/gwd
+PKGS      := ./...
+FUZZTIME  ?= 30s
+BENCHTIME ?= 1s
+
+.PHONY: all build run test test-deps bench fuzz lint generate check-generated clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/gwd
+
+# Runs the main job on the embedded default configuration.
+run: build
+	./$(BIN) decode -r testdata/captures/hsflowd-2.1.25-hostcounters-poll5.pcap
+
+# Everything the tests need on a fresh Debian 12 machine (root), then the tests.
+test: test-deps check-generated lint
+	$(GO) test -count=1 $(PKGS)
+
+test-deps:
+	./scripts/install-test-deps.sh
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./sflow/...
+
+# Each fuzz target for FUZZTIME (go test runs one target per invocation).
+fuzz:
+	./scripts/fuzz-all.sh $(FUZZTIME)
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+generate:
+	$(GO) generate ./sflow/...
+
+# The generated files must match the structure table.
+check-generated:
+	cd sflow && $(GO) run ./internal/gen -spec spec -out . -fmt sflowfmt -check
+
+clean:
+	rm -rf bin

@@ -1,0 +1,48 @@
+// Command gwd is the box's one sFlow v5 agent.
+//
+//	gwd decode  read sFlow from a capture file or a UDP port and print it
+//	gwd version print the version
+//
+// main only parses flags and wires packages together.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `gwd is the box's one sFlow v5 agent.
+
+Usage:
+  gwd decode [-r FILE | -p PORT [-b ADDR]] [--format text|json]
+  gwd version
+
+Run 'gwd COMMAND -h' for a command's flags.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "decode":
+		return cmdDecode(args[1:], stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintf(stdout, "gwd %s\n", version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "gwd: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}
