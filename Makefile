@@ -39,7 +39,7 @@ generate:
 
 # The generated files must match the structure table.
 check-generated:
-	cd sflow && $(GO) run ./internal/gen -spec spec -out . -fmt sflowfmt -check
+	cd sflow && $(GO) run ./internal/gen -spec spec -out . -fmt sflowfmt -docs ../docs/records.md -check
 
 clean:
 	rm -rf bin

@@ -15,4 +15,4 @@
 // them, which alias the input) are valid until the next call.
 package sflow
 
-//go:generate go run ./internal/gen -spec spec -out . -fmt sflowfmt
+//go:generate go run ./internal/gen -spec spec -out . -fmt sflowfmt -docs ../docs/records.md

@@ -16,6 +16,7 @@ func main() {
 	specDir := flag.String("spec", "spec", "folder of *.spec files")
 	out := flag.String("out", ".", "folder of package sflow")
 	fmtDir := flag.String("fmt", "sflowfmt", "folder of package sflowfmt, relative to -out")
+	docs := flag.String("docs", "", "also write the record reference (Markdown) to this file")
 	check := flag.Bool("check", false, "only check that the generated files are up to date")
 	flag.Parse()
 	sp, err := parseSpecDir(*specDir)
@@ -30,10 +31,16 @@ func main() {
 		filepath.Join(*out, *fmtDir, "zz_generated_json.go"): genJSON,
 		filepath.Join(*out, "zz_generated_fill_test.go"):     genFill,
 	}
+	if *docs != "" {
+		files[*docs] = genDocs
+	}
 	stale := false
 	for path, f := range files {
 		src := f(sp)
-		formatted, err := format.Source(src)
+		formatted, err := src, error(nil)
+		if strings.HasSuffix(path, ".go") {
+			formatted, err = format.Source(src)
+		}
 		if err != nil {
 			os.WriteFile(path+".broken", src, 0o644)
 			fmt.Fprintf(os.Stderr, "gen: %s: %v\n", path, err)
