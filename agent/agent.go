@@ -1,0 +1,423 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"gwd/sflow"
+)
+
+// Poller fills the counter records of one data source.
+type Poller interface {
+	// Poll appends the data source's current counter records to recs and
+	// returns the result. The poller may reuse the records it returned last
+	// time: the agent has encoded them before it calls Poll again.
+	Poll(recs []sflow.Record) ([]sflow.Record, error)
+}
+
+// PollerFunc adapts a function to Poller.
+type PollerFunc func(recs []sflow.Record) ([]sflow.Record, error)
+
+// Poll implements Poller.
+func (f PollerFunc) Poll(recs []sflow.Record) ([]sflow.Record, error) { return f(recs) }
+
+// Config is the agent's part of gwd's configuration.
+type Config struct {
+	// SubAgent is the sub-agent id of every datagram (see plan.go).
+	SubAgent uint32
+	// Polling is the counter polling interval (whole seconds, at least 1 s).
+	Polling time.Duration
+	// DatagramBytes bounds the size of a datagram (default 1400).
+	DatagramBytes int
+	// Address says how the agent address is chosen.
+	Address AddressConfig
+	// Collectors receive every datagram.
+	Collectors []CollectorConfig
+}
+
+// DefaultDatagramBytes is the datagram size limit unless configured.
+const DefaultDatagramBytes = 1400
+
+func (c *Config) normalize() error {
+	if c.Polling == 0 {
+		c.Polling = 20 * time.Second
+	}
+	if c.Polling < time.Second {
+		return fmt.Errorf("agent: polling interval %v is below 1s", c.Polling)
+	}
+	if c.DatagramBytes == 0 {
+		c.DatagramBytes = DefaultDatagramBytes
+	}
+	if c.DatagramBytes < 200 || c.DatagramBytes > 65000 {
+		return fmt.Errorf("agent: datagram size %d outside 200..65000 bytes", c.DatagramBytes)
+	}
+	return nil
+}
+
+// contributor is one registered poller of a data source.
+type contributor struct {
+	source string
+	poller Poller
+}
+
+// dataSource is the agent's state for one data source.
+type dataSource struct {
+	ds       DataSource
+	phase    int64 // seconds, in [0, interval)
+	seq      uint32
+	contribs []contributor
+}
+
+// Agent is the one sFlow agent of the box. Create it with New, register
+// pollers, then Run it.
+type Agent struct {
+	log   *slog.Logger
+	addrs AddressWatcher
+	start time.Time
+
+	mu       sync.Mutex
+	cfg      Config
+	sources  map[DataSource]*dataSource
+	health   map[string]string // source -> last error ("" healthy)
+	address  Election
+	exporter *exporterSet
+	dgSeq    uint32
+	taps     []func([]byte)
+
+	// scratch, used only by the scheduler goroutine
+	recs    []sflow.Record
+	samples [][]byte
+	buf     []byte
+}
+
+// New creates an agent. addrs lists the box's addresses and reports changes
+// (NewSystemAddresses on Linux); log receives state changes only.
+func New(cfg Config, addrs AddressWatcher, log *slog.Logger) (*Agent, error) {
+	if err := cfg.normalize(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ex, err := newExporterSet(cfg.Collectors, log)
+	if err != nil {
+		return nil, err
+	}
+	return &Agent{
+		log: log, addrs: addrs, start: time.Now(), cfg: cfg,
+		sources: map[DataSource]*dataSource{}, health: map[string]string{}, exporter: ex,
+	}, nil
+}
+
+// Register adds a poller for data source ds on behalf of source (a name
+// such as "host" or "ovs"). Several sources may contribute to one data
+// source: their records go out together in one counter sample.
+func (a *Agent) Register(source string, ds DataSource, p Poller) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	d := a.sources[ds]
+	if d == nil {
+		iv := int64(a.cfg.Polling / time.Second)
+		d = &dataSource{ds: ds, phase: rand.Int64N(iv)}
+		a.sources[ds] = d
+	}
+	for i, c := range d.contribs {
+		if c.source == source {
+			d.contribs[i].poller = p
+			return
+		}
+	}
+	d.contribs = append(d.contribs, contributor{source: source, poller: p})
+	sort.Slice(d.contribs, func(i, j int) bool { return d.contribs[i].source < d.contribs[j].source })
+}
+
+// Unregister removes source's poller for ds. The data source keeps its
+// sequence number while another source still contributes to it.
+func (a *Agent) Unregister(source string, ds DataSource) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	d := a.sources[ds]
+	if d == nil {
+		return
+	}
+	d.contribs = slices.DeleteFunc(d.contribs, func(c contributor) bool { return c.source == source })
+	if len(d.contribs) == 0 {
+		delete(a.sources, ds)
+	}
+}
+
+// DataSources lists the registered data sources with their contributors.
+func (a *Agent) DataSources() map[DataSource][]string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make(map[DataSource][]string, len(a.sources))
+	for ds, d := range a.sources {
+		for _, c := range d.contribs {
+			out[ds] = append(out[ds], c.source)
+		}
+	}
+	return out
+}
+
+// SetHealth records a source's state; a change is logged once.
+func (a *Agent) SetHealth(source string, err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.setHealthLocked(source, err)
+}
+
+func (a *Agent) setHealthLocked(source string, err error) {
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	old, seen := a.health[source]
+	if seen && old == msg {
+		return
+	}
+	a.health[source] = msg
+	switch {
+	case msg != "":
+		a.log.Warn("source unhealthy", "source", source, "err", msg)
+	case seen:
+		a.log.Info("source healthy again", "source", source)
+	}
+}
+
+// Health returns each source's last error ("" when healthy).
+func (a *Agent) Health() map[string]string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make(map[string]string, len(a.health))
+	for k, v := range a.health {
+		out[k] = v
+	}
+	return out
+}
+
+// Tap calls f with every datagram sent (for the web UI and tests); f must
+// not keep the slice.
+func (a *Agent) Tap(f func([]byte)) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.taps = append(a.taps, f)
+}
+
+// Reconfigure applies a new configuration: collectors, polling, address
+// rules. Sequence numbers and data sources carry over.
+func (a *Agent) Reconfigure(cfg Config) error {
+	if err := cfg.normalize(); err != nil {
+		return err
+	}
+	ex, err := newExporterSet(cfg.Collectors, a.log)
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	old := a.exporter
+	if cfg.Polling != a.cfg.Polling {
+		iv := int64(cfg.Polling / time.Second)
+		for _, d := range a.sources {
+			d.phase = rand.Int64N(iv)
+		}
+	}
+	a.cfg = cfg
+	a.exporter = ex
+	old.close()
+	a.electLocked()
+	return nil
+}
+
+// Address is the current election result.
+func (a *Agent) Address() Election {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.address
+}
+
+// Collectors reports per-collector counters.
+func (a *Agent) Collectors() []CollectorStats {
+	a.mu.Lock()
+	ex := a.exporter
+	a.mu.Unlock()
+	return ex.stats()
+}
+
+// Elect re-runs the agent address election now.
+func (a *Agent) Elect() Election {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.electLocked()
+	return a.address
+}
+
+func (a *Agent) electLocked() {
+	var addrs []IfAddr
+	var err error
+	if a.addrs != nil {
+		addrs, err = a.addrs.Addresses()
+	}
+	e := elect(a.cfg.Address, addrs, err)
+	if e != a.address {
+		if e.Addr.IsValid() {
+			a.log.Info("agent address elected", "address", e.Addr, "interface", e.Interface, "reason", e.Reason)
+		} else {
+			a.log.Warn("no usable agent address: nothing is sent", "reason", e.Reason)
+		}
+	}
+	a.address = e
+}
+
+// Run polls and exports until ctx ends. Polls happen on whole seconds; each
+// data source is polled once per interval at its own random phase.
+func (a *Agent) Run(ctx context.Context) error {
+	a.Elect()
+	var changes <-chan struct{}
+	if a.addrs != nil {
+		changes = a.addrs.Changes(ctx)
+	}
+	next := time.Now().Truncate(time.Second).Add(time.Second)
+	timer := time.NewTimer(time.Until(next))
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			a.mu.Lock()
+			a.exporter.close()
+			a.mu.Unlock()
+			return nil
+		case <-changes:
+			a.Elect()
+		case <-timer.C:
+			a.tick(next.Unix())
+			next = next.Add(time.Second)
+			if now := time.Now(); next.Before(now) {
+				// The machine was suspended or the poll took too long:
+				// skip the missed seconds rather than catching up.
+				next = now.Truncate(time.Second).Add(time.Second)
+			}
+			timer.Reset(time.Until(next))
+		}
+	}
+}
+
+// tick polls the data sources due at second now and sends their samples.
+func (a *Agent) tick(now int64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.address.Addr.IsValid() {
+		return
+	}
+	iv := int64(a.cfg.Polling / time.Second)
+	due := make([]*dataSource, 0, 16)
+	for _, d := range a.sources {
+		if (now-d.phase)%iv == 0 {
+			due = append(due, d)
+		}
+	}
+	if len(due) == 0 {
+		return
+	}
+	sort.Slice(due, func(i, j int) bool {
+		if due[i].ds.Type != due[j].ds.Type {
+			return due[i].ds.Type > due[j].ds.Type // host first, then interfaces
+		}
+		return due[i].ds.Index < due[j].ds.Index
+	})
+	a.samples = a.samples[:0]
+	a.buf = a.buf[:0]
+	failed := map[string]error{}
+	polled := map[string]bool{}
+	for _, d := range due {
+		a.pollLocked(d, failed, polled)
+	}
+	// A source is healthy when none of its data sources failed this second.
+	for src := range polled {
+		a.setHealthLocked(src, failed[src])
+	}
+	a.sendLocked()
+}
+
+// pollLocked polls every contributor of d and encodes one counter sample
+// with all their records. A contributor's error drops only its records.
+func (a *Agent) pollLocked(d *dataSource, failed map[string]error, polled map[string]bool) {
+	recs := a.recs[:0]
+	for _, c := range d.contribs {
+		polled[c.source] = true
+		n := len(recs)
+		var err error
+		recs, err = pollSafely(c.poller, recs)
+		if err != nil {
+			recs = recs[:n]
+			if failed[c.source] == nil {
+				failed[c.source] = fmt.Errorf("poll %s: %w", d.ds, err)
+			}
+		}
+	}
+	a.recs = recs[:0]
+	if len(recs) == 0 {
+		return
+	}
+	d.seq++
+	s := sflow.Sample{Tag: sflow.SampleCounters, SequenceNumber: d.seq, SourceIDType: d.ds.Type, SourceIDIndex: d.ds.Index, Records: recs}
+	if d.ds.Type > 0xff || d.ds.Index > 0xffffff || d.ds == HostSource {
+		s.Tag = sflow.SampleCountersExpanded
+	}
+	start := len(a.buf)
+	b, err := sflow.AppendSample(a.buf, &s)
+	if err != nil {
+		d.seq--
+		failed[d.contribs[0].source] = fmt.Errorf("encode %s: %w", d.ds, err)
+		return
+	}
+	a.buf = b
+	a.samples = append(a.samples, a.buf[start:len(a.buf):len(a.buf)])
+}
+
+// pollSafely turns a poller's panic into an error: one broken source must
+// not stop the others.
+func pollSafely(p Poller, recs []sflow.Record) (out []sflow.Record, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = recs, fmt.Errorf("poller panicked: %v", r)
+		}
+	}()
+	return p.Poll(recs)
+}
+
+// sendLocked packs a.samples into datagrams of at most DatagramBytes and
+// sends each to every collector.
+func (a *Agent) sendLocked() {
+	hdr := sflow.Datagram{AgentAddress: a.address.Addr, SubAgentID: a.cfg.SubAgent}
+	out := make([]byte, 0, a.cfg.DatagramBytes)
+	for i := 0; i < len(a.samples); {
+		hdr.Uptime = uint32(time.Since(a.start).Milliseconds())
+		hlen := len(sflow.AppendDatagramHeader(out[:0], &hdr, 0))
+		n, size := 0, hlen
+		for j := i; j < len(a.samples); j++ {
+			if n > 0 && size+len(a.samples[j]) > a.cfg.DatagramBytes {
+				break
+			}
+			size += len(a.samples[j])
+			n++
+		}
+		a.dgSeq++
+		hdr.SequenceNumber = a.dgSeq
+		out = sflow.AppendDatagramHeader(out[:0], &hdr, n)
+		for _, s := range a.samples[i : i+n] {
+			out = append(out, s...)
+		}
+		i += n
+		a.exporter.send(out)
+		for _, t := range a.taps {
+			t(out)
+		}
+	}
+}

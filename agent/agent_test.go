@@ -1,0 +1,325 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"gwd/sflow"
+)
+
+// fakeAddrs is an AddressWatcher with a fixed list.
+type fakeAddrs struct {
+	mu    sync.Mutex
+	addrs []IfAddr
+	err   error
+	ch    chan struct{}
+}
+
+func (f *fakeAddrs) Addresses() ([]IfAddr, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]IfAddr(nil), f.addrs...), f.err
+}
+
+func (f *fakeAddrs) Changes(context.Context) <-chan struct{} { return f.ch }
+
+func (f *fakeAddrs) set(a []IfAddr) {
+	f.mu.Lock()
+	f.addrs = a
+	f.mu.Unlock()
+}
+
+func ifa(name string, idx int, addr string) IfAddr {
+	return IfAddr{Interface: name, Index: idx, Addr: netip.MustParseAddr(addr), Up: true, Loopback: name == "lo"}
+}
+
+func TestElection(t *testing.T) {
+	box := []IfAddr{
+		ifa("lo", 1, "127.0.0.1"), ifa("lo", 1, "::1"),
+		ifa("eth0", 2, "fe80::1"), ifa("eth0", 2, "10.1.2.3"), ifa("eth0", 2, "fd00::5"),
+		ifa("eth1", 3, "2001:db8::7"), ifa("eth1", 3, "198.51.100.9"),
+	}
+	down := IfAddr{Interface: "eth9", Index: 9, Addr: netip.MustParseAddr("203.0.113.1")}
+	tests := []struct {
+		name  string
+		cfg   AddressConfig
+		addrs []IfAddr
+		err   error
+		want  string
+	}{
+		{"class: global v4 wins", AddressConfig{}, box, nil, "198.51.100.9"},
+		{"down interface ignored", AddressConfig{}, append([]IfAddr{down}, box[:5]...), nil, "10.1.2.3"},
+		{"private v4 before global v6", AddressConfig{}, box[:5], nil, "10.1.2.3"},
+		{"global v6 before ULA", AddressConfig{}, []IfAddr{box[4], box[5]}, nil, "2001:db8::7"},
+		{"ULA before link-local", AddressConfig{}, []IfAddr{box[2], box[4]}, nil, "fd00::5"},
+		{"link-local before loopback", AddressConfig{}, []IfAddr{box[0], box[2]}, nil, "fe80::1"},
+		{"loopback last", AddressConfig{}, box[:2], nil, "127.0.0.1"},
+		{"explicit address", AddressConfig{IP: netip.MustParseAddr("192.0.2.1")}, box, nil, "192.0.2.1"},
+		{"explicit interface", AddressConfig{Interface: "eth0"}, box, nil, "10.1.2.3"},
+		{"interface without address", AddressConfig{Interface: "eth7"}, box, nil, ""},
+		{"cidr preference", AddressConfig{CIDRs: []netip.Prefix{netip.MustParsePrefix("fd00::/8")}}, box, nil, "fd00::5"},
+		{"second cidr", AddressConfig{CIDRs: []netip.Prefix{netip.MustParsePrefix("172.16.0.0/12"), netip.MustParsePrefix("10.0.0.0/8")}}, box, nil, "10.1.2.3"},
+		{"cidr without match falls back to class", AddressConfig{CIDRs: []netip.Prefix{netip.MustParsePrefix("172.16.0.0/12")}}, box, nil, "198.51.100.9"},
+		{"nothing", AddressConfig{}, nil, nil, ""},
+		{"list error", AddressConfig{}, box, errors.New("boom"), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := elect(tt.cfg, tt.addrs, tt.err)
+			got := ""
+			if e.Addr.IsValid() {
+				got = e.Addr.String()
+			}
+			if got != tt.want {
+				t.Fatalf("elected %q (%s), want %q", got, e.Reason, tt.want)
+			}
+			if e.Reason == "" {
+				t.Fatal("no reason given")
+			}
+		})
+	}
+}
+
+// collectorConn is a UDP listener on a free loopback port.
+func collectorConn(t *testing.T) (*net.UDPConn, netip.AddrPort) {
+	t.Helper()
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, c.LocalAddr().(*net.UDPAddr).AddrPort()
+}
+
+func recv(t *testing.T, c *net.UDPConn) []byte {
+	t.Helper()
+	b := make([]byte, 65536)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := c.Read(b)
+	if err != nil {
+		t.Fatalf("collector read: %v", err)
+	}
+	return b[:n]
+}
+
+func newTestAgent(t *testing.T, cfg Config, log *slog.Logger) *Agent {
+	t.Helper()
+	if cfg.Polling == 0 {
+		cfg.Polling = time.Second
+	}
+	a, err := New(cfg, &fakeAddrs{addrs: []IfAddr{ifa("eth0", 2, "10.0.0.7")}}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Elect()
+	return a
+}
+
+func portName(name string) PollerFunc {
+	return func(recs []sflow.Record) ([]sflow.Record, error) {
+		return append(recs, &sflow.PortName{Name: []byte(name)}), nil
+	}
+}
+
+func TestTickSendsOneSamplePerSourceWithMergedRecords(t *testing.T) {
+	c, addr := collectorConn(t)
+	a := newTestAgent(t, Config{Collectors: []CollectorConfig{{Addr: addr}}}, nil)
+	a.Register("host", InterfaceSource(3), portName("eth0"))
+	a.Register("optics", InterfaceSource(3), PollerFunc(func(recs []sflow.Record) ([]sflow.Record, error) {
+		return append(recs, &sflow.SFP{ModuleID: 3}), nil
+	}))
+	a.Register("host", HostSource, PollerFunc(func(recs []sflow.Record) ([]sflow.Record, error) {
+		return append(recs, &sflow.HostDescr{Hostname: []byte("box")}), nil
+	}))
+	for i := int64(0); i < 3; i++ {
+		a.tick(i)
+		var d sflow.Decoder
+		dg, err := d.Decode(recv(t, c))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if dg.AgentAddress != netip.MustParseAddr("10.0.0.7") || dg.SequenceNumber != uint32(i+1) {
+			t.Fatalf("datagram %d: agent %v seq %d", i, dg.AgentAddress, dg.SequenceNumber)
+		}
+		if len(dg.Samples) != 2 {
+			t.Fatalf("datagram %d: %d samples, want 2", i, len(dg.Samples))
+		}
+		host, port := dg.Samples[0], dg.Samples[1]
+		if host.Tag != sflow.SampleCountersExpanded || host.SourceIDType != 2 || host.SourceIDIndex != 1 || host.SequenceNumber != uint32(i+1) {
+			t.Errorf("host sample %+v", host)
+		}
+		if port.Tag != sflow.SampleCounters || port.SourceIDIndex != 3 || port.SequenceNumber != uint32(i+1) || len(port.Records) != 2 {
+			t.Errorf("port sample %+v", port)
+		}
+	}
+}
+
+func TestPackingRespectsDatagramBytes(t *testing.T) {
+	c, addr := collectorConn(t)
+	a := newTestAgent(t, Config{DatagramBytes: 300, Collectors: []CollectorConfig{{Addr: addr}}}, nil)
+	for i := uint32(1); i <= 40; i++ {
+		a.Register("host", InterfaceSource(i), portName(strings.Repeat("x", 20)))
+	}
+	a.tick(0)
+	seen := map[uint32]bool{}
+	var d sflow.Decoder
+	for dgSeq := uint32(1); len(seen) < 40; dgSeq++ {
+		b := recv(t, c)
+		if len(b) > 300 {
+			t.Fatalf("datagram of %d bytes > 300", len(b))
+		}
+		dg, err := d.Decode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if dg.SequenceNumber != dgSeq {
+			t.Fatalf("datagram sequence %d, want %d", dg.SequenceNumber, dgSeq)
+		}
+		for _, s := range dg.Samples {
+			if seen[s.SourceIDIndex] {
+				t.Fatalf("source %d twice", s.SourceIDIndex)
+			}
+			seen[s.SourceIDIndex] = true
+		}
+	}
+}
+
+func TestFailingPollerIsIsolatedAndLoggedOnce(t *testing.T) {
+	c, addr := collectorConn(t)
+	var logBuf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logBuf, nil))
+	a := newTestAgent(t, Config{Collectors: []CollectorConfig{{Addr: addr}}}, log)
+	fail := true
+	a.Register("gpu", HostSource, PollerFunc(func(recs []sflow.Record) ([]sflow.Record, error) {
+		if fail {
+			return append(recs, &sflow.NVIDIAGPU{}), errors.New("NVML gone")
+		}
+		return append(recs, &sflow.NVIDIAGPU{DeviceCount: 1}), nil
+	}))
+	a.Register("host", HostSource, portName("h"))
+	a.Register("panicky", InterfaceSource(9), PollerFunc(func([]sflow.Record) ([]sflow.Record, error) { panic("bug") }))
+	var d sflow.Decoder
+	for i := int64(0); i < 3; i++ {
+		a.tick(i)
+		dg, err := d.Decode(recv(t, c))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(dg.Samples) != 1 || len(dg.Samples[0].Records) != 1 || sflow.RecordName(dg.Samples[0].Records[0]) != "port_name" {
+			t.Fatalf("tick %d: want only the healthy host record, got %+v", i, dg.Samples)
+		}
+	}
+	if n := strings.Count(logBuf.String(), "NVML gone"); n != 1 {
+		t.Errorf("failure logged %d times, want once:\n%s", n, logBuf.String())
+	}
+	if h := a.Health(); !strings.Contains(h["panicky"], "panicked") || h["host"] != "" {
+		t.Errorf("health %v", h)
+	}
+	fail = false
+	a.tick(3)
+	recv(t, c)
+	if h := a.Health(); h["gpu"] != "" || !strings.Contains(logBuf.String(), "healthy again") {
+		t.Errorf("gpu not healthy again: %v\n%s", h, logBuf.String())
+	}
+}
+
+func TestNothingSentWithoutAddress(t *testing.T) {
+	c, addr := collectorConn(t)
+	f := &fakeAddrs{}
+	a, err := New(Config{Polling: time.Second, Collectors: []CollectorConfig{{Addr: addr}}}, f, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Register("host", HostSource, portName("x"))
+	if e := a.Elect(); e.Addr.IsValid() || e.Reason == "" {
+		t.Fatalf("election without addresses: %+v", e)
+	}
+	a.tick(0)
+	c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	if _, err := c.Read(make([]byte, 10)); err == nil {
+		t.Fatal("datagram sent without an agent address")
+	}
+	f.set([]IfAddr{ifa("eth0", 2, "192.0.2.50")})
+	a.Elect()
+	a.tick(1)
+	var d sflow.Decoder
+	dg, err := d.Decode(recv(t, c))
+	if err != nil || dg.AgentAddress.String() != "192.0.2.50" || dg.SequenceNumber != 1 || dg.Samples[0].SequenceNumber != 1 {
+		t.Fatalf("after address came: %v %+v", err, dg)
+	}
+}
+
+func TestDeadCollectorDoesNotDisturbOthers(t *testing.T) {
+	good, addr := collectorConn(t)
+	dead, deadAddr := collectorConn(t)
+	dead.Close() // port closed: ICMP port unreachable for every datagram
+	var logBuf bytes.Buffer
+	a := newTestAgent(t, Config{Collectors: []CollectorConfig{{Addr: deadAddr}, {Addr: addr}}}, slog.New(slog.NewTextHandler(&logBuf, nil)))
+	a.Register("host", HostSource, portName("x"))
+	for i := int64(0); i < 10; i++ {
+		a.tick(i)
+		recv(t, good)
+	}
+	st := a.Collectors()
+	if st[1].Datagrams != 10 || st[1].Errors != 0 {
+		t.Errorf("good collector %+v", st[1])
+	}
+	if st[0].Errors == 0 || st[0].Datagrams+st[0].Errors != 10 {
+		t.Errorf("dead collector %+v", st[0])
+	}
+	if n := strings.Count(logBuf.String(), "collector unreachable"); n != 1 {
+		t.Errorf("unreachable logged %d times, want 1:\n%s", n, logBuf.String())
+	}
+}
+
+func TestPhaseSpreadsPolls(t *testing.T) {
+	a := newTestAgent(t, Config{Polling: 10 * time.Second}, nil)
+	for i := uint32(1); i <= 200; i++ {
+		a.Register("host", InterfaceSource(i), portName("x"))
+	}
+	counts := map[int64]int{}
+	for _, d := range a.sources {
+		if d.phase < 0 || d.phase >= 10 {
+			t.Fatalf("phase %d outside [0,10)", d.phase)
+		}
+		counts[d.phase]++
+	}
+	if len(counts) < 8 {
+		t.Errorf("200 sources fell in only %d of 10 phases", len(counts))
+	}
+}
+
+func TestUnregisterKeepsOtherContributor(t *testing.T) {
+	a := newTestAgent(t, Config{}, nil)
+	a.Register("host", InterfaceSource(4), portName("a"))
+	a.Register("ovs", InterfaceSource(4), portName("b"))
+	a.Unregister("host", InterfaceSource(4))
+	if diff := cmp.Diff(map[DataSource][]string{InterfaceSource(4): {"ovs"}}, a.DataSources()); diff != "" {
+		t.Error(diff)
+	}
+	a.Unregister("ovs", InterfaceSource(4))
+	if n := len(a.DataSources()); n != 0 {
+		t.Errorf("%d data sources left", n)
+	}
+}
+
+func TestVirtualSourceProbes(t *testing.T) {
+	first, err := VirtualSource("uuid-1", nil)
+	if err != nil || first.Type != 3 || first.Index < 100000 || first.Index >= 150000 {
+		t.Fatalf("%v %v", first, err)
+	}
+	second, _ := VirtualSource("uuid-1", func(ds DataSource) bool { return ds == first })
+	if second == first || second.Index != 100000+(first.Index-100000+1)%50000 {
+		t.Fatalf("probe gave %v after %v", second, first)
+	}
+}

@@ -1,0 +1,60 @@
+package agent
+
+import (
+	"fmt"
+	"hash/fnv"
+)
+
+// The data-source plan: every sample gwd sends names its data source with
+// one of these, so that no two entities of the box ever share a source id.
+//
+//	2:1              the host itself (host_* records, GPUs, ASIC device tables)
+//	0:<ifIndex>      a kernel network interface, by its kernel ifIndex; OVS
+//	                 numbers its ports the same way, so OVS port counters and
+//	                 gwd's interface counters meet on the same source
+//	2:(1000+n)       Open vSwitch bridge n (n stable per bridge name)
+//	3:(100000+h)     a VM or container: h = hash(UUID) mod 50000, probing to
+//	                 the next free slot on collision
+//
+// The sub-agent plan: everything gwd sends, its own samples and the samples
+// it relays, goes out under one agent address and sub-agent SubAgent
+// (configurable, 0 by default), with one datagram sequence.
+
+// DataSource is an sFlow data source: a type (0 ifIndex, 2 entPhysical
+// entry, 3 virtual entity) and an index.
+type DataSource struct {
+	Type  uint32
+	Index uint32
+}
+
+func (d DataSource) String() string { return fmt.Sprintf("%d:%d", d.Type, d.Index) }
+
+// HostSource is the data source of the host itself.
+var HostSource = DataSource{Type: 2, Index: 1}
+
+// InterfaceSource is the data source of the kernel interface with ifIndex.
+func InterfaceSource(ifIndex uint32) DataSource { return DataSource{Type: 0, Index: ifIndex} }
+
+// BridgeSource is the data source of OVS bridge slot n (n < 1000).
+func BridgeSource(n uint32) DataSource { return DataSource{Type: 2, Index: 1000 + n} }
+
+const (
+	virtualBase  = 100000
+	virtualSlots = 50000
+)
+
+// VirtualSource picks the data source of a VM or container from its UUID:
+// 3:(100000 + hash mod 50000), moving to the next slot while taken(ds) says
+// the slot belongs to another entity. It gives up after 50000 slots.
+func VirtualSource(uuid string, taken func(DataSource) bool) (DataSource, error) {
+	h := fnv.New32a()
+	h.Write([]byte(uuid))
+	start := h.Sum32() % virtualSlots
+	for i := uint32(0); i < virtualSlots; i++ {
+		ds := DataSource{Type: 3, Index: virtualBase + (start+i)%virtualSlots}
+		if taken == nil || !taken(ds) {
+			return ds, nil
+		}
+	}
+	return DataSource{}, fmt.Errorf("agent: no free virtual data source for %s: all %d slots taken", uuid, virtualSlots)
+}
