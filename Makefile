@@ -5,7 +5,7 @@ PKGS      := ./...
 FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
 
-.PHONY: all build run test test-deps bench fuzz lint generate check-generated clean
+.PHONY: all build run test test-deps bench fuzz lint generate check-generated clean footprint
 
 all: build
 
@@ -43,3 +43,7 @@ check-generated:
 
 clean:
 	rm -rf bin
+
+# RSS and CPU time of `gwd run` over 60 s at polling 5 s (docs/performance.md).
+footprint: build
+	./scripts/footprint.sh 60

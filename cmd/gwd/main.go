@@ -1,7 +1,9 @@
 // Command gwd is the box's one sFlow v5 agent.
 //
-//	gwd decode  read sFlow from a capture file or a UDP port and print it
-//	gwd version print the version
+//	gwd run           be the box's sFlow agent
+//	gwd decode        read sFlow from a capture file or a UDP port and print it
+//	gwd config check  check a configuration file and print it with defaults
+//	gwd version       print the version
 //
 // main only parses flags and wires packages together.
 package main
@@ -18,7 +20,9 @@ var version = "dev"
 const usage = `gwd is the box's one sFlow v5 agent.
 
 Usage:
+  gwd run [--config FILE] [--collector HOST:PORT]... [--polling DURATION]
   gwd decode [-r FILE | -p PORT [-b ADDR]] [--format text|json]
+  gwd config check [--config FILE]
   gwd version
 
 Run 'gwd COMMAND -h' for a command's flags.
@@ -34,6 +38,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	switch args[0] {
+	case "run":
+		return cmdRun(args[1:], stdout, stderr)
+	case "config":
+		return cmdConfig(args[1:], stdout, stderr)
 	case "decode":
 		return cmdDecode(args[1:], stdout, stderr)
 	case "version", "--version", "-version":

@@ -1,0 +1,289 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"gwd/sflow"
+)
+
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
+)
+
+// gwdBinary builds cmd/gwd once per test run and returns its path.
+func gwdBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "gwd-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtBin = filepath.Join(dir, "gwd")
+		out, err := exec.Command("go", "build", "-o", builtBin, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return builtBin
+}
+
+// proc is a started command whose stdout and stderr are captured.
+type proc struct {
+	cmd    *exec.Cmd
+	mu     sync.Mutex
+	out    bytes.Buffer
+	done   chan struct{}
+	status error
+}
+
+type lockedWriter struct {
+	p *proc
+}
+
+func (w lockedWriter) Write(b []byte) (int, error) {
+	w.p.mu.Lock()
+	defer w.p.mu.Unlock()
+	return w.p.out.Write(b)
+}
+
+// start runs name args..., stopping it (by PID) when the test ends.
+func start(t *testing.T, name string, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(name, args...), done: make(chan struct{})}
+	p.cmd.Stdout = lockedWriter{p}
+	p.cmd.Stderr = lockedWriter{p}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.status = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() { p.stop(t) })
+	return p
+}
+
+func (p *proc) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+func (p *proc) stop(t *testing.T) {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// udpCollector is a test collector on a free loopback port.
+type udpCollector struct {
+	conn *net.UDPConn
+	port int
+}
+
+func newCollector(t *testing.T) *udpCollector {
+	t.Helper()
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &udpCollector{conn: c, port: c.LocalAddr().(*net.UDPAddr).Port}
+}
+
+// next returns the next datagram, failing the test after timeout.
+func (c *udpCollector) next(t *testing.T, timeout time.Duration) []byte {
+	t.Helper()
+	b := make([]byte, 65536)
+	c.conn.SetReadDeadline(time.Now().Add(timeout))
+	n, err := c.conn.Read(b)
+	if err != nil {
+		t.Fatalf("collector :%d: no datagram within %v: %v", c.port, timeout, err)
+	}
+	return b[:n]
+}
+
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// hostRecords are the records gwd's host sample must carry.
+var hostRecords = []sflow.Tag{sflow.TagHostDescr, sflow.TagHostAdapters, sflow.TagHostCPU, sflow.TagHostMemory,
+	sflow.TagHostDiskIO, sflow.TagHostNetIO, sflow.TagMIB2IPGroup, sflow.TagMIB2ICMPGroup, sflow.TagMIB2TCPGroup, sflow.TagMIB2UDPGroup}
+
+// TestIntegrationAgentExports runs the built binary with a config file and
+// three collectors, one of them unreachable, and checks what arrives.
+func TestIntegrationAgentExports(t *testing.T) {
+	bin := gwdBinary(t)
+	c1, c2, dead := newCollector(t), newCollector(t), newCollector(t)
+	dead.conn.Close() // a closed port: ICMP port unreachable
+	dir := t.TempDir()
+	cfg := writeFile(t, dir, "gwd.yaml", fmt.Sprintf(`polling: 1s
+collectors:
+  - address: 127.0.0.1
+    port: %d
+  - address: 127.0.0.1
+    port: %d
+  - address: 127.0.0.1
+    port: %d
+`, dead.port, c1.port, c2.port))
+	p := start(t, bin, "run", "--config", cfg)
+
+	var d1, d2 sflow.Decoder
+	hostname, _ := os.ReadFile("/proc/sys/kernel/hostname")
+	lastDg := uint32(0)
+	lastSample := map[[2]uint32]uint32{}
+	sawHost := 0
+	for i := 0; i < 6; i++ {
+		b1 := c1.next(t, 10*time.Second)
+		b2 := c2.next(t, 10*time.Second)
+		if !bytes.Equal(b1, b2) {
+			t.Fatalf("datagram %d differs between the two collectors", i)
+		}
+		dg, err := d1.Decode(b1)
+		if err != nil {
+			t.Fatalf("datagram %d: %v\n%s", i, err, p.output())
+		}
+		if _, err := d2.Decode(b2); err != nil {
+			t.Fatal(err)
+		}
+		checkGoflow2(t, b1, dg)
+		if lastDg != 0 && dg.SequenceNumber != lastDg+1 {
+			t.Errorf("datagram sequence jumped %d -> %d", lastDg, dg.SequenceNumber)
+		}
+		lastDg = dg.SequenceNumber
+		if !dg.AgentAddress.IsValid() {
+			t.Errorf("no agent address")
+		}
+		for _, s := range dg.Samples {
+			key := [2]uint32{s.SourceIDType, s.SourceIDIndex}
+			if prev, ok := lastSample[key]; ok && s.SequenceNumber != prev+1 {
+				t.Errorf("source %d:%d sample sequence jumped %d -> %d", key[0], key[1], prev, s.SequenceNumber)
+			}
+			lastSample[key] = s.SequenceNumber
+			if key == [2]uint32{2, 1} {
+				sawHost++
+				checkHostSample(t, &s, strings.TrimSpace(string(hostname)))
+			}
+		}
+	}
+	if sawHost < 3 {
+		t.Errorf("host sample seen %d times in 6 datagrams at polling 1s", sawHost)
+	}
+	out := p.output()
+	for _, want := range []string{"agent address", "data sources", "collectors      3"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("startup summary lacks %q:\n%s", want, out)
+		}
+	}
+	if n := strings.Count(out, "collector unreachable"); n != 1 {
+		t.Errorf("unreachable collector logged %d times, want once:\n%s", n, out)
+	}
+}
+
+func checkHostSample(t *testing.T, s *sflow.Sample, hostname string) {
+	t.Helper()
+	got := map[sflow.Tag]sflow.Record{}
+	for _, r := range s.Records {
+		got[r.Tag()] = r
+	}
+	for _, tag := range hostRecords {
+		if got[tag] == nil {
+			t.Errorf("host sample lacks record %s", tag)
+		}
+	}
+	if r, ok := got[sflow.TagHostDescr].(*sflow.HostDescr); ok {
+		if string(r.Hostname) != hostname || r.UUID == [16]byte{} || r.OSName != 2 {
+			t.Errorf("host_descr: hostname %q (want %q) uuid %x os %d", r.Hostname, hostname, r.UUID, r.OSName)
+		}
+	}
+	if r, ok := got[sflow.TagHostCPU].(*sflow.HostCPU); ok && (r.CPUNum == 0 || r.ProcTotal == 0 || r.Uptime == 0) {
+		t.Errorf("host_cpu implausible: %+v", r)
+	}
+	if r, ok := got[sflow.TagHostMemory].(*sflow.HostMemory); ok && (r.MemTotal == 0 || r.MemFree > r.MemTotal) {
+		t.Errorf("host_memory implausible: %+v", r)
+	}
+	if r, ok := got[sflow.TagMIB2IPGroup].(*sflow.MIB2IPGroup); ok && r.DefaultTTL == 0 {
+		t.Errorf("mib2_ip_group implausible: %+v", r)
+	}
+}
+
+// TestIntegrationSighupBrokenConfig: a broken file on SIGHUP keeps the
+// running configuration, says why, and the export goes on.
+func TestIntegrationSighupBrokenConfig(t *testing.T) {
+	bin := gwdBinary(t)
+	c := newCollector(t)
+	dir := t.TempDir()
+	cfg := writeFile(t, dir, "gwd.yaml", fmt.Sprintf("polling: 1s\ncollectors:\n  - address: 127.0.0.1\n    port: %d\n", c.port))
+	p := start(t, bin, "run", "--config", cfg)
+	c.next(t, 10*time.Second)
+	writeFile(t, dir, "gwd.yaml", "polling: 1s\ncollectors:\n  - adress: 127.0.0.1\n")
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(p.output(), "reload failed") && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if out := p.output(); !strings.Contains(out, "reload failed") || !strings.Contains(out, "gwd.yaml:3") {
+		t.Fatalf("no reload error naming the line:\n%s", out)
+	}
+	var d sflow.Decoder
+	seq := uint32(0)
+	for i := 0; i < 3; i++ {
+		dg, err := d.Decode(c.next(t, 10*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seq != 0 && dg.SequenceNumber != seq+1 {
+			t.Errorf("sequence jumped after the failed reload: %d -> %d", seq, dg.SequenceNumber)
+		}
+		seq = dg.SequenceNumber
+	}
+	select {
+	case <-p.done:
+		t.Fatalf("gwd exited after a bad reload:\n%s", p.output())
+	default:
+	}
+}
+
+// jsonLines reads `gwd decode --format json` output as it arrives.
+func jsonLines(r io.Reader, ch chan<- map[string]any) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var m map[string]any
+		if json.Unmarshal(sc.Bytes(), &m) == nil {
+			ch <- m
+		}
+	}
+	close(ch)
+}

@@ -1,0 +1,109 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// The checks below return "" or what is wrong, without the key's name.
+
+func checkPolling(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return fmt.Sprintf("%v is below 1s", d)
+	case d%time.Second != 0:
+		return fmt.Sprintf("%v is not a whole number of seconds", d)
+	}
+	return ""
+}
+
+func checkRange(n, lo, hi uint64) string {
+	if n < lo || n > hi {
+		return fmt.Sprintf("%d is outside %d..%d", n, lo, hi)
+	}
+	return ""
+}
+
+func checkRate(n uint64) string { return checkRange(n, 1, MaxSamplingRate) }
+
+func checkHeaderBytes(n uint64) string { return checkRange(n, MinHeaderBytes, MaxHeaderBytes) }
+
+func checkDatagramBytes(n uint64) string {
+	return checkRange(n, MinDatagramBytes, MaxDatagramBytes)
+}
+
+// checkIfName accepts a Linux interface name.
+func checkIfName(s string) string {
+	if len(s) > 15 || s == "." || s == ".." || strings.ContainsAny(s, "/ \t\r\n\x00") {
+		return fmt.Sprintf("%q is not an interface name", s)
+	}
+	return ""
+}
+
+var hostLabel = regexp.MustCompile(`^[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$`)
+
+// checkHostOrIP accepts an IP address (zone allowed) or a DNS name.
+func checkHostOrIP(s string) string {
+	if _, err := netip.ParseAddr(s); err == nil {
+		return ""
+	}
+	bad := fmt.Sprintf("%q is neither an IP address nor a host name", s)
+	name := strings.TrimSuffix(s, ".")
+	if name == "" || len(name) > 253 {
+		return bad
+	}
+	for l := range strings.SplitSeq(name, ".") {
+		if !hostLabel.MatchString(l) {
+			return bad
+		}
+	}
+	return ""
+}
+
+func checkRegexp(s string) string {
+	if _, err := regexp.Compile(s); err != nil {
+		return fmt.Sprintf("bad regular expression: %v", err)
+	}
+	return ""
+}
+
+func checkOVSDB(s string) string {
+	for _, p := range []string{"unix:", "tcp:", "ssl:"} {
+		if strings.HasPrefix(s, p) && len(s) > len(p) {
+			return ""
+		}
+	}
+	return fmt.Sprintf("%q is not an OVSDB address (unix:PATH, tcp:HOST:PORT or ssl:HOST:PORT)", s)
+}
+
+func checkProbability(p float64) string {
+	if !(p >= 0 && p <= 1) {
+		return fmt.Sprintf("%v is outside 0..1", p)
+	}
+	return ""
+}
+
+// checkNFLOG checks what needs more than one key.
+func checkNFLOG(m NFLOG) string {
+	if m.Enabled == On && m.Group == 0 {
+		return "nflog needs a group (1..65535)"
+	}
+	return ""
+}
+
+func checkPCAPDevice(d PCAPDevice) string {
+	if d.Dev == "" && d.Speed.IsZero() {
+		return "pcap device needs dev or speed"
+	}
+	return ""
+}
+
+func checkPCAP(m PCAP) string {
+	if m.Enabled == On && len(m.Devices) == 0 {
+		return "pcap needs at least one device"
+	}
+	return ""
+}
