@@ -346,16 +346,16 @@ func (a *Agent) tick(now int64) {
 }
 
 // pollLocked polls every contributor of d and encodes one counter sample
-// with all their records. A contributor's error drops only its records.
+// with all their records. A contributor that returns an error keeps the
+// records it could read (a host poller without /proc/net/snmp still sends
+// its other records); the error goes to health.
 func (a *Agent) pollLocked(d *dataSource, failed map[string]error, polled map[string]bool) {
 	recs := a.recs[:0]
 	for _, c := range d.contribs {
 		polled[c.source] = true
-		n := len(recs)
 		var err error
 		recs, err = pollSafely(c.poller, recs)
 		if err != nil {
-			recs = recs[:n]
 			if failed[c.source] == nil {
 				failed[c.source] = fmt.Errorf("poll %s: %w", d.ds, err)
 			}

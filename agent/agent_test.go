@@ -202,11 +202,14 @@ func TestFailingPollerIsIsolatedAndLoggedOnce(t *testing.T) {
 	fail := true
 	a.Register("gpu", HostSource, PollerFunc(func(recs []sflow.Record) ([]sflow.Record, error) {
 		if fail {
-			return append(recs, &sflow.NVIDIAGPU{}), errors.New("NVML gone")
+			return recs, errors.New("NVML gone")
 		}
 		return append(recs, &sflow.NVIDIAGPU{DeviceCount: 1}), nil
 	}))
 	a.Register("host", HostSource, portName("h"))
+	a.Register("partial", InterfaceSource(8), PollerFunc(func(recs []sflow.Record) ([]sflow.Record, error) {
+		return append(recs, &sflow.PortName{Name: []byte("p")}), errors.New("one file missing")
+	}))
 	a.Register("panicky", InterfaceSource(9), PollerFunc(func([]sflow.Record) ([]sflow.Record, error) { panic("bug") }))
 	var d sflow.Decoder
 	for i := int64(0); i < 3; i++ {
@@ -215,14 +218,17 @@ func TestFailingPollerIsIsolatedAndLoggedOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(dg.Samples) != 1 || len(dg.Samples[0].Records) != 1 || sflow.RecordName(dg.Samples[0].Records[0]) != "port_name" {
-			t.Fatalf("tick %d: want only the healthy host record, got %+v", i, dg.Samples)
+		if len(dg.Samples) != 2 || len(dg.Samples[0].Records) != 1 || sflow.RecordName(dg.Samples[0].Records[0]) != "port_name" {
+			t.Fatalf("tick %d: want the healthy host record, got %+v", i, dg.Samples)
+		}
+		if p := dg.Samples[1]; p.SourceIDIndex != 8 || len(p.Records) != 1 {
+			t.Fatalf("tick %d: the partial poller's record is missing: %+v", i, p)
 		}
 	}
 	if n := strings.Count(logBuf.String(), "NVML gone"); n != 1 {
 		t.Errorf("failure logged %d times, want once:\n%s", n, logBuf.String())
 	}
-	if h := a.Health(); !strings.Contains(h["panicky"], "panicked") || h["host"] != "" {
+	if h := a.Health(); !strings.Contains(h["panicky"], "panicked") || h["host"] != "" || !strings.Contains(h["partial"], "one file missing") {
 		t.Errorf("health %v", h)
 	}
 	fail = false

@@ -1,0 +1,82 @@
+package host
+
+import (
+	"testing"
+
+	"gwd/sflow"
+)
+
+// BenchmarkHostPoll polls the host data source of the fixture root (about
+// 20 file reads: proc files plus 4 interfaces x 8 statistics files).
+func BenchmarkHostPoll(b *testing.B) {
+	h, sf, _ := newTestHost(b, rootConfig(b, fixture))
+	sf.noRecord = true
+	recs := make([]sflow.Record, 0, 16)
+	var err error
+	if recs, err = h.hostPoller.Poll(recs); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if recs, err = h.hostPoller.Poll(recs[:0]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkInterfacePoll polls eth0 of the fixture root (if_counters,
+// ethernet_counters, port_name; no module).
+func BenchmarkInterfacePoll(b *testing.B) {
+	h, _, _ := newTestHost(b, rootConfig(b, fixture))
+	p := h.pollerFor(b, 2)
+	recs := make([]sflow.Record, 0, 8)
+	var err error
+	if recs, err = p.Poll(recs); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if recs, err = p.Poll(recs[:0]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkInterfacePollSFP adds a QSFP28 module EEPROM (fake reader) to swp1.
+func BenchmarkInterfacePollSFP(b *testing.B) {
+	h, _, ee := newTestHost(b, rootConfig(b, fixture))
+	ee.data["swp1"] = sff8636Fixture(true)
+	p := h.pollerFor(b, 5)
+	recs := make([]sflow.Record, 0, 8)
+	var err error
+	if recs, err = p.Poll(recs); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if recs, err = p.Poll(recs[:0]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestPollAllocations pins the steady-state allocations of the pollers on
+// the fixture root (with the faked statfs: the real one allocates the
+// C string of each mount point).
+func TestPollAllocations(t *testing.T) {
+	h, sf, _ := newTestHost(t, rootConfig(t, fixture))
+	sf.noRecord = true
+	recs := make([]sflow.Record, 0, 16)
+	pollers := map[string]interface {
+		Poll([]sflow.Record) ([]sflow.Record, error)
+	}{"host": h.hostPoller}
+	for _, inf := range h.Interfaces() {
+		pollers[inf.Name] = h.pollerFor(t, inf.IfIndex)
+	}
+	for name, p := range pollers {
+		recs, _ = p.Poll(recs[:0])
+		if n := testing.AllocsPerRun(50, func() { recs, _ = p.Poll(recs[:0]) }); n != 0 {
+			t.Errorf("%s: %.1f allocations per poll, want 0", name, n)
+		}
+	}
+}

@@ -1,0 +1,287 @@
+package host
+
+import (
+	"errors"
+	"io/fs"
+	"syscall"
+	"unsafe"
+)
+
+// fileReader reads small procfs / sysfs files into a reused buffer without
+// allocating: the path is built NUL-terminated in a reused slice and opened
+// with openat(2) directly, so a poll costs syscalls and no garbage. One
+// fileReader belongs to one poller; it is not safe for concurrent use.
+type fileReader struct {
+	buf  []byte
+	path []byte
+}
+
+const maxFileBytes = 16 << 20 // a /proc file larger than this is not one of ours
+
+var atFDCWD = -100 // AT_FDCWD; a variable so that uintptr(atFDCWD) compiles
+
+// read returns the contents of dir+name (either may be empty). The result
+// aliases the reader's buffer and is valid until the next read. Errors are
+// *fs.PathError naming the file.
+func (r *fileReader) read(dir, name string) ([]byte, error) {
+	b, err := r.load(dir, name)
+	if errno, ok := err.(syscall.Errno); ok {
+		return nil, r.pathErr("open", errno)
+	}
+	return b, err
+}
+
+// load is read with a bare syscall.Errno (no allocation) when the file
+// cannot be opened.
+func (r *fileReader) load(dir, name string) ([]byte, error) {
+	r.path = append(append(append(r.path[:0], dir...), name...), 0)
+	fd, err := openRO(r.path)
+	if err != nil {
+		return nil, err
+	}
+	defer syscall.Close(fd)
+	if cap(r.buf) < 512 {
+		r.buf = make([]byte, 0, 4096)
+	}
+	b := r.buf[:0]
+	for {
+		if len(b) == cap(b) {
+			if cap(b) >= maxFileBytes {
+				return nil, r.pathErr("read", errors.New("file too large"))
+			}
+			nb := make([]byte, len(b), 2*cap(b))
+			copy(nb, b)
+			b = nb
+		}
+		n, err := syscall.Read(fd, b[len(b):cap(b)])
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			r.buf = b[:0]
+			return nil, r.pathErr("read", err)
+		}
+		if n == 0 {
+			break
+		}
+		b = b[:len(b)+n]
+	}
+	r.buf = b[:0]
+	return b, nil
+}
+
+// pathErr names the file of the last read (allocating: error path only).
+func (r *fileReader) pathErr(op string, err error) error {
+	return &fs.PathError{Op: op, Path: string(r.path[:len(r.path)-1]), Err: err}
+}
+
+// readUint reads a file holding one unsigned decimal number.
+func (r *fileReader) readUint(dir, name string) (uint64, error) {
+	b, err := r.read(dir, name)
+	if err != nil {
+		return 0, err
+	}
+	v, ok := parseUint(trimSpace(b))
+	if !ok {
+		return 0, r.pathErr("parse", errors.New("not an unsigned number: "+quoteShort(b)))
+	}
+	return v, nil
+}
+
+// readOptUint is readUint for a file the kernel may not have: a missing
+// file gives ok false and no error (and no allocation).
+func (r *fileReader) readOptUint(dir, name string) (v uint64, ok bool, err error) {
+	b, err := r.load(dir, name)
+	if err == syscall.ENOENT {
+		return 0, false, nil
+	}
+	if errno, isErrno := err.(syscall.Errno); isErrno {
+		return 0, false, r.pathErr("open", errno)
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	v, ok = parseUint(trimSpace(b))
+	if !ok {
+		return 0, false, r.pathErr("parse", errors.New("not an unsigned number: "+quoteShort(b)))
+	}
+	return v, true, nil
+}
+
+// readOptInt reads a signed number from a file that may be missing or
+// unreadable for now (speed of a link that is down: EINVAL); ok is false
+// then, without an error value being built.
+func (r *fileReader) readOptInt(dir, name string) (v int64, ok bool) {
+	b, err := r.load(dir, name)
+	if err != nil {
+		return 0, false
+	}
+	return parseInt(trimSpace(b))
+}
+
+// openRO opens a NUL-terminated path read-only.
+func openRO(path []byte) (int, error) {
+	for {
+		fd, _, e := syscall.Syscall6(syscall.SYS_OPENAT, uintptr(atFDCWD),
+			uintptr(unsafe.Pointer(&path[0])), uintptr(syscall.O_RDONLY|syscall.O_CLOEXEC), 0, 0, 0)
+		if e == syscall.EINTR {
+			continue
+		}
+		if e != 0 {
+			return -1, e
+		}
+		return int(fd), nil
+	}
+}
+
+// isNotExist reports whether err says a file or directory is missing
+// (ENOENT, or ENODEV/ENXIO from a sysfs attribute of a vanished device).
+func isNotExist(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENODEV) || errors.Is(err, syscall.ENXIO)
+}
+
+// quoteShort renders the first bytes of b for an error message.
+func quoteShort(b []byte) string {
+	b = trimSpace(b)
+	if len(b) > 40 {
+		b = b[:40]
+	}
+	return "\"" + string(b) + "\""
+}
+
+// --- allocation-free parsing helpers ---
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && isSpace(b[0]) {
+		b = b[1:]
+	}
+	for len(b) > 0 && isSpace(b[len(b)-1]) {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// parseUint parses an unsigned decimal number; it saturates rather than
+// overflows (no kernel counter reaches 2^64).
+func parseUint(b []byte) (uint64, bool) {
+	if len(b) == 0 {
+		return 0, false
+	}
+	var v uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		d := uint64(c - '0')
+		if v > (^uint64(0)-d)/10 {
+			v = ^uint64(0)
+			continue
+		}
+		v = v*10 + d
+	}
+	return v, true
+}
+
+// parseInt parses a signed decimal number.
+func parseInt(b []byte) (int64, bool) {
+	neg := false
+	if len(b) > 0 && (b[0] == '-' || b[0] == '+') {
+		neg = b[0] == '-'
+		b = b[1:]
+	}
+	u, ok := parseUint(b)
+	if !ok {
+		return 0, false
+	}
+	if neg {
+		return -int64(u), true
+	}
+	return int64(u), true
+}
+
+// parseHex parses "0x1003" or "1003" as hexadecimal.
+func parseHex(b []byte) (uint64, bool) {
+	if len(b) > 2 && b[0] == '0' && (b[1] == 'x' || b[1] == 'X') {
+		b = b[2:]
+	}
+	if len(b) == 0 || len(b) > 16 {
+		return 0, false
+	}
+	var v uint64
+	for _, c := range b {
+		switch {
+		case c >= '0' && c <= '9':
+			v = v<<4 | uint64(c-'0')
+		case c >= 'a' && c <= 'f':
+			v = v<<4 | uint64(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			v = v<<4 | uint64(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return v, true
+}
+
+// parseDecimal parses "12.34" into its integer part and a float value
+// (enough precision for load averages and MHz figures).
+func parseDecimal(b []byte) (intPart uint64, f float64, ok bool) {
+	dot := -1
+	for i, c := range b {
+		if c == '.' {
+			dot = i
+			break
+		}
+	}
+	if dot < 0 {
+		v, ok := parseUint(b)
+		return v, float64(v), ok
+	}
+	ip, ok := parseUint(b[:dot])
+	if !ok && dot != 0 {
+		return 0, 0, false
+	}
+	frac := b[dot+1:]
+	if len(frac) > 9 {
+		frac = frac[:9]
+	}
+	fv, ok2 := parseUint(frac)
+	if !ok2 && len(frac) > 0 {
+		return 0, 0, false
+	}
+	scale := 1.0
+	for range frac {
+		scale *= 10
+	}
+	return ip, float64(ip) + float64(fv)/scale, true
+}
+
+// nextLine splits b at the first newline: the line (without "\n") and the rest.
+func nextLine(b []byte) (line, rest []byte) {
+	for i, c := range b {
+		if c == '\n' {
+			return b[:i], b[i+1:]
+		}
+	}
+	return b, nil
+}
+
+// nextField returns the first whitespace-separated field of b and the rest.
+func nextField(b []byte) (field, rest []byte) {
+	i := 0
+	for i < len(b) && isSpace(b[i]) {
+		i++
+	}
+	j := i
+	for j < len(b) && !isSpace(b[j]) {
+		j++
+	}
+	return b[i:j], b[j:]
+}
+
+// hasPrefix is bytes.HasPrefix for a string prefix.
+func hasPrefix(b []byte, p string) bool {
+	return len(b) >= len(p) && string(b[:len(p)]) == p
+}

@@ -1,0 +1,153 @@
+package host
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"gwd/sflow"
+)
+
+// hostPoller is the poller of the host data source 2:1. It owns its record
+// structs and read buffers and reuses them on every poll.
+type hostPoller struct {
+	h  *Host
+	mu sync.Mutex
+	rd fileReader
+
+	descr    sflow.HostDescr
+	adapters sflow.HostAdapters
+	cpu      sflow.HostCPU
+	mem      sflow.HostMemory
+	disk     sflow.HostDiskIO
+	net      sflow.HostNetIO
+	ip       sflow.MIB2IPGroup
+	icmp     sflow.MIB2ICMPGroup
+	tcp      sflow.MIB2TCPGroup
+	udp      sflow.MIB2UDPGroup
+
+	memFields  map[string]*uint64
+	vmFields   map[string]*uint32
+	snmp       [nGroups]map[string]*uint32
+	seenDevs   [][]byte
+	mountPaths map[string]string
+	statfsBuf  unix.Statfs_t
+	errs       []error
+}
+
+func newHostPoller(h *Host) *hostPoller {
+	p := &hostPoller{h: h, mountPaths: map[string]string{}}
+	p.memFields = map[string]*uint64{
+		"MemTotal": &p.mem.MemTotal, "MemFree": &p.mem.MemFree, "Shmem": &p.mem.MemShared,
+		"Buffers": &p.mem.MemBuffers, "Cached": &p.mem.MemCached,
+		"SwapTotal": &p.mem.SwapTotal, "SwapFree": &p.mem.SwapFree,
+	}
+	p.vmFields = map[string]*uint32{
+		"pgpgin": &p.mem.PageIn, "pgpgout": &p.mem.PageOut, "pswpin": &p.mem.SwapIn, "pswpout": &p.mem.SwapOut,
+	}
+	p.snmp = snmpFields(&p.ip, &p.icmp, &p.tcp, &p.udp)
+	return p
+}
+
+// Poll implements agent.Poller: it appends, in this order, host_descr,
+// host_adapters, host_cpu, host_memory, host_disk_io, host_net_io and the
+// four MIB-2 groups, each read fresh. A record whose source cannot be read
+// is left out and its error (naming the file) joined into the returned
+// error; the other records are still returned.
+func (p *hostPoller) Poll(recs []sflow.Record) ([]sflow.Record, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := p.h.snap.Load()
+	if s == nil {
+		s = &snapshot{}
+	}
+	p.errs = p.errs[:0]
+	add := func(r sflow.Record, err error) {
+		if err != nil {
+			p.errs = append(p.errs, err)
+			return
+		}
+		recs = append(recs, r)
+	}
+	add(&p.descr, p.pollDescr())
+	add(&p.adapters, p.pollAdapters(s))
+	add(&p.cpu, p.pollCPU(s.cpuMHz))
+	add(&p.mem, p.pollMemory())
+	add(&p.disk, p.pollDisk(s))
+	add(&p.net, p.pollNetIO(s))
+	found, err := p.pollSNMP()
+	if err != nil {
+		p.errs = append(p.errs, err)
+	}
+	for g, r := range [nGroups]sflow.Record{&p.ip, &p.icmp, &p.tcp, &p.udp} {
+		if found[g] {
+			recs = append(recs, r)
+		}
+	}
+	if len(p.errs) == 0 {
+		return recs, nil
+	}
+	return recs, errors.Join(p.errs...)
+}
+
+// pollAdapters fills host_adapters: ifIndex and MAC of every selected
+// interface (an interface without a 6-byte MAC, e.g. InfiniBand, is listed
+// with no MAC).
+func (p *hostPoller) pollAdapters(s *snapshot) error {
+	a := p.adapters.Adapters[:0]
+	for _, inf := range s.infos {
+		if len(a) < cap(a) {
+			a = a[:len(a)+1]
+		} else {
+			a = append(a, sflow.HostAdapter{})
+		}
+		ad := &a[len(a)-1]
+		ad.IfIndex = inf.IfIndex
+		ad.MACs = ad.MACs[:0]
+		if len(inf.MAC) == 6 {
+			ad.MACs = append(ad.MACs, [6]byte(inf.MAC))
+		}
+	}
+	p.adapters.Adapters = a
+	return nil
+}
+
+// pollNetIO fills host_net_io with the sums, over the selected interfaces
+// except bond masters, of the same statistics files the interface pollers
+// read: rx/tx_bytes (64-bit), rx/tx_packets, rx/tx_errors and
+// rx/tx_dropped (low 32 bits of the sums). An interface that vanished
+// since the last scan is skipped (and a rescan requested).
+func (p *hostPoller) pollNetIO(s *snapshot) error {
+	var sum [len(netIOFiles)]uint64
+	for _, ifp := range s.ifaces {
+		if ifp.kind == kindBond {
+			continue
+		}
+		var v [len(netIOFiles)]uint64
+		var err error
+		for i, f := range netIOFiles {
+			if v[i], err = p.rd.readUint(ifp.statDir, f); err != nil {
+				break
+			}
+		}
+		if err != nil {
+			if isNotExist(err) {
+				p.h.requestRescan()
+				continue
+			}
+			return fmt.Errorf("host_net_io: %w", err)
+		}
+		for i := range sum {
+			sum[i] += v[i]
+		}
+	}
+	p.net = sflow.HostNetIO{
+		BytesIn: sum[0], PktsIn: uint32(sum[1]), ErrsIn: uint32(sum[2]), DropsIn: uint32(sum[3]),
+		BytesOut: sum[4], PktsOut: uint32(sum[5]), ErrsOut: uint32(sum[6]), DropsOut: uint32(sum[7]),
+	}
+	return nil
+}
+
+var netIOFiles = [...]string{"rx_bytes", "rx_packets", "rx_errors", "rx_dropped", "tx_bytes", "tx_packets", "tx_errors", "tx_dropped"}
