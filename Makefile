@@ -12,9 +12,11 @@ all: build
 build:
 	$(GO) build -o $(BIN) ./cmd/gwd
 
-# Runs the main job on the embedded default configuration.
+# Runs the agent in the foreground on the built-in default configuration
+# (config/default.yaml, embedded in the binary): host and interface counters
+# every 10 s to 127.0.0.1:6343. Watch them with: bin/gwd decode -p 6343
 run: build
-	./$(BIN) decode -r testdata/captures/hsflowd-2.1.25-hostcounters-poll5.pcap
+	./$(BIN) run --config config/default.yaml
 
 # Everything the tests need on a fresh Debian 12 machine (root), then the tests.
 test: test-deps check-generated lint

@@ -23,9 +23,9 @@ hz=$(getconf CLK_TCK)
 read -r utime stime < <(awk '{print $14, $15}' "/proc/$pid/stat")
 rss=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status")
 hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status")
-run_ns=$(awk '{print $1}' "/proc/$pid/schedstat" 2>/dev/null || echo 0)
+run_ns=$(cat /proc/$pid/task/*/schedstat 2>/dev/null | awk '{s += $1} END {print s + 0}')
 kill "$pid"; wait "$pid" 2>/dev/null || true
 kill "$cpid"; wait "$cpid" 2>/dev/null || true
 dgs=$(grep -c '^startDatagram' "$tmp/decoded.txt" || true)
 cpu_ms=$(( (utime + stime) * 1000 / hz ))
-echo "gwd footprint over ${dur}s at polling 5s: RSS ${rss} kB (peak ${hwm} kB), CPU ${cpu_ms} ms by ticks (user $((utime*1000/hz)) ms, system $((stime*1000/hz)) ms), $((run_ns / 1000000)) ms by schedstat, ${dgs} datagrams decoded"
+echo "gwd footprint over ${dur}s at polling 5s: RSS ${rss} kB (peak ${hwm} kB), CPU ${cpu_ms} ms by ticks (user $((utime*1000/hz)) ms, system $((stime*1000/hz)) ms), $((run_ns / 1000000)) ms by schedstat (all threads), ${dgs} datagrams decoded"
