@@ -27,6 +27,19 @@ type PollerFunc func(recs []sflow.Record) ([]sflow.Record, error)
 // Poll implements Poller.
 func (f PollerFunc) Poll(recs []sflow.Record) ([]sflow.Record, error) { return f(recs) }
 
+// Registrar is what a source sees of the agent: it registers pollers for
+// its data sources and reports its own health. *Agent implements it; tests
+// use fakes.
+type Registrar interface {
+	Register(source string, ds DataSource, p Poller)
+	Unregister(source string, ds DataSource)
+	// SetHealth records a source-wide state (nil = healthy), such as
+	// "NVML not available"; a change is logged once.
+	SetHealth(source string, err error)
+}
+
+var _ Registrar = (*Agent)(nil)
+
 // Config is the agent's part of gwd's configuration.
 type Config struct {
 	// SubAgent is the sub-agent id of every datagram (see plan.go).
