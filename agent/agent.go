@@ -75,8 +75,9 @@ func (c *Config) normalize() error {
 
 // contributor is one registered poller of a data source.
 type contributor struct {
-	source string
-	poller Poller
+	source   string
+	poller   Poller
+	priority int
 }
 
 // dataSource is the agent's state for one data source.
@@ -102,6 +103,7 @@ type Agent struct {
 	exporter *exporterSet
 	dgSeq    uint32
 	taps     []func([]byte)
+	flow     flowState
 
 	// scratch, used only by the scheduler goroutine
 	recs    []sflow.Record
@@ -132,6 +134,15 @@ func New(cfg Config, addrs AddressWatcher, log *slog.Logger) (*Agent, error) {
 // such as "host" or "ovs"). Several sources may contribute to one data
 // source: their records go out together in one counter sample.
 func (a *Agent) Register(source string, ds DataSource, p Poller) {
+	a.RegisterPriority(source, ds, p, 0)
+}
+
+// RegisterPriority is Register with a merge priority: when contributors to
+// one data source send a record of the same type (two 0:1 if_counters for
+// one port), the record of the contributor with the highest priority is
+// kept and the others are dropped, so a sample never carries a record type
+// twice. Equal priorities keep the source that sorts first by name.
+func (a *Agent) RegisterPriority(source string, ds DataSource, p Poller, priority int) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	d := a.sources[ds]
@@ -140,14 +151,14 @@ func (a *Agent) Register(source string, ds DataSource, p Poller) {
 		d = &dataSource{ds: ds, phase: rand.Int64N(iv)}
 		a.sources[ds] = d
 	}
-	for i, c := range d.contribs {
-		if c.source == source {
-			d.contribs[i].poller = p
-			return
+	d.contribs = slices.DeleteFunc(d.contribs, func(c contributor) bool { return c.source == source })
+	d.contribs = append(d.contribs, contributor{source: source, poller: p, priority: priority})
+	sort.Slice(d.contribs, func(i, j int) bool {
+		if d.contribs[i].priority != d.contribs[j].priority {
+			return d.contribs[i].priority > d.contribs[j].priority
 		}
-	}
-	d.contribs = append(d.contribs, contributor{source: source, poller: p})
-	sort.Slice(d.contribs, func(i, j int) bool { return d.contribs[i].source < d.contribs[j].source })
+		return d.contribs[i].source < d.contribs[j].source
+	})
 }
 
 // Unregister removes source's poller for ds. The data source keeps its
@@ -374,6 +385,7 @@ func (a *Agent) pollLocked(d *dataSource, failed map[string]error, polled map[st
 			}
 		}
 	}
+	recs = dedupTags(recs)
 	a.recs = recs[:0]
 	if len(recs) == 0 {
 		return
@@ -392,6 +404,22 @@ func (a *Agent) pollLocked(d *dataSource, failed map[string]error, polled map[st
 	}
 	a.buf = b
 	a.samples = append(a.samples, a.buf[start:len(a.buf):len(a.buf)])
+}
+
+// dedupTags keeps the first record of each tag (contributors are polled in
+// priority order), preserving order, in place.
+func dedupTags(recs []sflow.Record) []sflow.Record {
+	out := recs[:0]
+next:
+	for _, r := range recs {
+		for _, k := range out {
+			if k.Tag() == r.Tag() {
+				continue next
+			}
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 // pollSafely turns a poller's panic into an error: one broken source must

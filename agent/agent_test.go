@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -327,5 +328,93 @@ func TestVirtualSourceProbes(t *testing.T) {
 	second, _ := VirtualSource("uuid-1", func(ds DataSource) bool { return ds == first })
 	if second == first || second.Index != 100000+(first.Index-100000+1)%50000 {
 		t.Fatalf("probe gave %v after %v", second, first)
+	}
+}
+
+func flowSample(in uint32, hdrLen int) *sflow.Sample {
+	return &sflow.Sample{Tag: sflow.SampleFlow, SamplingRate: 10, SamplePool: 100, Input: Interface(in), Output: Interface(2),
+		Records: []sflow.Record{&sflow.SampledHeader{Protocol: 1, FrameLength: 100, Header: make([]byte, hdrLen)}}}
+}
+
+// Interface is a plain ifIndex interface for test samples.
+func Interface(i uint32) sflow.Interface { return sflow.Interface{Value: i} }
+
+func TestSubmitFlowBatchesWithinDelayAndSequences(t *testing.T) {
+	c, addr := collectorConn(t)
+	a := newTestAgent(t, Config{DatagramBytes: 600, Collectors: []CollectorConfig{{Addr: addr}}}, nil)
+	start := time.Now()
+	for i := 0; i < 3; i++ {
+		if err := a.SubmitFlow(BridgeSource(0), flowSample(5, 64)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := recv(t, c)
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Errorf("flow datagram after %v", d)
+	}
+	var dec sflow.Decoder
+	dg, err := dec.Decode(b)
+	if err != nil || len(dg.Samples) != 3 {
+		t.Fatalf("%v, %d samples", err, len(dg.Samples))
+	}
+	for i, s := range dg.Samples {
+		if s.SequenceNumber != uint32(i+1) || s.SourceIDType != 2 || s.SourceIDIndex != 1000 || s.Tag != sflow.SampleFlow {
+			t.Errorf("sample %d: %+v", i, s)
+		}
+	}
+	// Big samples: a full datagram goes at once, never over the size.
+	for i := 0; i < 5; i++ {
+		a.SubmitFlow(BridgeSource(0), flowSample(5, 200))
+	}
+	seq := uint32(3)
+	got := 0
+	for got < 5 {
+		b := recv(t, c)
+		if len(b) > 600 {
+			t.Fatalf("datagram %d bytes", len(b))
+		}
+		dg, err := dec.Decode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range dg.Samples {
+			seq++
+			got++
+			if s.SequenceNumber != seq {
+				t.Fatalf("flow sequence %d, want %d", s.SequenceNumber, seq)
+			}
+		}
+	}
+}
+
+func TestMergeKeepsHighestPriorityRecordType(t *testing.T) {
+	c, addr := collectorConn(t)
+	a := newTestAgent(t, Config{Collectors: []CollectorConfig{{Addr: addr}}}, nil)
+	a.Register("host", InterfaceSource(7), PollerFunc(func(recs []sflow.Record) ([]sflow.Record, error) {
+		return append(recs, &sflow.IfCounters{IfIndex: 1}, &sflow.PortName{Name: []byte("host")}, &sflow.SFP{ModuleID: 3}), nil
+	}))
+	a.RegisterPriority("ovs", InterfaceSource(7), PollerFunc(func(recs []sflow.Record) ([]sflow.Record, error) {
+		return append(recs, &sflow.IfCounters{IfIndex: 2}, &sflow.OFPort{PortNo: 9}, &sflow.PortName{Name: []byte("ovs")}), nil
+	}), 10)
+	a.tick(0)
+	var d sflow.Decoder
+	dg, err := d.Decode(recv(t, c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range dg.Samples[0].Records {
+		switch r := r.(type) {
+		case *sflow.IfCounters:
+			got = append(got, fmt.Sprintf("if_counters %d", r.IfIndex))
+		case *sflow.PortName:
+			got = append(got, "port_name "+string(r.Name))
+		default:
+			got = append(got, sflow.RecordName(r))
+		}
+	}
+	want := []string{"if_counters 2", "of_port", "port_name ovs", "sfp"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("merged records (-want +got):\n%s", diff)
 	}
 }

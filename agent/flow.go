@@ -1,0 +1,119 @@
+package agent
+
+import (
+	"time"
+
+	"gwd/sflow"
+)
+
+// FlowDelay is the longest a flow sample waits for others to share its
+// datagram.
+const FlowDelay = 100 * time.Millisecond
+
+// flowState is the agent's queue of flow samples waiting to be sent.
+type flowState struct {
+	seq     map[DataSource]uint32 // flow sample sequence per data source
+	pending []byte                // encoded samples
+	n       int                   // samples in pending
+	timer   *time.Timer
+	out     []byte // datagram scratch
+	spill   []byte // a sample moved aside while the queue is flushed
+	dropped uint64 // samples dropped while there was no agent address
+}
+
+// SubmitFlow queues a flow or discard sample for data source ds. The agent
+// sets the sample's source id and its sequence number (one sequence per data
+// source, apart from the counter samples' one) and sends it within FlowDelay,
+// or at once when its datagram is full. s is encoded before SubmitFlow
+// returns, so the caller may reuse it. Without an agent address the sample
+// is dropped and counted.
+func (a *Agent) SubmitFlow(ds DataSource, s *sflow.Sample) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	f := &a.flow
+	if !a.address.Addr.IsValid() {
+		f.dropped++
+		return nil
+	}
+	if f.seq == nil {
+		f.seq = map[DataSource]uint32{}
+	}
+	seq := f.seq[ds] + 1
+	s.SequenceNumber = seq
+	s.SourceIDType, s.SourceIDIndex = ds.Type, ds.Index
+	switch s.Tag {
+	case sflow.SampleFlow, sflow.SampleFlowExpanded:
+		s.Tag = sflow.SampleFlow
+		if ds.Type > 0xff || ds.Index > 0xffffff || s.Input.Value > 0x3fffffff || s.Output.Value > 0x3fffffff || s.Input.Format > 3 || s.Output.Format > 3 {
+			s.Tag = sflow.SampleFlowExpanded
+		}
+	}
+	start := len(f.pending)
+	b, err := sflow.AppendSample(f.pending, s)
+	if err != nil {
+		return err
+	}
+	f.pending = b
+	hdr := 28
+	if a.address.Addr.Is6() {
+		hdr = 40
+	}
+	if f.n > 0 && hdr+len(f.pending) > a.cfg.DatagramBytes {
+		// The new sample does not fit: send the others, keep it queued.
+		f.spill = append(f.spill[:0], f.pending[start:]...)
+		f.pending = f.pending[:start]
+		a.flushFlowsLocked()
+		f.pending = append(f.pending[:0], f.spill...)
+	}
+	f.seq[ds] = seq
+	f.n++
+	if hdr+len(f.pending) >= a.cfg.DatagramBytes {
+		a.flushFlowsLocked()
+		return nil
+	}
+	if f.n == 1 {
+		if f.timer == nil {
+			f.timer = time.AfterFunc(FlowDelay, a.flushFlows)
+		} else {
+			f.timer.Reset(FlowDelay)
+		}
+	}
+	return nil
+}
+
+func (a *Agent) flushFlows() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.flushFlowsLocked()
+}
+
+// flushFlowsLocked sends the queued flow samples as one datagram.
+func (a *Agent) flushFlowsLocked() {
+	f := &a.flow
+	if f.n == 0 {
+		return
+	}
+	if f.timer != nil {
+		f.timer.Stop()
+	}
+	a.dgSeq++
+	hdr := sflow.Datagram{AgentAddress: a.address.Addr, SubAgentID: a.cfg.SubAgent, SequenceNumber: a.dgSeq,
+		Uptime: uint32(time.Since(a.start).Milliseconds())}
+	out := sflow.AppendDatagramHeader(f.out[:0], &hdr, f.n)
+	out = append(out, f.pending...)
+	f.out = out[:0]
+	f.pending = f.pending[:0]
+	f.n = 0
+	a.exporter.send(out)
+	for _, t := range a.taps {
+		t(out)
+	}
+}
+
+// FlowsDropped is how many flow samples were dropped for want of an agent
+// address.
+func (a *Agent) FlowsDropped() uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.flow.dropped
+}
