@@ -104,6 +104,7 @@ type Agent struct {
 	dgSeq    uint32
 	taps     []func([]byte)
 	flow     flowState
+	wake     chan struct{}
 
 	// scratch, used only by the scheduler goroutine
 	recs    []sflow.Record
@@ -127,6 +128,7 @@ func New(cfg Config, addrs AddressWatcher, log *slog.Logger) (*Agent, error) {
 	return &Agent{
 		log: log, addrs: addrs, start: time.Now(), cfg: cfg,
 		sources: map[DataSource]*dataSource{}, health: map[string]string{}, exporter: ex,
+		wake: make(chan struct{}, 1),
 	}, nil
 }
 
@@ -159,6 +161,7 @@ func (a *Agent) RegisterPriority(source string, ds DataSource, p Poller, priorit
 		}
 		return d.contribs[i].source < d.contribs[j].source
 	})
+	a.poke()
 }
 
 // Unregister removes source's poller for ds. The data source keeps its
@@ -256,6 +259,7 @@ func (a *Agent) Reconfigure(cfg Config) error {
 	a.exporter = ex
 	old.close()
 	a.electLocked()
+	a.poke()
 	return nil
 }
 
@@ -307,10 +311,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	if a.addrs != nil {
 		changes = a.addrs.Changes(ctx)
 	}
-	next := time.Now().Truncate(time.Second).Add(time.Second)
-	timer := time.NewTimer(time.Until(next))
+	sec := a.nextDue(time.Now().Unix())
+	timer := time.NewTimer(time.Until(time.Unix(sec, 0)))
 	defer timer.Stop()
 	for {
+		fired := false
 		select {
 		case <-ctx.Done():
 			a.mu.Lock()
@@ -319,16 +324,44 @@ func (a *Agent) Run(ctx context.Context) error {
 			return nil
 		case <-changes:
 			a.Elect()
+		case <-a.wake:
+			// Sources or the interval changed: the next due second may be
+			// sooner than the one the timer waits for.
 		case <-timer.C:
-			a.tick(next.Unix())
-			next = next.Add(time.Second)
-			if now := time.Now(); next.Before(now) {
-				// The machine was suspended or the poll took too long:
-				// skip the missed seconds rather than catching up.
-				next = now.Truncate(time.Second).Add(time.Second)
-			}
-			timer.Reset(time.Until(next))
+			fired = true
+			a.tick(sec)
 		}
+		// Sleep until the next second at which some data source is due,
+		// never catching up on seconds missed (suspend, a slow poll).
+		if due := a.nextDue(time.Now().Unix()); fired || due != sec {
+			sec = due
+			timer.Reset(time.Until(time.Unix(sec, 0)))
+		}
+	}
+}
+
+// nextDue is the first whole second after now at which a data source is
+// due; with no data source, a second in an hour (a registration wakes Run).
+func (a *Agent) nextDue(now int64) int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	iv := int64(a.cfg.Polling / time.Second)
+	best := now + 3600
+	for _, d := range a.sources {
+		// smallest t > now with (t - phase) % iv == 0
+		t := now + 1 + ((d.phase-(now+1))%iv+iv)%iv
+		if t < best {
+			best = t
+		}
+	}
+	return best
+}
+
+// poke wakes Run to recompute its next due second.
+func (a *Agent) poke() {
+	select {
+	case a.wake <- struct{}{}:
+	default:
 	}
 }
 

@@ -418,3 +418,19 @@ func TestMergeKeepsHighestPriorityRecordType(t *testing.T) {
 		t.Errorf("merged records (-want +got):\n%s", diff)
 	}
 }
+
+func TestNextDue(t *testing.T) {
+	a := newTestAgent(t, Config{Polling: 10 * time.Second}, nil)
+	if got := a.nextDue(100); got != 100+3600 {
+		t.Errorf("no sources: next %d", got)
+	}
+	a.Register("host", HostSource, portName("x"))
+	a.Register("host", InterfaceSource(1), portName("y"))
+	a.sources[HostSource].phase = 3
+	a.sources[InterfaceSource(1)].phase = 7
+	for _, tc := range []struct{ now, want int64 }{{100, 103}, {103, 107}, {107, 113}, {99, 103}, {102, 103}} {
+		if got := a.nextDue(tc.now); got != tc.want {
+			t.Errorf("nextDue(%d) = %d, want %d", tc.now, got, tc.want)
+		}
+	}
+}
