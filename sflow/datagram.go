@@ -3,6 +3,7 @@ package sflow
 import (
 	"errors"
 	"net/netip"
+	"slices"
 )
 
 // Datagram is one sFlow version 5 datagram.
@@ -77,6 +78,11 @@ type Decoder struct {
 	opaque pool[OpaqueRecord]
 	depth  int
 	errs   []error
+	// nested holds the record lists nested inside records (802.11
+	// aggregation) and nestedR their readers, one per depth: decodeNested is
+	// recursive, so a reader local to it would be moved to the heap.
+	nested  []Record
+	nestedR [maxDepth]reader
 }
 
 // Decode decodes one datagram. The result and everything it points to are
@@ -91,13 +97,14 @@ func (d *Decoder) Decode(b []byte) (*Datagram, error) {
 	d.pools.reset()
 	d.opaque.reset()
 	d.errs = d.errs[:0]
+	d.nested = d.nested[:0]
 	d.depth = 0
 	dg := &d.dg
 	*dg = Datagram{Samples: dg.Samples[:0]}
 
 	r := reader{b: b}
 	if v := r.u32(); v != 5 && r.err == nil {
-		r.fail(ErrVersion)
+		r.failWord(ErrVersion)
 	}
 	dg.AgentAddress = r.addr()
 	dg.SubAgentID = r.u32()
@@ -110,13 +117,10 @@ func (d *Decoder) Decode(b []byte) (*Datagram, error) {
 	dg.Samples = grow(dg.Samples, n)
 	for i := range dg.Samples {
 		s := &dg.Samples[i]
-		tag := Tag(r.u32())
-		size := r.u32()
-		at := r.off
-		body := r.take(int(size))
-		if r.err != nil || size > 1<<30 {
+		tag, body, at := r.frame()
+		if r.err != nil {
 			dg.Samples = dg.Samples[:i]
-			d.errs = append(d.errs, d.errorAt(i, tag, -1, 0, at, ErrShort))
+			d.errs = append(d.errs, d.errorAt(i, tag, -1, 0, r.off, r.err))
 			break
 		}
 		d.decodeSample(s, i, tag, &reader{b: body, base: at})
@@ -195,10 +199,7 @@ func readSourceID(r *reader, expanded bool) (typ, index uint32) {
 func (d *Decoder) decodeRecords(recs []Record, r *reader, sample int, st Tag, flow bool) []Record {
 	n := r.count(0, 8)
 	for j := 0; j < n && r.err == nil; j++ {
-		tag := Tag(r.u32())
-		size := r.u32()
-		at := r.off
-		body := r.take(int(size))
+		tag, body, at := r.frame()
 		if r.err != nil {
 			return recs
 		}
@@ -223,7 +224,10 @@ func (d *Decoder) decodeRecords(recs []Record, r *reader, sample int, st Tag, fl
 }
 
 // decodeNested reads a record list nested inside a record (802.11
-// aggregation), bounded in depth.
+// aggregation), bounded in depth. The list is a window of d.nested: its n
+// slots are reserved before the records are read, so the lists nested deeper
+// take the slots after them, and no window is ever handed out twice in one
+// Decode call.
 func (d *Decoder) decodeNested(r *reader) []Record {
 	if d.depth >= maxDepth {
 		r.fail(ErrDepth)
@@ -231,17 +235,21 @@ func (d *Decoder) decodeNested(r *reader) []Record {
 	}
 	d.depth++
 	defer func() { d.depth-- }()
-	var recs []Record
 	n := r.count(0, 8)
+	start := len(d.nested)
+	d.nested = slices.Grow(d.nested, n)[:start+n]
+	got := 0
 	for j := 0; j < n && r.err == nil; j++ {
-		tag := Tag(r.u32())
-		body := r.take(int(r.u32()))
+		tag, body, at := r.frame()
 		if r.err != nil {
 			break
 		}
-		br := reader{b: body, base: r.base + r.off - len(body)}
-		rec := d.decodeFlowRecord(tag, &br)
+		br := &d.nestedR[d.depth-1]
+		*br = reader{b: body, base: r.base + at}
+		rec := d.decodeFlowRecord(tag, br)
 		if br.err != nil {
+			// The enclosing record fails where the nested one did.
+			r.off = br.base + br.off - r.base
 			r.fail(br.err)
 			break
 		}
@@ -250,7 +258,11 @@ func (d *Decoder) decodeNested(r *reader) []Record {
 			*o = OpaqueRecord{Format: tag, Data: body}
 			rec = o
 		}
-		recs = append(recs, rec)
+		d.nested[start+got] = rec
+		got++
 	}
-	return recs
+	if got == 0 {
+		return nil
+	}
+	return d.nested[start : start+got : start+got]
 }

@@ -35,6 +35,16 @@ func (r *reader) fail(err error) {
 	}
 }
 
+// failWord fails on the word just read (a length, count, type or version
+// that is wrong), so that the error's offset is that word's and not the one
+// after it. Call it only right after a successful u32.
+func (r *reader) failWord(err error) {
+	if r.err == nil {
+		r.off -= 4
+		r.err = err
+	}
+}
+
 // take returns the next n bytes (aliasing the buffer) or nil after an error.
 func (r *reader) take(n int) []byte {
 	if r.err != nil {
@@ -106,7 +116,7 @@ func (r *reader) addr() netip.Addr {
 	case 2:
 		return r.ip6()
 	default:
-		r.fail(ErrAddressType)
+		r.failWord(ErrAddressType)
 		return netip.Addr{}
 	}
 }
@@ -128,7 +138,7 @@ func (r *reader) uuid() (u [16]byte) {
 // uuidvar reads a UUID sent as XDR opaque<16>: a length word that must be 16.
 func (r *reader) uuidvar() (u [16]byte) {
 	if n := r.u32(); n != 16 && r.err == nil {
-		r.fail(ErrTooLong)
+		r.failWord(ErrTooLong)
 		return u
 	}
 	return r.uuid()
@@ -149,11 +159,11 @@ func (r *reader) opaque(max int) []byte {
 		return nil
 	}
 	if max > 0 && n > uint32(max) {
-		r.fail(ErrTooLong)
+		r.failWord(ErrTooLong)
 		return nil
 	}
 	if uint64(n) > uint64(r.rem()) {
-		r.fail(ErrShort)
+		r.failWord(ErrShort)
 		return nil
 	}
 	p := r.take(int(n))
@@ -169,17 +179,29 @@ func (r *reader) count(max, minElem int) int {
 		return 0
 	}
 	if max > 0 && n > uint32(max) {
-		r.fail(ErrTooLong)
+		r.failWord(ErrTooLong)
 		return 0
 	}
 	if minElem < 1 {
 		minElem = 1
 	}
 	if uint64(n)*uint64(minElem) > uint64(r.rem()) {
-		r.fail(ErrShort)
+		r.failWord(ErrShort)
 		return 0
 	}
 	return int(n)
+}
+
+// frame reads a tag, a length and the body the length announces. When the
+// body runs past the end, the error is placed on the length word.
+func (r *reader) frame() (tag Tag, body []byte, at int) {
+	tag = Tag(r.u32())
+	size := r.u32()
+	if r.err == nil && uint64(size) > uint64(r.rem()) {
+		r.failWord(ErrShort)
+	}
+	at = r.off
+	return tag, r.take(int(size)), at
 }
 
 func pad4(n int) int { return (4 - n&3) & 3 }
