@@ -52,7 +52,9 @@ type Sample struct {
 type Record interface {
 	// Tag is the record's data_format.
 	Tag() Tag
-	appendTo(w *writer)
+	// appendTo encodes the record body. The writer goes by value so that
+	// encoding through the interface does not move it to the heap.
+	appendTo(w writer) writer
 }
 
 // OpaqueRecord is a record kept as bytes: a tag this package does not know,
@@ -65,7 +67,10 @@ type OpaqueRecord struct {
 // Tag implements Record.
 func (o *OpaqueRecord) Tag() Tag { return o.Format }
 
-func (o *OpaqueRecord) appendTo(w *writer) { w.b = append(w.b, o.Data...) }
+func (o *OpaqueRecord) appendTo(w writer) writer {
+	w.b = append(w.b, o.Data...)
+	return w
+}
 
 // maxDepth bounds records nested inside records (802.11 aggregation).
 const maxDepth = 2
@@ -75,6 +80,7 @@ const maxDepth = 2
 type Decoder struct {
 	dg     Datagram
 	pools  recordPools
+	dirty  []resetter // pools used since the last Decode
 	opaque pool[OpaqueRecord]
 	depth  int
 	errs   []error
@@ -94,7 +100,10 @@ type Decoder struct {
 // error, and every other sample and record is still returned. The error is
 // nil, a *DecodeError, or several joined with errors.Join.
 func (d *Decoder) Decode(b []byte) (*Datagram, error) {
-	d.pools.reset()
+	for _, p := range d.dirty {
+		p.reset()
+	}
+	d.dirty = d.dirty[:0]
 	d.opaque.reset()
 	d.errs = d.errs[:0]
 	d.nested = d.nested[:0]
@@ -149,7 +158,20 @@ func (d *Decoder) decodeSample(s *Sample, i int, tag Tag, r *reader) {
 	recs := s.Records[:0]
 	*s = Sample{Tag: tag}
 	switch tag {
-	case SampleFlow, SampleFlowExpanded:
+	case SampleFlow:
+		if p := r.fixed(28); p != nil { // the common case, with one bounds check
+			s.SequenceNumber = be32(p)
+			src := be32(p[4:])
+			s.SourceIDType, s.SourceIDIndex = src>>24, src&0xffffff
+			s.SamplingRate, s.SamplePool, s.Drops = be32(p[8:]), be32(p[12:]), be32(p[16:])
+			in, out := be32(p[20:]), be32(p[24:])
+			s.Input = Interface{Format: in >> 30, Value: in & 0x3fffffff}
+			s.Output = Interface{Format: out >> 30, Value: out & 0x3fffffff}
+			s.Records = d.decodeRecords(recs, r, i, tag, true)
+			break
+		}
+		fallthrough
+	case SampleFlowExpanded:
 		s.SequenceNumber = r.u32()
 		s.SourceIDType, s.SourceIDIndex = readSourceID(r, tag == SampleFlowExpanded)
 		s.SamplingRate = r.u32()
@@ -214,7 +236,7 @@ func (d *Decoder) decodeRecords(recs []Record, r *reader, sample int, st Tag, fl
 			if br.err != nil {
 				d.errs = append(d.errs, d.errorAt(sample, st, j, tag, br.base+br.off, br.err))
 			}
-			o := d.opaque.next()
+			o := d.opaque.next(&d.dirty)
 			*o = OpaqueRecord{Format: tag, Data: body}
 			rec = o
 		}
@@ -254,7 +276,7 @@ func (d *Decoder) decodeNested(r *reader) []Record {
 			break
 		}
 		if rec == nil {
-			o := d.opaque.next()
+			o := d.opaque.next(&d.dirty)
 			*o = OpaqueRecord{Format: tag, Data: body}
 			rec = o
 		}

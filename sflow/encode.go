@@ -114,7 +114,7 @@ func appendRecords(w *writer, recs []Record) {
 	w.u32(uint32(len(recs)))
 	for _, r := range recs {
 		start := w.open(uint32(r.Tag()))
-		r.appendTo(w)
+		*w = r.appendTo(*w)
 		w.close(start)
 	}
 }

@@ -219,7 +219,15 @@ func grow[T any](s []T, n int) []T {
 // pool hands out reusable values of one record type for a Decoder.
 type pool[T any] struct{ s []T }
 
-func (p *pool[T]) next() *T {
+// resetter is a pool that was used since the last Decode.
+type resetter interface{ reset() }
+
+// next hands out a value; the first use since the last reset puts the pool
+// on the decoder's dirty list, so Decode resets only the pools it used.
+func (p *pool[T]) next(dirty *[]resetter) *T {
+	if len(p.s) == 0 {
+		*dirty = append(*dirty, p)
+	}
 	if len(p.s) < cap(p.s) {
 		p.s = p.s[:len(p.s)+1]
 	} else {
@@ -230,3 +238,27 @@ func (p *pool[T]) next() *T {
 }
 
 func (p *pool[T]) reset() { p.s = p.s[:0] }
+
+// fixed returns the next n bytes, or nil without recording an error when
+// fewer remain: the caller then reads field by field, which fails at the
+// exact field that is missing.
+func (r *reader) fixed(n int) []byte {
+	if r.err != nil || n > len(r.b)-r.off {
+		return nil
+	}
+	p := r.b[r.off : r.off+n : r.off+n]
+	r.off += n
+	return p
+}
+
+// Big-endian field readers over a slice already checked to be long enough
+// (the generated decoders read runs of fixed-size fields with one check).
+func be32(p []byte) uint32      { return binary.BigEndian.Uint32(p) }
+func be64(p []byte) uint64      { return binary.BigEndian.Uint64(p) }
+func bef32(p []byte) float32    { return math.Float32frombits(binary.BigEndian.Uint32(p)) }
+func bef64(p []byte) float64    { return math.Float64frombits(binary.BigEndian.Uint64(p)) }
+func ip4at(p []byte) netip.Addr { return netip.AddrFrom4([4]byte(p[:4])) }
+func ip6at(p []byte) netip.Addr { return netip.AddrFrom16([16]byte(p[:16])) }
+func macAt(p []byte) [6]byte    { return [6]byte(p[:6]) }
+func uuidAt(p []byte) [16]byte  { return [16]byte(p[:16]) }
+func b4At(p []byte) [4]byte     { return [4]byte(p[:4]) }

@@ -123,395 +123,275 @@ type recordPools struct {
 	bSTEgressQueue                 pool[BSTEgressQueue]
 }
 
-func (p *recordPools) reset() {
-	p.ifCounters.reset()
-	p.ethernetCounters.reset()
-	p.tokenRingCounters.reset()
-	p.vGCounters.reset()
-	p.vLANCounters.reset()
-	p.iEEE80211Counters.reset()
-	p.lAGPortStats.reset()
-	p.slowPathCounts.reset()
-	p.infiniBandCounters.reset()
-	p.sFP.reset()
-	p.pFCCounters.reset()
-	p.processor.reset()
-	p.radioUtilization.reset()
-	p.queueLengthCounters.reset()
-	p.oFPort.reset()
-	p.portName.reset()
-	p.hostDescr.reset()
-	p.hostAdapters.reset()
-	p.hostParent.reset()
-	p.hostCPU.reset()
-	p.hostMemory.reset()
-	p.hostDiskIO.reset()
-	p.hostNetIO.reset()
-	p.mIB2IPGroup.reset()
-	p.mIB2ICMPGroup.reset()
-	p.mIB2TCPGroup.reset()
-	p.mIB2UDPGroup.reset()
-	p.virtNode.reset()
-	p.virtCPU.reset()
-	p.virtMemory.reset()
-	p.virtDiskIO.reset()
-	p.virtNetIO.reset()
-	p.jVMRuntime.reset()
-	p.jVMStatistics.reset()
-	p.memcacheLegacyCounters.reset()
-	p.hTTPCounters.reset()
-	p.appOperationCounters.reset()
-	p.appResources.reset()
-	p.memcacheCounters.reset()
-	p.vDICounters.reset()
-	p.appWorkers.reset()
-	p.oVSDPStats.reset()
-	p.energy.reset()
-	p.temperature.reset()
-	p.humidity.reset()
-	p.fans.reset()
-	p.bSTDeviceBuffers.reset()
-	p.bSTPortBuffers.reset()
-	p.hWTables.reset()
-	p.nVIDIAGPU.reset()
-	p.sampledHeader.reset()
-	p.sampledEthernet.reset()
-	p.sampledIPv4.reset()
-	p.sampledIPv6.reset()
-	p.extendedSwitch.reset()
-	p.extendedRouter.reset()
-	p.extendedGateway.reset()
-	p.extendedUser.reset()
-	p.extendedURL.reset()
-	p.extendedMPLS.reset()
-	p.extendedNAT.reset()
-	p.extendedMPLSTunnel.reset()
-	p.extendedMPLSVC.reset()
-	p.extendedMPLSFTN.reset()
-	p.extendedMPLSLDPFEC.reset()
-	p.extendedVLANTunnel.reset()
-	p.extended80211Payload.reset()
-	p.extended80211RX.reset()
-	p.extended80211TX.reset()
-	p.extended80211Aggregation.reset()
-	p.extendedOpenFlowV1.reset()
-	p.extendedFC.reset()
-	p.extendedQueueLength.reset()
-	p.extendedNATPort.reset()
-	p.extendedL2TunnelEgress.reset()
-	p.extendedL2TunnelIngress.reset()
-	p.extendedIPv4TunnelEgress.reset()
-	p.extendedIPv4TunnelIngress.reset()
-	p.extendedIPv6TunnelEgress.reset()
-	p.extendedIPv6TunnelIngress.reset()
-	p.extendedDecapsulateEgress.reset()
-	p.extendedDecapsulateIngress.reset()
-	p.extendedVNIEgress.reset()
-	p.extendedVNIIngress.reset()
-	p.extendedIBLRH.reset()
-	p.extendedIBGRH.reset()
-	p.extendedIBBTH.reset()
-	p.extendedVLANIn.reset()
-	p.extendedVLANOut.reset()
-	p.extendedEgressQueue.reset()
-	p.extendedACL.reset()
-	p.extendedFunction.reset()
-	p.extendedTransit.reset()
-	p.extendedQueue.reset()
-	p.extendedHWTrap.reset()
-	p.extendedLinuxDropReason.reset()
-	p.extendedTimestamp.reset()
-	p.transaction.reset()
-	p.extendedNFSStorageTransaction.reset()
-	p.extendedSCSIStorageTransaction.reset()
-	p.extendedHTTPTransaction.reset()
-	p.extendedSocketIPv4.reset()
-	p.extendedSocketIPv6.reset()
-	p.extendedProxySocketIPv4.reset()
-	p.extendedProxySocketIPv6.reset()
-	p.memcacheOperation.reset()
-	p.hTTPRequestDeprecated.reset()
-	p.appOperation.reset()
-	p.appParentContext.reset()
-	p.appInitiator.reset()
-	p.appTarget.reset()
-	p.hTTPRequest.reset()
-	p.extendedProxyRequest.reset()
-	p.extendedNavTiming.reset()
-	p.extendedTCPInfo.reset()
-	p.extendedEntities.reset()
-	p.bSTEgressQueue.reset()
-}
-
 // decodeFlowRecord decodes a flow record body, or returns nil for an unknown tag.
 func (d *Decoder) decodeFlowRecord(t Tag, r *reader) Record {
 	switch t {
 	case TagSampledHeader:
-		x := d.pools.sampledHeader.next()
+		x := d.pools.sampledHeader.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagSampledEthernet:
-		x := d.pools.sampledEthernet.next()
+		x := d.pools.sampledEthernet.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagSampledIPv4:
-		x := d.pools.sampledIPv4.next()
+		x := d.pools.sampledIPv4.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagSampledIPv6:
-		x := d.pools.sampledIPv6.next()
+		x := d.pools.sampledIPv6.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtendedSwitch:
-		x := d.pools.extendedSwitch.next()
+		x := d.pools.extendedSwitch.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtendedRouter:
-		x := d.pools.extendedRouter.next()
+		x := d.pools.extendedRouter.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtendedGateway:
-		x := d.pools.extendedGateway.next()
+		x := d.pools.extendedGateway.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtendedUser:
-		x := d.pools.extendedUser.next()
+		x := d.pools.extendedUser.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtendedURL:
-		x := d.pools.extendedURL.next()
+		x := d.pools.extendedURL.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtendedMPLS:
-		x := d.pools.extendedMPLS.next()
+		x := d.pools.extendedMPLS.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtendedNAT:
-		x := d.pools.extendedNAT.next()
+		x := d.pools.extendedNAT.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtendedMPLSTunnel:
-		x := d.pools.extendedMPLSTunnel.next()
+		x := d.pools.extendedMPLSTunnel.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtendedMPLSVC:
-		x := d.pools.extendedMPLSVC.next()
+		x := d.pools.extendedMPLSVC.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtendedMPLSFTN:
-		x := d.pools.extendedMPLSFTN.next()
+		x := d.pools.extendedMPLSFTN.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtendedMPLSLDPFEC:
-		x := d.pools.extendedMPLSLDPFEC.next()
+		x := d.pools.extendedMPLSLDPFEC.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtendedVLANTunnel:
-		x := d.pools.extendedVLANTunnel.next()
+		x := d.pools.extendedVLANTunnel.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtended80211Payload:
-		x := d.pools.extended80211Payload.next()
+		x := d.pools.extended80211Payload.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtended80211RX:
-		x := d.pools.extended80211RX.next()
+		x := d.pools.extended80211RX.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtended80211TX:
-		x := d.pools.extended80211TX.next()
+		x := d.pools.extended80211TX.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtended80211Aggregation:
-		x := d.pools.extended80211Aggregation.next()
+		x := d.pools.extended80211Aggregation.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtendedOpenFlowV1:
-		x := d.pools.extendedOpenFlowV1.next()
+		x := d.pools.extendedOpenFlowV1.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtendedFC:
-		x := d.pools.extendedFC.next()
+		x := d.pools.extendedFC.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtendedQueueLength:
-		x := d.pools.extendedQueueLength.next()
+		x := d.pools.extendedQueueLength.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtendedNATPort:
-		x := d.pools.extendedNATPort.next()
+		x := d.pools.extendedNATPort.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtendedL2TunnelEgress:
-		x := d.pools.extendedL2TunnelEgress.next()
+		x := d.pools.extendedL2TunnelEgress.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtendedL2TunnelIngress:
-		x := d.pools.extendedL2TunnelIngress.next()
+		x := d.pools.extendedL2TunnelIngress.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtendedIPv4TunnelEgress:
-		x := d.pools.extendedIPv4TunnelEgress.next()
+		x := d.pools.extendedIPv4TunnelEgress.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtendedIPv4TunnelIngress:
-		x := d.pools.extendedIPv4TunnelIngress.next()
+		x := d.pools.extendedIPv4TunnelIngress.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtendedIPv6TunnelEgress:
-		x := d.pools.extendedIPv6TunnelEgress.next()
+		x := d.pools.extendedIPv6TunnelEgress.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtendedIPv6TunnelIngress:
-		x := d.pools.extendedIPv6TunnelIngress.next()
+		x := d.pools.extendedIPv6TunnelIngress.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtendedDecapsulateEgress:
-		x := d.pools.extendedDecapsulateEgress.next()
+		x := d.pools.extendedDecapsulateEgress.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtendedDecapsulateIngress:
-		x := d.pools.extendedDecapsulateIngress.next()
+		x := d.pools.extendedDecapsulateIngress.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtendedVNIEgress:
-		x := d.pools.extendedVNIEgress.next()
+		x := d.pools.extendedVNIEgress.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtendedVNIIngress:
-		x := d.pools.extendedVNIIngress.next()
+		x := d.pools.extendedVNIIngress.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtendedIBLRH:
-		x := d.pools.extendedIBLRH.next()
+		x := d.pools.extendedIBLRH.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtendedIBGRH:
-		x := d.pools.extendedIBGRH.next()
+		x := d.pools.extendedIBGRH.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtendedIBBTH:
-		x := d.pools.extendedIBBTH.next()
+		x := d.pools.extendedIBBTH.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtendedVLANIn:
-		x := d.pools.extendedVLANIn.next()
+		x := d.pools.extendedVLANIn.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtendedVLANOut:
-		x := d.pools.extendedVLANOut.next()
+		x := d.pools.extendedVLANOut.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtendedEgressQueue:
-		x := d.pools.extendedEgressQueue.next()
+		x := d.pools.extendedEgressQueue.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtendedACL:
-		x := d.pools.extendedACL.next()
+		x := d.pools.extendedACL.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtendedFunction:
-		x := d.pools.extendedFunction.next()
+		x := d.pools.extendedFunction.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtendedTransit:
-		x := d.pools.extendedTransit.next()
+		x := d.pools.extendedTransit.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtendedQueue:
-		x := d.pools.extendedQueue.next()
+		x := d.pools.extendedQueue.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtendedHWTrap:
-		x := d.pools.extendedHWTrap.next()
+		x := d.pools.extendedHWTrap.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtendedLinuxDropReason:
-		x := d.pools.extendedLinuxDropReason.next()
+		x := d.pools.extendedLinuxDropReason.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtendedTimestamp:
-		x := d.pools.extendedTimestamp.next()
+		x := d.pools.extendedTimestamp.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagTransaction:
-		x := d.pools.transaction.next()
+		x := d.pools.transaction.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtendedNFSStorageTransaction:
-		x := d.pools.extendedNFSStorageTransaction.next()
+		x := d.pools.extendedNFSStorageTransaction.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtendedSCSIStorageTransaction:
-		x := d.pools.extendedSCSIStorageTransaction.next()
+		x := d.pools.extendedSCSIStorageTransaction.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtendedHTTPTransaction:
-		x := d.pools.extendedHTTPTransaction.next()
+		x := d.pools.extendedHTTPTransaction.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtendedSocketIPv4:
-		x := d.pools.extendedSocketIPv4.next()
+		x := d.pools.extendedSocketIPv4.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtendedSocketIPv6:
-		x := d.pools.extendedSocketIPv6.next()
+		x := d.pools.extendedSocketIPv6.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtendedProxySocketIPv4:
-		x := d.pools.extendedProxySocketIPv4.next()
+		x := d.pools.extendedProxySocketIPv4.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtendedProxySocketIPv6:
-		x := d.pools.extendedProxySocketIPv6.next()
+		x := d.pools.extendedProxySocketIPv6.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagMemcacheOperation:
-		x := d.pools.memcacheOperation.next()
+		x := d.pools.memcacheOperation.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagHTTPRequestDeprecated:
-		x := d.pools.hTTPRequestDeprecated.next()
+		x := d.pools.hTTPRequestDeprecated.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagAppOperation:
-		x := d.pools.appOperation.next()
+		x := d.pools.appOperation.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagAppParentContext:
-		x := d.pools.appParentContext.next()
+		x := d.pools.appParentContext.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagAppInitiator:
-		x := d.pools.appInitiator.next()
+		x := d.pools.appInitiator.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagAppTarget:
-		x := d.pools.appTarget.next()
+		x := d.pools.appTarget.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagHTTPRequest:
-		x := d.pools.hTTPRequest.next()
+		x := d.pools.hTTPRequest.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtendedProxyRequest:
-		x := d.pools.extendedProxyRequest.next()
+		x := d.pools.extendedProxyRequest.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtendedNavTiming:
-		x := d.pools.extendedNavTiming.next()
+		x := d.pools.extendedNavTiming.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtendedTCPInfo:
-		x := d.pools.extendedTCPInfo.next()
+		x := d.pools.extendedTCPInfo.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagExtendedEntities:
-		x := d.pools.extendedEntities.next()
+		x := d.pools.extendedEntities.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagBSTEgressQueue:
-		x := d.pools.bSTEgressQueue.next()
+		x := d.pools.bSTEgressQueue.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	}
@@ -522,203 +402,203 @@ func (d *Decoder) decodeFlowRecord(t Tag, r *reader) Record {
 func (d *Decoder) decodeCounterRecord(t Tag, r *reader) Record {
 	switch t {
 	case TagIfCounters:
-		x := d.pools.ifCounters.next()
+		x := d.pools.ifCounters.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagEthernetCounters:
-		x := d.pools.ethernetCounters.next()
+		x := d.pools.ethernetCounters.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagTokenRingCounters:
-		x := d.pools.tokenRingCounters.next()
+		x := d.pools.tokenRingCounters.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagVGCounters:
-		x := d.pools.vGCounters.next()
+		x := d.pools.vGCounters.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagVLANCounters:
-		x := d.pools.vLANCounters.next()
+		x := d.pools.vLANCounters.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagIEEE80211Counters:
-		x := d.pools.iEEE80211Counters.next()
+		x := d.pools.iEEE80211Counters.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagLAGPortStats:
-		x := d.pools.lAGPortStats.next()
+		x := d.pools.lAGPortStats.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagSlowPathCounts:
-		x := d.pools.slowPathCounts.next()
+		x := d.pools.slowPathCounts.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagInfiniBandCounters:
-		x := d.pools.infiniBandCounters.next()
+		x := d.pools.infiniBandCounters.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagSFP:
-		x := d.pools.sFP.next()
+		x := d.pools.sFP.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagPFCCounters:
-		x := d.pools.pFCCounters.next()
+		x := d.pools.pFCCounters.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagProcessor:
-		x := d.pools.processor.next()
+		x := d.pools.processor.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagRadioUtilization:
-		x := d.pools.radioUtilization.next()
+		x := d.pools.radioUtilization.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagQueueLengthCounters:
-		x := d.pools.queueLengthCounters.next()
+		x := d.pools.queueLengthCounters.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagOFPort:
-		x := d.pools.oFPort.next()
+		x := d.pools.oFPort.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagPortName:
-		x := d.pools.portName.next()
+		x := d.pools.portName.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagHostDescr:
-		x := d.pools.hostDescr.next()
+		x := d.pools.hostDescr.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagHostAdapters:
-		x := d.pools.hostAdapters.next()
+		x := d.pools.hostAdapters.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagHostParent:
-		x := d.pools.hostParent.next()
+		x := d.pools.hostParent.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagHostCPU:
-		x := d.pools.hostCPU.next()
+		x := d.pools.hostCPU.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagHostMemory:
-		x := d.pools.hostMemory.next()
+		x := d.pools.hostMemory.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagHostDiskIO:
-		x := d.pools.hostDiskIO.next()
+		x := d.pools.hostDiskIO.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagHostNetIO:
-		x := d.pools.hostNetIO.next()
+		x := d.pools.hostNetIO.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagMIB2IPGroup:
-		x := d.pools.mIB2IPGroup.next()
+		x := d.pools.mIB2IPGroup.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagMIB2ICMPGroup:
-		x := d.pools.mIB2ICMPGroup.next()
+		x := d.pools.mIB2ICMPGroup.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagMIB2TCPGroup:
-		x := d.pools.mIB2TCPGroup.next()
+		x := d.pools.mIB2TCPGroup.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagMIB2UDPGroup:
-		x := d.pools.mIB2UDPGroup.next()
+		x := d.pools.mIB2UDPGroup.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagVirtNode:
-		x := d.pools.virtNode.next()
+		x := d.pools.virtNode.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagVirtCPU:
-		x := d.pools.virtCPU.next()
+		x := d.pools.virtCPU.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagVirtMemory:
-		x := d.pools.virtMemory.next()
+		x := d.pools.virtMemory.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagVirtDiskIO:
-		x := d.pools.virtDiskIO.next()
+		x := d.pools.virtDiskIO.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagVirtNetIO:
-		x := d.pools.virtNetIO.next()
+		x := d.pools.virtNetIO.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagJVMRuntime:
-		x := d.pools.jVMRuntime.next()
+		x := d.pools.jVMRuntime.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagJVMStatistics:
-		x := d.pools.jVMStatistics.next()
+		x := d.pools.jVMStatistics.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagMemcacheLegacyCounters:
-		x := d.pools.memcacheLegacyCounters.next()
+		x := d.pools.memcacheLegacyCounters.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagHTTPCounters:
-		x := d.pools.hTTPCounters.next()
+		x := d.pools.hTTPCounters.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagAppOperationCounters:
-		x := d.pools.appOperationCounters.next()
+		x := d.pools.appOperationCounters.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagAppResources:
-		x := d.pools.appResources.next()
+		x := d.pools.appResources.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagMemcacheCounters:
-		x := d.pools.memcacheCounters.next()
+		x := d.pools.memcacheCounters.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagVDICounters:
-		x := d.pools.vDICounters.next()
+		x := d.pools.vDICounters.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagAppWorkers:
-		x := d.pools.appWorkers.next()
+		x := d.pools.appWorkers.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagOVSDPStats:
-		x := d.pools.oVSDPStats.next()
+		x := d.pools.oVSDPStats.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagEnergy:
-		x := d.pools.energy.next()
+		x := d.pools.energy.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagTemperature:
-		x := d.pools.temperature.next()
+		x := d.pools.temperature.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagHumidity:
-		x := d.pools.humidity.next()
+		x := d.pools.humidity.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagFans:
-		x := d.pools.fans.next()
+		x := d.pools.fans.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagBSTDeviceBuffers:
-		x := d.pools.bSTDeviceBuffers.next()
+		x := d.pools.bSTDeviceBuffers.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagBSTPortBuffers:
-		x := d.pools.bSTPortBuffers.next()
+		x := d.pools.bSTPortBuffers.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagHWTables:
-		x := d.pools.hWTables.next()
+		x := d.pools.hWTables.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	case TagNVIDIAGPU:
-		x := d.pools.nVIDIAGPU.next()
+		x := d.pools.nVIDIAGPU.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	}
@@ -726,28 +606,50 @@ func (d *Decoder) decodeCounterRecord(t Tag, r *reader) Record {
 }
 
 func (x *IfCounters) decode(r *reader, d *Decoder) {
-	x.IfIndex = r.u32()
-	x.IfType = r.u32()
-	x.IfSpeed = r.u64()
-	x.IfDirection = r.u32()
-	x.IfStatus = r.u32()
-	x.InOctets = r.u64()
-	x.InUcastPkts = r.u32()
-	x.InMulticastPkts = r.u32()
-	x.InBroadcastPkts = r.u32()
-	x.InDiscards = r.u32()
-	x.InErrors = r.u32()
-	x.InUnknownProtos = r.u32()
-	x.OutOctets = r.u64()
-	x.OutUcastPkts = r.u32()
-	x.OutMulticastPkts = r.u32()
-	x.OutBroadcastPkts = r.u32()
-	x.OutDiscards = r.u32()
-	x.OutErrors = r.u32()
-	x.PromiscuousMode = r.u32()
+	if p := r.fixed(88); p != nil {
+		x.IfIndex = be32(p[0:])
+		x.IfType = be32(p[4:])
+		x.IfSpeed = be64(p[8:])
+		x.IfDirection = be32(p[16:])
+		x.IfStatus = be32(p[20:])
+		x.InOctets = be64(p[24:])
+		x.InUcastPkts = be32(p[32:])
+		x.InMulticastPkts = be32(p[36:])
+		x.InBroadcastPkts = be32(p[40:])
+		x.InDiscards = be32(p[44:])
+		x.InErrors = be32(p[48:])
+		x.InUnknownProtos = be32(p[52:])
+		x.OutOctets = be64(p[56:])
+		x.OutUcastPkts = be32(p[64:])
+		x.OutMulticastPkts = be32(p[68:])
+		x.OutBroadcastPkts = be32(p[72:])
+		x.OutDiscards = be32(p[76:])
+		x.OutErrors = be32(p[80:])
+		x.PromiscuousMode = be32(p[84:])
+	} else {
+		x.IfIndex = r.u32()
+		x.IfType = r.u32()
+		x.IfSpeed = r.u64()
+		x.IfDirection = r.u32()
+		x.IfStatus = r.u32()
+		x.InOctets = r.u64()
+		x.InUcastPkts = r.u32()
+		x.InMulticastPkts = r.u32()
+		x.InBroadcastPkts = r.u32()
+		x.InDiscards = r.u32()
+		x.InErrors = r.u32()
+		x.InUnknownProtos = r.u32()
+		x.OutOctets = r.u64()
+		x.OutUcastPkts = r.u32()
+		x.OutMulticastPkts = r.u32()
+		x.OutBroadcastPkts = r.u32()
+		x.OutDiscards = r.u32()
+		x.OutErrors = r.u32()
+		x.PromiscuousMode = r.u32()
+	}
 }
 
-func (x *IfCounters) appendTo(w *writer) {
+func (x *IfCounters) appendTo(w writer) writer {
 	w.u32(x.IfIndex)
 	w.u32(x.IfType)
 	w.u64(x.IfSpeed)
@@ -767,25 +669,42 @@ func (x *IfCounters) appendTo(w *writer) {
 	w.u32(x.OutDiscards)
 	w.u32(x.OutErrors)
 	w.u32(x.PromiscuousMode)
+	return w
 }
 
 func (x *EthernetCounters) decode(r *reader, d *Decoder) {
-	x.AlignmentErrors = r.u32()
-	x.FCSErrors = r.u32()
-	x.SingleCollisionFrames = r.u32()
-	x.MultipleCollisionFrames = r.u32()
-	x.SQETestErrors = r.u32()
-	x.DeferredTransmissions = r.u32()
-	x.LateCollisions = r.u32()
-	x.ExcessiveCollisions = r.u32()
-	x.InternalMacTransmitErrors = r.u32()
-	x.CarrierSenseErrors = r.u32()
-	x.FrameTooLongs = r.u32()
-	x.InternalMacReceiveErrors = r.u32()
-	x.SymbolErrors = r.u32()
+	if p := r.fixed(52); p != nil {
+		x.AlignmentErrors = be32(p[0:])
+		x.FCSErrors = be32(p[4:])
+		x.SingleCollisionFrames = be32(p[8:])
+		x.MultipleCollisionFrames = be32(p[12:])
+		x.SQETestErrors = be32(p[16:])
+		x.DeferredTransmissions = be32(p[20:])
+		x.LateCollisions = be32(p[24:])
+		x.ExcessiveCollisions = be32(p[28:])
+		x.InternalMacTransmitErrors = be32(p[32:])
+		x.CarrierSenseErrors = be32(p[36:])
+		x.FrameTooLongs = be32(p[40:])
+		x.InternalMacReceiveErrors = be32(p[44:])
+		x.SymbolErrors = be32(p[48:])
+	} else {
+		x.AlignmentErrors = r.u32()
+		x.FCSErrors = r.u32()
+		x.SingleCollisionFrames = r.u32()
+		x.MultipleCollisionFrames = r.u32()
+		x.SQETestErrors = r.u32()
+		x.DeferredTransmissions = r.u32()
+		x.LateCollisions = r.u32()
+		x.ExcessiveCollisions = r.u32()
+		x.InternalMacTransmitErrors = r.u32()
+		x.CarrierSenseErrors = r.u32()
+		x.FrameTooLongs = r.u32()
+		x.InternalMacReceiveErrors = r.u32()
+		x.SymbolErrors = r.u32()
+	}
 }
 
-func (x *EthernetCounters) appendTo(w *writer) {
+func (x *EthernetCounters) appendTo(w writer) writer {
 	w.u32(x.AlignmentErrors)
 	w.u32(x.FCSErrors)
 	w.u32(x.SingleCollisionFrames)
@@ -799,30 +718,52 @@ func (x *EthernetCounters) appendTo(w *writer) {
 	w.u32(x.FrameTooLongs)
 	w.u32(x.InternalMacReceiveErrors)
 	w.u32(x.SymbolErrors)
+	return w
 }
 
 func (x *TokenRingCounters) decode(r *reader, d *Decoder) {
-	x.LineErrors = r.u32()
-	x.BurstErrors = r.u32()
-	x.ACErrors = r.u32()
-	x.AbortTransErrors = r.u32()
-	x.InternalErrors = r.u32()
-	x.LostFrameErrors = r.u32()
-	x.ReceiveCongestions = r.u32()
-	x.FrameCopiedErrors = r.u32()
-	x.TokenErrors = r.u32()
-	x.SoftErrors = r.u32()
-	x.HardErrors = r.u32()
-	x.SignalLoss = r.u32()
-	x.TransmitBeacons = r.u32()
-	x.Recoverys = r.u32()
-	x.LobeWires = r.u32()
-	x.Removes = r.u32()
-	x.Singles = r.u32()
-	x.FreqErrors = r.u32()
+	if p := r.fixed(72); p != nil {
+		x.LineErrors = be32(p[0:])
+		x.BurstErrors = be32(p[4:])
+		x.ACErrors = be32(p[8:])
+		x.AbortTransErrors = be32(p[12:])
+		x.InternalErrors = be32(p[16:])
+		x.LostFrameErrors = be32(p[20:])
+		x.ReceiveCongestions = be32(p[24:])
+		x.FrameCopiedErrors = be32(p[28:])
+		x.TokenErrors = be32(p[32:])
+		x.SoftErrors = be32(p[36:])
+		x.HardErrors = be32(p[40:])
+		x.SignalLoss = be32(p[44:])
+		x.TransmitBeacons = be32(p[48:])
+		x.Recoverys = be32(p[52:])
+		x.LobeWires = be32(p[56:])
+		x.Removes = be32(p[60:])
+		x.Singles = be32(p[64:])
+		x.FreqErrors = be32(p[68:])
+	} else {
+		x.LineErrors = r.u32()
+		x.BurstErrors = r.u32()
+		x.ACErrors = r.u32()
+		x.AbortTransErrors = r.u32()
+		x.InternalErrors = r.u32()
+		x.LostFrameErrors = r.u32()
+		x.ReceiveCongestions = r.u32()
+		x.FrameCopiedErrors = r.u32()
+		x.TokenErrors = r.u32()
+		x.SoftErrors = r.u32()
+		x.HardErrors = r.u32()
+		x.SignalLoss = r.u32()
+		x.TransmitBeacons = r.u32()
+		x.Recoverys = r.u32()
+		x.LobeWires = r.u32()
+		x.Removes = r.u32()
+		x.Singles = r.u32()
+		x.FreqErrors = r.u32()
+	}
 }
 
-func (x *TokenRingCounters) appendTo(w *writer) {
+func (x *TokenRingCounters) appendTo(w writer) writer {
 	w.u32(x.LineErrors)
 	w.u32(x.BurstErrors)
 	w.u32(x.ACErrors)
@@ -841,26 +782,44 @@ func (x *TokenRingCounters) appendTo(w *writer) {
 	w.u32(x.Removes)
 	w.u32(x.Singles)
 	w.u32(x.FreqErrors)
+	return w
 }
 
 func (x *VGCounters) decode(r *reader, d *Decoder) {
-	x.InHighPriorityFrames = r.u32()
-	x.InHighPriorityOctets = r.u64()
-	x.InNormPriorityFrames = r.u32()
-	x.InNormPriorityOctets = r.u64()
-	x.InIPMErrors = r.u32()
-	x.InOversizeFrameErrors = r.u32()
-	x.InDataErrors = r.u32()
-	x.InNullAddressedFrames = r.u32()
-	x.OutHighPriorityFrames = r.u32()
-	x.OutHighPriorityOctets = r.u64()
-	x.TransitionIntoTrainings = r.u32()
-	x.HCInHighPriorityOctets = r.u64()
-	x.HCInNormPriorityOctets = r.u64()
-	x.HCOutHighPriorityOctets = r.u64()
+	if p := r.fixed(80); p != nil {
+		x.InHighPriorityFrames = be32(p[0:])
+		x.InHighPriorityOctets = be64(p[4:])
+		x.InNormPriorityFrames = be32(p[12:])
+		x.InNormPriorityOctets = be64(p[16:])
+		x.InIPMErrors = be32(p[24:])
+		x.InOversizeFrameErrors = be32(p[28:])
+		x.InDataErrors = be32(p[32:])
+		x.InNullAddressedFrames = be32(p[36:])
+		x.OutHighPriorityFrames = be32(p[40:])
+		x.OutHighPriorityOctets = be64(p[44:])
+		x.TransitionIntoTrainings = be32(p[52:])
+		x.HCInHighPriorityOctets = be64(p[56:])
+		x.HCInNormPriorityOctets = be64(p[64:])
+		x.HCOutHighPriorityOctets = be64(p[72:])
+	} else {
+		x.InHighPriorityFrames = r.u32()
+		x.InHighPriorityOctets = r.u64()
+		x.InNormPriorityFrames = r.u32()
+		x.InNormPriorityOctets = r.u64()
+		x.InIPMErrors = r.u32()
+		x.InOversizeFrameErrors = r.u32()
+		x.InDataErrors = r.u32()
+		x.InNullAddressedFrames = r.u32()
+		x.OutHighPriorityFrames = r.u32()
+		x.OutHighPriorityOctets = r.u64()
+		x.TransitionIntoTrainings = r.u32()
+		x.HCInHighPriorityOctets = r.u64()
+		x.HCInNormPriorityOctets = r.u64()
+		x.HCOutHighPriorityOctets = r.u64()
+	}
 }
 
-func (x *VGCounters) appendTo(w *writer) {
+func (x *VGCounters) appendTo(w writer) writer {
 	w.u32(x.InHighPriorityFrames)
 	w.u64(x.InHighPriorityOctets)
 	w.u32(x.InNormPriorityFrames)
@@ -875,50 +834,84 @@ func (x *VGCounters) appendTo(w *writer) {
 	w.u64(x.HCInHighPriorityOctets)
 	w.u64(x.HCInNormPriorityOctets)
 	w.u64(x.HCOutHighPriorityOctets)
+	return w
 }
 
 func (x *VLANCounters) decode(r *reader, d *Decoder) {
-	x.VLANID = r.u32()
-	x.Octets = r.u64()
-	x.UcastPkts = r.u32()
-	x.MulticastPkts = r.u32()
-	x.BroadcastPkts = r.u32()
-	x.Discards = r.u32()
+	if p := r.fixed(28); p != nil {
+		x.VLANID = be32(p[0:])
+		x.Octets = be64(p[4:])
+		x.UcastPkts = be32(p[12:])
+		x.MulticastPkts = be32(p[16:])
+		x.BroadcastPkts = be32(p[20:])
+		x.Discards = be32(p[24:])
+	} else {
+		x.VLANID = r.u32()
+		x.Octets = r.u64()
+		x.UcastPkts = r.u32()
+		x.MulticastPkts = r.u32()
+		x.BroadcastPkts = r.u32()
+		x.Discards = r.u32()
+	}
 }
 
-func (x *VLANCounters) appendTo(w *writer) {
+func (x *VLANCounters) appendTo(w writer) writer {
 	w.u32(x.VLANID)
 	w.u64(x.Octets)
 	w.u32(x.UcastPkts)
 	w.u32(x.MulticastPkts)
 	w.u32(x.BroadcastPkts)
 	w.u32(x.Discards)
+	return w
 }
 
 func (x *IEEE80211Counters) decode(r *reader, d *Decoder) {
-	x.TransmittedFragmentCount = r.u32()
-	x.MulticastTransmittedFrameCount = r.u32()
-	x.FailedCount = r.u32()
-	x.RetryCount = r.u32()
-	x.MultipleRetryCount = r.u32()
-	x.FrameDuplicateCount = r.u32()
-	x.RTSSuccessCount = r.u32()
-	x.RTSFailureCount = r.u32()
-	x.ACKFailureCount = r.u32()
-	x.ReceivedFragmentCount = r.u32()
-	x.MulticastReceivedFrameCount = r.u32()
-	x.FCSErrorCount = r.u32()
-	x.TransmittedFrameCount = r.u32()
-	x.WEPUndecryptableCount = r.u32()
-	x.QoSDiscardedFragmentCount = r.u32()
-	x.AssociatedStationCount = r.u32()
-	x.QoSCFPollsReceivedCount = r.u32()
-	x.QoSCFPollsUnusedCount = r.u32()
-	x.QoSCFPollsUnusableCount = r.u32()
-	x.QoSCFPollsLostCount = r.u32()
+	if p := r.fixed(80); p != nil {
+		x.TransmittedFragmentCount = be32(p[0:])
+		x.MulticastTransmittedFrameCount = be32(p[4:])
+		x.FailedCount = be32(p[8:])
+		x.RetryCount = be32(p[12:])
+		x.MultipleRetryCount = be32(p[16:])
+		x.FrameDuplicateCount = be32(p[20:])
+		x.RTSSuccessCount = be32(p[24:])
+		x.RTSFailureCount = be32(p[28:])
+		x.ACKFailureCount = be32(p[32:])
+		x.ReceivedFragmentCount = be32(p[36:])
+		x.MulticastReceivedFrameCount = be32(p[40:])
+		x.FCSErrorCount = be32(p[44:])
+		x.TransmittedFrameCount = be32(p[48:])
+		x.WEPUndecryptableCount = be32(p[52:])
+		x.QoSDiscardedFragmentCount = be32(p[56:])
+		x.AssociatedStationCount = be32(p[60:])
+		x.QoSCFPollsReceivedCount = be32(p[64:])
+		x.QoSCFPollsUnusedCount = be32(p[68:])
+		x.QoSCFPollsUnusableCount = be32(p[72:])
+		x.QoSCFPollsLostCount = be32(p[76:])
+	} else {
+		x.TransmittedFragmentCount = r.u32()
+		x.MulticastTransmittedFrameCount = r.u32()
+		x.FailedCount = r.u32()
+		x.RetryCount = r.u32()
+		x.MultipleRetryCount = r.u32()
+		x.FrameDuplicateCount = r.u32()
+		x.RTSSuccessCount = r.u32()
+		x.RTSFailureCount = r.u32()
+		x.ACKFailureCount = r.u32()
+		x.ReceivedFragmentCount = r.u32()
+		x.MulticastReceivedFrameCount = r.u32()
+		x.FCSErrorCount = r.u32()
+		x.TransmittedFrameCount = r.u32()
+		x.WEPUndecryptableCount = r.u32()
+		x.QoSDiscardedFragmentCount = r.u32()
+		x.AssociatedStationCount = r.u32()
+		x.QoSCFPollsReceivedCount = r.u32()
+		x.QoSCFPollsUnusedCount = r.u32()
+		x.QoSCFPollsUnusableCount = r.u32()
+		x.QoSCFPollsLostCount = r.u32()
+	}
 }
 
-func (x *IEEE80211Counters) appendTo(w *writer) {
+func (x *IEEE80211Counters) appendTo(w writer) writer {
 	w.u32(x.TransmittedFragmentCount)
 	w.u32(x.MulticastTransmittedFrameCount)
 	w.u32(x.FailedCount)
@@ -939,24 +932,40 @@ func (x *IEEE80211Counters) appendTo(w *writer) {
 	w.u32(x.QoSCFPollsUnusedCount)
 	w.u32(x.QoSCFPollsUnusableCount)
 	w.u32(x.QoSCFPollsLostCount)
+	return w
 }
 
 func (x *LAGPortStats) decode(r *reader, d *Decoder) {
-	x.ActorSystemID = r.mac()
-	x.PartnerOperSystemID = r.mac()
-	x.AttachedAggID = r.u32()
-	x.PortState = r.b4()
-	x.LACPDUsRx = r.u32()
-	x.MarkerPDUsRx = r.u32()
-	x.MarkerResponsePDUsRx = r.u32()
-	x.UnknownRx = r.u32()
-	x.IllegalRx = r.u32()
-	x.LACPDUsTx = r.u32()
-	x.MarkerPDUsTx = r.u32()
-	x.MarkerResponsePDUsTx = r.u32()
+	if p := r.fixed(56); p != nil {
+		x.ActorSystemID = macAt(p[0:])
+		x.PartnerOperSystemID = macAt(p[8:])
+		x.AttachedAggID = be32(p[16:])
+		x.PortState = b4At(p[20:])
+		x.LACPDUsRx = be32(p[24:])
+		x.MarkerPDUsRx = be32(p[28:])
+		x.MarkerResponsePDUsRx = be32(p[32:])
+		x.UnknownRx = be32(p[36:])
+		x.IllegalRx = be32(p[40:])
+		x.LACPDUsTx = be32(p[44:])
+		x.MarkerPDUsTx = be32(p[48:])
+		x.MarkerResponsePDUsTx = be32(p[52:])
+	} else {
+		x.ActorSystemID = r.mac()
+		x.PartnerOperSystemID = r.mac()
+		x.AttachedAggID = r.u32()
+		x.PortState = r.b4()
+		x.LACPDUsRx = r.u32()
+		x.MarkerPDUsRx = r.u32()
+		x.MarkerResponsePDUsRx = r.u32()
+		x.UnknownRx = r.u32()
+		x.IllegalRx = r.u32()
+		x.LACPDUsTx = r.u32()
+		x.MarkerPDUsTx = r.u32()
+		x.MarkerResponsePDUsTx = r.u32()
+	}
 }
 
-func (x *LAGPortStats) appendTo(w *writer) {
+func (x *LAGPortStats) appendTo(w writer) writer {
 	w.mac(x.ActorSystemID)
 	w.mac(x.PartnerOperSystemID)
 	w.u32(x.AttachedAggID)
@@ -969,44 +978,72 @@ func (x *LAGPortStats) appendTo(w *writer) {
 	w.u32(x.LACPDUsTx)
 	w.u32(x.MarkerPDUsTx)
 	w.u32(x.MarkerResponsePDUsTx)
+	return w
 }
 
 func (x *SlowPathCounts) decode(r *reader, d *Decoder) {
-	x.Unknown = r.u32()
-	x.Other = r.u32()
-	x.CAMMiss = r.u32()
-	x.CAMFull = r.u32()
-	x.NoHWSupport = r.u32()
-	x.Cntrl = r.u32()
+	if p := r.fixed(24); p != nil {
+		x.Unknown = be32(p[0:])
+		x.Other = be32(p[4:])
+		x.CAMMiss = be32(p[8:])
+		x.CAMFull = be32(p[12:])
+		x.NoHWSupport = be32(p[16:])
+		x.Cntrl = be32(p[20:])
+	} else {
+		x.Unknown = r.u32()
+		x.Other = r.u32()
+		x.CAMMiss = r.u32()
+		x.CAMFull = r.u32()
+		x.NoHWSupport = r.u32()
+		x.Cntrl = r.u32()
+	}
 }
 
-func (x *SlowPathCounts) appendTo(w *writer) {
+func (x *SlowPathCounts) appendTo(w writer) writer {
 	w.u32(x.Unknown)
 	w.u32(x.Other)
 	w.u32(x.CAMMiss)
 	w.u32(x.CAMFull)
 	w.u32(x.NoHWSupport)
 	w.u32(x.Cntrl)
+	return w
 }
 
 func (x *InfiniBandCounters) decode(r *reader, d *Decoder) {
-	x.PortXmitPkts = r.u64()
-	x.PortRcvPkts = r.u64()
-	x.SymbolErrorCounter = r.u32()
-	x.LinkErrorRecoveryCounter = r.u32()
-	x.LinkDownedCounter = r.u32()
-	x.PortRcvErrors = r.u32()
-	x.PortRcvRemotePhysicalErrors = r.u32()
-	x.PortRcvSwitchRelayErrors = r.u32()
-	x.PortXmitDiscards = r.u32()
-	x.PortXmitConstraintErrors = r.u32()
-	x.PortRcvConstraintErrors = r.u32()
-	x.LocalLinkIntegrityErrors = r.u32()
-	x.ExcessiveBufferOverrunErrors = r.u32()
-	x.VL15Dropped = r.u32()
+	if p := r.fixed(64); p != nil {
+		x.PortXmitPkts = be64(p[0:])
+		x.PortRcvPkts = be64(p[8:])
+		x.SymbolErrorCounter = be32(p[16:])
+		x.LinkErrorRecoveryCounter = be32(p[20:])
+		x.LinkDownedCounter = be32(p[24:])
+		x.PortRcvErrors = be32(p[28:])
+		x.PortRcvRemotePhysicalErrors = be32(p[32:])
+		x.PortRcvSwitchRelayErrors = be32(p[36:])
+		x.PortXmitDiscards = be32(p[40:])
+		x.PortXmitConstraintErrors = be32(p[44:])
+		x.PortRcvConstraintErrors = be32(p[48:])
+		x.LocalLinkIntegrityErrors = be32(p[52:])
+		x.ExcessiveBufferOverrunErrors = be32(p[56:])
+		x.VL15Dropped = be32(p[60:])
+	} else {
+		x.PortXmitPkts = r.u64()
+		x.PortRcvPkts = r.u64()
+		x.SymbolErrorCounter = r.u32()
+		x.LinkErrorRecoveryCounter = r.u32()
+		x.LinkDownedCounter = r.u32()
+		x.PortRcvErrors = r.u32()
+		x.PortRcvRemotePhysicalErrors = r.u32()
+		x.PortRcvSwitchRelayErrors = r.u32()
+		x.PortXmitDiscards = r.u32()
+		x.PortXmitConstraintErrors = r.u32()
+		x.PortRcvConstraintErrors = r.u32()
+		x.LocalLinkIntegrityErrors = r.u32()
+		x.ExcessiveBufferOverrunErrors = r.u32()
+		x.VL15Dropped = r.u32()
+	}
 }
 
-func (x *InfiniBandCounters) appendTo(w *writer) {
+func (x *InfiniBandCounters) appendTo(w writer) writer {
 	w.u64(x.PortXmitPkts)
 	w.u64(x.PortRcvPkts)
 	w.u32(x.SymbolErrorCounter)
@@ -1021,22 +1058,36 @@ func (x *InfiniBandCounters) appendTo(w *writer) {
 	w.u32(x.LocalLinkIntegrityErrors)
 	w.u32(x.ExcessiveBufferOverrunErrors)
 	w.u32(x.VL15Dropped)
+	return w
 }
 
 func (x *SFPLane) decode(r *reader, d *Decoder) {
-	x.Index = r.u32()
-	x.TxBiasCurrent = r.u32()
-	x.TxPower = r.u32()
-	x.TxPowerMin = r.u32()
-	x.TxPowerMax = r.u32()
-	x.TxWavelength = r.u32()
-	x.RxPower = r.u32()
-	x.RxPowerMin = r.u32()
-	x.RxPowerMax = r.u32()
-	x.RxWavelength = r.u32()
+	if p := r.fixed(40); p != nil {
+		x.Index = be32(p[0:])
+		x.TxBiasCurrent = be32(p[4:])
+		x.TxPower = be32(p[8:])
+		x.TxPowerMin = be32(p[12:])
+		x.TxPowerMax = be32(p[16:])
+		x.TxWavelength = be32(p[20:])
+		x.RxPower = be32(p[24:])
+		x.RxPowerMin = be32(p[28:])
+		x.RxPowerMax = be32(p[32:])
+		x.RxWavelength = be32(p[36:])
+	} else {
+		x.Index = r.u32()
+		x.TxBiasCurrent = r.u32()
+		x.TxPower = r.u32()
+		x.TxPowerMin = r.u32()
+		x.TxPowerMax = r.u32()
+		x.TxWavelength = r.u32()
+		x.RxPower = r.u32()
+		x.RxPowerMin = r.u32()
+		x.RxPowerMax = r.u32()
+		x.RxWavelength = r.u32()
+	}
 }
 
-func (x *SFPLane) appendTo(w *writer) {
+func (x *SFPLane) appendTo(w writer) writer {
 	w.u32(x.Index)
 	w.u32(x.TxBiasCurrent)
 	w.u32(x.TxPower)
@@ -1047,91 +1098,141 @@ func (x *SFPLane) appendTo(w *writer) {
 	w.u32(x.RxPowerMin)
 	w.u32(x.RxPowerMax)
 	w.u32(x.RxWavelength)
+	return w
 }
 
 func (x *SFP) decode(r *reader, d *Decoder) {
-	x.ModuleID = r.u32()
-	x.ModuleTotalLanes = r.u32()
-	x.ModuleSupplyVoltage = r.u32()
-	x.ModuleTemperature = r.i32()
+	if p := r.fixed(16); p != nil {
+		x.ModuleID = be32(p[0:])
+		x.ModuleTotalLanes = be32(p[4:])
+		x.ModuleSupplyVoltage = be32(p[8:])
+		x.ModuleTemperature = int32(be32(p[12:]))
+	} else {
+		x.ModuleID = r.u32()
+		x.ModuleTotalLanes = r.u32()
+		x.ModuleSupplyVoltage = r.u32()
+		x.ModuleTemperature = r.i32()
+	}
 	x.Lanes = grow(x.Lanes, r.count(0, 40))
 	for i := range x.Lanes {
 		x.Lanes[i].decode(r, d)
 	}
 }
 
-func (x *SFP) appendTo(w *writer) {
+func (x *SFP) appendTo(w writer) writer {
 	w.u32(x.ModuleID)
 	w.u32(x.ModuleTotalLanes)
 	w.u32(x.ModuleSupplyVoltage)
 	w.i32(x.ModuleTemperature)
 	w.count(len(x.Lanes), 0)
 	for i := range x.Lanes {
-		x.Lanes[i].appendTo(w)
+		w = x.Lanes[i].appendTo(w)
 	}
+	return w
 }
 
 func (x *PFCCounters) decode(r *reader, d *Decoder) {
-	x.Requests = r.u32()
-	x.Indications = r.u32()
-	x.PauseDuration = r.u32()
-	x.StormDetected = r.u32()
-	x.StormRestored = r.u32()
+	if p := r.fixed(20); p != nil {
+		x.Requests = be32(p[0:])
+		x.Indications = be32(p[4:])
+		x.PauseDuration = be32(p[8:])
+		x.StormDetected = be32(p[12:])
+		x.StormRestored = be32(p[16:])
+	} else {
+		x.Requests = r.u32()
+		x.Indications = r.u32()
+		x.PauseDuration = r.u32()
+		x.StormDetected = r.u32()
+		x.StormRestored = r.u32()
+	}
 }
 
-func (x *PFCCounters) appendTo(w *writer) {
+func (x *PFCCounters) appendTo(w writer) writer {
 	w.u32(x.Requests)
 	w.u32(x.Indications)
 	w.u32(x.PauseDuration)
 	w.u32(x.StormDetected)
 	w.u32(x.StormRestored)
+	return w
 }
 
 func (x *Processor) decode(r *reader, d *Decoder) {
-	x.CPU5s = r.i32()
-	x.CPU1m = r.i32()
-	x.CPU5m = r.i32()
-	x.TotalMemory = r.u64()
-	x.FreeMemory = r.u64()
+	if p := r.fixed(28); p != nil {
+		x.CPU5s = int32(be32(p[0:]))
+		x.CPU1m = int32(be32(p[4:]))
+		x.CPU5m = int32(be32(p[8:]))
+		x.TotalMemory = be64(p[12:])
+		x.FreeMemory = be64(p[20:])
+	} else {
+		x.CPU5s = r.i32()
+		x.CPU1m = r.i32()
+		x.CPU5m = r.i32()
+		x.TotalMemory = r.u64()
+		x.FreeMemory = r.u64()
+	}
 }
 
-func (x *Processor) appendTo(w *writer) {
+func (x *Processor) appendTo(w writer) writer {
 	w.i32(x.CPU5s)
 	w.i32(x.CPU1m)
 	w.i32(x.CPU5m)
 	w.u64(x.TotalMemory)
 	w.u64(x.FreeMemory)
+	return w
 }
 
 func (x *RadioUtilization) decode(r *reader, d *Decoder) {
-	x.ElapsedTime = r.u32()
-	x.OnChannelTime = r.u32()
-	x.OnChannelBusyTime = r.u32()
+	if p := r.fixed(12); p != nil {
+		x.ElapsedTime = be32(p[0:])
+		x.OnChannelTime = be32(p[4:])
+		x.OnChannelBusyTime = be32(p[8:])
+	} else {
+		x.ElapsedTime = r.u32()
+		x.OnChannelTime = r.u32()
+		x.OnChannelBusyTime = r.u32()
+	}
 }
 
-func (x *RadioUtilization) appendTo(w *writer) {
+func (x *RadioUtilization) appendTo(w writer) writer {
 	w.u32(x.ElapsedTime)
 	w.u32(x.OnChannelTime)
 	w.u32(x.OnChannelBusyTime)
+	return w
 }
 
 func (x *QueueLengthCounters) decode(r *reader, d *Decoder) {
-	x.QueueIndex = r.u32()
-	x.SegmentSize = r.u32()
-	x.QueueSegments = r.u32()
-	x.QueueLength0 = r.u32()
-	x.QueueLength1 = r.u32()
-	x.QueueLength2 = r.u32()
-	x.QueueLength4 = r.u32()
-	x.QueueLength8 = r.u32()
-	x.QueueLength32 = r.u32()
-	x.QueueLength128 = r.u32()
-	x.QueueLength1024 = r.u32()
-	x.QueueLengthMore = r.u32()
-	x.Dropped = r.u32()
+	if p := r.fixed(52); p != nil {
+		x.QueueIndex = be32(p[0:])
+		x.SegmentSize = be32(p[4:])
+		x.QueueSegments = be32(p[8:])
+		x.QueueLength0 = be32(p[12:])
+		x.QueueLength1 = be32(p[16:])
+		x.QueueLength2 = be32(p[20:])
+		x.QueueLength4 = be32(p[24:])
+		x.QueueLength8 = be32(p[28:])
+		x.QueueLength32 = be32(p[32:])
+		x.QueueLength128 = be32(p[36:])
+		x.QueueLength1024 = be32(p[40:])
+		x.QueueLengthMore = be32(p[44:])
+		x.Dropped = be32(p[48:])
+	} else {
+		x.QueueIndex = r.u32()
+		x.SegmentSize = r.u32()
+		x.QueueSegments = r.u32()
+		x.QueueLength0 = r.u32()
+		x.QueueLength1 = r.u32()
+		x.QueueLength2 = r.u32()
+		x.QueueLength4 = r.u32()
+		x.QueueLength8 = r.u32()
+		x.QueueLength32 = r.u32()
+		x.QueueLength128 = r.u32()
+		x.QueueLength1024 = r.u32()
+		x.QueueLengthMore = r.u32()
+		x.Dropped = r.u32()
+	}
 }
 
-func (x *QueueLengthCounters) appendTo(w *writer) {
+func (x *QueueLengthCounters) appendTo(w writer) writer {
 	w.u32(x.QueueIndex)
 	w.u32(x.SegmentSize)
 	w.u32(x.QueueSegments)
@@ -1145,24 +1246,32 @@ func (x *QueueLengthCounters) appendTo(w *writer) {
 	w.u32(x.QueueLength1024)
 	w.u32(x.QueueLengthMore)
 	w.u32(x.Dropped)
+	return w
 }
 
 func (x *OFPort) decode(r *reader, d *Decoder) {
-	x.DatapathID = r.u64()
-	x.PortNo = r.u32()
+	if p := r.fixed(12); p != nil {
+		x.DatapathID = be64(p[0:])
+		x.PortNo = be32(p[8:])
+	} else {
+		x.DatapathID = r.u64()
+		x.PortNo = r.u32()
+	}
 }
 
-func (x *OFPort) appendTo(w *writer) {
+func (x *OFPort) appendTo(w writer) writer {
 	w.u64(x.DatapathID)
 	w.u32(x.PortNo)
+	return w
 }
 
 func (x *PortName) decode(r *reader, d *Decoder) {
 	x.Name = r.opaque(255)
 }
 
-func (x *PortName) appendTo(w *writer) {
+func (x *PortName) appendTo(w writer) writer {
 	w.opaque(x.Name, 255)
+	return w
 }
 
 func (x *HostDescr) reset() {
@@ -1178,9 +1287,15 @@ func (x *HostDescr) decodeLayout0(r *reader, d *Decoder) {
 	x.reset()
 	x.Layout = 0
 	x.Hostname = r.opaque(64)
-	x.UUID = r.uuid()
-	x.MachineType = r.u32()
-	x.OSName = r.u32()
+	if p := r.fixed(24); p != nil {
+		x.UUID = uuidAt(p[0:])
+		x.MachineType = be32(p[16:])
+		x.OSName = be32(p[20:])
+	} else {
+		x.UUID = r.uuid()
+		x.MachineType = r.u32()
+		x.OSName = r.u32()
+	}
 	x.OSRelease = r.opaque(32)
 }
 
@@ -1189,8 +1304,13 @@ func (x *HostDescr) decodeLayout1(r *reader, d *Decoder) {
 	x.Layout = 1
 	x.Hostname = r.opaque(64)
 	x.UUID = r.uuidvar()
-	x.MachineType = r.u32()
-	x.OSName = r.u32()
+	if p := r.fixed(8); p != nil {
+		x.MachineType = be32(p[0:])
+		x.OSName = be32(p[4:])
+	} else {
+		x.MachineType = r.u32()
+		x.OSName = r.u32()
+	}
 	x.OSRelease = r.opaque(32)
 }
 
@@ -1226,7 +1346,7 @@ func (x *HostDescr) decode(r *reader, d *Decoder) {
 	x.decodeLayout0(r, d)
 }
 
-func (x *HostDescr) appendTo(w *writer) {
+func (x *HostDescr) appendTo(w writer) writer {
 	switch x.Layout {
 	case 1:
 		w.opaque(x.Hostname, 64)
@@ -1241,6 +1361,7 @@ func (x *HostDescr) appendTo(w *writer) {
 		w.u32(x.OSName)
 		w.opaque(x.OSRelease, 32)
 	}
+	return w
 }
 
 func (x *HostAdapter) decode(r *reader, d *Decoder) {
@@ -1251,12 +1372,13 @@ func (x *HostAdapter) decode(r *reader, d *Decoder) {
 	}
 }
 
-func (x *HostAdapter) appendTo(w *writer) {
+func (x *HostAdapter) appendTo(w writer) writer {
 	w.u32(x.IfIndex)
 	w.count(len(x.MACs), 0)
 	for _, v := range x.MACs {
 		w.mac(v)
 	}
+	return w
 }
 
 func (x *HostAdapters) decode(r *reader, d *Decoder) {
@@ -1266,21 +1388,28 @@ func (x *HostAdapters) decode(r *reader, d *Decoder) {
 	}
 }
 
-func (x *HostAdapters) appendTo(w *writer) {
+func (x *HostAdapters) appendTo(w writer) writer {
 	w.count(len(x.Adapters), 0)
 	for i := range x.Adapters {
-		x.Adapters[i].appendTo(w)
+		w = x.Adapters[i].appendTo(w)
 	}
+	return w
 }
 
 func (x *HostParent) decode(r *reader, d *Decoder) {
-	x.ContainerType = r.u32()
-	x.ContainerIndex = r.u32()
+	if p := r.fixed(8); p != nil {
+		x.ContainerType = be32(p[0:])
+		x.ContainerIndex = be32(p[4:])
+	} else {
+		x.ContainerType = r.u32()
+		x.ContainerIndex = r.u32()
+	}
 }
 
-func (x *HostParent) appendTo(w *writer) {
+func (x *HostParent) appendTo(w writer) writer {
 	w.u32(x.ContainerType)
 	w.u32(x.ContainerIndex)
+	return w
 }
 
 func (x *HostCPU) reset() {
@@ -1310,48 +1439,91 @@ func (x *HostCPU) reset() {
 func (x *HostCPU) decodeLayout0(r *reader, d *Decoder) {
 	x.reset()
 	x.Layout = 0
-	x.LoadOne = r.f32()
-	x.LoadFive = r.f32()
-	x.LoadFifteen = r.f32()
-	x.ProcRun = r.u32()
-	x.ProcTotal = r.u32()
-	x.CPUNum = r.u32()
-	x.CPUSpeed = r.u32()
-	x.Uptime = r.u32()
-	x.User = r.u32()
-	x.Nice = r.u32()
-	x.System = r.u32()
-	x.Idle = r.u32()
-	x.Wio = r.u32()
-	x.Intr = r.u32()
-	x.SoftIntr = r.u32()
-	x.Interrupts = r.u32()
-	x.Contexts = r.u32()
-	x.Steal = r.u32()
-	x.Guest = r.u32()
-	x.GuestNice = r.u32()
+	if p := r.fixed(80); p != nil {
+		x.LoadOne = bef32(p[0:])
+		x.LoadFive = bef32(p[4:])
+		x.LoadFifteen = bef32(p[8:])
+		x.ProcRun = be32(p[12:])
+		x.ProcTotal = be32(p[16:])
+		x.CPUNum = be32(p[20:])
+		x.CPUSpeed = be32(p[24:])
+		x.Uptime = be32(p[28:])
+		x.User = be32(p[32:])
+		x.Nice = be32(p[36:])
+		x.System = be32(p[40:])
+		x.Idle = be32(p[44:])
+		x.Wio = be32(p[48:])
+		x.Intr = be32(p[52:])
+		x.SoftIntr = be32(p[56:])
+		x.Interrupts = be32(p[60:])
+		x.Contexts = be32(p[64:])
+		x.Steal = be32(p[68:])
+		x.Guest = be32(p[72:])
+		x.GuestNice = be32(p[76:])
+	} else {
+		x.LoadOne = r.f32()
+		x.LoadFive = r.f32()
+		x.LoadFifteen = r.f32()
+		x.ProcRun = r.u32()
+		x.ProcTotal = r.u32()
+		x.CPUNum = r.u32()
+		x.CPUSpeed = r.u32()
+		x.Uptime = r.u32()
+		x.User = r.u32()
+		x.Nice = r.u32()
+		x.System = r.u32()
+		x.Idle = r.u32()
+		x.Wio = r.u32()
+		x.Intr = r.u32()
+		x.SoftIntr = r.u32()
+		x.Interrupts = r.u32()
+		x.Contexts = r.u32()
+		x.Steal = r.u32()
+		x.Guest = r.u32()
+		x.GuestNice = r.u32()
+	}
 }
 
 func (x *HostCPU) decodeLayout1(r *reader, d *Decoder) {
 	x.reset()
 	x.Layout = 1
-	x.LoadOne = r.f32()
-	x.LoadFive = r.f32()
-	x.LoadFifteen = r.f32()
-	x.ProcRun = r.u32()
-	x.ProcTotal = r.u32()
-	x.CPUNum = r.u32()
-	x.CPUSpeed = r.u32()
-	x.Uptime = r.u32()
-	x.User = r.u32()
-	x.Nice = r.u32()
-	x.System = r.u32()
-	x.Idle = r.u32()
-	x.Wio = r.u32()
-	x.Intr = r.u32()
-	x.SoftIntr = r.u32()
-	x.Interrupts = r.u32()
-	x.Contexts = r.u32()
+	if p := r.fixed(68); p != nil {
+		x.LoadOne = bef32(p[0:])
+		x.LoadFive = bef32(p[4:])
+		x.LoadFifteen = bef32(p[8:])
+		x.ProcRun = be32(p[12:])
+		x.ProcTotal = be32(p[16:])
+		x.CPUNum = be32(p[20:])
+		x.CPUSpeed = be32(p[24:])
+		x.Uptime = be32(p[28:])
+		x.User = be32(p[32:])
+		x.Nice = be32(p[36:])
+		x.System = be32(p[40:])
+		x.Idle = be32(p[44:])
+		x.Wio = be32(p[48:])
+		x.Intr = be32(p[52:])
+		x.SoftIntr = be32(p[56:])
+		x.Interrupts = be32(p[60:])
+		x.Contexts = be32(p[64:])
+	} else {
+		x.LoadOne = r.f32()
+		x.LoadFive = r.f32()
+		x.LoadFifteen = r.f32()
+		x.ProcRun = r.u32()
+		x.ProcTotal = r.u32()
+		x.CPUNum = r.u32()
+		x.CPUSpeed = r.u32()
+		x.Uptime = r.u32()
+		x.User = r.u32()
+		x.Nice = r.u32()
+		x.System = r.u32()
+		x.Idle = r.u32()
+		x.Wio = r.u32()
+		x.Intr = r.u32()
+		x.SoftIntr = r.u32()
+		x.Interrupts = r.u32()
+		x.Contexts = r.u32()
+	}
 }
 
 // decode takes the first layout that fills the body exactly, else the first that fits.
@@ -1386,7 +1558,7 @@ func (x *HostCPU) decode(r *reader, d *Decoder) {
 	x.decodeLayout0(r, d)
 }
 
-func (x *HostCPU) appendTo(w *writer) {
+func (x *HostCPU) appendTo(w writer) writer {
 	switch x.Layout {
 	case 1:
 		w.f32(x.LoadOne)
@@ -1428,23 +1600,38 @@ func (x *HostCPU) appendTo(w *writer) {
 		w.u32(x.Guest)
 		w.u32(x.GuestNice)
 	}
+	return w
 }
 
 func (x *HostMemory) decode(r *reader, d *Decoder) {
-	x.MemTotal = r.u64()
-	x.MemFree = r.u64()
-	x.MemShared = r.u64()
-	x.MemBuffers = r.u64()
-	x.MemCached = r.u64()
-	x.SwapTotal = r.u64()
-	x.SwapFree = r.u64()
-	x.PageIn = r.u32()
-	x.PageOut = r.u32()
-	x.SwapIn = r.u32()
-	x.SwapOut = r.u32()
+	if p := r.fixed(72); p != nil {
+		x.MemTotal = be64(p[0:])
+		x.MemFree = be64(p[8:])
+		x.MemShared = be64(p[16:])
+		x.MemBuffers = be64(p[24:])
+		x.MemCached = be64(p[32:])
+		x.SwapTotal = be64(p[40:])
+		x.SwapFree = be64(p[48:])
+		x.PageIn = be32(p[56:])
+		x.PageOut = be32(p[60:])
+		x.SwapIn = be32(p[64:])
+		x.SwapOut = be32(p[68:])
+	} else {
+		x.MemTotal = r.u64()
+		x.MemFree = r.u64()
+		x.MemShared = r.u64()
+		x.MemBuffers = r.u64()
+		x.MemCached = r.u64()
+		x.SwapTotal = r.u64()
+		x.SwapFree = r.u64()
+		x.PageIn = r.u32()
+		x.PageOut = r.u32()
+		x.SwapIn = r.u32()
+		x.SwapOut = r.u32()
+	}
 }
 
-func (x *HostMemory) appendTo(w *writer) {
+func (x *HostMemory) appendTo(w writer) writer {
 	w.u64(x.MemTotal)
 	w.u64(x.MemFree)
 	w.u64(x.MemShared)
@@ -1456,21 +1643,34 @@ func (x *HostMemory) appendTo(w *writer) {
 	w.u32(x.PageOut)
 	w.u32(x.SwapIn)
 	w.u32(x.SwapOut)
+	return w
 }
 
 func (x *HostDiskIO) decode(r *reader, d *Decoder) {
-	x.DiskTotal = r.u64()
-	x.DiskFree = r.u64()
-	x.PartMaxUsed = r.i32()
-	x.Reads = r.u32()
-	x.BytesRead = r.u64()
-	x.ReadTime = r.u32()
-	x.Writes = r.u32()
-	x.BytesWritten = r.u64()
-	x.WriteTime = r.u32()
+	if p := r.fixed(52); p != nil {
+		x.DiskTotal = be64(p[0:])
+		x.DiskFree = be64(p[8:])
+		x.PartMaxUsed = int32(be32(p[16:]))
+		x.Reads = be32(p[20:])
+		x.BytesRead = be64(p[24:])
+		x.ReadTime = be32(p[32:])
+		x.Writes = be32(p[36:])
+		x.BytesWritten = be64(p[40:])
+		x.WriteTime = be32(p[48:])
+	} else {
+		x.DiskTotal = r.u64()
+		x.DiskFree = r.u64()
+		x.PartMaxUsed = r.i32()
+		x.Reads = r.u32()
+		x.BytesRead = r.u64()
+		x.ReadTime = r.u32()
+		x.Writes = r.u32()
+		x.BytesWritten = r.u64()
+		x.WriteTime = r.u32()
+	}
 }
 
-func (x *HostDiskIO) appendTo(w *writer) {
+func (x *HostDiskIO) appendTo(w writer) writer {
 	w.u64(x.DiskTotal)
 	w.u64(x.DiskFree)
 	w.i32(x.PartMaxUsed)
@@ -1480,20 +1680,32 @@ func (x *HostDiskIO) appendTo(w *writer) {
 	w.u32(x.Writes)
 	w.u64(x.BytesWritten)
 	w.u32(x.WriteTime)
+	return w
 }
 
 func (x *HostNetIO) decode(r *reader, d *Decoder) {
-	x.BytesIn = r.u64()
-	x.PktsIn = r.u32()
-	x.ErrsIn = r.u32()
-	x.DropsIn = r.u32()
-	x.BytesOut = r.u64()
-	x.PktsOut = r.u32()
-	x.ErrsOut = r.u32()
-	x.DropsOut = r.u32()
+	if p := r.fixed(40); p != nil {
+		x.BytesIn = be64(p[0:])
+		x.PktsIn = be32(p[8:])
+		x.ErrsIn = be32(p[12:])
+		x.DropsIn = be32(p[16:])
+		x.BytesOut = be64(p[20:])
+		x.PktsOut = be32(p[28:])
+		x.ErrsOut = be32(p[32:])
+		x.DropsOut = be32(p[36:])
+	} else {
+		x.BytesIn = r.u64()
+		x.PktsIn = r.u32()
+		x.ErrsIn = r.u32()
+		x.DropsIn = r.u32()
+		x.BytesOut = r.u64()
+		x.PktsOut = r.u32()
+		x.ErrsOut = r.u32()
+		x.DropsOut = r.u32()
+	}
 }
 
-func (x *HostNetIO) appendTo(w *writer) {
+func (x *HostNetIO) appendTo(w writer) writer {
 	w.u64(x.BytesIn)
 	w.u32(x.PktsIn)
 	w.u32(x.ErrsIn)
@@ -1502,31 +1714,54 @@ func (x *HostNetIO) appendTo(w *writer) {
 	w.u32(x.PktsOut)
 	w.u32(x.ErrsOut)
 	w.u32(x.DropsOut)
+	return w
 }
 
 func (x *MIB2IPGroup) decode(r *reader, d *Decoder) {
-	x.Forwarding = r.u32()
-	x.DefaultTTL = r.u32()
-	x.InReceives = r.u32()
-	x.InHdrErrors = r.u32()
-	x.InAddrErrors = r.u32()
-	x.ForwDatagrams = r.u32()
-	x.InUnknownProtos = r.u32()
-	x.InDiscards = r.u32()
-	x.InDelivers = r.u32()
-	x.OutRequests = r.u32()
-	x.OutDiscards = r.u32()
-	x.OutNoRoutes = r.u32()
-	x.ReasmTimeout = r.u32()
-	x.ReasmReqds = r.u32()
-	x.ReasmOKs = r.u32()
-	x.ReasmFails = r.u32()
-	x.FragOKs = r.u32()
-	x.FragFails = r.u32()
-	x.FragCreates = r.u32()
+	if p := r.fixed(76); p != nil {
+		x.Forwarding = be32(p[0:])
+		x.DefaultTTL = be32(p[4:])
+		x.InReceives = be32(p[8:])
+		x.InHdrErrors = be32(p[12:])
+		x.InAddrErrors = be32(p[16:])
+		x.ForwDatagrams = be32(p[20:])
+		x.InUnknownProtos = be32(p[24:])
+		x.InDiscards = be32(p[28:])
+		x.InDelivers = be32(p[32:])
+		x.OutRequests = be32(p[36:])
+		x.OutDiscards = be32(p[40:])
+		x.OutNoRoutes = be32(p[44:])
+		x.ReasmTimeout = be32(p[48:])
+		x.ReasmReqds = be32(p[52:])
+		x.ReasmOKs = be32(p[56:])
+		x.ReasmFails = be32(p[60:])
+		x.FragOKs = be32(p[64:])
+		x.FragFails = be32(p[68:])
+		x.FragCreates = be32(p[72:])
+	} else {
+		x.Forwarding = r.u32()
+		x.DefaultTTL = r.u32()
+		x.InReceives = r.u32()
+		x.InHdrErrors = r.u32()
+		x.InAddrErrors = r.u32()
+		x.ForwDatagrams = r.u32()
+		x.InUnknownProtos = r.u32()
+		x.InDiscards = r.u32()
+		x.InDelivers = r.u32()
+		x.OutRequests = r.u32()
+		x.OutDiscards = r.u32()
+		x.OutNoRoutes = r.u32()
+		x.ReasmTimeout = r.u32()
+		x.ReasmReqds = r.u32()
+		x.ReasmOKs = r.u32()
+		x.ReasmFails = r.u32()
+		x.FragOKs = r.u32()
+		x.FragFails = r.u32()
+		x.FragCreates = r.u32()
+	}
 }
 
-func (x *MIB2IPGroup) appendTo(w *writer) {
+func (x *MIB2IPGroup) appendTo(w writer) writer {
 	w.u32(x.Forwarding)
 	w.u32(x.DefaultTTL)
 	w.u32(x.InReceives)
@@ -1546,37 +1781,66 @@ func (x *MIB2IPGroup) appendTo(w *writer) {
 	w.u32(x.FragOKs)
 	w.u32(x.FragFails)
 	w.u32(x.FragCreates)
+	return w
 }
 
 func (x *MIB2ICMPGroup) decode(r *reader, d *Decoder) {
-	x.InMsgs = r.u32()
-	x.InErrors = r.u32()
-	x.InDestUnreachs = r.u32()
-	x.InTimeExcds = r.u32()
-	x.InParamProbs = r.u32()
-	x.InSrcQuenchs = r.u32()
-	x.InRedirects = r.u32()
-	x.InEchos = r.u32()
-	x.InEchoReps = r.u32()
-	x.InTimestamps = r.u32()
-	x.InAddrMasks = r.u32()
-	x.InAddrMaskReps = r.u32()
-	x.OutMsgs = r.u32()
-	x.OutErrors = r.u32()
-	x.OutDestUnreachs = r.u32()
-	x.OutTimeExcds = r.u32()
-	x.OutParamProbs = r.u32()
-	x.OutSrcQuenchs = r.u32()
-	x.OutRedirects = r.u32()
-	x.OutEchos = r.u32()
-	x.OutEchoReps = r.u32()
-	x.OutTimestamps = r.u32()
-	x.OutTimestampReps = r.u32()
-	x.OutAddrMasks = r.u32()
-	x.OutAddrMaskReps = r.u32()
+	if p := r.fixed(100); p != nil {
+		x.InMsgs = be32(p[0:])
+		x.InErrors = be32(p[4:])
+		x.InDestUnreachs = be32(p[8:])
+		x.InTimeExcds = be32(p[12:])
+		x.InParamProbs = be32(p[16:])
+		x.InSrcQuenchs = be32(p[20:])
+		x.InRedirects = be32(p[24:])
+		x.InEchos = be32(p[28:])
+		x.InEchoReps = be32(p[32:])
+		x.InTimestamps = be32(p[36:])
+		x.InAddrMasks = be32(p[40:])
+		x.InAddrMaskReps = be32(p[44:])
+		x.OutMsgs = be32(p[48:])
+		x.OutErrors = be32(p[52:])
+		x.OutDestUnreachs = be32(p[56:])
+		x.OutTimeExcds = be32(p[60:])
+		x.OutParamProbs = be32(p[64:])
+		x.OutSrcQuenchs = be32(p[68:])
+		x.OutRedirects = be32(p[72:])
+		x.OutEchos = be32(p[76:])
+		x.OutEchoReps = be32(p[80:])
+		x.OutTimestamps = be32(p[84:])
+		x.OutTimestampReps = be32(p[88:])
+		x.OutAddrMasks = be32(p[92:])
+		x.OutAddrMaskReps = be32(p[96:])
+	} else {
+		x.InMsgs = r.u32()
+		x.InErrors = r.u32()
+		x.InDestUnreachs = r.u32()
+		x.InTimeExcds = r.u32()
+		x.InParamProbs = r.u32()
+		x.InSrcQuenchs = r.u32()
+		x.InRedirects = r.u32()
+		x.InEchos = r.u32()
+		x.InEchoReps = r.u32()
+		x.InTimestamps = r.u32()
+		x.InAddrMasks = r.u32()
+		x.InAddrMaskReps = r.u32()
+		x.OutMsgs = r.u32()
+		x.OutErrors = r.u32()
+		x.OutDestUnreachs = r.u32()
+		x.OutTimeExcds = r.u32()
+		x.OutParamProbs = r.u32()
+		x.OutSrcQuenchs = r.u32()
+		x.OutRedirects = r.u32()
+		x.OutEchos = r.u32()
+		x.OutEchoReps = r.u32()
+		x.OutTimestamps = r.u32()
+		x.OutTimestampReps = r.u32()
+		x.OutAddrMasks = r.u32()
+		x.OutAddrMaskReps = r.u32()
+	}
 }
 
-func (x *MIB2ICMPGroup) appendTo(w *writer) {
+func (x *MIB2ICMPGroup) appendTo(w writer) writer {
 	w.u32(x.InMsgs)
 	w.u32(x.InErrors)
 	w.u32(x.InDestUnreachs)
@@ -1602,27 +1866,46 @@ func (x *MIB2ICMPGroup) appendTo(w *writer) {
 	w.u32(x.OutTimestampReps)
 	w.u32(x.OutAddrMasks)
 	w.u32(x.OutAddrMaskReps)
+	return w
 }
 
 func (x *MIB2TCPGroup) decode(r *reader, d *Decoder) {
-	x.RtoAlgorithm = r.u32()
-	x.RtoMin = r.u32()
-	x.RtoMax = r.u32()
-	x.MaxConn = r.u32()
-	x.ActiveOpens = r.u32()
-	x.PassiveOpens = r.u32()
-	x.AttemptFails = r.u32()
-	x.EstabResets = r.u32()
-	x.CurrEstab = r.u32()
-	x.InSegs = r.u32()
-	x.OutSegs = r.u32()
-	x.RetransSegs = r.u32()
-	x.InErrs = r.u32()
-	x.OutRsts = r.u32()
-	x.InCsumErrors = r.u32()
+	if p := r.fixed(60); p != nil {
+		x.RtoAlgorithm = be32(p[0:])
+		x.RtoMin = be32(p[4:])
+		x.RtoMax = be32(p[8:])
+		x.MaxConn = be32(p[12:])
+		x.ActiveOpens = be32(p[16:])
+		x.PassiveOpens = be32(p[20:])
+		x.AttemptFails = be32(p[24:])
+		x.EstabResets = be32(p[28:])
+		x.CurrEstab = be32(p[32:])
+		x.InSegs = be32(p[36:])
+		x.OutSegs = be32(p[40:])
+		x.RetransSegs = be32(p[44:])
+		x.InErrs = be32(p[48:])
+		x.OutRsts = be32(p[52:])
+		x.InCsumErrors = be32(p[56:])
+	} else {
+		x.RtoAlgorithm = r.u32()
+		x.RtoMin = r.u32()
+		x.RtoMax = r.u32()
+		x.MaxConn = r.u32()
+		x.ActiveOpens = r.u32()
+		x.PassiveOpens = r.u32()
+		x.AttemptFails = r.u32()
+		x.EstabResets = r.u32()
+		x.CurrEstab = r.u32()
+		x.InSegs = r.u32()
+		x.OutSegs = r.u32()
+		x.RetransSegs = r.u32()
+		x.InErrs = r.u32()
+		x.OutRsts = r.u32()
+		x.InCsumErrors = r.u32()
+	}
 }
 
-func (x *MIB2TCPGroup) appendTo(w *writer) {
+func (x *MIB2TCPGroup) appendTo(w writer) writer {
 	w.u32(x.RtoAlgorithm)
 	w.u32(x.RtoMin)
 	w.u32(x.RtoMax)
@@ -1638,19 +1921,30 @@ func (x *MIB2TCPGroup) appendTo(w *writer) {
 	w.u32(x.InErrs)
 	w.u32(x.OutRsts)
 	w.u32(x.InCsumErrors)
+	return w
 }
 
 func (x *MIB2UDPGroup) decode(r *reader, d *Decoder) {
-	x.InDatagrams = r.u32()
-	x.NoPorts = r.u32()
-	x.InErrors = r.u32()
-	x.OutDatagrams = r.u32()
-	x.RcvbufErrors = r.u32()
-	x.SndbufErrors = r.u32()
-	x.InCsumErrors = r.u32()
+	if p := r.fixed(28); p != nil {
+		x.InDatagrams = be32(p[0:])
+		x.NoPorts = be32(p[4:])
+		x.InErrors = be32(p[8:])
+		x.OutDatagrams = be32(p[12:])
+		x.RcvbufErrors = be32(p[16:])
+		x.SndbufErrors = be32(p[20:])
+		x.InCsumErrors = be32(p[24:])
+	} else {
+		x.InDatagrams = r.u32()
+		x.NoPorts = r.u32()
+		x.InErrors = r.u32()
+		x.OutDatagrams = r.u32()
+		x.RcvbufErrors = r.u32()
+		x.SndbufErrors = r.u32()
+		x.InCsumErrors = r.u32()
+	}
 }
 
-func (x *MIB2UDPGroup) appendTo(w *writer) {
+func (x *MIB2UDPGroup) appendTo(w writer) writer {
 	w.u32(x.InDatagrams)
 	w.u32(x.NoPorts)
 	w.u32(x.InErrors)
@@ -1658,58 +1952,92 @@ func (x *MIB2UDPGroup) appendTo(w *writer) {
 	w.u32(x.RcvbufErrors)
 	w.u32(x.SndbufErrors)
 	w.u32(x.InCsumErrors)
+	return w
 }
 
 func (x *VirtNode) decode(r *reader, d *Decoder) {
-	x.MHz = r.u32()
-	x.CPUs = r.u32()
-	x.Memory = r.u64()
-	x.MemoryFree = r.u64()
-	x.NumDomains = r.u32()
+	if p := r.fixed(28); p != nil {
+		x.MHz = be32(p[0:])
+		x.CPUs = be32(p[4:])
+		x.Memory = be64(p[8:])
+		x.MemoryFree = be64(p[16:])
+		x.NumDomains = be32(p[24:])
+	} else {
+		x.MHz = r.u32()
+		x.CPUs = r.u32()
+		x.Memory = r.u64()
+		x.MemoryFree = r.u64()
+		x.NumDomains = r.u32()
+	}
 }
 
-func (x *VirtNode) appendTo(w *writer) {
+func (x *VirtNode) appendTo(w writer) writer {
 	w.u32(x.MHz)
 	w.u32(x.CPUs)
 	w.u64(x.Memory)
 	w.u64(x.MemoryFree)
 	w.u32(x.NumDomains)
+	return w
 }
 
 func (x *VirtCPU) decode(r *reader, d *Decoder) {
-	x.State = r.u32()
-	x.CPUTime = r.u32()
-	x.NrVirtCPU = r.u32()
+	if p := r.fixed(12); p != nil {
+		x.State = be32(p[0:])
+		x.CPUTime = be32(p[4:])
+		x.NrVirtCPU = be32(p[8:])
+	} else {
+		x.State = r.u32()
+		x.CPUTime = r.u32()
+		x.NrVirtCPU = r.u32()
+	}
 }
 
-func (x *VirtCPU) appendTo(w *writer) {
+func (x *VirtCPU) appendTo(w writer) writer {
 	w.u32(x.State)
 	w.u32(x.CPUTime)
 	w.u32(x.NrVirtCPU)
+	return w
 }
 
 func (x *VirtMemory) decode(r *reader, d *Decoder) {
-	x.Memory = r.u64()
-	x.MaxMemory = r.u64()
+	if p := r.fixed(16); p != nil {
+		x.Memory = be64(p[0:])
+		x.MaxMemory = be64(p[8:])
+	} else {
+		x.Memory = r.u64()
+		x.MaxMemory = r.u64()
+	}
 }
 
-func (x *VirtMemory) appendTo(w *writer) {
+func (x *VirtMemory) appendTo(w writer) writer {
 	w.u64(x.Memory)
 	w.u64(x.MaxMemory)
+	return w
 }
 
 func (x *VirtDiskIO) decode(r *reader, d *Decoder) {
-	x.Capacity = r.u64()
-	x.Allocation = r.u64()
-	x.Physical = r.u64()
-	x.RdReq = r.u32()
-	x.RdBytes = r.u64()
-	x.WrReq = r.u32()
-	x.WrBytes = r.u64()
-	x.Errs = r.u32()
+	if p := r.fixed(52); p != nil {
+		x.Capacity = be64(p[0:])
+		x.Allocation = be64(p[8:])
+		x.Physical = be64(p[16:])
+		x.RdReq = be32(p[24:])
+		x.RdBytes = be64(p[28:])
+		x.WrReq = be32(p[36:])
+		x.WrBytes = be64(p[40:])
+		x.Errs = be32(p[48:])
+	} else {
+		x.Capacity = r.u64()
+		x.Allocation = r.u64()
+		x.Physical = r.u64()
+		x.RdReq = r.u32()
+		x.RdBytes = r.u64()
+		x.WrReq = r.u32()
+		x.WrBytes = r.u64()
+		x.Errs = r.u32()
+	}
 }
 
-func (x *VirtDiskIO) appendTo(w *writer) {
+func (x *VirtDiskIO) appendTo(w writer) writer {
 	w.u64(x.Capacity)
 	w.u64(x.Allocation)
 	w.u64(x.Physical)
@@ -1718,20 +2046,32 @@ func (x *VirtDiskIO) appendTo(w *writer) {
 	w.u32(x.WrReq)
 	w.u64(x.WrBytes)
 	w.u32(x.Errs)
+	return w
 }
 
 func (x *VirtNetIO) decode(r *reader, d *Decoder) {
-	x.RxBytes = r.u64()
-	x.RxPackets = r.u32()
-	x.RxErrs = r.u32()
-	x.RxDrop = r.u32()
-	x.TxBytes = r.u64()
-	x.TxPackets = r.u32()
-	x.TxErrs = r.u32()
-	x.TxDrop = r.u32()
+	if p := r.fixed(40); p != nil {
+		x.RxBytes = be64(p[0:])
+		x.RxPackets = be32(p[8:])
+		x.RxErrs = be32(p[12:])
+		x.RxDrop = be32(p[16:])
+		x.TxBytes = be64(p[20:])
+		x.TxPackets = be32(p[28:])
+		x.TxErrs = be32(p[32:])
+		x.TxDrop = be32(p[36:])
+	} else {
+		x.RxBytes = r.u64()
+		x.RxPackets = r.u32()
+		x.RxErrs = r.u32()
+		x.RxDrop = r.u32()
+		x.TxBytes = r.u64()
+		x.TxPackets = r.u32()
+		x.TxErrs = r.u32()
+		x.TxDrop = r.u32()
+	}
 }
 
-func (x *VirtNetIO) appendTo(w *writer) {
+func (x *VirtNetIO) appendTo(w writer) writer {
 	w.u64(x.RxBytes)
 	w.u32(x.RxPackets)
 	w.u32(x.RxErrs)
@@ -1740,6 +2080,7 @@ func (x *VirtNetIO) appendTo(w *writer) {
 	w.u32(x.TxPackets)
 	w.u32(x.TxErrs)
 	w.u32(x.TxDrop)
+	return w
 }
 
 func (x *JVMRuntime) decode(r *reader, d *Decoder) {
@@ -1748,10 +2089,11 @@ func (x *JVMRuntime) decode(r *reader, d *Decoder) {
 	x.VMVersion = r.opaque(32)
 }
 
-func (x *JVMRuntime) appendTo(w *writer) {
+func (x *JVMRuntime) appendTo(w writer) writer {
 	w.opaque(x.VMName, 64)
 	w.opaque(x.VMVendor, 32)
 	w.opaque(x.VMVersion, 32)
+	return w
 }
 
 func (x *JVMStatistics) reset() {
@@ -1780,47 +2122,89 @@ func (x *JVMStatistics) reset() {
 func (x *JVMStatistics) decodeLayout0(r *reader, d *Decoder) {
 	x.reset()
 	x.Layout = 0
-	x.HeapInitial = r.u64()
-	x.HeapUsed = r.u64()
-	x.HeapCommitted = r.u64()
-	x.HeapMax = r.u64()
-	x.NonHeapInitial = r.u64()
-	x.NonHeapUsed = r.u64()
-	x.NonHeapCommitted = r.u64()
-	x.NonHeapMax = r.u64()
-	x.GCCount = r.u32()
-	x.GCTime = r.u32()
-	x.ClassesLoaded = r.u32()
-	x.ClassesTotal = r.u32()
-	x.ClassesUnloaded = r.u32()
-	x.CompilationTime = r.u32()
-	x.ThreadsLive = r.u32()
-	x.ThreadsDaemon = r.u32()
-	x.ThreadsStarted = r.u32()
-	x.FDsOpen = r.u32()
-	x.FDsMax = r.u32()
+	if p := r.fixed(108); p != nil {
+		x.HeapInitial = be64(p[0:])
+		x.HeapUsed = be64(p[8:])
+		x.HeapCommitted = be64(p[16:])
+		x.HeapMax = be64(p[24:])
+		x.NonHeapInitial = be64(p[32:])
+		x.NonHeapUsed = be64(p[40:])
+		x.NonHeapCommitted = be64(p[48:])
+		x.NonHeapMax = be64(p[56:])
+		x.GCCount = be32(p[64:])
+		x.GCTime = be32(p[68:])
+		x.ClassesLoaded = be32(p[72:])
+		x.ClassesTotal = be32(p[76:])
+		x.ClassesUnloaded = be32(p[80:])
+		x.CompilationTime = be32(p[84:])
+		x.ThreadsLive = be32(p[88:])
+		x.ThreadsDaemon = be32(p[92:])
+		x.ThreadsStarted = be32(p[96:])
+		x.FDsOpen = be32(p[100:])
+		x.FDsMax = be32(p[104:])
+	} else {
+		x.HeapInitial = r.u64()
+		x.HeapUsed = r.u64()
+		x.HeapCommitted = r.u64()
+		x.HeapMax = r.u64()
+		x.NonHeapInitial = r.u64()
+		x.NonHeapUsed = r.u64()
+		x.NonHeapCommitted = r.u64()
+		x.NonHeapMax = r.u64()
+		x.GCCount = r.u32()
+		x.GCTime = r.u32()
+		x.ClassesLoaded = r.u32()
+		x.ClassesTotal = r.u32()
+		x.ClassesUnloaded = r.u32()
+		x.CompilationTime = r.u32()
+		x.ThreadsLive = r.u32()
+		x.ThreadsDaemon = r.u32()
+		x.ThreadsStarted = r.u32()
+		x.FDsOpen = r.u32()
+		x.FDsMax = r.u32()
+	}
 }
 
 func (x *JVMStatistics) decodeLayout1(r *reader, d *Decoder) {
 	x.reset()
 	x.Layout = 1
-	x.HeapInitial = r.u64()
-	x.HeapUsed = r.u64()
-	x.HeapCommitted = r.u64()
-	x.HeapMax = r.u64()
-	x.NonHeapInitial = r.u64()
-	x.NonHeapUsed = r.u64()
-	x.NonHeapCommitted = r.u64()
-	x.NonHeapMax = r.u64()
-	x.GCCount = r.u32()
-	x.GCTime = r.u32()
-	x.ClassesLoaded = r.u32()
-	x.ClassesTotal = r.u32()
-	x.ClassesUnloaded = r.u32()
-	x.CompilationTime = r.u32()
-	x.ThreadsLive = r.u32()
-	x.ThreadsDaemon = r.u32()
-	x.ThreadsStarted = r.u32()
+	if p := r.fixed(100); p != nil {
+		x.HeapInitial = be64(p[0:])
+		x.HeapUsed = be64(p[8:])
+		x.HeapCommitted = be64(p[16:])
+		x.HeapMax = be64(p[24:])
+		x.NonHeapInitial = be64(p[32:])
+		x.NonHeapUsed = be64(p[40:])
+		x.NonHeapCommitted = be64(p[48:])
+		x.NonHeapMax = be64(p[56:])
+		x.GCCount = be32(p[64:])
+		x.GCTime = be32(p[68:])
+		x.ClassesLoaded = be32(p[72:])
+		x.ClassesTotal = be32(p[76:])
+		x.ClassesUnloaded = be32(p[80:])
+		x.CompilationTime = be32(p[84:])
+		x.ThreadsLive = be32(p[88:])
+		x.ThreadsDaemon = be32(p[92:])
+		x.ThreadsStarted = be32(p[96:])
+	} else {
+		x.HeapInitial = r.u64()
+		x.HeapUsed = r.u64()
+		x.HeapCommitted = r.u64()
+		x.HeapMax = r.u64()
+		x.NonHeapInitial = r.u64()
+		x.NonHeapUsed = r.u64()
+		x.NonHeapCommitted = r.u64()
+		x.NonHeapMax = r.u64()
+		x.GCCount = r.u32()
+		x.GCTime = r.u32()
+		x.ClassesLoaded = r.u32()
+		x.ClassesTotal = r.u32()
+		x.ClassesUnloaded = r.u32()
+		x.CompilationTime = r.u32()
+		x.ThreadsLive = r.u32()
+		x.ThreadsDaemon = r.u32()
+		x.ThreadsStarted = r.u32()
+	}
 }
 
 // decode takes the first layout that fills the body exactly, else the first that fits.
@@ -1855,7 +2239,7 @@ func (x *JVMStatistics) decode(r *reader, d *Decoder) {
 	x.decodeLayout0(r, d)
 }
 
-func (x *JVMStatistics) appendTo(w *writer) {
+func (x *JVMStatistics) appendTo(w writer) writer {
 	switch x.Layout {
 	case 1:
 		w.u64(x.HeapInitial)
@@ -1896,45 +2280,82 @@ func (x *JVMStatistics) appendTo(w *writer) {
 		w.u32(x.FDsOpen)
 		w.u32(x.FDsMax)
 	}
+	return w
 }
 
 func (x *MemcacheLegacyCounters) decode(r *reader, d *Decoder) {
-	x.Uptime = r.u32()
-	x.RusageUser = r.u32()
-	x.RusageSystem = r.u32()
-	x.CurrConnections = r.u32()
-	x.TotalConnections = r.u32()
-	x.ConnectionStructures = r.u32()
-	x.CmdGet = r.u32()
-	x.CmdSet = r.u32()
-	x.CmdFlush = r.u32()
-	x.GetHits = r.u32()
-	x.GetMisses = r.u32()
-	x.DeleteMisses = r.u32()
-	x.DeleteHits = r.u32()
-	x.IncrMisses = r.u32()
-	x.IncrHits = r.u32()
-	x.DecrMisses = r.u32()
-	x.DecrHits = r.u32()
-	x.CasMisses = r.u32()
-	x.CasHits = r.u32()
-	x.CasBadval = r.u32()
-	x.AuthCmds = r.u32()
-	x.AuthErrors = r.u32()
-	x.BytesRead = r.u64()
-	x.BytesWritten = r.u64()
-	x.LimitMaxbytes = r.u32()
-	x.AcceptingConns = r.u32()
-	x.ListenDisabledNum = r.u32()
-	x.Threads = r.u32()
-	x.ConnYields = r.u32()
-	x.Bytes = r.u64()
-	x.CurrItems = r.u32()
-	x.TotalItems = r.u32()
-	x.Evictions = r.u32()
+	if p := r.fixed(144); p != nil {
+		x.Uptime = be32(p[0:])
+		x.RusageUser = be32(p[4:])
+		x.RusageSystem = be32(p[8:])
+		x.CurrConnections = be32(p[12:])
+		x.TotalConnections = be32(p[16:])
+		x.ConnectionStructures = be32(p[20:])
+		x.CmdGet = be32(p[24:])
+		x.CmdSet = be32(p[28:])
+		x.CmdFlush = be32(p[32:])
+		x.GetHits = be32(p[36:])
+		x.GetMisses = be32(p[40:])
+		x.DeleteMisses = be32(p[44:])
+		x.DeleteHits = be32(p[48:])
+		x.IncrMisses = be32(p[52:])
+		x.IncrHits = be32(p[56:])
+		x.DecrMisses = be32(p[60:])
+		x.DecrHits = be32(p[64:])
+		x.CasMisses = be32(p[68:])
+		x.CasHits = be32(p[72:])
+		x.CasBadval = be32(p[76:])
+		x.AuthCmds = be32(p[80:])
+		x.AuthErrors = be32(p[84:])
+		x.BytesRead = be64(p[88:])
+		x.BytesWritten = be64(p[96:])
+		x.LimitMaxbytes = be32(p[104:])
+		x.AcceptingConns = be32(p[108:])
+		x.ListenDisabledNum = be32(p[112:])
+		x.Threads = be32(p[116:])
+		x.ConnYields = be32(p[120:])
+		x.Bytes = be64(p[124:])
+		x.CurrItems = be32(p[132:])
+		x.TotalItems = be32(p[136:])
+		x.Evictions = be32(p[140:])
+	} else {
+		x.Uptime = r.u32()
+		x.RusageUser = r.u32()
+		x.RusageSystem = r.u32()
+		x.CurrConnections = r.u32()
+		x.TotalConnections = r.u32()
+		x.ConnectionStructures = r.u32()
+		x.CmdGet = r.u32()
+		x.CmdSet = r.u32()
+		x.CmdFlush = r.u32()
+		x.GetHits = r.u32()
+		x.GetMisses = r.u32()
+		x.DeleteMisses = r.u32()
+		x.DeleteHits = r.u32()
+		x.IncrMisses = r.u32()
+		x.IncrHits = r.u32()
+		x.DecrMisses = r.u32()
+		x.DecrHits = r.u32()
+		x.CasMisses = r.u32()
+		x.CasHits = r.u32()
+		x.CasBadval = r.u32()
+		x.AuthCmds = r.u32()
+		x.AuthErrors = r.u32()
+		x.BytesRead = r.u64()
+		x.BytesWritten = r.u64()
+		x.LimitMaxbytes = r.u32()
+		x.AcceptingConns = r.u32()
+		x.ListenDisabledNum = r.u32()
+		x.Threads = r.u32()
+		x.ConnYields = r.u32()
+		x.Bytes = r.u64()
+		x.CurrItems = r.u32()
+		x.TotalItems = r.u32()
+		x.Evictions = r.u32()
+	}
 }
 
-func (x *MemcacheLegacyCounters) appendTo(w *writer) {
+func (x *MemcacheLegacyCounters) appendTo(w writer) writer {
 	w.u32(x.Uptime)
 	w.u32(x.RusageUser)
 	w.u32(x.RusageSystem)
@@ -1968,27 +2389,46 @@ func (x *MemcacheLegacyCounters) appendTo(w *writer) {
 	w.u32(x.CurrItems)
 	w.u32(x.TotalItems)
 	w.u32(x.Evictions)
+	return w
 }
 
 func (x *HTTPCounters) decode(r *reader, d *Decoder) {
-	x.MethodOptionCount = r.u32()
-	x.MethodGetCount = r.u32()
-	x.MethodHeadCount = r.u32()
-	x.MethodPostCount = r.u32()
-	x.MethodPutCount = r.u32()
-	x.MethodDeleteCount = r.u32()
-	x.MethodTraceCount = r.u32()
-	x.MethodConnectCount = r.u32()
-	x.MethodOtherCount = r.u32()
-	x.Status1XXCount = r.u32()
-	x.Status2XXCount = r.u32()
-	x.Status3XXCount = r.u32()
-	x.Status4XXCount = r.u32()
-	x.Status5XXCount = r.u32()
-	x.StatusOtherCount = r.u32()
+	if p := r.fixed(60); p != nil {
+		x.MethodOptionCount = be32(p[0:])
+		x.MethodGetCount = be32(p[4:])
+		x.MethodHeadCount = be32(p[8:])
+		x.MethodPostCount = be32(p[12:])
+		x.MethodPutCount = be32(p[16:])
+		x.MethodDeleteCount = be32(p[20:])
+		x.MethodTraceCount = be32(p[24:])
+		x.MethodConnectCount = be32(p[28:])
+		x.MethodOtherCount = be32(p[32:])
+		x.Status1XXCount = be32(p[36:])
+		x.Status2XXCount = be32(p[40:])
+		x.Status3XXCount = be32(p[44:])
+		x.Status4XXCount = be32(p[48:])
+		x.Status5XXCount = be32(p[52:])
+		x.StatusOtherCount = be32(p[56:])
+	} else {
+		x.MethodOptionCount = r.u32()
+		x.MethodGetCount = r.u32()
+		x.MethodHeadCount = r.u32()
+		x.MethodPostCount = r.u32()
+		x.MethodPutCount = r.u32()
+		x.MethodDeleteCount = r.u32()
+		x.MethodTraceCount = r.u32()
+		x.MethodConnectCount = r.u32()
+		x.MethodOtherCount = r.u32()
+		x.Status1XXCount = r.u32()
+		x.Status2XXCount = r.u32()
+		x.Status3XXCount = r.u32()
+		x.Status4XXCount = r.u32()
+		x.Status5XXCount = r.u32()
+		x.StatusOtherCount = r.u32()
+	}
 }
 
-func (x *HTTPCounters) appendTo(w *writer) {
+func (x *HTTPCounters) appendTo(w writer) writer {
 	w.u32(x.MethodOptionCount)
 	w.u32(x.MethodGetCount)
 	w.u32(x.MethodHeadCount)
@@ -2004,24 +2444,39 @@ func (x *HTTPCounters) appendTo(w *writer) {
 	w.u32(x.Status4XXCount)
 	w.u32(x.Status5XXCount)
 	w.u32(x.StatusOtherCount)
+	return w
 }
 
 func (x *AppOperationCounters) decode(r *reader, d *Decoder) {
 	x.Application = r.opaque(32)
-	x.Success = r.u32()
-	x.Other = r.u32()
-	x.Timeout = r.u32()
-	x.InternalError = r.u32()
-	x.BadRequest = r.u32()
-	x.Forbidden = r.u32()
-	x.TooLarge = r.u32()
-	x.NotImplemented = r.u32()
-	x.NotFound = r.u32()
-	x.Unavailable = r.u32()
-	x.Unauthorized = r.u32()
+	if p := r.fixed(44); p != nil {
+		x.Success = be32(p[0:])
+		x.Other = be32(p[4:])
+		x.Timeout = be32(p[8:])
+		x.InternalError = be32(p[12:])
+		x.BadRequest = be32(p[16:])
+		x.Forbidden = be32(p[20:])
+		x.TooLarge = be32(p[24:])
+		x.NotImplemented = be32(p[28:])
+		x.NotFound = be32(p[32:])
+		x.Unavailable = be32(p[36:])
+		x.Unauthorized = be32(p[40:])
+	} else {
+		x.Success = r.u32()
+		x.Other = r.u32()
+		x.Timeout = r.u32()
+		x.InternalError = r.u32()
+		x.BadRequest = r.u32()
+		x.Forbidden = r.u32()
+		x.TooLarge = r.u32()
+		x.NotImplemented = r.u32()
+		x.NotFound = r.u32()
+		x.Unavailable = r.u32()
+		x.Unauthorized = r.u32()
+	}
 }
 
-func (x *AppOperationCounters) appendTo(w *writer) {
+func (x *AppOperationCounters) appendTo(w writer) writer {
 	w.opaque(x.Application, 32)
 	w.u32(x.Success)
 	w.u32(x.Other)
@@ -2034,20 +2489,32 @@ func (x *AppOperationCounters) appendTo(w *writer) {
 	w.u32(x.NotFound)
 	w.u32(x.Unavailable)
 	w.u32(x.Unauthorized)
+	return w
 }
 
 func (x *AppResources) decode(r *reader, d *Decoder) {
-	x.UserTime = r.u32()
-	x.SystemTime = r.u32()
-	x.MemUsed = r.u64()
-	x.MemMax = r.u64()
-	x.FDOpen = r.u32()
-	x.FDMax = r.u32()
-	x.ConnOpen = r.u32()
-	x.ConnMax = r.u32()
+	if p := r.fixed(40); p != nil {
+		x.UserTime = be32(p[0:])
+		x.SystemTime = be32(p[4:])
+		x.MemUsed = be64(p[8:])
+		x.MemMax = be64(p[16:])
+		x.FDOpen = be32(p[24:])
+		x.FDMax = be32(p[28:])
+		x.ConnOpen = be32(p[32:])
+		x.ConnMax = be32(p[36:])
+	} else {
+		x.UserTime = r.u32()
+		x.SystemTime = r.u32()
+		x.MemUsed = r.u64()
+		x.MemMax = r.u64()
+		x.FDOpen = r.u32()
+		x.FDMax = r.u32()
+		x.ConnOpen = r.u32()
+		x.ConnMax = r.u32()
+	}
 }
 
-func (x *AppResources) appendTo(w *writer) {
+func (x *AppResources) appendTo(w writer) writer {
 	w.u32(x.UserTime)
 	w.u32(x.SystemTime)
 	w.u64(x.MemUsed)
@@ -2056,43 +2523,78 @@ func (x *AppResources) appendTo(w *writer) {
 	w.u32(x.FDMax)
 	w.u32(x.ConnOpen)
 	w.u32(x.ConnMax)
+	return w
 }
 
 func (x *MemcacheCounters) decode(r *reader, d *Decoder) {
-	x.CmdSet = r.u32()
-	x.CmdTouch = r.u32()
-	x.CmdFlush = r.u32()
-	x.GetHits = r.u32()
-	x.GetMisses = r.u32()
-	x.DeleteHits = r.u32()
-	x.DeleteMisses = r.u32()
-	x.IncrHits = r.u32()
-	x.IncrMisses = r.u32()
-	x.DecrHits = r.u32()
-	x.DecrMisses = r.u32()
-	x.CasHits = r.u32()
-	x.CasMisses = r.u32()
-	x.CasBadval = r.u32()
-	x.AuthCmds = r.u32()
-	x.AuthErrors = r.u32()
-	x.Threads = r.u32()
-	x.ConnYields = r.u32()
-	x.ListenDisabledNum = r.u32()
-	x.CurrConnections = r.u32()
-	x.RejectedConnections = r.u32()
-	x.TotalConnections = r.u32()
-	x.ConnectionStructures = r.u32()
-	x.Evictions = r.u32()
-	x.Reclaimed = r.u32()
-	x.CurrItems = r.u32()
-	x.TotalItems = r.u32()
-	x.BytesRead = r.u64()
-	x.BytesWritten = r.u64()
-	x.Bytes = r.u64()
-	x.LimitMaxbytes = r.u64()
+	if p := r.fixed(140); p != nil {
+		x.CmdSet = be32(p[0:])
+		x.CmdTouch = be32(p[4:])
+		x.CmdFlush = be32(p[8:])
+		x.GetHits = be32(p[12:])
+		x.GetMisses = be32(p[16:])
+		x.DeleteHits = be32(p[20:])
+		x.DeleteMisses = be32(p[24:])
+		x.IncrHits = be32(p[28:])
+		x.IncrMisses = be32(p[32:])
+		x.DecrHits = be32(p[36:])
+		x.DecrMisses = be32(p[40:])
+		x.CasHits = be32(p[44:])
+		x.CasMisses = be32(p[48:])
+		x.CasBadval = be32(p[52:])
+		x.AuthCmds = be32(p[56:])
+		x.AuthErrors = be32(p[60:])
+		x.Threads = be32(p[64:])
+		x.ConnYields = be32(p[68:])
+		x.ListenDisabledNum = be32(p[72:])
+		x.CurrConnections = be32(p[76:])
+		x.RejectedConnections = be32(p[80:])
+		x.TotalConnections = be32(p[84:])
+		x.ConnectionStructures = be32(p[88:])
+		x.Evictions = be32(p[92:])
+		x.Reclaimed = be32(p[96:])
+		x.CurrItems = be32(p[100:])
+		x.TotalItems = be32(p[104:])
+		x.BytesRead = be64(p[108:])
+		x.BytesWritten = be64(p[116:])
+		x.Bytes = be64(p[124:])
+		x.LimitMaxbytes = be64(p[132:])
+	} else {
+		x.CmdSet = r.u32()
+		x.CmdTouch = r.u32()
+		x.CmdFlush = r.u32()
+		x.GetHits = r.u32()
+		x.GetMisses = r.u32()
+		x.DeleteHits = r.u32()
+		x.DeleteMisses = r.u32()
+		x.IncrHits = r.u32()
+		x.IncrMisses = r.u32()
+		x.DecrHits = r.u32()
+		x.DecrMisses = r.u32()
+		x.CasHits = r.u32()
+		x.CasMisses = r.u32()
+		x.CasBadval = r.u32()
+		x.AuthCmds = r.u32()
+		x.AuthErrors = r.u32()
+		x.Threads = r.u32()
+		x.ConnYields = r.u32()
+		x.ListenDisabledNum = r.u32()
+		x.CurrConnections = r.u32()
+		x.RejectedConnections = r.u32()
+		x.TotalConnections = r.u32()
+		x.ConnectionStructures = r.u32()
+		x.Evictions = r.u32()
+		x.Reclaimed = r.u32()
+		x.CurrItems = r.u32()
+		x.TotalItems = r.u32()
+		x.BytesRead = r.u64()
+		x.BytesWritten = r.u64()
+		x.Bytes = r.u64()
+		x.LimitMaxbytes = r.u64()
+	}
 }
 
-func (x *MemcacheCounters) appendTo(w *writer) {
+func (x *MemcacheCounters) appendTo(w writer) writer {
 	w.u32(x.CmdSet)
 	w.u32(x.CmdTouch)
 	w.u32(x.CmdFlush)
@@ -2124,35 +2626,62 @@ func (x *MemcacheCounters) appendTo(w *writer) {
 	w.u64(x.BytesWritten)
 	w.u64(x.Bytes)
 	w.u64(x.LimitMaxbytes)
+	return w
 }
 
 func (x *VDICounters) decode(r *reader, d *Decoder) {
-	x.SessionsCurrent = r.u32()
-	x.SessionsTotal = r.u32()
-	x.SessionsDuration = r.u32()
-	x.RxBytes = r.u32()
-	x.TxBytes = r.u32()
-	x.RxPackets = r.u32()
-	x.TxPackets = r.u32()
-	x.RxPacketsLost = r.u32()
-	x.TxPacketsLost = r.u32()
-	x.RTTMinMs = r.u32()
-	x.RTTMaxMs = r.u32()
-	x.RTTAvgMs = r.u32()
-	x.AudioRxBytes = r.u32()
-	x.AudioTxBytes = r.u32()
-	x.AudioTxLimit = r.u32()
-	x.ImgRxBytes = r.u32()
-	x.ImgTxBytes = r.u32()
-	x.ImgFrames = r.u32()
-	x.ImgQualMin = r.u32()
-	x.ImgQualMax = r.u32()
-	x.ImgQualAvg = r.u32()
-	x.USBRxBytes = r.u32()
-	x.USBTxBytes = r.u32()
+	if p := r.fixed(92); p != nil {
+		x.SessionsCurrent = be32(p[0:])
+		x.SessionsTotal = be32(p[4:])
+		x.SessionsDuration = be32(p[8:])
+		x.RxBytes = be32(p[12:])
+		x.TxBytes = be32(p[16:])
+		x.RxPackets = be32(p[20:])
+		x.TxPackets = be32(p[24:])
+		x.RxPacketsLost = be32(p[28:])
+		x.TxPacketsLost = be32(p[32:])
+		x.RTTMinMs = be32(p[36:])
+		x.RTTMaxMs = be32(p[40:])
+		x.RTTAvgMs = be32(p[44:])
+		x.AudioRxBytes = be32(p[48:])
+		x.AudioTxBytes = be32(p[52:])
+		x.AudioTxLimit = be32(p[56:])
+		x.ImgRxBytes = be32(p[60:])
+		x.ImgTxBytes = be32(p[64:])
+		x.ImgFrames = be32(p[68:])
+		x.ImgQualMin = be32(p[72:])
+		x.ImgQualMax = be32(p[76:])
+		x.ImgQualAvg = be32(p[80:])
+		x.USBRxBytes = be32(p[84:])
+		x.USBTxBytes = be32(p[88:])
+	} else {
+		x.SessionsCurrent = r.u32()
+		x.SessionsTotal = r.u32()
+		x.SessionsDuration = r.u32()
+		x.RxBytes = r.u32()
+		x.TxBytes = r.u32()
+		x.RxPackets = r.u32()
+		x.TxPackets = r.u32()
+		x.RxPacketsLost = r.u32()
+		x.TxPacketsLost = r.u32()
+		x.RTTMinMs = r.u32()
+		x.RTTMaxMs = r.u32()
+		x.RTTAvgMs = r.u32()
+		x.AudioRxBytes = r.u32()
+		x.AudioTxBytes = r.u32()
+		x.AudioTxLimit = r.u32()
+		x.ImgRxBytes = r.u32()
+		x.ImgTxBytes = r.u32()
+		x.ImgFrames = r.u32()
+		x.ImgQualMin = r.u32()
+		x.ImgQualMax = r.u32()
+		x.ImgQualAvg = r.u32()
+		x.USBRxBytes = r.u32()
+		x.USBTxBytes = r.u32()
+	}
 }
 
-func (x *VDICounters) appendTo(w *writer) {
+func (x *VDICounters) appendTo(w writer) writer {
 	w.u32(x.SessionsCurrent)
 	w.u32(x.SessionsTotal)
 	w.u32(x.SessionsDuration)
@@ -2176,107 +2705,165 @@ func (x *VDICounters) appendTo(w *writer) {
 	w.u32(x.ImgQualAvg)
 	w.u32(x.USBRxBytes)
 	w.u32(x.USBTxBytes)
+	return w
 }
 
 func (x *AppWorkers) decode(r *reader, d *Decoder) {
-	x.WorkersActive = r.u32()
-	x.WorkersIdle = r.u32()
-	x.WorkersMax = r.u32()
-	x.ReqDelayed = r.u32()
-	x.ReqDropped = r.u32()
+	if p := r.fixed(20); p != nil {
+		x.WorkersActive = be32(p[0:])
+		x.WorkersIdle = be32(p[4:])
+		x.WorkersMax = be32(p[8:])
+		x.ReqDelayed = be32(p[12:])
+		x.ReqDropped = be32(p[16:])
+	} else {
+		x.WorkersActive = r.u32()
+		x.WorkersIdle = r.u32()
+		x.WorkersMax = r.u32()
+		x.ReqDelayed = r.u32()
+		x.ReqDropped = r.u32()
+	}
 }
 
-func (x *AppWorkers) appendTo(w *writer) {
+func (x *AppWorkers) appendTo(w writer) writer {
 	w.u32(x.WorkersActive)
 	w.u32(x.WorkersIdle)
 	w.u32(x.WorkersMax)
 	w.u32(x.ReqDelayed)
 	w.u32(x.ReqDropped)
+	return w
 }
 
 func (x *OVSDPStats) decode(r *reader, d *Decoder) {
-	x.Hits = r.u32()
-	x.Misses = r.u32()
-	x.Lost = r.u32()
-	x.MaskHits = r.u32()
-	x.Flows = r.u32()
-	x.Masks = r.u32()
+	if p := r.fixed(24); p != nil {
+		x.Hits = be32(p[0:])
+		x.Misses = be32(p[4:])
+		x.Lost = be32(p[8:])
+		x.MaskHits = be32(p[12:])
+		x.Flows = be32(p[16:])
+		x.Masks = be32(p[20:])
+	} else {
+		x.Hits = r.u32()
+		x.Misses = r.u32()
+		x.Lost = r.u32()
+		x.MaskHits = r.u32()
+		x.Flows = r.u32()
+		x.Masks = r.u32()
+	}
 }
 
-func (x *OVSDPStats) appendTo(w *writer) {
+func (x *OVSDPStats) appendTo(w writer) writer {
 	w.u32(x.Hits)
 	w.u32(x.Misses)
 	w.u32(x.Lost)
 	w.u32(x.MaskHits)
 	w.u32(x.Flows)
 	w.u32(x.Masks)
+	return w
 }
 
 func (x *Energy) decode(r *reader, d *Decoder) {
-	x.Voltage = r.u32()
-	x.Current = r.u32()
-	x.RealPower = r.u32()
-	x.PowerFactor = r.i32()
-	x.Energy = r.u32()
-	x.Errors = r.u32()
+	if p := r.fixed(24); p != nil {
+		x.Voltage = be32(p[0:])
+		x.Current = be32(p[4:])
+		x.RealPower = be32(p[8:])
+		x.PowerFactor = int32(be32(p[12:]))
+		x.Energy = be32(p[16:])
+		x.Errors = be32(p[20:])
+	} else {
+		x.Voltage = r.u32()
+		x.Current = r.u32()
+		x.RealPower = r.u32()
+		x.PowerFactor = r.i32()
+		x.Energy = r.u32()
+		x.Errors = r.u32()
+	}
 }
 
-func (x *Energy) appendTo(w *writer) {
+func (x *Energy) appendTo(w writer) writer {
 	w.u32(x.Voltage)
 	w.u32(x.Current)
 	w.u32(x.RealPower)
 	w.i32(x.PowerFactor)
 	w.u32(x.Energy)
 	w.u32(x.Errors)
+	return w
 }
 
 func (x *Temperature) decode(r *reader, d *Decoder) {
-	x.Minimum = r.i32()
-	x.Maximum = r.i32()
-	x.Errors = r.u32()
+	if p := r.fixed(12); p != nil {
+		x.Minimum = int32(be32(p[0:]))
+		x.Maximum = int32(be32(p[4:]))
+		x.Errors = be32(p[8:])
+	} else {
+		x.Minimum = r.i32()
+		x.Maximum = r.i32()
+		x.Errors = r.u32()
+	}
 }
 
-func (x *Temperature) appendTo(w *writer) {
+func (x *Temperature) appendTo(w writer) writer {
 	w.i32(x.Minimum)
 	w.i32(x.Maximum)
 	w.u32(x.Errors)
+	return w
 }
 
 func (x *Humidity) decode(r *reader, d *Decoder) {
 	x.Relative = r.i32()
 }
 
-func (x *Humidity) appendTo(w *writer) {
+func (x *Humidity) appendTo(w writer) writer {
 	w.i32(x.Relative)
+	return w
 }
 
 func (x *Fans) decode(r *reader, d *Decoder) {
-	x.Total = r.u32()
-	x.Failed = r.u32()
-	x.Speed = r.u32()
+	if p := r.fixed(12); p != nil {
+		x.Total = be32(p[0:])
+		x.Failed = be32(p[4:])
+		x.Speed = be32(p[8:])
+	} else {
+		x.Total = r.u32()
+		x.Failed = r.u32()
+		x.Speed = r.u32()
+	}
 }
 
-func (x *Fans) appendTo(w *writer) {
+func (x *Fans) appendTo(w writer) writer {
 	w.u32(x.Total)
 	w.u32(x.Failed)
 	w.u32(x.Speed)
+	return w
 }
 
 func (x *BSTDeviceBuffers) decode(r *reader, d *Decoder) {
-	x.UCPct = r.i32()
-	x.MCPct = r.i32()
+	if p := r.fixed(8); p != nil {
+		x.UCPct = int32(be32(p[0:]))
+		x.MCPct = int32(be32(p[4:]))
+	} else {
+		x.UCPct = r.i32()
+		x.MCPct = r.i32()
+	}
 }
 
-func (x *BSTDeviceBuffers) appendTo(w *writer) {
+func (x *BSTDeviceBuffers) appendTo(w writer) writer {
 	w.i32(x.UCPct)
 	w.i32(x.MCPct)
+	return w
 }
 
 func (x *BSTPortBuffers) decode(r *reader, d *Decoder) {
-	x.IngressUCPct = r.i32()
-	x.IngressMCPct = r.i32()
-	x.EgressUCPct = r.i32()
-	x.EgressMCPct = r.i32()
+	if p := r.fixed(16); p != nil {
+		x.IngressUCPct = int32(be32(p[0:]))
+		x.IngressMCPct = int32(be32(p[4:]))
+		x.EgressUCPct = int32(be32(p[8:]))
+		x.EgressMCPct = int32(be32(p[12:]))
+	} else {
+		x.IngressUCPct = r.i32()
+		x.IngressMCPct = r.i32()
+		x.EgressUCPct = r.i32()
+		x.EgressMCPct = r.i32()
+	}
 	x.EgressQueueUCPct = grow(x.EgressQueueUCPct, r.count(8, 4))
 	for i := range x.EgressQueueUCPct {
 		x.EgressQueueUCPct[i] = r.i32()
@@ -2287,7 +2874,7 @@ func (x *BSTPortBuffers) decode(r *reader, d *Decoder) {
 	}
 }
 
-func (x *BSTPortBuffers) appendTo(w *writer) {
+func (x *BSTPortBuffers) appendTo(w writer) writer {
 	w.i32(x.IngressUCPct)
 	w.i32(x.IngressMCPct)
 	w.i32(x.EgressUCPct)
@@ -2300,48 +2887,88 @@ func (x *BSTPortBuffers) appendTo(w *writer) {
 	for _, v := range x.EgressQueueMCPct {
 		w.i32(v)
 	}
+	return w
 }
 
 func (x *HWTables) decode(r *reader, d *Decoder) {
-	x.HostEntries = r.u32()
-	x.HostEntriesMax = r.u32()
-	x.IPv4Entries = r.u32()
-	x.IPv4EntriesMax = r.u32()
-	x.IPv6Entries = r.u32()
-	x.IPv6EntriesMax = r.u32()
-	x.IPv4IPv6Entries = r.u32()
-	x.IPv4IPv6EntriesMax = r.u32()
-	x.LongIPv6Entries = r.u32()
-	x.LongIPv6EntriesMax = r.u32()
-	x.TotalRoutes = r.u32()
-	x.TotalRoutesMax = r.u32()
-	x.ECMPNexthops = r.u32()
-	x.ECMPNexthopsMax = r.u32()
-	x.MACEntries = r.u32()
-	x.MACEntriesMax = r.u32()
-	x.IPv4Neighbors = r.u32()
-	x.IPv6Neighbors = r.u32()
-	x.IPv4Routes = r.u32()
-	x.IPv6Routes = r.u32()
-	x.ACLIngressEntries = r.u32()
-	x.ACLIngressEntriesMax = r.u32()
-	x.ACLIngressCounters = r.u32()
-	x.ACLIngressCountersMax = r.u32()
-	x.ACLIngressMeters = r.u32()
-	x.ACLIngressMetersMax = r.u32()
-	x.ACLIngressSlices = r.u32()
-	x.ACLIngressSlicesMax = r.u32()
-	x.ACLEgressEntries = r.u32()
-	x.ACLEgressEntriesMax = r.u32()
-	x.ACLEgressCounters = r.u32()
-	x.ACLEgressCountersMax = r.u32()
-	x.ACLEgressMeters = r.u32()
-	x.ACLEgressMetersMax = r.u32()
-	x.ACLEgressSlices = r.u32()
-	x.ACLEgressSlicesMax = r.u32()
+	if p := r.fixed(144); p != nil {
+		x.HostEntries = be32(p[0:])
+		x.HostEntriesMax = be32(p[4:])
+		x.IPv4Entries = be32(p[8:])
+		x.IPv4EntriesMax = be32(p[12:])
+		x.IPv6Entries = be32(p[16:])
+		x.IPv6EntriesMax = be32(p[20:])
+		x.IPv4IPv6Entries = be32(p[24:])
+		x.IPv4IPv6EntriesMax = be32(p[28:])
+		x.LongIPv6Entries = be32(p[32:])
+		x.LongIPv6EntriesMax = be32(p[36:])
+		x.TotalRoutes = be32(p[40:])
+		x.TotalRoutesMax = be32(p[44:])
+		x.ECMPNexthops = be32(p[48:])
+		x.ECMPNexthopsMax = be32(p[52:])
+		x.MACEntries = be32(p[56:])
+		x.MACEntriesMax = be32(p[60:])
+		x.IPv4Neighbors = be32(p[64:])
+		x.IPv6Neighbors = be32(p[68:])
+		x.IPv4Routes = be32(p[72:])
+		x.IPv6Routes = be32(p[76:])
+		x.ACLIngressEntries = be32(p[80:])
+		x.ACLIngressEntriesMax = be32(p[84:])
+		x.ACLIngressCounters = be32(p[88:])
+		x.ACLIngressCountersMax = be32(p[92:])
+		x.ACLIngressMeters = be32(p[96:])
+		x.ACLIngressMetersMax = be32(p[100:])
+		x.ACLIngressSlices = be32(p[104:])
+		x.ACLIngressSlicesMax = be32(p[108:])
+		x.ACLEgressEntries = be32(p[112:])
+		x.ACLEgressEntriesMax = be32(p[116:])
+		x.ACLEgressCounters = be32(p[120:])
+		x.ACLEgressCountersMax = be32(p[124:])
+		x.ACLEgressMeters = be32(p[128:])
+		x.ACLEgressMetersMax = be32(p[132:])
+		x.ACLEgressSlices = be32(p[136:])
+		x.ACLEgressSlicesMax = be32(p[140:])
+	} else {
+		x.HostEntries = r.u32()
+		x.HostEntriesMax = r.u32()
+		x.IPv4Entries = r.u32()
+		x.IPv4EntriesMax = r.u32()
+		x.IPv6Entries = r.u32()
+		x.IPv6EntriesMax = r.u32()
+		x.IPv4IPv6Entries = r.u32()
+		x.IPv4IPv6EntriesMax = r.u32()
+		x.LongIPv6Entries = r.u32()
+		x.LongIPv6EntriesMax = r.u32()
+		x.TotalRoutes = r.u32()
+		x.TotalRoutesMax = r.u32()
+		x.ECMPNexthops = r.u32()
+		x.ECMPNexthopsMax = r.u32()
+		x.MACEntries = r.u32()
+		x.MACEntriesMax = r.u32()
+		x.IPv4Neighbors = r.u32()
+		x.IPv6Neighbors = r.u32()
+		x.IPv4Routes = r.u32()
+		x.IPv6Routes = r.u32()
+		x.ACLIngressEntries = r.u32()
+		x.ACLIngressEntriesMax = r.u32()
+		x.ACLIngressCounters = r.u32()
+		x.ACLIngressCountersMax = r.u32()
+		x.ACLIngressMeters = r.u32()
+		x.ACLIngressMetersMax = r.u32()
+		x.ACLIngressSlices = r.u32()
+		x.ACLIngressSlicesMax = r.u32()
+		x.ACLEgressEntries = r.u32()
+		x.ACLEgressEntriesMax = r.u32()
+		x.ACLEgressCounters = r.u32()
+		x.ACLEgressCountersMax = r.u32()
+		x.ACLEgressMeters = r.u32()
+		x.ACLEgressMetersMax = r.u32()
+		x.ACLEgressSlices = r.u32()
+		x.ACLEgressSlicesMax = r.u32()
+	}
 }
 
-func (x *HWTables) appendTo(w *writer) {
+func (x *HWTables) appendTo(w writer) writer {
 	w.u32(x.HostEntries)
 	w.u32(x.HostEntriesMax)
 	w.u32(x.IPv4Entries)
@@ -2378,22 +3005,36 @@ func (x *HWTables) appendTo(w *writer) {
 	w.u32(x.ACLEgressMetersMax)
 	w.u32(x.ACLEgressSlices)
 	w.u32(x.ACLEgressSlicesMax)
+	return w
 }
 
 func (x *NVIDIAGPU) decode(r *reader, d *Decoder) {
-	x.DeviceCount = r.u32()
-	x.Processes = r.u32()
-	x.GPUTime = r.u32()
-	x.MemTime = r.u32()
-	x.MemTotal = r.u64()
-	x.MemFree = r.u64()
-	x.ECCErrors = r.u32()
-	x.Energy = r.u32()
-	x.Temperature = r.u32()
-	x.FanSpeed = r.u32()
+	if p := r.fixed(48); p != nil {
+		x.DeviceCount = be32(p[0:])
+		x.Processes = be32(p[4:])
+		x.GPUTime = be32(p[8:])
+		x.MemTime = be32(p[12:])
+		x.MemTotal = be64(p[16:])
+		x.MemFree = be64(p[24:])
+		x.ECCErrors = be32(p[32:])
+		x.Energy = be32(p[36:])
+		x.Temperature = be32(p[40:])
+		x.FanSpeed = be32(p[44:])
+	} else {
+		x.DeviceCount = r.u32()
+		x.Processes = r.u32()
+		x.GPUTime = r.u32()
+		x.MemTime = r.u32()
+		x.MemTotal = r.u64()
+		x.MemFree = r.u64()
+		x.ECCErrors = r.u32()
+		x.Energy = r.u32()
+		x.Temperature = r.u32()
+		x.FanSpeed = r.u32()
+	}
 }
 
-func (x *NVIDIAGPU) appendTo(w *writer) {
+func (x *NVIDIAGPU) appendTo(w writer) writer {
 	w.u32(x.DeviceCount)
 	w.u32(x.Processes)
 	w.u32(x.GPUTime)
@@ -2404,48 +3045,75 @@ func (x *NVIDIAGPU) appendTo(w *writer) {
 	w.u32(x.Energy)
 	w.u32(x.Temperature)
 	w.u32(x.FanSpeed)
+	return w
 }
 
 func (x *SampledHeader) decode(r *reader, d *Decoder) {
-	x.Protocol = r.u32()
-	x.FrameLength = r.u32()
-	x.Stripped = r.u32()
+	if p := r.fixed(12); p != nil {
+		x.Protocol = be32(p[0:])
+		x.FrameLength = be32(p[4:])
+		x.Stripped = be32(p[8:])
+	} else {
+		x.Protocol = r.u32()
+		x.FrameLength = r.u32()
+		x.Stripped = r.u32()
+	}
 	x.Header = r.opaque(0)
 }
 
-func (x *SampledHeader) appendTo(w *writer) {
+func (x *SampledHeader) appendTo(w writer) writer {
 	w.u32(x.Protocol)
 	w.u32(x.FrameLength)
 	w.u32(x.Stripped)
 	w.opaque(x.Header, 0)
+	return w
 }
 
 func (x *SampledEthernet) decode(r *reader, d *Decoder) {
-	x.Length = r.u32()
-	x.SrcMAC = r.mac()
-	x.DstMAC = r.mac()
-	x.EtherType = r.u32()
+	if p := r.fixed(24); p != nil {
+		x.Length = be32(p[0:])
+		x.SrcMAC = macAt(p[4:])
+		x.DstMAC = macAt(p[12:])
+		x.EtherType = be32(p[20:])
+	} else {
+		x.Length = r.u32()
+		x.SrcMAC = r.mac()
+		x.DstMAC = r.mac()
+		x.EtherType = r.u32()
+	}
 }
 
-func (x *SampledEthernet) appendTo(w *writer) {
+func (x *SampledEthernet) appendTo(w writer) writer {
 	w.u32(x.Length)
 	w.mac(x.SrcMAC)
 	w.mac(x.DstMAC)
 	w.u32(x.EtherType)
+	return w
 }
 
 func (x *SampledIPv4) decode(r *reader, d *Decoder) {
-	x.Length = r.u32()
-	x.Protocol = r.u32()
-	x.SrcIP = r.ip4()
-	x.DstIP = r.ip4()
-	x.SrcPort = r.u32()
-	x.DstPort = r.u32()
-	x.TCPFlags = r.u32()
-	x.TOS = r.u32()
+	if p := r.fixed(32); p != nil {
+		x.Length = be32(p[0:])
+		x.Protocol = be32(p[4:])
+		x.SrcIP = ip4at(p[8:])
+		x.DstIP = ip4at(p[12:])
+		x.SrcPort = be32(p[16:])
+		x.DstPort = be32(p[20:])
+		x.TCPFlags = be32(p[24:])
+		x.TOS = be32(p[28:])
+	} else {
+		x.Length = r.u32()
+		x.Protocol = r.u32()
+		x.SrcIP = r.ip4()
+		x.DstIP = r.ip4()
+		x.SrcPort = r.u32()
+		x.DstPort = r.u32()
+		x.TCPFlags = r.u32()
+		x.TOS = r.u32()
+	}
 }
 
-func (x *SampledIPv4) appendTo(w *writer) {
+func (x *SampledIPv4) appendTo(w writer) writer {
 	w.u32(x.Length)
 	w.u32(x.Protocol)
 	w.ip4(x.SrcIP)
@@ -2454,20 +3122,32 @@ func (x *SampledIPv4) appendTo(w *writer) {
 	w.u32(x.DstPort)
 	w.u32(x.TCPFlags)
 	w.u32(x.TOS)
+	return w
 }
 
 func (x *SampledIPv6) decode(r *reader, d *Decoder) {
-	x.Length = r.u32()
-	x.Protocol = r.u32()
-	x.SrcIP = r.ip6()
-	x.DstIP = r.ip6()
-	x.SrcPort = r.u32()
-	x.DstPort = r.u32()
-	x.TCPFlags = r.u32()
-	x.Priority = r.u32()
+	if p := r.fixed(56); p != nil {
+		x.Length = be32(p[0:])
+		x.Protocol = be32(p[4:])
+		x.SrcIP = ip6at(p[8:])
+		x.DstIP = ip6at(p[24:])
+		x.SrcPort = be32(p[40:])
+		x.DstPort = be32(p[44:])
+		x.TCPFlags = be32(p[48:])
+		x.Priority = be32(p[52:])
+	} else {
+		x.Length = r.u32()
+		x.Protocol = r.u32()
+		x.SrcIP = r.ip6()
+		x.DstIP = r.ip6()
+		x.SrcPort = r.u32()
+		x.DstPort = r.u32()
+		x.TCPFlags = r.u32()
+		x.Priority = r.u32()
+	}
 }
 
-func (x *SampledIPv6) appendTo(w *writer) {
+func (x *SampledIPv6) appendTo(w writer) writer {
 	w.u32(x.Length)
 	w.u32(x.Protocol)
 	w.ip6(x.SrcIP)
@@ -2476,32 +3156,47 @@ func (x *SampledIPv6) appendTo(w *writer) {
 	w.u32(x.DstPort)
 	w.u32(x.TCPFlags)
 	w.u32(x.Priority)
+	return w
 }
 
 func (x *ExtendedSwitch) decode(r *reader, d *Decoder) {
-	x.SrcVLAN = r.u32()
-	x.SrcPriority = r.u32()
-	x.DstVLAN = r.u32()
-	x.DstPriority = r.u32()
+	if p := r.fixed(16); p != nil {
+		x.SrcVLAN = be32(p[0:])
+		x.SrcPriority = be32(p[4:])
+		x.DstVLAN = be32(p[8:])
+		x.DstPriority = be32(p[12:])
+	} else {
+		x.SrcVLAN = r.u32()
+		x.SrcPriority = r.u32()
+		x.DstVLAN = r.u32()
+		x.DstPriority = r.u32()
+	}
 }
 
-func (x *ExtendedSwitch) appendTo(w *writer) {
+func (x *ExtendedSwitch) appendTo(w writer) writer {
 	w.u32(x.SrcVLAN)
 	w.u32(x.SrcPriority)
 	w.u32(x.DstVLAN)
 	w.u32(x.DstPriority)
+	return w
 }
 
 func (x *ExtendedRouter) decode(r *reader, d *Decoder) {
 	x.NextHop = r.addr()
-	x.SrcMaskLen = r.u32()
-	x.DstMaskLen = r.u32()
+	if p := r.fixed(8); p != nil {
+		x.SrcMaskLen = be32(p[0:])
+		x.DstMaskLen = be32(p[4:])
+	} else {
+		x.SrcMaskLen = r.u32()
+		x.DstMaskLen = r.u32()
+	}
 }
 
-func (x *ExtendedRouter) appendTo(w *writer) {
+func (x *ExtendedRouter) appendTo(w writer) writer {
 	w.addr(x.NextHop)
 	w.u32(x.SrcMaskLen)
 	w.u32(x.DstMaskLen)
+	return w
 }
 
 func (x *ASPathSegment) decode(r *reader, d *Decoder) {
@@ -2512,19 +3207,26 @@ func (x *ASPathSegment) decode(r *reader, d *Decoder) {
 	}
 }
 
-func (x *ASPathSegment) appendTo(w *writer) {
+func (x *ASPathSegment) appendTo(w writer) writer {
 	w.u32(x.Type)
 	w.count(len(x.ASNs), 0)
 	for _, v := range x.ASNs {
 		w.u32(v)
 	}
+	return w
 }
 
 func (x *ExtendedGateway) decode(r *reader, d *Decoder) {
 	x.NextHop = r.addr()
-	x.AS = r.u32()
-	x.SrcAS = r.u32()
-	x.SrcPeerAS = r.u32()
+	if p := r.fixed(12); p != nil {
+		x.AS = be32(p[0:])
+		x.SrcAS = be32(p[4:])
+		x.SrcPeerAS = be32(p[8:])
+	} else {
+		x.AS = r.u32()
+		x.SrcAS = r.u32()
+		x.SrcPeerAS = r.u32()
+	}
 	x.DstASPath = grow(x.DstASPath, r.count(0, 8))
 	for i := range x.DstASPath {
 		x.DstASPath[i].decode(r, d)
@@ -2536,20 +3238,21 @@ func (x *ExtendedGateway) decode(r *reader, d *Decoder) {
 	x.LocalPref = r.u32()
 }
 
-func (x *ExtendedGateway) appendTo(w *writer) {
+func (x *ExtendedGateway) appendTo(w writer) writer {
 	w.addr(x.NextHop)
 	w.u32(x.AS)
 	w.u32(x.SrcAS)
 	w.u32(x.SrcPeerAS)
 	w.count(len(x.DstASPath), 0)
 	for i := range x.DstASPath {
-		x.DstASPath[i].appendTo(w)
+		w = x.DstASPath[i].appendTo(w)
 	}
 	w.count(len(x.Communities), 0)
 	for _, v := range x.Communities {
 		w.u32(v)
 	}
 	w.u32(x.LocalPref)
+	return w
 }
 
 func (x *ExtendedUser) decode(r *reader, d *Decoder) {
@@ -2559,11 +3262,12 @@ func (x *ExtendedUser) decode(r *reader, d *Decoder) {
 	x.DstUser = r.opaque(0)
 }
 
-func (x *ExtendedUser) appendTo(w *writer) {
+func (x *ExtendedUser) appendTo(w writer) writer {
 	w.u32(x.SrcCharset)
 	w.opaque(x.SrcUser, 0)
 	w.u32(x.DstCharset)
 	w.opaque(x.DstUser, 0)
+	return w
 }
 
 func (x *ExtendedURL) decode(r *reader, d *Decoder) {
@@ -2572,10 +3276,11 @@ func (x *ExtendedURL) decode(r *reader, d *Decoder) {
 	x.Host = r.opaque(0)
 }
 
-func (x *ExtendedURL) appendTo(w *writer) {
+func (x *ExtendedURL) appendTo(w writer) writer {
 	w.u32(x.Direction)
 	w.opaque(x.URL, 0)
 	w.opaque(x.Host, 0)
+	return w
 }
 
 func (x *ExtendedMPLS) decode(r *reader, d *Decoder) {
@@ -2590,7 +3295,7 @@ func (x *ExtendedMPLS) decode(r *reader, d *Decoder) {
 	}
 }
 
-func (x *ExtendedMPLS) appendTo(w *writer) {
+func (x *ExtendedMPLS) appendTo(w writer) writer {
 	w.addr(x.NextHop)
 	w.count(len(x.InStack), 0)
 	for _, v := range x.InStack {
@@ -2600,6 +3305,7 @@ func (x *ExtendedMPLS) appendTo(w *writer) {
 	for _, v := range x.OutStack {
 		w.i32(v)
 	}
+	return w
 }
 
 func (x *ExtendedNAT) decode(r *reader, d *Decoder) {
@@ -2607,33 +3313,46 @@ func (x *ExtendedNAT) decode(r *reader, d *Decoder) {
 	x.DstAddress = r.addr()
 }
 
-func (x *ExtendedNAT) appendTo(w *writer) {
+func (x *ExtendedNAT) appendTo(w writer) writer {
 	w.addr(x.SrcAddress)
 	w.addr(x.DstAddress)
+	return w
 }
 
 func (x *ExtendedMPLSTunnel) decode(r *reader, d *Decoder) {
 	x.TunnelLSPName = r.opaque(0)
-	x.TunnelID = r.u32()
-	x.TunnelCoS = r.u32()
+	if p := r.fixed(8); p != nil {
+		x.TunnelID = be32(p[0:])
+		x.TunnelCoS = be32(p[4:])
+	} else {
+		x.TunnelID = r.u32()
+		x.TunnelCoS = r.u32()
+	}
 }
 
-func (x *ExtendedMPLSTunnel) appendTo(w *writer) {
+func (x *ExtendedMPLSTunnel) appendTo(w writer) writer {
 	w.opaque(x.TunnelLSPName, 0)
 	w.u32(x.TunnelID)
 	w.u32(x.TunnelCoS)
+	return w
 }
 
 func (x *ExtendedMPLSVC) decode(r *reader, d *Decoder) {
 	x.VCInstanceName = r.opaque(0)
-	x.VLLVCID = r.u32()
-	x.VCLabelCoS = r.u32()
+	if p := r.fixed(8); p != nil {
+		x.VLLVCID = be32(p[0:])
+		x.VCLabelCoS = be32(p[4:])
+	} else {
+		x.VLLVCID = r.u32()
+		x.VCLabelCoS = r.u32()
+	}
 }
 
-func (x *ExtendedMPLSVC) appendTo(w *writer) {
+func (x *ExtendedMPLSVC) appendTo(w writer) writer {
 	w.opaque(x.VCInstanceName, 0)
 	w.u32(x.VLLVCID)
 	w.u32(x.VCLabelCoS)
+	return w
 }
 
 func (x *ExtendedMPLSFTN) decode(r *reader, d *Decoder) {
@@ -2641,17 +3360,19 @@ func (x *ExtendedMPLSFTN) decode(r *reader, d *Decoder) {
 	x.FTNMask = r.u32()
 }
 
-func (x *ExtendedMPLSFTN) appendTo(w *writer) {
+func (x *ExtendedMPLSFTN) appendTo(w writer) writer {
 	w.opaque(x.FTNDescr, 0)
 	w.u32(x.FTNMask)
+	return w
 }
 
 func (x *ExtendedMPLSLDPFEC) decode(r *reader, d *Decoder) {
 	x.FECAddrPrefixLength = r.u32()
 }
 
-func (x *ExtendedMPLSLDPFEC) appendTo(w *writer) {
+func (x *ExtendedMPLSLDPFEC) appendTo(w writer) writer {
 	w.u32(x.FECAddrPrefixLength)
+	return w
 }
 
 func (x *ExtendedVLANTunnel) decode(r *reader, d *Decoder) {
@@ -2661,11 +3382,12 @@ func (x *ExtendedVLANTunnel) decode(r *reader, d *Decoder) {
 	}
 }
 
-func (x *ExtendedVLANTunnel) appendTo(w *writer) {
+func (x *ExtendedVLANTunnel) appendTo(w writer) writer {
 	w.count(len(x.Stack), 0)
 	for _, v := range x.Stack {
 		w.u32(v)
 	}
+	return w
 }
 
 func (x *Extended80211Payload) reset() {
@@ -2688,10 +3410,17 @@ func (x *Extended80211Payload) decodeLayout0(r *reader, d *Decoder) {
 func (x *Extended80211Payload) decodeLayout1(r *reader, d *Decoder) {
 	x.reset()
 	x.Layout = 1
-	x.CipherSuite = r.u32()
-	x.Protocol = r.u32()
-	x.FrameLength = r.u32()
-	x.Stripped = r.u32()
+	if p := r.fixed(16); p != nil {
+		x.CipherSuite = be32(p[0:])
+		x.Protocol = be32(p[4:])
+		x.FrameLength = be32(p[8:])
+		x.Stripped = be32(p[12:])
+	} else {
+		x.CipherSuite = r.u32()
+		x.Protocol = r.u32()
+		x.FrameLength = r.u32()
+		x.Stripped = r.u32()
+	}
 	x.Header = r.opaque(0)
 }
 
@@ -2727,7 +3456,7 @@ func (x *Extended80211Payload) decode(r *reader, d *Decoder) {
 	x.decodeLayout0(r, d)
 }
 
-func (x *Extended80211Payload) appendTo(w *writer) {
+func (x *Extended80211Payload) appendTo(w writer) writer {
 	switch x.Layout {
 	case 1:
 		w.u32(x.CipherSuite)
@@ -2739,20 +3468,31 @@ func (x *Extended80211Payload) appendTo(w *writer) {
 		w.u32(x.CipherSuite)
 		w.opaque(x.Data, 0)
 	}
+	return w
 }
 
 func (x *Extended80211RX) decode(r *reader, d *Decoder) {
 	x.SSID = r.opaque(32)
-	x.BSSID = r.mac()
-	x.Version = r.u32()
-	x.Channel = r.u32()
-	x.Speed = r.u64()
-	x.RSNI = r.u32()
-	x.RCPI = r.u32()
-	x.PacketDurationMicros = r.u32()
+	if p := r.fixed(36); p != nil {
+		x.BSSID = macAt(p[0:])
+		x.Version = be32(p[8:])
+		x.Channel = be32(p[12:])
+		x.Speed = be64(p[16:])
+		x.RSNI = be32(p[24:])
+		x.RCPI = be32(p[28:])
+		x.PacketDurationMicros = be32(p[32:])
+	} else {
+		x.BSSID = r.mac()
+		x.Version = r.u32()
+		x.Channel = r.u32()
+		x.Speed = r.u64()
+		x.RSNI = r.u32()
+		x.RCPI = r.u32()
+		x.PacketDurationMicros = r.u32()
+	}
 }
 
-func (x *Extended80211RX) appendTo(w *writer) {
+func (x *Extended80211RX) appendTo(w writer) writer {
 	w.opaque(x.SSID, 32)
 	w.mac(x.BSSID)
 	w.u32(x.Version)
@@ -2761,21 +3501,33 @@ func (x *Extended80211RX) appendTo(w *writer) {
 	w.u32(x.RSNI)
 	w.u32(x.RCPI)
 	w.u32(x.PacketDurationMicros)
+	return w
 }
 
 func (x *Extended80211TX) decode(r *reader, d *Decoder) {
 	x.SSID = r.opaque(32)
-	x.BSSID = r.mac()
-	x.Version = r.u32()
-	x.Transmissions = r.u32()
-	x.PacketDurationMicros = r.u32()
-	x.RetransDurationMicros = r.u32()
-	x.Channel = r.u32()
-	x.Speed = r.u64()
-	x.PowerMW = r.u32()
+	if p := r.fixed(40); p != nil {
+		x.BSSID = macAt(p[0:])
+		x.Version = be32(p[8:])
+		x.Transmissions = be32(p[12:])
+		x.PacketDurationMicros = be32(p[16:])
+		x.RetransDurationMicros = be32(p[20:])
+		x.Channel = be32(p[24:])
+		x.Speed = be64(p[28:])
+		x.PowerMW = be32(p[36:])
+	} else {
+		x.BSSID = r.mac()
+		x.Version = r.u32()
+		x.Transmissions = r.u32()
+		x.PacketDurationMicros = r.u32()
+		x.RetransDurationMicros = r.u32()
+		x.Channel = r.u32()
+		x.Speed = r.u64()
+		x.PowerMW = r.u32()
+	}
 }
 
-func (x *Extended80211TX) appendTo(w *writer) {
+func (x *Extended80211TX) appendTo(w writer) writer {
 	w.opaque(x.SSID, 32)
 	w.mac(x.BSSID)
 	w.u32(x.Version)
@@ -2785,14 +3537,16 @@ func (x *Extended80211TX) appendTo(w *writer) {
 	w.u32(x.Channel)
 	w.u64(x.Speed)
 	w.u32(x.PowerMW)
+	return w
 }
 
 func (x *AggregationPDU) decode(r *reader, d *Decoder) {
 	x.Records = d.decodeNested(r)
 }
 
-func (x *AggregationPDU) appendTo(w *writer) {
-	appendRecords(w, x.Records)
+func (x *AggregationPDU) appendTo(w writer) writer {
+	appendRecords(&w, x.Records)
+	return w
 }
 
 func (x *Extended80211Aggregation) decode(r *reader, d *Decoder) {
@@ -2802,99 +3556,154 @@ func (x *Extended80211Aggregation) decode(r *reader, d *Decoder) {
 	}
 }
 
-func (x *Extended80211Aggregation) appendTo(w *writer) {
+func (x *Extended80211Aggregation) appendTo(w writer) writer {
 	w.count(len(x.PDUs), 0)
 	for i := range x.PDUs {
-		x.PDUs[i].appendTo(w)
+		w = x.PDUs[i].appendTo(w)
 	}
+	return w
 }
 
 func (x *ExtendedOpenFlowV1) decode(r *reader, d *Decoder) {
-	x.FlowCookie = r.u64()
-	x.FlowMatch = r.u32()
-	x.FlowActions = r.u32()
+	if p := r.fixed(16); p != nil {
+		x.FlowCookie = be64(p[0:])
+		x.FlowMatch = be32(p[8:])
+		x.FlowActions = be32(p[12:])
+	} else {
+		x.FlowCookie = r.u64()
+		x.FlowMatch = r.u32()
+		x.FlowActions = r.u32()
+	}
 }
 
-func (x *ExtendedOpenFlowV1) appendTo(w *writer) {
+func (x *ExtendedOpenFlowV1) appendTo(w writer) writer {
 	w.u64(x.FlowCookie)
 	w.u32(x.FlowMatch)
 	w.u32(x.FlowActions)
+	return w
 }
 
 func (x *ExtendedFC) decode(r *reader, d *Decoder) {
-	x.SrcMaskLen = r.u32()
-	x.DstMaskLen = r.u32()
-	x.NextHop = r.u32()
-	x.Metric = r.u32()
+	if p := r.fixed(16); p != nil {
+		x.SrcMaskLen = be32(p[0:])
+		x.DstMaskLen = be32(p[4:])
+		x.NextHop = be32(p[8:])
+		x.Metric = be32(p[12:])
+	} else {
+		x.SrcMaskLen = r.u32()
+		x.DstMaskLen = r.u32()
+		x.NextHop = r.u32()
+		x.Metric = r.u32()
+	}
 }
 
-func (x *ExtendedFC) appendTo(w *writer) {
+func (x *ExtendedFC) appendTo(w writer) writer {
 	w.u32(x.SrcMaskLen)
 	w.u32(x.DstMaskLen)
 	w.u32(x.NextHop)
 	w.u32(x.Metric)
+	return w
 }
 
 func (x *ExtendedQueueLength) decode(r *reader, d *Decoder) {
-	x.QueueIndex = r.u32()
-	x.QueueLength = r.u32()
+	if p := r.fixed(8); p != nil {
+		x.QueueIndex = be32(p[0:])
+		x.QueueLength = be32(p[4:])
+	} else {
+		x.QueueIndex = r.u32()
+		x.QueueLength = r.u32()
+	}
 }
 
-func (x *ExtendedQueueLength) appendTo(w *writer) {
+func (x *ExtendedQueueLength) appendTo(w writer) writer {
 	w.u32(x.QueueIndex)
 	w.u32(x.QueueLength)
+	return w
 }
 
 func (x *ExtendedNATPort) decode(r *reader, d *Decoder) {
-	x.SrcPort = r.u32()
-	x.DstPort = r.u32()
+	if p := r.fixed(8); p != nil {
+		x.SrcPort = be32(p[0:])
+		x.DstPort = be32(p[4:])
+	} else {
+		x.SrcPort = r.u32()
+		x.DstPort = r.u32()
+	}
 }
 
-func (x *ExtendedNATPort) appendTo(w *writer) {
+func (x *ExtendedNATPort) appendTo(w writer) writer {
 	w.u32(x.SrcPort)
 	w.u32(x.DstPort)
+	return w
 }
 
 func (x *ExtendedL2TunnelEgress) decode(r *reader, d *Decoder) {
-	x.Length = r.u32()
-	x.SrcMAC = r.mac()
-	x.DstMAC = r.mac()
-	x.EtherType = r.u32()
+	if p := r.fixed(24); p != nil {
+		x.Length = be32(p[0:])
+		x.SrcMAC = macAt(p[4:])
+		x.DstMAC = macAt(p[12:])
+		x.EtherType = be32(p[20:])
+	} else {
+		x.Length = r.u32()
+		x.SrcMAC = r.mac()
+		x.DstMAC = r.mac()
+		x.EtherType = r.u32()
+	}
 }
 
-func (x *ExtendedL2TunnelEgress) appendTo(w *writer) {
+func (x *ExtendedL2TunnelEgress) appendTo(w writer) writer {
 	w.u32(x.Length)
 	w.mac(x.SrcMAC)
 	w.mac(x.DstMAC)
 	w.u32(x.EtherType)
+	return w
 }
 
 func (x *ExtendedL2TunnelIngress) decode(r *reader, d *Decoder) {
-	x.Length = r.u32()
-	x.SrcMAC = r.mac()
-	x.DstMAC = r.mac()
-	x.EtherType = r.u32()
+	if p := r.fixed(24); p != nil {
+		x.Length = be32(p[0:])
+		x.SrcMAC = macAt(p[4:])
+		x.DstMAC = macAt(p[12:])
+		x.EtherType = be32(p[20:])
+	} else {
+		x.Length = r.u32()
+		x.SrcMAC = r.mac()
+		x.DstMAC = r.mac()
+		x.EtherType = r.u32()
+	}
 }
 
-func (x *ExtendedL2TunnelIngress) appendTo(w *writer) {
+func (x *ExtendedL2TunnelIngress) appendTo(w writer) writer {
 	w.u32(x.Length)
 	w.mac(x.SrcMAC)
 	w.mac(x.DstMAC)
 	w.u32(x.EtherType)
+	return w
 }
 
 func (x *ExtendedIPv4TunnelEgress) decode(r *reader, d *Decoder) {
-	x.Length = r.u32()
-	x.Protocol = r.u32()
-	x.SrcIP = r.ip4()
-	x.DstIP = r.ip4()
-	x.SrcPort = r.u32()
-	x.DstPort = r.u32()
-	x.TCPFlags = r.u32()
-	x.TOS = r.u32()
+	if p := r.fixed(32); p != nil {
+		x.Length = be32(p[0:])
+		x.Protocol = be32(p[4:])
+		x.SrcIP = ip4at(p[8:])
+		x.DstIP = ip4at(p[12:])
+		x.SrcPort = be32(p[16:])
+		x.DstPort = be32(p[20:])
+		x.TCPFlags = be32(p[24:])
+		x.TOS = be32(p[28:])
+	} else {
+		x.Length = r.u32()
+		x.Protocol = r.u32()
+		x.SrcIP = r.ip4()
+		x.DstIP = r.ip4()
+		x.SrcPort = r.u32()
+		x.DstPort = r.u32()
+		x.TCPFlags = r.u32()
+		x.TOS = r.u32()
+	}
 }
 
-func (x *ExtendedIPv4TunnelEgress) appendTo(w *writer) {
+func (x *ExtendedIPv4TunnelEgress) appendTo(w writer) writer {
 	w.u32(x.Length)
 	w.u32(x.Protocol)
 	w.ip4(x.SrcIP)
@@ -2903,20 +3712,32 @@ func (x *ExtendedIPv4TunnelEgress) appendTo(w *writer) {
 	w.u32(x.DstPort)
 	w.u32(x.TCPFlags)
 	w.u32(x.TOS)
+	return w
 }
 
 func (x *ExtendedIPv4TunnelIngress) decode(r *reader, d *Decoder) {
-	x.Length = r.u32()
-	x.Protocol = r.u32()
-	x.SrcIP = r.ip4()
-	x.DstIP = r.ip4()
-	x.SrcPort = r.u32()
-	x.DstPort = r.u32()
-	x.TCPFlags = r.u32()
-	x.TOS = r.u32()
+	if p := r.fixed(32); p != nil {
+		x.Length = be32(p[0:])
+		x.Protocol = be32(p[4:])
+		x.SrcIP = ip4at(p[8:])
+		x.DstIP = ip4at(p[12:])
+		x.SrcPort = be32(p[16:])
+		x.DstPort = be32(p[20:])
+		x.TCPFlags = be32(p[24:])
+		x.TOS = be32(p[28:])
+	} else {
+		x.Length = r.u32()
+		x.Protocol = r.u32()
+		x.SrcIP = r.ip4()
+		x.DstIP = r.ip4()
+		x.SrcPort = r.u32()
+		x.DstPort = r.u32()
+		x.TCPFlags = r.u32()
+		x.TOS = r.u32()
+	}
 }
 
-func (x *ExtendedIPv4TunnelIngress) appendTo(w *writer) {
+func (x *ExtendedIPv4TunnelIngress) appendTo(w writer) writer {
 	w.u32(x.Length)
 	w.u32(x.Protocol)
 	w.ip4(x.SrcIP)
@@ -2925,20 +3746,32 @@ func (x *ExtendedIPv4TunnelIngress) appendTo(w *writer) {
 	w.u32(x.DstPort)
 	w.u32(x.TCPFlags)
 	w.u32(x.TOS)
+	return w
 }
 
 func (x *ExtendedIPv6TunnelEgress) decode(r *reader, d *Decoder) {
-	x.Length = r.u32()
-	x.Protocol = r.u32()
-	x.SrcIP = r.ip6()
-	x.DstIP = r.ip6()
-	x.SrcPort = r.u32()
-	x.DstPort = r.u32()
-	x.TCPFlags = r.u32()
-	x.Priority = r.u32()
+	if p := r.fixed(56); p != nil {
+		x.Length = be32(p[0:])
+		x.Protocol = be32(p[4:])
+		x.SrcIP = ip6at(p[8:])
+		x.DstIP = ip6at(p[24:])
+		x.SrcPort = be32(p[40:])
+		x.DstPort = be32(p[44:])
+		x.TCPFlags = be32(p[48:])
+		x.Priority = be32(p[52:])
+	} else {
+		x.Length = r.u32()
+		x.Protocol = r.u32()
+		x.SrcIP = r.ip6()
+		x.DstIP = r.ip6()
+		x.SrcPort = r.u32()
+		x.DstPort = r.u32()
+		x.TCPFlags = r.u32()
+		x.Priority = r.u32()
+	}
 }
 
-func (x *ExtendedIPv6TunnelEgress) appendTo(w *writer) {
+func (x *ExtendedIPv6TunnelEgress) appendTo(w writer) writer {
 	w.u32(x.Length)
 	w.u32(x.Protocol)
 	w.ip6(x.SrcIP)
@@ -2947,20 +3780,32 @@ func (x *ExtendedIPv6TunnelEgress) appendTo(w *writer) {
 	w.u32(x.DstPort)
 	w.u32(x.TCPFlags)
 	w.u32(x.Priority)
+	return w
 }
 
 func (x *ExtendedIPv6TunnelIngress) decode(r *reader, d *Decoder) {
-	x.Length = r.u32()
-	x.Protocol = r.u32()
-	x.SrcIP = r.ip6()
-	x.DstIP = r.ip6()
-	x.SrcPort = r.u32()
-	x.DstPort = r.u32()
-	x.TCPFlags = r.u32()
-	x.Priority = r.u32()
+	if p := r.fixed(56); p != nil {
+		x.Length = be32(p[0:])
+		x.Protocol = be32(p[4:])
+		x.SrcIP = ip6at(p[8:])
+		x.DstIP = ip6at(p[24:])
+		x.SrcPort = be32(p[40:])
+		x.DstPort = be32(p[44:])
+		x.TCPFlags = be32(p[48:])
+		x.Priority = be32(p[52:])
+	} else {
+		x.Length = r.u32()
+		x.Protocol = r.u32()
+		x.SrcIP = r.ip6()
+		x.DstIP = r.ip6()
+		x.SrcPort = r.u32()
+		x.DstPort = r.u32()
+		x.TCPFlags = r.u32()
+		x.Priority = r.u32()
+	}
 }
 
-func (x *ExtendedIPv6TunnelIngress) appendTo(w *writer) {
+func (x *ExtendedIPv6TunnelIngress) appendTo(w writer) writer {
 	w.u32(x.Length)
 	w.u32(x.Protocol)
 	w.ip6(x.SrcIP)
@@ -2969,54 +3814,72 @@ func (x *ExtendedIPv6TunnelIngress) appendTo(w *writer) {
 	w.u32(x.DstPort)
 	w.u32(x.TCPFlags)
 	w.u32(x.Priority)
+	return w
 }
 
 func (x *ExtendedDecapsulateEgress) decode(r *reader, d *Decoder) {
 	x.InnerHeaderOffset = r.u32()
 }
 
-func (x *ExtendedDecapsulateEgress) appendTo(w *writer) {
+func (x *ExtendedDecapsulateEgress) appendTo(w writer) writer {
 	w.u32(x.InnerHeaderOffset)
+	return w
 }
 
 func (x *ExtendedDecapsulateIngress) decode(r *reader, d *Decoder) {
 	x.InnerHeaderOffset = r.u32()
 }
 
-func (x *ExtendedDecapsulateIngress) appendTo(w *writer) {
+func (x *ExtendedDecapsulateIngress) appendTo(w writer) writer {
 	w.u32(x.InnerHeaderOffset)
+	return w
 }
 
 func (x *ExtendedVNIEgress) decode(r *reader, d *Decoder) {
 	x.VNI = r.u32()
 }
 
-func (x *ExtendedVNIEgress) appendTo(w *writer) {
+func (x *ExtendedVNIEgress) appendTo(w writer) writer {
 	w.u32(x.VNI)
+	return w
 }
 
 func (x *ExtendedVNIIngress) decode(r *reader, d *Decoder) {
 	x.VNI = r.u32()
 }
 
-func (x *ExtendedVNIIngress) appendTo(w *writer) {
+func (x *ExtendedVNIIngress) appendTo(w writer) writer {
 	w.u32(x.VNI)
+	return w
 }
 
 func (x *ExtendedIBLRH) decode(r *reader, d *Decoder) {
-	x.SrcVL = r.u32()
-	x.SrcSL = r.u32()
-	x.SrcDLID = r.u32()
-	x.SrcSLID = r.u32()
-	x.SrcLNH = r.u32()
-	x.DstVL = r.u32()
-	x.DstSL = r.u32()
-	x.DstDLID = r.u32()
-	x.DstSLID = r.u32()
-	x.DstLNH = r.u32()
+	if p := r.fixed(40); p != nil {
+		x.SrcVL = be32(p[0:])
+		x.SrcSL = be32(p[4:])
+		x.SrcDLID = be32(p[8:])
+		x.SrcSLID = be32(p[12:])
+		x.SrcLNH = be32(p[16:])
+		x.DstVL = be32(p[20:])
+		x.DstSL = be32(p[24:])
+		x.DstDLID = be32(p[28:])
+		x.DstSLID = be32(p[32:])
+		x.DstLNH = be32(p[36:])
+	} else {
+		x.SrcVL = r.u32()
+		x.SrcSL = r.u32()
+		x.SrcDLID = r.u32()
+		x.SrcSLID = r.u32()
+		x.SrcLNH = r.u32()
+		x.DstVL = r.u32()
+		x.DstSL = r.u32()
+		x.DstDLID = r.u32()
+		x.DstSLID = r.u32()
+		x.DstLNH = r.u32()
+	}
 }
 
-func (x *ExtendedIBLRH) appendTo(w *writer) {
+func (x *ExtendedIBLRH) appendTo(w writer) writer {
 	w.u32(x.SrcVL)
 	w.u32(x.SrcSL)
 	w.u32(x.SrcDLID)
@@ -3027,36 +3890,54 @@ func (x *ExtendedIBLRH) appendTo(w *writer) {
 	w.u32(x.DstDLID)
 	w.u32(x.DstSLID)
 	w.u32(x.DstLNH)
+	return w
 }
 
 func (x *ExtendedIBGRH) decode(r *reader, d *Decoder) {
-	x.FlowLabel = r.u32()
-	x.TC = r.u32()
-	x.SGID = r.ip6()
-	x.DGID = r.ip6()
-	x.NextHeader = r.u32()
-	x.Length = r.u32()
+	if p := r.fixed(48); p != nil {
+		x.FlowLabel = be32(p[0:])
+		x.TC = be32(p[4:])
+		x.SGID = ip6at(p[8:])
+		x.DGID = ip6at(p[24:])
+		x.NextHeader = be32(p[40:])
+		x.Length = be32(p[44:])
+	} else {
+		x.FlowLabel = r.u32()
+		x.TC = r.u32()
+		x.SGID = r.ip6()
+		x.DGID = r.ip6()
+		x.NextHeader = r.u32()
+		x.Length = r.u32()
+	}
 }
 
-func (x *ExtendedIBGRH) appendTo(w *writer) {
+func (x *ExtendedIBGRH) appendTo(w writer) writer {
 	w.u32(x.FlowLabel)
 	w.u32(x.TC)
 	w.ip6(x.SGID)
 	w.ip6(x.DGID)
 	w.u32(x.NextHeader)
 	w.u32(x.Length)
+	return w
 }
 
 func (x *ExtendedIBBTH) decode(r *reader, d *Decoder) {
-	x.PKey = r.u32()
-	x.DstQP = r.u32()
-	x.Opcode = r.u32()
+	if p := r.fixed(12); p != nil {
+		x.PKey = be32(p[0:])
+		x.DstQP = be32(p[4:])
+		x.Opcode = be32(p[8:])
+	} else {
+		x.PKey = r.u32()
+		x.DstQP = r.u32()
+		x.Opcode = r.u32()
+	}
 }
 
-func (x *ExtendedIBBTH) appendTo(w *writer) {
+func (x *ExtendedIBBTH) appendTo(w writer) writer {
 	w.u32(x.PKey)
 	w.u32(x.DstQP)
 	w.u32(x.Opcode)
+	return w
 }
 
 func (x *ExtendedVLANIn) decode(r *reader, d *Decoder) {
@@ -3066,11 +3947,12 @@ func (x *ExtendedVLANIn) decode(r *reader, d *Decoder) {
 	}
 }
 
-func (x *ExtendedVLANIn) appendTo(w *writer) {
+func (x *ExtendedVLANIn) appendTo(w writer) writer {
 	w.count(len(x.Stack), 0)
 	for _, v := range x.Stack {
 		w.u32(v)
 	}
+	return w
 }
 
 func (x *ExtendedVLANOut) decode(r *reader, d *Decoder) {
@@ -3080,19 +3962,21 @@ func (x *ExtendedVLANOut) decode(r *reader, d *Decoder) {
 	}
 }
 
-func (x *ExtendedVLANOut) appendTo(w *writer) {
+func (x *ExtendedVLANOut) appendTo(w writer) writer {
 	w.count(len(x.Stack), 0)
 	for _, v := range x.Stack {
 		w.u32(v)
 	}
+	return w
 }
 
 func (x *ExtendedEgressQueue) decode(r *reader, d *Decoder) {
 	x.Queue = r.u32()
 }
 
-func (x *ExtendedEgressQueue) appendTo(w *writer) {
+func (x *ExtendedEgressQueue) appendTo(w writer) writer {
 	w.u32(x.Queue)
+	return w
 }
 
 func (x *ExtendedACL) decode(r *reader, d *Decoder) {
@@ -3101,34 +3985,38 @@ func (x *ExtendedACL) decode(r *reader, d *Decoder) {
 	x.Direction = r.u32()
 }
 
-func (x *ExtendedACL) appendTo(w *writer) {
+func (x *ExtendedACL) appendTo(w writer) writer {
 	w.u32(x.Number)
 	w.opaque(x.Name, 0)
 	w.u32(x.Direction)
+	return w
 }
 
 func (x *ExtendedFunction) decode(r *reader, d *Decoder) {
 	x.Symbol = r.opaque(0)
 }
 
-func (x *ExtendedFunction) appendTo(w *writer) {
+func (x *ExtendedFunction) appendTo(w writer) writer {
 	w.opaque(x.Symbol, 0)
+	return w
 }
 
 func (x *ExtendedTransit) decode(r *reader, d *Decoder) {
 	x.DelayNanos = r.u32()
 }
 
-func (x *ExtendedTransit) appendTo(w *writer) {
+func (x *ExtendedTransit) appendTo(w writer) writer {
 	w.u32(x.DelayNanos)
+	return w
 }
 
 func (x *ExtendedQueue) decode(r *reader, d *Decoder) {
 	x.DepthBytes = r.u32()
 }
 
-func (x *ExtendedQueue) appendTo(w *writer) {
+func (x *ExtendedQueue) appendTo(w writer) writer {
 	w.u32(x.DepthBytes)
+	return w
 }
 
 func (x *ExtendedHWTrap) decode(r *reader, d *Decoder) {
@@ -3136,67 +4024,93 @@ func (x *ExtendedHWTrap) decode(r *reader, d *Decoder) {
 	x.Trap = r.opaque(0)
 }
 
-func (x *ExtendedHWTrap) appendTo(w *writer) {
+func (x *ExtendedHWTrap) appendTo(w writer) writer {
 	w.opaque(x.Group, 0)
 	w.opaque(x.Trap, 0)
+	return w
 }
 
 func (x *ExtendedLinuxDropReason) decode(r *reader, d *Decoder) {
 	x.Reason = r.opaque(0)
 }
 
-func (x *ExtendedLinuxDropReason) appendTo(w *writer) {
+func (x *ExtendedLinuxDropReason) appendTo(w writer) writer {
 	w.opaque(x.Reason, 0)
+	return w
 }
 
 func (x *ExtendedTimestamp) decode(r *reader, d *Decoder) {
 	x.Nanos = r.u64()
 }
 
-func (x *ExtendedTimestamp) appendTo(w *writer) {
+func (x *ExtendedTimestamp) appendTo(w writer) writer {
 	w.u64(x.Nanos)
+	return w
 }
 
 func (x *Transaction) decode(r *reader, d *Decoder) {
-	x.Direction = r.u32()
-	x.WaitMicros = r.u32()
-	x.DurationMicros = r.u32()
-	x.Status = r.u32()
-	x.BytesReceived = r.u64()
-	x.BytesSent = r.u64()
+	if p := r.fixed(32); p != nil {
+		x.Direction = be32(p[0:])
+		x.WaitMicros = be32(p[4:])
+		x.DurationMicros = be32(p[8:])
+		x.Status = be32(p[12:])
+		x.BytesReceived = be64(p[16:])
+		x.BytesSent = be64(p[24:])
+	} else {
+		x.Direction = r.u32()
+		x.WaitMicros = r.u32()
+		x.DurationMicros = r.u32()
+		x.Status = r.u32()
+		x.BytesReceived = r.u64()
+		x.BytesSent = r.u64()
+	}
 }
 
-func (x *Transaction) appendTo(w *writer) {
+func (x *Transaction) appendTo(w writer) writer {
 	w.u32(x.Direction)
 	w.u32(x.WaitMicros)
 	w.u32(x.DurationMicros)
 	w.u32(x.Status)
 	w.u64(x.BytesReceived)
 	w.u64(x.BytesSent)
+	return w
 }
 
 func (x *ExtendedNFSStorageTransaction) decode(r *reader, d *Decoder) {
 	x.Path = r.opaque(0)
-	x.Operation = r.u32()
-	x.Status = r.u32()
+	if p := r.fixed(8); p != nil {
+		x.Operation = be32(p[0:])
+		x.Status = be32(p[4:])
+	} else {
+		x.Operation = r.u32()
+		x.Status = r.u32()
+	}
 }
 
-func (x *ExtendedNFSStorageTransaction) appendTo(w *writer) {
+func (x *ExtendedNFSStorageTransaction) appendTo(w writer) writer {
 	w.opaque(x.Path, 0)
 	w.u32(x.Operation)
 	w.u32(x.Status)
+	return w
 }
 
 func (x *ExtendedSCSIStorageTransaction) decode(r *reader, d *Decoder) {
-	x.LUN = r.u32()
-	x.Operation = r.u32()
-	x.Status = r.u32()
+	if p := r.fixed(12); p != nil {
+		x.LUN = be32(p[0:])
+		x.Operation = be32(p[4:])
+		x.Status = be32(p[8:])
+	} else {
+		x.LUN = r.u32()
+		x.Operation = r.u32()
+		x.Status = r.u32()
+	}
 }
 
-func (x *ExtendedSCSIStorageTransaction) appendTo(w *writer) {
+func (x *ExtendedSCSIStorageTransaction) appendTo(w writer) writer {
 	w.u32(x.LUN)
 	w.u32(x.Operation)
 	w.u32(x.Status)
+	return w
 }
 
 func (x *ExtendedHTTPTransaction) decode(r *reader, d *Decoder) {
@@ -3208,90 +4122,139 @@ func (x *ExtendedHTTPTransaction) decode(r *reader, d *Decoder) {
 	x.Status = r.u32()
 }
 
-func (x *ExtendedHTTPTransaction) appendTo(w *writer) {
+func (x *ExtendedHTTPTransaction) appendTo(w writer) writer {
 	w.opaque(x.URL, 0)
 	w.opaque(x.Host, 0)
 	w.opaque(x.Referer, 0)
 	w.opaque(x.UserAgent, 0)
 	w.opaque(x.User, 0)
 	w.u32(x.Status)
+	return w
 }
 
 func (x *ExtendedSocketIPv4) decode(r *reader, d *Decoder) {
-	x.Protocol = r.u32()
-	x.LocalIP = r.ip4()
-	x.RemoteIP = r.ip4()
-	x.LocalPort = r.u32()
-	x.RemotePort = r.u32()
+	if p := r.fixed(20); p != nil {
+		x.Protocol = be32(p[0:])
+		x.LocalIP = ip4at(p[4:])
+		x.RemoteIP = ip4at(p[8:])
+		x.LocalPort = be32(p[12:])
+		x.RemotePort = be32(p[16:])
+	} else {
+		x.Protocol = r.u32()
+		x.LocalIP = r.ip4()
+		x.RemoteIP = r.ip4()
+		x.LocalPort = r.u32()
+		x.RemotePort = r.u32()
+	}
 }
 
-func (x *ExtendedSocketIPv4) appendTo(w *writer) {
+func (x *ExtendedSocketIPv4) appendTo(w writer) writer {
 	w.u32(x.Protocol)
 	w.ip4(x.LocalIP)
 	w.ip4(x.RemoteIP)
 	w.u32(x.LocalPort)
 	w.u32(x.RemotePort)
+	return w
 }
 
 func (x *ExtendedSocketIPv6) decode(r *reader, d *Decoder) {
-	x.Protocol = r.u32()
-	x.LocalIP = r.ip6()
-	x.RemoteIP = r.ip6()
-	x.LocalPort = r.u32()
-	x.RemotePort = r.u32()
+	if p := r.fixed(44); p != nil {
+		x.Protocol = be32(p[0:])
+		x.LocalIP = ip6at(p[4:])
+		x.RemoteIP = ip6at(p[20:])
+		x.LocalPort = be32(p[36:])
+		x.RemotePort = be32(p[40:])
+	} else {
+		x.Protocol = r.u32()
+		x.LocalIP = r.ip6()
+		x.RemoteIP = r.ip6()
+		x.LocalPort = r.u32()
+		x.RemotePort = r.u32()
+	}
 }
 
-func (x *ExtendedSocketIPv6) appendTo(w *writer) {
+func (x *ExtendedSocketIPv6) appendTo(w writer) writer {
 	w.u32(x.Protocol)
 	w.ip6(x.LocalIP)
 	w.ip6(x.RemoteIP)
 	w.u32(x.LocalPort)
 	w.u32(x.RemotePort)
+	return w
 }
 
 func (x *ExtendedProxySocketIPv4) decode(r *reader, d *Decoder) {
-	x.Protocol = r.u32()
-	x.LocalIP = r.ip4()
-	x.RemoteIP = r.ip4()
-	x.LocalPort = r.u32()
-	x.RemotePort = r.u32()
+	if p := r.fixed(20); p != nil {
+		x.Protocol = be32(p[0:])
+		x.LocalIP = ip4at(p[4:])
+		x.RemoteIP = ip4at(p[8:])
+		x.LocalPort = be32(p[12:])
+		x.RemotePort = be32(p[16:])
+	} else {
+		x.Protocol = r.u32()
+		x.LocalIP = r.ip4()
+		x.RemoteIP = r.ip4()
+		x.LocalPort = r.u32()
+		x.RemotePort = r.u32()
+	}
 }
 
-func (x *ExtendedProxySocketIPv4) appendTo(w *writer) {
+func (x *ExtendedProxySocketIPv4) appendTo(w writer) writer {
 	w.u32(x.Protocol)
 	w.ip4(x.LocalIP)
 	w.ip4(x.RemoteIP)
 	w.u32(x.LocalPort)
 	w.u32(x.RemotePort)
+	return w
 }
 
 func (x *ExtendedProxySocketIPv6) decode(r *reader, d *Decoder) {
-	x.Protocol = r.u32()
-	x.LocalIP = r.ip6()
-	x.RemoteIP = r.ip6()
-	x.LocalPort = r.u32()
-	x.RemotePort = r.u32()
+	if p := r.fixed(44); p != nil {
+		x.Protocol = be32(p[0:])
+		x.LocalIP = ip6at(p[4:])
+		x.RemoteIP = ip6at(p[20:])
+		x.LocalPort = be32(p[36:])
+		x.RemotePort = be32(p[40:])
+	} else {
+		x.Protocol = r.u32()
+		x.LocalIP = r.ip6()
+		x.RemoteIP = r.ip6()
+		x.LocalPort = r.u32()
+		x.RemotePort = r.u32()
+	}
 }
 
-func (x *ExtendedProxySocketIPv6) appendTo(w *writer) {
+func (x *ExtendedProxySocketIPv6) appendTo(w writer) writer {
 	w.u32(x.Protocol)
 	w.ip6(x.LocalIP)
 	w.ip6(x.RemoteIP)
 	w.u32(x.LocalPort)
 	w.u32(x.RemotePort)
+	return w
 }
 
 func (x *MemcacheOperation) decode(r *reader, d *Decoder) {
-	x.Protocol = r.u32()
-	x.Cmd = r.u32()
+	if p := r.fixed(8); p != nil {
+		x.Protocol = be32(p[0:])
+		x.Cmd = be32(p[4:])
+	} else {
+		x.Protocol = r.u32()
+		x.Cmd = r.u32()
+	}
 	x.Key = r.opaque(255)
-	x.NKeys = r.u32()
-	x.ValueBytes = r.u32()
-	x.DurationMicros = r.u32()
-	x.Status = r.u32()
+	if p := r.fixed(16); p != nil {
+		x.NKeys = be32(p[0:])
+		x.ValueBytes = be32(p[4:])
+		x.DurationMicros = be32(p[8:])
+		x.Status = be32(p[12:])
+	} else {
+		x.NKeys = r.u32()
+		x.ValueBytes = r.u32()
+		x.DurationMicros = r.u32()
+		x.Status = r.u32()
+	}
 }
 
-func (x *MemcacheOperation) appendTo(w *writer) {
+func (x *MemcacheOperation) appendTo(w writer) writer {
 	w.u32(x.Protocol)
 	w.u32(x.Cmd)
 	w.opaque(x.Key, 255)
@@ -3299,6 +4262,7 @@ func (x *MemcacheOperation) appendTo(w *writer) {
 	w.u32(x.ValueBytes)
 	w.u32(x.DurationMicros)
 	w.u32(x.Status)
+	return w
 }
 
 func (x *HTTPRequestDeprecated) reset() {
@@ -3321,17 +4285,28 @@ func (x *HTTPRequestDeprecated) reset() {
 func (x *HTTPRequestDeprecated) decodeLayout0(r *reader, d *Decoder) {
 	x.reset()
 	x.Layout = 0
-	x.Method = r.u32()
-	x.Protocol = r.u32()
+	if p := r.fixed(8); p != nil {
+		x.Method = be32(p[0:])
+		x.Protocol = be32(p[4:])
+	} else {
+		x.Method = r.u32()
+		x.Protocol = r.u32()
+	}
 	x.URI = r.opaque(255)
 	x.Host = r.opaque(64)
 	x.Referer = r.opaque(255)
 	x.UserAgent = r.opaque(128)
 	x.AuthUser = r.opaque(32)
 	x.MimeType = r.opaque(64)
-	x.RespBytes = r.u64()
-	x.DurationMicros = r.u32()
-	x.Status = r.u32()
+	if p := r.fixed(16); p != nil {
+		x.RespBytes = be64(p[0:])
+		x.DurationMicros = be32(p[8:])
+		x.Status = be32(p[12:])
+	} else {
+		x.RespBytes = r.u64()
+		x.DurationMicros = r.u32()
+		x.Status = r.u32()
+	}
 }
 
 func (x *HTTPRequestDeprecated) decodeLayout1(r *reader, d *Decoder) {
@@ -3345,10 +4320,17 @@ func (x *HTTPRequestDeprecated) decodeLayout1(r *reader, d *Decoder) {
 	x.XFF = r.opaque(64)
 	x.AuthUser = r.opaque(32)
 	x.MimeType = r.opaque(64)
-	x.ReqBytes = r.u64()
-	x.RespBytes = r.u64()
-	x.DurationMicros = r.u32()
-	x.Status = r.u32()
+	if p := r.fixed(24); p != nil {
+		x.ReqBytes = be64(p[0:])
+		x.RespBytes = be64(p[8:])
+		x.DurationMicros = be32(p[16:])
+		x.Status = be32(p[20:])
+	} else {
+		x.ReqBytes = r.u64()
+		x.RespBytes = r.u64()
+		x.DurationMicros = r.u32()
+		x.Status = r.u32()
+	}
 }
 
 // decode takes the first layout that fills the body exactly, else the first that fits.
@@ -3383,7 +4365,7 @@ func (x *HTTPRequestDeprecated) decode(r *reader, d *Decoder) {
 	x.decodeLayout0(r, d)
 }
 
-func (x *HTTPRequestDeprecated) appendTo(w *writer) {
+func (x *HTTPRequestDeprecated) appendTo(w writer) writer {
 	switch x.Layout {
 	case 1:
 		w.u32(x.Method)
@@ -3411,6 +4393,7 @@ func (x *HTTPRequestDeprecated) appendTo(w *writer) {
 		w.u32(x.DurationMicros)
 		w.u32(x.Status)
 	}
+	return w
 }
 
 func (x *AppOperation) decode(r *reader, d *Decoder) {
@@ -3418,13 +4401,20 @@ func (x *AppOperation) decode(r *reader, d *Decoder) {
 	x.Operation = r.opaque(32)
 	x.Attributes = r.opaque(255)
 	x.StatusDescr = r.opaque(64)
-	x.ReqBytes = r.u64()
-	x.RespBytes = r.u64()
-	x.DurationMicros = r.u32()
-	x.Status = r.u32()
+	if p := r.fixed(24); p != nil {
+		x.ReqBytes = be64(p[0:])
+		x.RespBytes = be64(p[8:])
+		x.DurationMicros = be32(p[16:])
+		x.Status = be32(p[20:])
+	} else {
+		x.ReqBytes = r.u64()
+		x.RespBytes = r.u64()
+		x.DurationMicros = r.u32()
+		x.Status = r.u32()
+	}
 }
 
-func (x *AppOperation) appendTo(w *writer) {
+func (x *AppOperation) appendTo(w writer) writer {
 	w.opaque(x.Application, 32)
 	w.opaque(x.Operation, 32)
 	w.opaque(x.Attributes, 255)
@@ -3433,6 +4423,7 @@ func (x *AppOperation) appendTo(w *writer) {
 	w.u64(x.RespBytes)
 	w.u32(x.DurationMicros)
 	w.u32(x.Status)
+	return w
 }
 
 func (x *AppParentContext) decode(r *reader, d *Decoder) {
@@ -3441,31 +4432,39 @@ func (x *AppParentContext) decode(r *reader, d *Decoder) {
 	x.Attributes = r.opaque(255)
 }
 
-func (x *AppParentContext) appendTo(w *writer) {
+func (x *AppParentContext) appendTo(w writer) writer {
 	w.opaque(x.Application, 32)
 	w.opaque(x.Operation, 32)
 	w.opaque(x.Attributes, 255)
+	return w
 }
 
 func (x *AppInitiator) decode(r *reader, d *Decoder) {
 	x.Actor = r.opaque(64)
 }
 
-func (x *AppInitiator) appendTo(w *writer) {
+func (x *AppInitiator) appendTo(w writer) writer {
 	w.opaque(x.Actor, 64)
+	return w
 }
 
 func (x *AppTarget) decode(r *reader, d *Decoder) {
 	x.Actor = r.opaque(64)
 }
 
-func (x *AppTarget) appendTo(w *writer) {
+func (x *AppTarget) appendTo(w writer) writer {
 	w.opaque(x.Actor, 64)
+	return w
 }
 
 func (x *HTTPRequest) decode(r *reader, d *Decoder) {
-	x.Method = r.u32()
-	x.Protocol = r.u32()
+	if p := r.fixed(8); p != nil {
+		x.Method = be32(p[0:])
+		x.Protocol = be32(p[4:])
+	} else {
+		x.Method = r.u32()
+		x.Protocol = r.u32()
+	}
 	x.URI = r.opaque(255)
 	x.Host = r.opaque(64)
 	x.Referer = r.opaque(255)
@@ -3473,13 +4472,20 @@ func (x *HTTPRequest) decode(r *reader, d *Decoder) {
 	x.XFF = r.opaque(64)
 	x.AuthUser = r.opaque(32)
 	x.MimeType = r.opaque(64)
-	x.ReqBytes = r.u64()
-	x.RespBytes = r.u64()
-	x.DurationMicros = r.u32()
-	x.Status = r.i32()
+	if p := r.fixed(24); p != nil {
+		x.ReqBytes = be64(p[0:])
+		x.RespBytes = be64(p[8:])
+		x.DurationMicros = be32(p[16:])
+		x.Status = int32(be32(p[20:]))
+	} else {
+		x.ReqBytes = r.u64()
+		x.RespBytes = r.u64()
+		x.DurationMicros = r.u32()
+		x.Status = r.i32()
+	}
 }
 
-func (x *HTTPRequest) appendTo(w *writer) {
+func (x *HTTPRequest) appendTo(w writer) writer {
 	w.u32(x.Method)
 	w.u32(x.Protocol)
 	w.opaque(x.URI, 255)
@@ -3493,6 +4499,7 @@ func (x *HTTPRequest) appendTo(w *writer) {
 	w.u64(x.RespBytes)
 	w.u32(x.DurationMicros)
 	w.i32(x.Status)
+	return w
 }
 
 func (x *ExtendedProxyRequest) decode(r *reader, d *Decoder) {
@@ -3500,38 +4507,65 @@ func (x *ExtendedProxyRequest) decode(r *reader, d *Decoder) {
 	x.Host = r.opaque(64)
 }
 
-func (x *ExtendedProxyRequest) appendTo(w *writer) {
+func (x *ExtendedProxyRequest) appendTo(w writer) writer {
 	w.opaque(x.URI, 255)
 	w.opaque(x.Host, 64)
+	return w
 }
 
 func (x *ExtendedNavTiming) decode(r *reader, d *Decoder) {
-	x.Type = r.u32()
-	x.RedirectCount = r.u32()
-	x.NavigationStart = r.u32()
-	x.UnloadEventStart = r.u32()
-	x.UnloadEventEnd = r.u32()
-	x.RedirectStart = r.u32()
-	x.RedirectEnd = r.u32()
-	x.FetchStart = r.u32()
-	x.DomainLookupStart = r.u32()
-	x.DomainLookupEnd = r.u32()
-	x.ConnectStart = r.u32()
-	x.ConnectEnd = r.u32()
-	x.SecureConnectionStart = r.u32()
-	x.RequestStart = r.u32()
-	x.ResponseStart = r.u32()
-	x.ResponseEnd = r.u32()
-	x.DOMLoading = r.u32()
-	x.DOMInteractive = r.u32()
-	x.DOMContentLoadedEventStart = r.u32()
-	x.DOMContentLoadedEventEnd = r.u32()
-	x.DOMComplete = r.u32()
-	x.LoadEventStart = r.u32()
-	x.LoadEventEnd = r.u32()
+	if p := r.fixed(92); p != nil {
+		x.Type = be32(p[0:])
+		x.RedirectCount = be32(p[4:])
+		x.NavigationStart = be32(p[8:])
+		x.UnloadEventStart = be32(p[12:])
+		x.UnloadEventEnd = be32(p[16:])
+		x.RedirectStart = be32(p[20:])
+		x.RedirectEnd = be32(p[24:])
+		x.FetchStart = be32(p[28:])
+		x.DomainLookupStart = be32(p[32:])
+		x.DomainLookupEnd = be32(p[36:])
+		x.ConnectStart = be32(p[40:])
+		x.ConnectEnd = be32(p[44:])
+		x.SecureConnectionStart = be32(p[48:])
+		x.RequestStart = be32(p[52:])
+		x.ResponseStart = be32(p[56:])
+		x.ResponseEnd = be32(p[60:])
+		x.DOMLoading = be32(p[64:])
+		x.DOMInteractive = be32(p[68:])
+		x.DOMContentLoadedEventStart = be32(p[72:])
+		x.DOMContentLoadedEventEnd = be32(p[76:])
+		x.DOMComplete = be32(p[80:])
+		x.LoadEventStart = be32(p[84:])
+		x.LoadEventEnd = be32(p[88:])
+	} else {
+		x.Type = r.u32()
+		x.RedirectCount = r.u32()
+		x.NavigationStart = r.u32()
+		x.UnloadEventStart = r.u32()
+		x.UnloadEventEnd = r.u32()
+		x.RedirectStart = r.u32()
+		x.RedirectEnd = r.u32()
+		x.FetchStart = r.u32()
+		x.DomainLookupStart = r.u32()
+		x.DomainLookupEnd = r.u32()
+		x.ConnectStart = r.u32()
+		x.ConnectEnd = r.u32()
+		x.SecureConnectionStart = r.u32()
+		x.RequestStart = r.u32()
+		x.ResponseStart = r.u32()
+		x.ResponseEnd = r.u32()
+		x.DOMLoading = r.u32()
+		x.DOMInteractive = r.u32()
+		x.DOMContentLoadedEventStart = r.u32()
+		x.DOMContentLoadedEventEnd = r.u32()
+		x.DOMComplete = r.u32()
+		x.LoadEventStart = r.u32()
+		x.LoadEventEnd = r.u32()
+	}
 }
 
-func (x *ExtendedNavTiming) appendTo(w *writer) {
+func (x *ExtendedNavTiming) appendTo(w writer) writer {
 	w.u32(x.Type)
 	w.u32(x.RedirectCount)
 	w.u32(x.NavigationStart)
@@ -3555,24 +4589,40 @@ func (x *ExtendedNavTiming) appendTo(w *writer) {
 	w.u32(x.DOMComplete)
 	w.u32(x.LoadEventStart)
 	w.u32(x.LoadEventEnd)
+	return w
 }
 
 func (x *ExtendedTCPInfo) decode(r *reader, d *Decoder) {
-	x.Direction = r.u32()
-	x.SndMSS = r.u32()
-	x.RcvMSS = r.u32()
-	x.Unacked = r.u32()
-	x.Lost = r.u32()
-	x.Retrans = r.u32()
-	x.PMTU = r.u32()
-	x.RTTMicros = r.u32()
-	x.RTTVar = r.u32()
-	x.SndCwnd = r.u32()
-	x.Reordering = r.u32()
-	x.MinRTT = r.u32()
+	if p := r.fixed(48); p != nil {
+		x.Direction = be32(p[0:])
+		x.SndMSS = be32(p[4:])
+		x.RcvMSS = be32(p[8:])
+		x.Unacked = be32(p[12:])
+		x.Lost = be32(p[16:])
+		x.Retrans = be32(p[20:])
+		x.PMTU = be32(p[24:])
+		x.RTTMicros = be32(p[28:])
+		x.RTTVar = be32(p[32:])
+		x.SndCwnd = be32(p[36:])
+		x.Reordering = be32(p[40:])
+		x.MinRTT = be32(p[44:])
+	} else {
+		x.Direction = r.u32()
+		x.SndMSS = r.u32()
+		x.RcvMSS = r.u32()
+		x.Unacked = r.u32()
+		x.Lost = r.u32()
+		x.Retrans = r.u32()
+		x.PMTU = r.u32()
+		x.RTTMicros = r.u32()
+		x.RTTVar = r.u32()
+		x.SndCwnd = r.u32()
+		x.Reordering = r.u32()
+		x.MinRTT = r.u32()
+	}
 }
 
-func (x *ExtendedTCPInfo) appendTo(w *writer) {
+func (x *ExtendedTCPInfo) appendTo(w writer) writer {
 	w.u32(x.Direction)
 	w.u32(x.SndMSS)
 	w.u32(x.RcvMSS)
@@ -3585,26 +4635,36 @@ func (x *ExtendedTCPInfo) appendTo(w *writer) {
 	w.u32(x.SndCwnd)
 	w.u32(x.Reordering)
 	w.u32(x.MinRTT)
+	return w
 }
 
 func (x *ExtendedEntities) decode(r *reader, d *Decoder) {
-	x.SrcDSClass = r.u32()
-	x.SrcDSIndex = r.u32()
-	x.DstDSClass = r.u32()
-	x.DstDSIndex = r.u32()
+	if p := r.fixed(16); p != nil {
+		x.SrcDSClass = be32(p[0:])
+		x.SrcDSIndex = be32(p[4:])
+		x.DstDSClass = be32(p[8:])
+		x.DstDSIndex = be32(p[12:])
+	} else {
+		x.SrcDSClass = r.u32()
+		x.SrcDSIndex = r.u32()
+		x.DstDSClass = r.u32()
+		x.DstDSIndex = r.u32()
+	}
 }
 
-func (x *ExtendedEntities) appendTo(w *writer) {
+func (x *ExtendedEntities) appendTo(w writer) writer {
 	w.u32(x.SrcDSClass)
 	w.u32(x.SrcDSIndex)
 	w.u32(x.DstDSClass)
 	w.u32(x.DstDSIndex)
+	return w
 }
 
 func (x *BSTEgressQueue) decode(r *reader, d *Decoder) {
 	x.Queue = r.u32()
 }
 
-func (x *BSTEgressQueue) appendTo(w *writer) {
+func (x *BSTEgressQueue) appendTo(w writer) writer {
 	w.u32(x.Queue)
+	return w
 }

@@ -175,18 +175,14 @@ func genCodec(sp *spec) []byte {
 		b.p("\t%s pool[%s]", poolName(it), it.Name)
 	}
 	b.p("}\n")
-	b.p("func (p *recordPools) reset() {")
-	for _, it := range records(sp) {
-		b.p("\tp.%s.reset()", poolName(it))
-	}
-	b.p("}\n")
+
 	for _, kind := range []string{"flow", "counter"} {
 		title := strings.ToUpper(kind[:1]) + kind[1:]
 		b.p("// decode%sRecord decodes a %s record body, or returns nil for an unknown tag.", title, kind)
 		b.p("func (d *Decoder) decode%sRecord(t Tag, r *reader) Record {\n\tswitch t {", title)
 		for _, it := range records(sp) {
 			if it.Kind == kind {
-				b.p("\tcase Tag%s:\n\t\tx := d.pools.%s.next()\n\t\tx.decode(r, d)\n\t\treturn x", it.Name, poolName(it))
+				b.p("\tcase Tag%s:\n\t\tx := d.pools.%s.next(&d.dirty)\n\t\tx.decode(r, d)\n\t\treturn x", it.Name, poolName(it))
 			}
 		}
 		b.p("\t}\n\treturn nil\n}\n")
@@ -230,7 +226,7 @@ func genItemCodec(b *buf, sp *spec, it *item) {
 		}
 		b.p("\t*r = start\n\tx.decodeLayout0(r, d)\n}\n")
 	}
-	b.p("func (x *%s) appendTo(w *writer) {", n)
+	b.p("func (x *%s) appendTo(w writer) writer {", n)
 	if len(it.Layouts) == 1 {
 		genEncodeFields(b, sp, it.Layouts[0])
 	} else {
@@ -243,7 +239,7 @@ func genItemCodec(b *buf, sp *spec, it *item) {
 		genEncodeFields(b, sp, it.Layouts[0])
 		b.p("\t}")
 	}
-	b.p("}\n")
+	b.p("\treturn w\n}\n")
 }
 
 func zeroLit(t string) string {
@@ -254,8 +250,57 @@ func zeroLit(t string) string {
 	return t + "{}"
 }
 
+// fixedSize is the encoded size of the wire types read without a length
+// word, and the helper that converts their bytes.
+var fixedSize = map[string]struct {
+	n  int
+	fn string
+}{
+	"u32": {4, "be32"}, "i32": {4, "int32(be32"}, "pct": {4, "int32(be32"}, "u64": {8, "be64"},
+	"f32": {4, "bef32"}, "f64": {8, "bef64"}, "ip4": {4, "ip4at"}, "ip6": {16, "ip6at"},
+	"mac": {8, "macAt"}, "uuid": {16, "uuidAt"}, "b4": {4, "b4At"},
+}
+
 func genDecodeFields(b *buf, sp *spec, l layout) {
-	for _, lf := range l.Fields {
+	fields := l.Fields
+	for i := 0; i < len(fields); {
+		// A run of two or more fixed-size fields is read with one bounds check.
+		j, n := i, 0
+		for j < len(fields) {
+			fs, ok := fixedSize[fields[j].Wire]
+			if !ok {
+				break
+			}
+			n += fs.n
+			j++
+		}
+		if j-i >= 2 {
+			b.p("\tif p := r.fixed(%d); p != nil {", n)
+			off := 0
+			for _, lf := range fields[i:j] {
+				fs := fixedSize[lf.Wire]
+				call := fmt.Sprintf("%s(p[%d:])", fs.fn, off)
+				if strings.HasPrefix(fs.fn, "int32(") {
+					call += ")"
+				}
+				b.p("\t\tx.%s = %s", lf.F.Name, call)
+				off += fs.n
+			}
+			b.p("\t} else {")
+			for _, lf := range fields[i:j] {
+				genDecodeField(b, sp, lf)
+			}
+			b.p("\t}")
+			i = j
+			continue
+		}
+		genDecodeField(b, sp, fields[i])
+		i++
+	}
+}
+
+func genDecodeField(b *buf, sp *spec, lf layoutField) {
+	{
 		f, w := lf.F, lf.Wire
 		switch {
 		case w == "str" || w == "opaque":
@@ -291,12 +336,12 @@ func genEncodeFields(b *buf, sp *spec, l layout) {
 		case w == "str" || w == "opaque":
 			b.p("\tw.opaque(x.%s, %d)", f.Name, f.Max)
 		case w == "flowrecords":
-			b.p("\tappendRecords(w, x.%s)", f.Name)
+			b.p("\tappendRecords(&w, x.%s)", f.Name)
 		case strings.HasSuffix(w, "[]"):
 			el := strings.TrimSuffix(w, "[]")
 			b.p("\tw.count(len(x.%s), %d)", f.Name, f.Max)
 			if sp.Structs[el] != nil {
-				b.p("\tfor i := range x.%s {\n\t\tx.%s[i].appendTo(w)\n\t}", f.Name, f.Name)
+				b.p("\tfor i := range x.%s {\n\t\tw = x.%s[i].appendTo(w)\n\t}", f.Name, f.Name)
 			} else {
 				b.p("\tfor _, v := range x.%s {\n\t\tw.%s(v)\n\t}", f.Name, readerFn(el))
 			}
