@@ -45,6 +45,9 @@ type Sample struct {
 	Reason         uint32 // discard samples: drop reason code
 	Records        []Record
 	Data           []byte // unknown sample types: the body as received
+	// Raw is the sample's body as received (decoding only; the encoder
+	// ignores it): a relay can keep or forward it without encoding again.
+	Raw []byte
 }
 
 // Record is a flow or counter record. The concrete types are generated from
@@ -156,7 +159,7 @@ func (d *Decoder) errorAt(sample int, st Tag, rec int, rt Tag, off int, err erro
 
 func (d *Decoder) decodeSample(s *Sample, i int, tag Tag, r *reader) {
 	recs := s.Records[:0]
-	*s = Sample{Tag: tag}
+	*s = Sample{Tag: tag, Raw: r.b}
 	switch tag {
 	case SampleFlow:
 		if p := r.fixed(28); p != nil { // the common case, with one bounds check

@@ -1,0 +1,275 @@
+package ovs
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"gwd/agent"
+	"gwd/internal/capture"
+	"gwd/sflow"
+)
+
+// ovsCapture holds the datagrams OVS 3.1 sent for bridge br0 with ports
+// veth1 (ifIndex 10) and veth2 (12); br0 itself is ifIndex 8.
+const ovsCapture = "../testdata/captures/ovs-3.1-userspace-netdev.pcap"
+
+var br0 = []Bridge{{Name: "br0", Ports: []Port{{Name: "br0", IfIndex: 8, Type: "internal"}, {Name: "veth1", IfIndex: 10}, {Name: "veth2", IfIndex: 12}}}}
+
+func loadOVS(t testing.TB) [][]byte {
+	t.Helper()
+	f, err := os.Open(ovsCapture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := capture.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]byte
+	for {
+		p, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, append([]byte(nil), p.Payload...))
+	}
+}
+
+// fakeSink records what the relay hands to the agent.
+type fakeSink struct {
+	mu      sync.Mutex
+	pollers map[agent.DataSource]agent.Poller
+	flows   []sflow.Sample
+	flowDS  []agent.DataSource
+}
+
+func (f *fakeSink) RegisterPriority(_ string, ds agent.DataSource, p agent.Poller, _ int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.pollers == nil {
+		f.pollers = map[agent.DataSource]agent.Poller{}
+	}
+	f.pollers[ds] = p
+}
+
+func (f *fakeSink) Unregister(_ string, ds agent.DataSource) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.pollers, ds)
+}
+
+func (f *fakeSink) SubmitFlow(ds agent.DataSource, s *sflow.Sample) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := *s
+	c.Records = append([]sflow.Record(nil), s.Records...)
+	f.flows = append(f.flows, c)
+	f.flowDS = append(f.flowDS, ds)
+	return nil
+}
+
+func newTestRelay(t testing.TB, sink Sink) *Relay {
+	t.Helper()
+	r, err := NewRelay(RelayConfig{Polling: time.Second}, sink, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.conn.Close() })
+	return r
+}
+
+var loopback = netip.MustParseAddr("127.0.0.1")
+
+func TestRelayCaptureFlowsAndCounters(t *testing.T) {
+	sink := &fakeSink{}
+	r := newTestRelay(t, sink)
+	r.SetBridges(br0)
+	for _, b := range loadOVS(t) {
+		r.handle(b, loopback)
+	}
+	st := r.Stats()
+	if st.Datagrams != 11 || st.FlowSamples != 16 || st.Unmapped != 0 || st.Foreign != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	want := agent.BridgeSource(r.bridges["br0"].slot)
+	for i, s := range sink.flows {
+		if sink.flowDS[i] != want {
+			t.Errorf("flow %d relayed for %v, want %v", i, sink.flowDS[i], want)
+		}
+		if s.Input.Value != 10 && s.Input.Value != 12 {
+			t.Errorf("flow %d input %d", i, s.Input.Value)
+		}
+		if i > 0 && s.SamplePool <= sink.flows[i-1].SamplePool {
+			t.Errorf("sample pool went %d -> %d", sink.flows[i-1].SamplePool, s.SamplePool)
+		}
+	}
+	// Counters: one poller per port and one for the bridge, each giving
+	// OVS's records.
+	for _, ds := range []agent.DataSource{agent.InterfaceSource(8), agent.InterfaceSource(10), agent.InterfaceSource(12), want} {
+		p := sink.pollers[ds]
+		if p == nil {
+			t.Fatalf("no poller for %v (have %v)", ds, sink.pollers)
+		}
+		recs, err := p.Poll(nil)
+		if err != nil || len(recs) == 0 {
+			t.Fatalf("%v: %v %d records", ds, err, len(recs))
+		}
+		names := map[string]bool{}
+		for _, rec := range recs {
+			names[sflow.RecordName(rec)] = true
+		}
+		if ds.Type == 0 && (!names["if_counters"] || !names["of_port"] || !names["port_name"]) {
+			t.Errorf("%v records %v", ds, names)
+		}
+		if ds.Type == 2 && (!names["ovs_dp_stats"] || !names["app_resources"]) {
+			t.Errorf("%v records %v", ds, names)
+		}
+	}
+	// Stale counters are not sent.
+	r.now = func() time.Time { return time.Now().Add(time.Minute) }
+	if recs, _ := sink.pollers[agent.InterfaceSource(10)].Poll(nil); len(recs) != 0 {
+		t.Errorf("stale counters relayed: %d records", len(recs))
+	}
+	// A port that leaves OVS is unregistered.
+	r.SetBridges([]Bridge{{Name: "br0", Ports: br0[0].Ports[:2]}})
+	if sink.pollers[agent.InterfaceSource(12)] != nil {
+		t.Error("veth2 still registered after it left the bridge")
+	}
+}
+
+func TestRelayPoolMonotonicAcrossRestart(t *testing.T) {
+	sink := &fakeSink{}
+	r := newTestRelay(t, sink)
+	r.SetBridges(br0)
+	send := func(uptime, pool, drops uint32) {
+		b, err := sflow.AppendDatagram(nil, &sflow.Datagram{AgentAddress: loopback, Uptime: uptime, Samples: []sflow.Sample{{
+			Tag: sflow.SampleFlow, SourceIDType: 2, SourceIDIndex: 1000, SamplingRate: 1, SamplePool: pool, Drops: drops,
+			Input: sflow.Interface{Value: 10}, Output: sflow.Interface{Value: 12},
+			Records: []sflow.Record{&sflow.ExtendedSwitch{}},
+		}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.handle(b, loopback)
+	}
+	send(1000, 100, 2)
+	send(2000, 150, 3)
+	send(500, 5, 0) // the row changed: OVS restarted its agent
+	send(1500, 30, 1)
+	var pools, drops []uint32
+	for _, s := range sink.flows {
+		pools = append(pools, s.SamplePool)
+		drops = append(drops, s.Drops)
+	}
+	if want := []uint32{100, 150, 155, 180}; !equal(pools, want) {
+		t.Errorf("pools %v, want %v", pools, want)
+	}
+	if want := []uint32{2, 3, 3, 4}; !equal(drops, want) {
+		t.Errorf("drops %v, want %v", drops, want)
+	}
+}
+
+func equal(a, b []uint32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestRelayDropsForeignSenders(t *testing.T) {
+	sink := &fakeSink{}
+	r := newTestRelay(t, sink)
+	r.SetBridges(br0)
+	dgs := loadOVS(t)
+	r.handle(dgs[0], netip.MustParseAddr("192.0.2.7"))
+	if st := r.Stats(); st.Foreign != 1 || st.Datagrams != 0 || len(sink.flows) != 0 {
+		t.Fatalf("stats %+v, %d flows", st, len(sink.flows))
+	}
+}
+
+func TestRelayUnmappedWithTwoBridges(t *testing.T) {
+	sink := &fakeSink{}
+	r := newTestRelay(t, sink)
+	r.SetBridges([]Bridge{{Name: "br0", Ports: []Port{{Name: "x", IfIndex: 90}}}, {Name: "br1", Ports: []Port{{Name: "y", IfIndex: 91}}}})
+	for _, b := range loadOVS(t) {
+		r.handle(b, loopback)
+	}
+	if st := r.Stats(); st.FlowSamples != 0 || st.Unmapped == 0 {
+		t.Fatalf("samples of unknown ports relayed: %+v", st)
+	}
+}
+
+// staticAddrs gives the agent one address.
+type staticAddrs struct{}
+
+func (staticAddrs) Addresses() ([]agent.IfAddr, error) {
+	return []agent.IfAddr{{Interface: "eth0", Index: 2, Addr: netip.MustParseAddr("192.0.2.10"), Up: true}}, nil
+}
+func (staticAddrs) Changes(context.Context) <-chan struct{} { return nil }
+
+// TestRelayEndToEnd sends the capture through the relay's socket into a real
+// agent and reads the relayed flow samples at a collector.
+func TestRelayEndToEnd(t *testing.T) {
+	col, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer col.Close()
+	a, err := agent.New(agent.Config{Polling: time.Second, Collectors: []agent.CollectorConfig{{Addr: col.LocalAddr().(*net.UDPAddr).AddrPort()}}}, staticAddrs{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Elect()
+	r := newTestRelay(t, a)
+	r.SetBridges(br0)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go r.Run(ctx)
+	out, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(r.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	start := time.Now()
+	for _, b := range loadOVS(t)[:3] {
+		out.Write(b)
+	}
+	var d sflow.Decoder
+	buf := make([]byte, 65536)
+	col.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := col.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if el := time.Since(start); el > time.Second {
+		t.Errorf("first relayed datagram after %v", el)
+	}
+	dg, err := d.Decode(buf[:n])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dg.AgentAddress != netip.MustParseAddr("192.0.2.10") || dg.SubAgentID != 0 {
+		t.Errorf("relayed under agent %v sub %d", dg.AgentAddress, dg.SubAgentID)
+	}
+	for i, s := range dg.Samples {
+		if s.Tag != sflow.SampleFlow || s.SequenceNumber != uint32(i+1) || s.SourceIDType != 2 || s.SourceIDIndex != 1000+r.bridges["br0"].slot {
+			t.Errorf("sample %d: %+v", i, s)
+		}
+	}
+}
