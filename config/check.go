@@ -107,3 +107,10 @@ func checkPCAP(m PCAP) string {
 	}
 	return ""
 }
+
+func checkOVSPolicy(s string) string {
+	if s == OVSAdopt || s == OVSLeave {
+		return ""
+	}
+	return fmt.Sprintf("%q is not an OVS policy (adopt or leave)", s)
+}

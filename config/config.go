@@ -228,8 +228,23 @@ type Modules struct {
 type OVS struct {
 	Enabled Mode
 	// OVSDB is the OVSDB server: unix:PATH, tcp:HOST:PORT or ssl:HOST:PORT.
+	// With enabled: auto the module runs when this socket exists.
 	OVSDB string
+	// Bridges selects the bridges that get gwd's sFlow row, by name.
+	Bridges InterfaceFilter
+	// Policy says what to do with a bridge that already has an sFlow row
+	// gwd does not own: "adopt" (replace it with gwd's, like hsflowd) or
+	// "leave" (do not touch that bridge).
+	Policy string
+	// RemoveOnExit removes gwd's sFlow row when gwd stops cleanly.
+	RemoveOnExit bool
 }
+
+// OVS policies for bridges that have an sFlow row gwd does not own.
+const (
+	OVSAdopt = "adopt"
+	OVSLeave = "leave"
+)
 
 // NVML is the NVIDIA GPU module (5703:1 counters).
 type NVML struct {
@@ -340,7 +355,7 @@ func defaults(syntax Syntax) *Config {
 			ProcRoot: "/proc", SysRoot: "/sys", EtcRoot: "/etc",
 		},
 		Modules: Modules{
-			OVS:     OVS{Enabled: Auto, OVSDB: DefaultOVSDB},
+			OVS:     OVS{Enabled: Auto, OVSDB: DefaultOVSDB, Policy: OVSAdopt, RemoveOnExit: true},
 			NVML:    NVML{Enabled: Auto},
 			KVM:     KVM{Enabled: Auto, RefreshVMs: 60 * time.Second, ForgetVMs: 180 * time.Second},
 			PSample: defaultPSample(),

@@ -76,7 +76,9 @@ func (c *Config) Text() string {
 			"etc_root", str(h.EtcRoot),
 		),
 		"modules", mapping(
-			"ovs", mapping("enabled", mode(m.OVS.Enabled), "ovsdb", str(m.OVS.OVSDB)),
+			"ovs", mapping("enabled", mode(m.OVS.Enabled), "ovsdb", str(m.OVS.OVSDB),
+				"bridges", mapping("include", str(m.OVS.Bridges.Include), "exclude", str(m.OVS.Bridges.Exclude)),
+				"policy", str(m.OVS.Policy), "remove_on_exit", boolean(m.OVS.RemoveOnExit)),
 			"nvml", mapping("enabled", mode(m.NVML.Enabled)),
 			"kvm", mapping(
 				"enabled", mode(m.KVM.Enabled),

@@ -510,8 +510,16 @@ func (d *ydec) modules(path string, n *yaml.Node) {
 	}
 	d.object(n, path,
 		field{"ovs", func(p string, v *yaml.Node) {
-			d.object(v, p, enabled(&m.OVS.Enabled),
-				field{"ovsdb", func(p string, v *yaml.Node) { d.text(p, v, false, checkOVSDB, &m.OVS.OVSDB) }})
+			o := &m.OVS
+			d.object(v, p, enabled(&o.Enabled),
+				field{"ovsdb", func(p string, v *yaml.Node) { d.text(p, v, false, checkOVSDB, &o.OVSDB) }},
+				field{"bridges", func(p string, v *yaml.Node) {
+					d.object(v, p,
+						field{"include", func(p string, v *yaml.Node) { d.text(p, v, true, checkRegexp, &o.Bridges.Include) }},
+						field{"exclude", func(p string, v *yaml.Node) { d.text(p, v, true, checkRegexp, &o.Bridges.Exclude) }})
+				}},
+				field{"policy", func(p string, v *yaml.Node) { d.text(p, v, false, checkOVSPolicy, &o.Policy) }},
+				field{"remove_on_exit", func(p string, v *yaml.Node) { d.boolean(p, v, &o.RemoveOnExit) }})
 		}},
 		field{"nvml", func(p string, v *yaml.Node) { d.object(v, p, enabled(&m.NVML.Enabled)) }},
 		field{"kvm", func(p string, v *yaml.Node) {
