@@ -105,6 +105,7 @@ type Agent struct {
 	taps     []func([]byte)
 	flow     flowState
 	wake     chan struct{}
+	elected  chan struct{} // signalled when the election result changes
 
 	// scratch, used only by the scheduler goroutine
 	recs    []sflow.Record
@@ -128,7 +129,7 @@ func New(cfg Config, addrs AddressWatcher, log *slog.Logger) (*Agent, error) {
 	return &Agent{
 		log: log, addrs: addrs, start: time.Now(), cfg: cfg,
 		sources: map[DataSource]*dataSource{}, health: map[string]string{}, exporter: ex,
-		wake: make(chan struct{}, 1),
+		wake: make(chan struct{}, 1), elected: make(chan struct{}, 1),
 	}, nil
 }
 
@@ -263,6 +264,10 @@ func (a *Agent) Reconfigure(cfg Config) error {
 	return nil
 }
 
+// AddressChanges signals (coalesced) after the agent address changed, for
+// sources that hand the address on (OVS's sFlow row carries it).
+func (a *Agent) AddressChanges() <-chan struct{} { return a.elected }
+
 // Address is the current election result.
 func (a *Agent) Address() Election {
 	a.mu.Lock()
@@ -294,6 +299,10 @@ func (a *Agent) electLocked() {
 	}
 	e := elect(a.cfg.Address, addrs, err)
 	if e != a.address {
+		select {
+		case a.elected <- struct{}{}:
+		default:
+		}
 		if e.Addr.IsValid() {
 			a.log.Info("agent address elected", "address", e.Addr, "interface", e.Interface, "reason", e.Reason)
 		} else {

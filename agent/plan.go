@@ -58,3 +58,10 @@ func VirtualSource(uuid string, taken func(DataSource) bool) (DataSource, error)
 	}
 	return DataSource{}, fmt.Errorf("agent: no free virtual data source for %s: all %d slots taken", uuid, virtualSlots)
 }
+
+// GPUSource is the data source of NVIDIA GPU i (its NVML index, the index
+// nvidia-smi lists; i < 1000) when per-GPU data sources are enabled:
+// 2:(2000+i). It carries one nvidia_gpu (5703:1) record with
+// device_count 1. By default GPUs get no data source of their own: the
+// 5703:1 aggregate of all GPUs rides on the host sample 2:1.
+func GPUSource(i uint32) DataSource { return DataSource{Type: 2, Index: 2000 + i} }

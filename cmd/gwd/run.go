@@ -84,7 +84,15 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	a.Elect()
+	ovsRun, err := startOVS(ctx, cfg, a, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "gwd run: ovs: %v\n", err)
+		return 1
+	}
 	printSummary(stdout, source, cfg, a, hostSrc)
+	if ovsRun != nil {
+		fmt.Fprintf(stdout, "  ovs             %s, relaying from %s\n", cfg.Modules.OVS.OVSDB, ovsRun.relay.Addr())
+	}
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -95,7 +103,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 			case <-ctx.Done():
 				return
 			case <-hup:
-				reload(f, a, log)
+				if cfg := reload(f, a, log); cfg != nil {
+					ovsRun.Reload(cfg)
+				}
 			}
 		}
 	}()
@@ -103,6 +113,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "gwd run: %v\n", err)
 		return 1
 	}
+	ovsRun.Wait(5 * time.Second)
 	log.Info("stopped")
 	return 0
 }
@@ -197,7 +208,7 @@ func startHost(ctx context.Context, cfg *config.Config, a *agent.Agent, log *slo
 
 // reload re-reads the configuration on SIGHUP; a bad file keeps the running
 // configuration and says why.
-func reload(f runFlags, a *agent.Agent, log *slog.Logger) {
+func reload(f runFlags, a *agent.Agent, log *slog.Logger) *config.Config {
 	cfg, source, err := loadConfig(f)
 	if err == nil {
 		var acfg agent.Config
@@ -207,9 +218,10 @@ func reload(f runFlags, a *agent.Agent, log *slog.Logger) {
 	}
 	if err != nil {
 		log.Error("reload failed: keeping the running configuration", "file", source, "err", err)
-		return
+		return nil
 	}
 	log.Info("configuration reloaded", "file", source, "collectors", len(cfg.Collectors), "polling", cfg.Polling)
+	return cfg
 }
 
 // printSummary tells the user, on start, what gwd is doing.

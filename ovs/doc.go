@@ -1,0 +1,14 @@
+// Package ovs makes Open vSwitch's sFlow part of gwd's one agent.
+//
+// It programs OVS through OVSDB (libovsdb, never ovs-vsctl): the
+// Programmer keeps exactly one sFlow row, marked
+// external_ids:gwd-owner=gwd, attached to every managed bridge and pointed
+// at gwd's loopback intake socket, converges it whenever bridges or
+// settings change, survives ovsdb-server restarts and gwd crashes without
+// duplicating the row, and removes it on a clean exit. It also keeps a view
+// of the bridges and their ports (kernel ifIndex, OpenFlow port, speed).
+//
+// It then relays the datagrams OVS sends to that socket: their samples are
+// handed to the agent, which re-sequences them and exports them under the
+// box's identity (agent address, sub-agents, data sources).
+package ovs
