@@ -23,7 +23,7 @@ hz=$(getconf CLK_TCK)
 read -r utime stime < <(awk '{print $14, $15}' "/proc/$pid/stat")
 rss=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status")
 hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status")
-run_ns=$(cat /proc/$pid/task/*/schedstat 2>/dev/null | awk '{s += $1} END {print s + 0}')
+run_ns=$(cat /proc/$pid/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f\n", s}')
 kill "$pid"; wait "$pid" 2>/dev/null || true
 kill "$cpid"; wait "$cpid" 2>/dev/null || true
 dgs=$(grep -c '^startDatagram' "$tmp/decoded.txt" || true)
