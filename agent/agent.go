@@ -78,6 +78,7 @@ type contributor struct {
 	source   string
 	poller   Poller
 	priority int
+	err      error // of its last poll
 }
 
 // dataSource is the agent's state for one data source.
@@ -98,7 +99,8 @@ type Agent struct {
 	mu       sync.Mutex
 	cfg      Config
 	sources  map[DataSource]*dataSource
-	health   map[string]string // source -> last error ("" healthy)
+	health   map[string]string // source -> effective state ("" healthy)
+	reported map[string]string // source -> what the source said with SetHealth
 	address  Election
 	exporter *exporterSet
 	dgSeq    uint32
@@ -128,7 +130,7 @@ func New(cfg Config, addrs AddressWatcher, log *slog.Logger) (*Agent, error) {
 	}
 	return &Agent{
 		log: log, addrs: addrs, start: time.Now(), cfg: cfg,
-		sources: map[DataSource]*dataSource{}, health: map[string]string{}, exporter: ex,
+		sources: map[DataSource]*dataSource{}, health: map[string]string{}, reported: map[string]string{}, exporter: ex,
 		wake: make(chan struct{}, 1), elected: make(chan struct{}, 1),
 	}, nil
 }
@@ -193,27 +195,44 @@ func (a *Agent) DataSources() map[DataSource][]string {
 	return out
 }
 
-// SetHealth records a source's state; a change is logged once.
+// SetHealth records a source-wide state (nil = healthy). A source's health
+// is what it said here, else the last error of any of its pollers; the
+// change between healthy and unhealthy is logged once.
 func (a *Agent) SetHealth(source string, err error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.setHealthLocked(source, err)
+	if err == nil {
+		delete(a.reported, source)
+	} else {
+		a.reported[source] = err.Error()
+	}
+	a.updateHealthLocked(source)
 }
 
-func (a *Agent) setHealthLocked(source string, err error) {
-	msg := ""
-	if err != nil {
-		msg = err.Error()
+// updateHealthLocked recomputes a source's health: its own report, else
+// the first error among its contributors' last polls (over all its data
+// sources, so data sources polled at different seconds do not flap it).
+func (a *Agent) updateHealthLocked(source string) {
+	msg := a.reported[source]
+	if msg == "" {
+		for _, d := range a.sources {
+			for _, c := range d.contribs {
+				if c.source == source && c.err != nil {
+					msg = fmt.Sprintf("poll %s: %v", d.ds, c.err)
+					break
+				}
+			}
+			if msg != "" {
+				break
+			}
+		}
 	}
 	old, seen := a.health[source]
-	if seen && old == msg {
-		return
-	}
 	a.health[source] = msg
 	switch {
-	case msg != "":
+	case msg != "" && old == "":
 		a.log.Warn("source unhealthy", "source", source, "err", msg)
-	case seen:
+	case msg == "" && seen && old != "":
 		a.log.Info("source healthy again", "source", source)
 	}
 }
@@ -399,14 +418,12 @@ func (a *Agent) tick(now int64) {
 	})
 	a.samples = a.samples[:0]
 	a.buf = a.buf[:0]
-	failed := map[string]error{}
 	polled := map[string]bool{}
 	for _, d := range due {
-		a.pollLocked(d, failed, polled)
+		a.pollLocked(d, polled)
 	}
-	// A source is healthy when none of its data sources failed this second.
 	for src := range polled {
-		a.setHealthLocked(src, failed[src])
+		a.updateHealthLocked(src)
 	}
 	a.sendLocked()
 }
@@ -415,17 +432,12 @@ func (a *Agent) tick(now int64) {
 // with all their records. A contributor that returns an error keeps the
 // records it could read (a host poller without /proc/net/snmp still sends
 // its other records); the error goes to health.
-func (a *Agent) pollLocked(d *dataSource, failed map[string]error, polled map[string]bool) {
+func (a *Agent) pollLocked(d *dataSource, polled map[string]bool) {
 	recs := a.recs[:0]
-	for _, c := range d.contribs {
+	for i := range d.contribs {
+		c := &d.contribs[i]
 		polled[c.source] = true
-		var err error
-		recs, err = pollSafely(c.poller, recs)
-		if err != nil {
-			if failed[c.source] == nil {
-				failed[c.source] = fmt.Errorf("poll %s: %w", d.ds, err)
-			}
-		}
+		recs, c.err = pollSafely(c.poller, recs)
 	}
 	recs = dedupTags(recs)
 	a.recs = recs[:0]
@@ -441,7 +453,7 @@ func (a *Agent) pollLocked(d *dataSource, failed map[string]error, polled map[st
 	b, err := sflow.AppendSample(a.buf, &s)
 	if err != nil {
 		d.seq--
-		failed[d.contribs[0].source] = fmt.Errorf("encode %s: %w", d.ds, err)
+		d.contribs[0].err = fmt.Errorf("encode: %w", err)
 		return
 	}
 	a.buf = b

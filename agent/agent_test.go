@@ -434,3 +434,32 @@ func TestNextDue(t *testing.T) {
 		}
 	}
 }
+
+// TestHealthDoesNotFlapAcrossDataSources: a source whose data sources are
+// polled at different seconds, one failing, is unhealthy once, not every
+// other second; a source's own SetHealth report wins over its polls.
+func TestHealthDoesNotFlapAcrossDataSources(t *testing.T) {
+	c, addr := collectorConn(t)
+	var logBuf bytes.Buffer
+	a := newTestAgent(t, Config{Polling: 2 * time.Second, Collectors: []CollectorConfig{{Addr: addr}}}, slog.New(slog.NewTextHandler(&logBuf, nil)))
+	a.Register("host", InterfaceSource(1), portName("ok"))
+	a.Register("host", InterfaceSource(2), PollerFunc(func(recs []sflow.Record) ([]sflow.Record, error) {
+		return recs, errors.New("eth2 statistics unreadable")
+	}))
+	a.sources[InterfaceSource(1)].phase = 0
+	a.sources[InterfaceSource(2)].phase = 1
+	for i := int64(0); i < 8; i++ {
+		a.tick(i)
+	}
+	_ = c
+	if n := strings.Count(logBuf.String(), "source unhealthy"); n != 1 {
+		t.Errorf("unhealthy logged %d times, want 1:\n%s", n, logBuf.String())
+	}
+	if strings.Contains(logBuf.String(), "healthy again") {
+		t.Errorf("flapped:\n%s", logBuf.String())
+	}
+	a.SetHealth("host", errors.New("explicit"))
+	if h := a.Health()["host"]; h != "explicit" {
+		t.Errorf("health %q, want the explicit report", h)
+	}
+}
