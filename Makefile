@@ -5,7 +5,7 @@ PKGS      := ./...
 FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
 
-.PHONY: all build run test test-deps bench fuzz lint generate check-generated clean footprint
+.PHONY: all build run test test-deps bench fuzz lint generate check-generated clean footprint gpu-check
 
 all: build
 
@@ -49,3 +49,8 @@ clean:
 # RSS and CPU time of `gwd run` over 60 s at polling 5 s (docs/performance.md).
 footprint: build
 	./scripts/footprint.sh 60
+
+# Runs gwd against the real NVML for 30 s at polling 5 s (needs an NVIDIA
+# GPU, its driver, and a cgo build) and prints the decoded 5703:1 records.
+gpu-check: build
+	./scripts/gpu-check.sh 30

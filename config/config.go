@@ -249,6 +249,9 @@ const (
 // NVML is the NVIDIA GPU module (5703:1 counters).
 type NVML struct {
 	Enabled Mode
+	// PerGPU adds one data source per GPU, 2:(2000+i), each with its own
+	// 5703:1 (device_count 1), besides the aggregate on the host's 2:1.
+	PerGPU bool
 }
 
 // KVM is the libvirt module: VM counters.

@@ -79,7 +79,7 @@ func (c *Config) Text() string {
 			"ovs", mapping("enabled", mode(m.OVS.Enabled), "ovsdb", str(m.OVS.OVSDB),
 				"bridges", mapping("include", str(m.OVS.Bridges.Include), "exclude", str(m.OVS.Bridges.Exclude)),
 				"policy", str(m.OVS.Policy), "remove_on_exit", boolean(m.OVS.RemoveOnExit)),
-			"nvml", mapping("enabled", mode(m.NVML.Enabled)),
+			"nvml", mapping("enabled", mode(m.NVML.Enabled), "per_gpu", boolean(m.NVML.PerGPU)),
 			"kvm", mapping(
 				"enabled", mode(m.KVM.Enabled),
 				"refresh_vms", str(durationText(m.KVM.RefreshVMs)),

@@ -521,7 +521,10 @@ func (d *ydec) modules(path string, n *yaml.Node) {
 				field{"policy", func(p string, v *yaml.Node) { d.text(p, v, false, checkOVSPolicy, &o.Policy) }},
 				field{"remove_on_exit", func(p string, v *yaml.Node) { d.boolean(p, v, &o.RemoveOnExit) }})
 		}},
-		field{"nvml", func(p string, v *yaml.Node) { d.object(v, p, enabled(&m.NVML.Enabled)) }},
+		field{"nvml", func(p string, v *yaml.Node) {
+			d.object(v, p, enabled(&m.NVML.Enabled),
+				field{"per_gpu", func(p string, v *yaml.Node) { d.boolean(p, v, &m.NVML.PerGPU) }})
+		}},
 		field{"kvm", func(p string, v *yaml.Node) {
 			d.object(v, p, enabled(&m.KVM.Enabled),
 				field{"refresh_vms", func(p string, v *yaml.Node) {

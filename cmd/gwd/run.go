@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 
 	"gwd/agent"
 	"gwd/config"
+	"gwd/gpu"
 	"gwd/host"
 )
 
@@ -89,6 +91,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "gwd run: ovs: %v\n", err)
 		return 1
 	}
+	startGPU(ctx, cfg, a, log)
 	printSummary(stdout, source, cfg, a, hostSrc)
 	if ovsRun != nil {
 		fmt.Fprintf(stdout, "  ovs             %s, relaying from %s\n", cfg.Modules.OVS.OVSDB, ovsRun.relay.Addr())
@@ -264,5 +267,18 @@ func printSummary(w io.Writer, source string, cfg *config.Config, a *agent.Agent
 	fmt.Fprintf(w, "  collectors      %d\n", len(cs))
 	for _, c := range cs {
 		fmt.Fprintf(w, "    %s\n", c.Collector)
+	}
+}
+
+// startGPU starts the NVML source unless it is off. Without NVML (no
+// driver, or a build without cgo) the source reports itself unhealthy once
+// and everything else runs.
+func startGPU(ctx context.Context, cfg *config.Config, a *agent.Agent, log *slog.Logger) {
+	if cfg.Modules.NVML.Enabled == config.Off {
+		return
+	}
+	src := gpu.New(gpu.Config{PerGPU: cfg.Modules.NVML.PerGPU}, log.With("source", gpu.SourceName))
+	if err := src.Start(ctx, a); err != nil && !errors.Is(err, gpu.ErrUnavailable) {
+		log.Error("gpu source failed", "err", err)
 	}
 }

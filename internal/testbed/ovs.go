@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -212,7 +213,8 @@ func (o *OVS) run(name string, args ...string) (string, error) {
 }
 
 // spawn starts an OVS daemon as a child that the kernel kills if the test
-// process dies (Pdeathsig), and waits until path (its socket) exists.
+// process dies (Pdeathsig), and waits until its socket at path accepts
+// connections.
 func (o *OVS) spawn(t testing.TB, name, path string, args ...string) {
 	t.Helper()
 	stderr, err := os.Create(filepath.Join(o.Dir, name+".stderr"))
@@ -246,7 +248,9 @@ func (o *OVS) spawn(t testing.TB, name, path string, args ...string) {
 	o.mu.Unlock()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		if _, err := os.Stat(path); err == nil {
+		// The socket file appears at bind, before listen: wait for accept.
+		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+			c.Close()
 			return
 		}
 		select {
@@ -255,7 +259,7 @@ func (o *OVS) spawn(t testing.TB, name, path string, args ...string) {
 		case <-time.After(10 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("ovs testbed: %s did not create %s within 15 s: %s", name, path, o.tail(name+".log", 20))
+			t.Fatalf("ovs testbed: %s did not listen on %s within 15 s: %s", name, path, o.tail(name+".log", 20))
 		}
 	}
 }
