@@ -32,9 +32,12 @@ bench:
 fuzz:
 	./scripts/fuzz-all.sh $(FUZZTIME)
 
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(GO) run $(STATICCHECK) $(PKGS)
 
 generate:
 	$(GO) generate ./sflow/...

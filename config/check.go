@@ -27,8 +27,6 @@ func checkRange(n, lo, hi uint64) string {
 	return ""
 }
 
-func checkRate(n uint64) string { return checkRange(n, 1, MaxSamplingRate) }
-
 func checkHeaderBytes(n uint64) string { return checkRange(n, MinHeaderBytes, MaxHeaderBytes) }
 
 func checkDatagramBytes(n uint64) string {

@@ -258,9 +258,11 @@ type NVML struct {
 type KVM struct {
 	Enabled Mode
 	// RefreshVMs is how often the list of VMs is read again (60s..1h).
+	//lint:ignore ST1011 VMs are virtual machines, not a unit
 	RefreshVMs time.Duration
 	// ForgetVMs is how long a VM that went away keeps its data source
 	// (at least 60s).
+	//lint:ignore ST1011 VMs are virtual machines, not a unit
 	ForgetVMs time.Duration
 }
 

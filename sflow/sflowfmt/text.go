@@ -251,6 +251,8 @@ func (p *textPrinter) vlanstack(k string, v []uint32) {
 }
 
 // nested prints a record nested in another (802.11 aggregation).
+//
+//lint:ignore U1000 the generator emits calls for flowrecords fields printed generically
 func (p *textPrinter) nested(k string, r sflow.Record) {
 	p.key(k)
 	p.b = r.Tag().AppendText(p.b)
