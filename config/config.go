@@ -238,6 +238,9 @@ type OVS struct {
 	Policy string
 	// RemoveOnExit removes gwd's sFlow row when gwd stops cleanly.
 	RemoveOnExit bool
+	// Allow lists the senders whose datagrams the relay accepts on its
+	// loopback intake (default: loopback only).
+	Allow []netip.Prefix
 }
 
 // OVS policies for bridges that have an sFlow row gwd does not own.
@@ -360,7 +363,8 @@ func defaults(syntax Syntax) *Config {
 			ProcRoot: "/proc", SysRoot: "/sys", EtcRoot: "/etc",
 		},
 		Modules: Modules{
-			OVS:     OVS{Enabled: Auto, OVSDB: DefaultOVSDB, Policy: OVSAdopt, RemoveOnExit: true},
+			OVS: OVS{Enabled: Auto, OVSDB: DefaultOVSDB, Policy: OVSAdopt, RemoveOnExit: true,
+				Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}},
 			NVML:    NVML{Enabled: Auto},
 			KVM:     KVM{Enabled: Auto, RefreshVMs: 60 * time.Second, ForgetVMs: 180 * time.Second},
 			PSample: defaultPSample(),

@@ -69,7 +69,8 @@ var goodTests = []struct {
 			ProcRoot:   "/host/proc", SysRoot: "/host/sys", EtcRoot: "/host/etc",
 		}
 		c.Modules = Modules{
-			OVS:     OVS{Enabled: On, OVSDB: "tcp:127.0.0.1:6640", Policy: OVSAdopt, RemoveOnExit: true},
+			OVS: OVS{Enabled: On, OVSDB: "tcp:127.0.0.1:6640", Policy: OVSAdopt, RemoveOnExit: true,
+				Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}},
 			NVML:    NVML{Enabled: Off},
 			KVM:     KVM{Enabled: On, RefreshVMs: 2 * time.Minute, ForgetVMs: time.Hour},
 			PSample: PSample{Enabled: On, Group: 3, Ingress: false, Egress: true},

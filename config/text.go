@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strconv"
 	"time"
@@ -78,7 +79,8 @@ func (c *Config) Text() string {
 		"modules", mapping(
 			"ovs", mapping("enabled", mode(m.OVS.Enabled), "ovsdb", str(m.OVS.OVSDB),
 				"bridges", mapping("include", str(m.OVS.Bridges.Include), "exclude", str(m.OVS.Bridges.Exclude)),
-				"policy", str(m.OVS.Policy), "remove_on_exit", boolean(m.OVS.RemoveOnExit)),
+				"policy", str(m.OVS.Policy), "remove_on_exit", boolean(m.OVS.RemoveOnExit),
+				"allow", seq(prefixNodes(m.OVS.Allow))),
 			"nvml", mapping("enabled", mode(m.NVML.Enabled), "per_gpu", boolean(m.NVML.PerGPU)),
 			"kvm", mapping(
 				"enabled", mode(m.KVM.Enabled),
@@ -177,4 +179,12 @@ func durationText(d time.Duration) string {
 		return fmt.Sprintf("%ds", d/time.Second)
 	}
 	return d.String()
+}
+
+func prefixNodes(ps []netip.Prefix) []*yaml.Node {
+	out := make([]*yaml.Node, len(ps))
+	for i, p := range ps {
+		out[i] = str(p.String())
+	}
+	return out
 }

@@ -363,19 +363,7 @@ func (d *ydec) agent(path string, n *yaml.Node) {
 	d.object(n, path,
 		field{"address", func(p string, v *yaml.Node) { d.addr(p, v, &a.Address) }},
 		field{"interface", func(p string, v *yaml.Node) { d.text(p, v, true, checkIfName, &a.Interface) }},
-		field{"cidr", func(p string, v *yaml.Node) {
-			a.CIDRs = []netip.Prefix{}
-			d.list(v, p, func(p string, v *yaml.Node) {
-				d.str(p, v, func(s string) {
-					pfx, err := netip.ParsePrefix(s)
-					if err != nil {
-						d.errf(v, "%s: %q is not an address prefix such as 10.0.0.0/8", p, s)
-						return
-					}
-					a.CIDRs = append(a.CIDRs, pfx.Masked())
-				})
-			})
-		}},
+		field{"cidr", func(p string, v *yaml.Node) { d.prefixes(p, v, &a.CIDRs) }},
 		field{"sub_agent", func(p string, v *yaml.Node) { d.u32(p, v, 0, math.MaxUint32, &a.SubAgent) }},
 	)
 }
@@ -519,7 +507,8 @@ func (d *ydec) modules(path string, n *yaml.Node) {
 						field{"exclude", func(p string, v *yaml.Node) { d.text(p, v, true, checkRegexp, &o.Bridges.Exclude) }})
 				}},
 				field{"policy", func(p string, v *yaml.Node) { d.text(p, v, false, checkOVSPolicy, &o.Policy) }},
-				field{"remove_on_exit", func(p string, v *yaml.Node) { d.boolean(p, v, &o.RemoveOnExit) }})
+				field{"remove_on_exit", func(p string, v *yaml.Node) { d.boolean(p, v, &o.RemoveOnExit) }},
+				field{"allow", func(p string, v *yaml.Node) { d.prefixes(p, v, &o.Allow) }})
 		}},
 		field{"nvml", func(p string, v *yaml.Node) {
 			d.object(v, p, enabled(&m.NVML.Enabled),
@@ -614,4 +603,19 @@ func (d *ydec) pcapDevice(path string, n *yaml.Node) {
 		return
 	}
 	d.c.Modules.PCAP.Devices = append(d.c.Modules.PCAP.Devices, dev)
+}
+
+// prefixes reads a list of address prefixes such as 10.0.0.0/8.
+func (d *ydec) prefixes(path string, n *yaml.Node, dst *[]netip.Prefix) {
+	*dst = []netip.Prefix{}
+	d.list(n, path, func(p string, v *yaml.Node) {
+		d.str(p, v, func(s string) {
+			pfx, err := netip.ParsePrefix(s)
+			if err != nil {
+				d.errf(v, "%s: %q is not an address prefix such as 10.0.0.0/8", p, s)
+				return
+			}
+			*dst = append(*dst, pfx.Masked())
+		})
+	})
 }

@@ -151,6 +151,9 @@ func (r *Relay) Addr() netip.AddrPort {
 	return r.conn.LocalAddr().(*net.UDPAddr).AddrPort()
 }
 
+// Log is the relay's logger.
+func (r *Relay) Log() *slog.Logger { return r.log }
+
 // Stats returns the relay's counters.
 func (r *Relay) Stats() RelayStats {
 	r.mu.Lock()

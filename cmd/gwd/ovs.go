@@ -14,6 +14,42 @@ import (
 	"gwd/ovs"
 )
 
+// watchOVS starts the OVS module now, or, under enabled: auto while the
+// OVSDB socket does not exist yet (gwd started before Open vSwitch), as
+// soon as it appears (checked every 10 s).
+func watchOVS(ctx context.Context, cfg *config.Config, a *agent.Agent, log *slog.Logger, started func(*ovsRunner)) error {
+	if cfg.Modules.OVS.Enabled != config.Auto || ovsWanted(cfg.Modules.OVS) {
+		r, err := startOVS(ctx, cfg, a, log)
+		if err == nil {
+			started(r)
+		}
+		return err
+	}
+	go func() {
+		t := time.NewTicker(10 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if !ovsWanted(cfg.Modules.OVS) {
+					continue
+				}
+				log.Info("OVSDB socket appeared: starting the OVS module", "ovsdb", cfg.Modules.OVS.OVSDB)
+				r, err := startOVS(ctx, cfg, a, log)
+				if err != nil {
+					log.Error("ovs", "err", err)
+					return
+				}
+				started(r)
+				return
+			}
+		}
+	}()
+	return nil
+}
+
 // ovsWanted says whether the OVS module runs: on, or auto when the OVSDB
 // unix socket exists (a tcp:/ssl: endpoint under auto is tried).
 func ovsWanted(m config.OVS) bool {
@@ -40,7 +76,7 @@ func startOVS(ctx context.Context, cfg *config.Config, a *agent.Agent, log *slog
 		return nil, nil
 	}
 	log = log.With("source", ovs.SourceName)
-	relay, err := ovs.NewRelay(ovs.RelayConfig{Polling: cfg.Polling}, a, log)
+	relay, err := ovs.NewRelay(ovs.RelayConfig{Polling: cfg.Polling, Allow: m.Allow}, a, log)
 	if err != nil {
 		return nil, err
 	}
@@ -121,6 +157,9 @@ type ovsRunner struct {
 func (r *ovsRunner) Reload(cfg *config.Config) {
 	if r == nil {
 		return
+	}
+	if cfg.Modules.OVS.OVSDB != r.cfg.Load().Modules.OVS.OVSDB {
+		r.relay.Log().Warn("modules.ovs.ovsdb changed: restart gwd to use the new endpoint")
 	}
 	r.cfg.Store(cfg)
 	r.prog.Set(r.settings())

@@ -197,7 +197,25 @@ func TestIntegrationOVS(t *testing.T) {
 	if ref := strings.TrimSpace(o.Vsctl(t, "get", "bridge", "br1", "sflow")); ref != row {
 		t.Errorf("br1 got row %s, br0 has %s: want one shared row", ref, row)
 	}
+	// ...and relayed: its internal port's OVS counters arrive; once the
+	// bridge is deleted they stop.
+	br1 := fmt.Sprintf("0:%d", ifIndexOf(t, "br1"))
+	relayed := func(ss []seenSample) bool {
+		for _, s := range ss {
+			if s.src == br1 && s.records["of_port"] == 1 {
+				return true
+			}
+		}
+		return false
+	}
+	if !relayed(gather(t, c, 4*time.Second)) {
+		t.Fatalf("no OVS counters relayed for br1 (%s)\n%s", br1, p.output())
+	}
 	o.Vsctl(t, "del-br", "br1")
+	time.Sleep(time.Second)
+	if relayed(gather(t, c, 3*time.Second)) {
+		t.Errorf("br1's counters still relayed after del-br")
+	}
 
 	// Restarting vswitchd restarts OVS's sequence numbers and pools; gwd's
 	// stay monotonic.

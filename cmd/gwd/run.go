@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -86,15 +87,17 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	a.Elect()
-	ovsRun, err := startOVS(ctx, cfg, a, log)
-	if err != nil {
+	var ovsRun atomic.Pointer[ovsRunner]
+	if err := watchOVS(ctx, cfg, a, log, func(r *ovsRunner) { ovsRun.Store(r) }); err != nil {
 		fmt.Fprintf(stderr, "gwd run: ovs: %v\n", err)
 		return 1
 	}
 	startGPU(ctx, cfg, a, log)
 	printSummary(stdout, source, cfg, a, hostSrc)
-	if ovsRun != nil {
-		fmt.Fprintf(stdout, "  ovs             %s, relaying from %s\n", cfg.Modules.OVS.OVSDB, ovsRun.relay.Addr())
+	if r := ovsRun.Load(); r != nil {
+		fmt.Fprintf(stdout, "  ovs             %s, relaying from %s\n", cfg.Modules.OVS.OVSDB, r.relay.Addr())
+	} else if cfg.Modules.OVS.Enabled == config.Auto {
+		fmt.Fprintf(stdout, "  ovs             waiting for %s\n", cfg.Modules.OVS.OVSDB)
 	}
 
 	hup := make(chan os.Signal, 1)
@@ -107,7 +110,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 				return
 			case <-hup:
 				if cfg := reload(f, a, log); cfg != nil {
-					ovsRun.Reload(cfg)
+					ovsRun.Load().Reload(cfg)
 				}
 			}
 		}
@@ -116,7 +119,10 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "gwd run: %v\n", err)
 		return 1
 	}
-	ovsRun.Wait(5 * time.Second)
+	ovsRun.Load().Wait(5 * time.Second)
+	for _, c := range a.Collectors() {
+		log.Info("collector totals", "collector", c.Collector, "datagrams", c.Datagrams, "bytes", c.Bytes, "errors", c.Errors)
+	}
 	log.Info("stopped")
 	return 0
 }
