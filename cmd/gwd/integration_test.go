@@ -287,3 +287,38 @@ func jsonLines(r io.Reader, ch chan<- map[string]any) {
 	}
 	close(ch)
 }
+
+// TestIntegrationHsflowdConf: a user switching from hsflowd keeps their
+// file: `gwd run --config hsflowd.conf` sends to its collector at its
+// polling interval, with its sub-agent id, and reports the module blocks
+// gwd does not have instead of failing.
+func TestIntegrationHsflowdConf(t *testing.T) {
+	bin := gwdBinary(t)
+	c := newCollector(t)
+	cfg := writeFile(t, t.TempDir(), "hsflowd.conf", fmt.Sprintf(`# hsflowd configuration
+sflow {
+  polling = 1
+  sampling = 400
+  subAgentId = 7
+  collector { ip = 127.0.0.1 udpport = %d }
+  docker { }
+}
+`, c.port))
+	p := start(t, bin, "run", "--config", cfg)
+	var d sflow.Decoder
+	dg, err := d.Decode(c.next(t, 10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dg.SubAgentID != 7 {
+		t.Errorf("sub-agent %d, want hsflowd.conf's 7", dg.SubAgentID)
+	}
+	first := dg.SequenceNumber
+	dg2, err := d.Decode(c.next(t, 5*time.Second))
+	if err != nil || dg2.SequenceNumber != first+1 {
+		t.Fatalf("second datagram: %v seq %d after %d", err, dg2.SequenceNumber, first)
+	}
+	if out := p.output(); !strings.Contains(out, "docker") {
+		t.Errorf("the unknown docker block was not reported:\n%s", out)
+	}
+}
