@@ -215,6 +215,7 @@ func (m Mode) String() string {
 // and checked now, and used by each module when its source exists.
 type Modules struct {
 	OVS     OVS
+	ASIC    ASIC
 	NVML    NVML
 	KVM     KVM
 	PSample PSample
@@ -366,6 +367,7 @@ func defaults(syntax Syntax) *Config {
 			OVS: OVS{Enabled: Auto, OVSDB: DefaultOVSDB, Policy: OVSAdopt, RemoveOnExit: true,
 				Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}},
 			NVML:    NVML{Enabled: Auto},
+			ASIC:    defaultASIC(),
 			KVM:     KVM{Enabled: Auto, RefreshVMs: 60 * time.Second, ForgetVMs: 180 * time.Second},
 			PSample: defaultPSample(),
 			NFLOG:   NFLOG{Enabled: Off},
@@ -380,6 +382,7 @@ func defaults(syntax Syntax) *Config {
 		c.Polling = HsflowdPolling
 		c.Modules.OVS.Enabled = Off
 		c.Modules.NVML.Enabled = Off
+		c.Modules.ASIC.Enabled = Off
 		c.Modules.KVM.Enabled = Off
 	}
 	return c

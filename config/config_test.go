@@ -72,6 +72,7 @@ var goodTests = []struct {
 			OVS: OVS{Enabled: On, OVSDB: "tcp:127.0.0.1:6640", Policy: OVSAdopt, RemoveOnExit: true,
 				Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}},
 			NVML:    NVML{Enabled: Off},
+			ASIC:    defaultASIC(),
 			KVM:     KVM{Enabled: On, RefreshVMs: 2 * time.Minute, ForgetVMs: time.Hour},
 			PSample: PSample{Enabled: On, Group: 3, Ingress: false, Egress: true},
 			NFLOG:   NFLOG{Enabled: On, Group: 5, Probability: 0.0025},

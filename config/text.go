@@ -81,6 +81,7 @@ func (c *Config) Text() string {
 				"bridges", mapping("include", str(m.OVS.Bridges.Include), "exclude", str(m.OVS.Bridges.Exclude)),
 				"policy", str(m.OVS.Policy), "remove_on_exit", boolean(m.OVS.RemoveOnExit),
 				"allow", seq(prefixNodes(m.OVS.Allow))),
+			"asic", asicText(m.ASIC),
 			"nvml", mapping("enabled", mode(m.NVML.Enabled), "per_gpu", boolean(m.NVML.PerGPU)),
 			"kvm", mapping(
 				"enabled", mode(m.KVM.Enabled),

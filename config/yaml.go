@@ -510,6 +510,7 @@ func (d *ydec) modules(path string, n *yaml.Node) {
 				field{"remove_on_exit", func(p string, v *yaml.Node) { d.boolean(p, v, &o.RemoveOnExit) }},
 				field{"allow", func(p string, v *yaml.Node) { d.prefixes(p, v, &o.Allow) }})
 		}},
+		field{"asic", func(p string, v *yaml.Node) { d.asic(p, v, &m.ASIC) }},
 		field{"nvml", func(p string, v *yaml.Node) {
 			d.object(v, p, enabled(&m.NVML.Enabled),
 				field{"per_gpu", func(p string, v *yaml.Node) { d.boolean(p, v, &m.NVML.PerGPU) }})

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 # Real components used by integration tests (see ../shared/TESTBED.md).
-PACKAGES=(iproute2 iputils-ping procps ethtool openvswitch-switch)
+PACKAGES=(iproute2 iputils-ping procps ethtool openvswitch-switch redis-server snmpd)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"gwd/agent"
+	"gwd/asic"
 	"gwd/config"
 	"gwd/gpu"
 	"gwd/host"
@@ -93,6 +94,10 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	startGPU(ctx, cfg, a, log)
+	if err := startASIC(ctx, cfg, a, log); err != nil {
+		fmt.Fprintf(stderr, "gwd run: asic: %v\n", err)
+		return 1
+	}
 	printSummary(stdout, source, cfg, a, hostSrc)
 	if r := ovsRun.Load(); r != nil {
 		fmt.Fprintf(stdout, "  ovs             %s, relaying from %s\n", cfg.Modules.OVS.OVSDB, r.relay.Addr())
@@ -287,4 +292,30 @@ func startGPU(ctx context.Context, cfg *config.Config, a *agent.Agent, log *slog
 	if err := src.Start(ctx, a); err != nil && !errors.Is(err, gpu.ErrUnavailable) {
 		log.Error("gpu source failed", "err", err)
 	}
+}
+
+// startASIC starts the switch-ASIC source unless it is off. A backend that
+// fails is the source's own problem: it reports itself unhealthy.
+func startASIC(ctx context.Context, cfg *config.Config, a *agent.Agent, log *slog.Logger) error {
+	m := cfg.Modules.ASIC
+	if m.Enabled == config.Off {
+		return nil
+	}
+	backends := m.Backends
+	if m.Enabled == config.On && (len(backends) == 0 || (len(backends) == 1 && backends[0] == "auto")) {
+		backends = []string{"auto"}
+	}
+	src, err := asic.New(asic.Config{
+		Backends: backends, Interval: m.Interval, SysRoot: m.SysRoot, CumulusDir: m.CumulusDir,
+		SONiC: asic.SONiCConfig{DBConfig: m.SONiC.DBConfig, Transport: m.SONiC.Transport, Watermarks: m.SONiC.Watermarks,
+			MulticastPools: m.SONiC.MulticastPools, Timeout: m.SONiC.Timeout},
+		SNMP: asic.SNMPConfig{Target: m.SNMP.Target, Version: m.SNMP.Version, Community: m.SNMP.Community,
+			User: m.SNMP.User, AuthProtocol: m.SNMP.AuthProtocol, AuthPassphrase: m.SNMP.AuthPassphrase,
+			PrivProtocol: m.SNMP.PrivProtocol, PrivPassphrase: m.SNMP.PrivPassphrase, Context: m.SNMP.ContextName,
+			Timeout: m.SNMP.Timeout, Retries: int(m.SNMP.Retries), Map: m.SNMP.Map},
+	}, log.With("source", "asic"))
+	if err != nil {
+		return err
+	}
+	return src.Start(ctx, a)
 }
