@@ -197,6 +197,14 @@ func (r *reader) count(max, minElem int) int {
 // frame reads a tag, a length and the body the length announces. When the
 // body runs past the end, the error is placed on the length word.
 func (r *reader) frame() (tag Tag, body []byte, at int) {
+	if r.err == nil && len(r.b)-r.off >= 8 { // the common case: one check
+		p := r.b[r.off:]
+		if size := be32(p[4:]); uint64(size) <= uint64(len(p)-8) {
+			at = r.off + 8
+			r.off = at + int(size)
+			return Tag(be32(p)), r.b[at:r.off:r.off], at
+		}
+	}
 	tag = Tag(r.u32())
 	size := r.u32()
 	if r.err == nil && uint64(size) > uint64(r.rem()) {
