@@ -151,6 +151,16 @@ func (r *Relay) Addr() netip.AddrPort {
 	return r.conn.LocalAddr().(*net.UDPAddr).AddrPort()
 }
 
+// SetPolling changes the interval the relay's counter staleness is based on.
+func (r *Relay) SetPolling(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	r.mu.Lock()
+	r.cfg.Polling = d
+	r.mu.Unlock()
+}
+
 // Log is the relay's logger.
 func (r *Relay) Log() *slog.Logger { return r.log }
 

@@ -322,3 +322,35 @@ sflow {
 		t.Errorf("the unknown docker block was not reported:\n%s", out)
 	}
 }
+
+// TestIntegrationSighupReload: a good new file takes effect on SIGHUP (here
+// a new collector) and the datagram sequence carries on.
+func TestIntegrationSighupReload(t *testing.T) {
+	bin := gwdBinary(t)
+	c1, c2 := newCollector(t), newCollector(t)
+	dir := t.TempDir()
+	cfg := writeFile(t, dir, "gwd.yaml", fmt.Sprintf("polling: 1s\ncollectors:\n  - address: 127.0.0.1\n    port: %d\n", c1.port))
+	p := start(t, bin, "run", "--config", cfg)
+	var d sflow.Decoder
+	dg, err := d.Decode(c1.next(t, 10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := dg.SequenceNumber
+	writeFile(t, dir, "gwd.yaml", fmt.Sprintf("polling: 1s\ncollectors:\n  - address: 127.0.0.1\n    port: %d\nhost:\n  interfaces:\n    exclude: nothing\n", c2.port))
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	dg, err = d.Decode(c2.next(t, 10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dg.SequenceNumber <= before {
+		t.Errorf("sequence %d after reload, was %d", dg.SequenceNumber, before)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(p.output(), "need a restart") && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if out := p.output(); !strings.Contains(out, "configuration reloaded") || !strings.Contains(out, "sections=host") {
+		t.Errorf("reload not reported, or the host change not flagged:\n%s", out)
+	}
+}

@@ -162,6 +162,7 @@ func (r *ovsRunner) Reload(cfg *config.Config) {
 		r.relay.Log().Warn("modules.ovs.ovsdb changed: restart gwd to use the new endpoint")
 	}
 	r.cfg.Store(cfg)
+	r.relay.SetPolling(cfg.Polling)
 	r.prog.Set(r.settings())
 }
 

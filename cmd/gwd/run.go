@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"reflect"
 	"regexp"
 	"sort"
 	"strconv"
@@ -114,8 +115,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 			case <-ctx.Done():
 				return
 			case <-hup:
-				if cfg := reload(f, a, log); cfg != nil {
-					ovsRun.Load().Reload(cfg)
+				if next := reload(f, a, log); next != nil {
+					ovsRun.Load().Reload(next)
+					warnRestartNeeded(cfg, next, log)
 				}
 			}
 		}
@@ -236,6 +238,29 @@ func reload(f runFlags, a *agent.Agent, log *slog.Logger) *config.Config {
 	}
 	log.Info("configuration reloaded", "file", source, "collectors", len(cfg.Collectors), "polling", cfg.Polling)
 	return cfg
+}
+
+// warnRestartNeeded says which reloaded settings only take effect after a
+// restart: the sources are started once, with the configuration gwd began
+// with (collectors, polling, agent address and OVS's row follow a reload).
+func warnRestartNeeded(old, next *config.Config, log *slog.Logger) {
+	var what []string
+	if !reflect.DeepEqual(old.Host, next.Host) {
+		what = append(what, "host")
+	}
+	if !reflect.DeepEqual(old.Modules.NVML, next.Modules.NVML) {
+		what = append(what, "modules.nvml")
+	}
+	if !reflect.DeepEqual(old.Modules.ASIC, next.Modules.ASIC) {
+		what = append(what, "modules.asic")
+	}
+	o, n := old.Modules.OVS, next.Modules.OVS
+	if o.Enabled != n.Enabled || o.OVSDB != n.OVSDB || o.Policy != n.Policy || !reflect.DeepEqual(o.Bridges, n.Bridges) || !reflect.DeepEqual(o.Allow, n.Allow) {
+		what = append(what, "modules.ovs (other than polling, sampling, header size)")
+	}
+	if len(what) > 0 {
+		log.Warn("reloaded settings that need a restart of gwd to apply", "sections", strings.Join(what, ", "))
+	}
 }
 
 // printSummary tells the user, on start, what gwd is doing.
