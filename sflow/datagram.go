@@ -107,7 +107,6 @@ func (d *Decoder) Decode(b []byte) (*Datagram, error) {
 		p.reset()
 	}
 	d.dirty = d.dirty[:0]
-	d.opaque.reset()
 	d.errs = d.errs[:0]
 	d.nested = d.nested[:0]
 	d.depth = 0
@@ -115,13 +114,20 @@ func (d *Decoder) Decode(b []byte) (*Datagram, error) {
 	*dg = Datagram{Samples: dg.Samples[:0]}
 
 	r := reader{b: b}
-	if v := r.u32(); v != 5 && r.err == nil {
-		r.failWord(ErrVersion)
+	if len(b) >= 28 && be32(b) == 5 && be32(b[4:]) == 1 {
+		// The common header (version 5, IPv4 agent) with one bounds check.
+		dg.AgentAddress = ip4at(b[8:])
+		dg.SubAgentID, dg.SequenceNumber, dg.Uptime = be32(b[12:]), be32(b[16:]), be32(b[20:])
+		r.off = 24
+	} else {
+		if v := r.u32(); v != 5 && r.err == nil {
+			r.failWord(ErrVersion)
+		}
+		dg.AgentAddress = r.addr()
+		dg.SubAgentID = r.u32()
+		dg.SequenceNumber = r.u32()
+		dg.Uptime = r.u32()
 	}
-	dg.AgentAddress = r.addr()
-	dg.SubAgentID = r.u32()
-	dg.SequenceNumber = r.u32()
-	dg.Uptime = r.u32()
 	n := r.count(0, 8)
 	if r.err != nil {
 		return dg, d.errorAt(-1, 0, -1, 0, r.base+r.off, r.err)
