@@ -242,6 +242,14 @@ type OVS struct {
 	// Allow lists the senders whose datagrams the relay accepts on its
 	// loopback intake (default: loopback only).
 	Allow []netip.Prefix
+	// SSL holds the PEM files for an ssl: OVSDB endpoint, as ovs-vsctl's
+	// --private-key, --certificate and --ca-cert.
+	SSL OVSSSL
+}
+
+// OVSSSL are the PEM files of an ssl: OVSDB connection.
+type OVSSSL struct {
+	PrivateKey, Certificate, CACert string
 }
 
 // OVS policies for bridges that have an sFlow row gwd does not own.

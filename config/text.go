@@ -80,7 +80,9 @@ func (c *Config) Text() string {
 			"ovs", mapping("enabled", mode(m.OVS.Enabled), "ovsdb", str(m.OVS.OVSDB),
 				"bridges", mapping("include", str(m.OVS.Bridges.Include), "exclude", str(m.OVS.Bridges.Exclude)),
 				"policy", str(m.OVS.Policy), "remove_on_exit", boolean(m.OVS.RemoveOnExit),
-				"allow", seq(prefixNodes(m.OVS.Allow))),
+				"allow", seq(prefixNodes(m.OVS.Allow)),
+				"ssl", mapping("private_key", str(m.OVS.SSL.PrivateKey), "certificate", str(m.OVS.SSL.Certificate),
+					"ca_cert", str(m.OVS.SSL.CACert))),
 			"asic", asicText(m.ASIC),
 			"nvml", mapping("enabled", mode(m.NVML.Enabled), "per_gpu", boolean(m.NVML.PerGPU)),
 			"kvm", mapping(

@@ -508,7 +508,13 @@ func (d *ydec) modules(path string, n *yaml.Node) {
 				}},
 				field{"policy", func(p string, v *yaml.Node) { d.text(p, v, false, checkOVSPolicy, &o.Policy) }},
 				field{"remove_on_exit", func(p string, v *yaml.Node) { d.boolean(p, v, &o.RemoveOnExit) }},
-				field{"allow", func(p string, v *yaml.Node) { d.prefixes(p, v, &o.Allow) }})
+				field{"allow", func(p string, v *yaml.Node) { d.prefixes(p, v, &o.Allow) }},
+				field{"ssl", func(p string, v *yaml.Node) {
+					d.object(v, p,
+						field{"private_key", func(p string, v *yaml.Node) { d.text(p, v, true, nil, &o.SSL.PrivateKey) }},
+						field{"certificate", func(p string, v *yaml.Node) { d.text(p, v, true, nil, &o.SSL.Certificate) }},
+						field{"ca_cert", func(p string, v *yaml.Node) { d.text(p, v, true, nil, &o.SSL.CACert) }})
+				}})
 		}},
 		field{"asic", func(p string, v *yaml.Node) { d.asic(p, v, &m.ASIC) }},
 		field{"nvml", func(p string, v *yaml.Node) {

@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
 	"log/slog"
 	"os"
 	"regexp"
@@ -81,6 +84,11 @@ func startOVS(ctx context.Context, cfg *config.Config, a *agent.Agent, log *slog
 		return nil, err
 	}
 	pc := ovs.Config{Endpoint: m.OVSDB, Policy: m.Policy, RemoveOnExit: m.RemoveOnExit}
+	if strings.HasPrefix(m.OVSDB, "ssl:") {
+		if pc.TLS, err = ovsTLS(m.SSL); err != nil {
+			return nil, err
+		}
+	}
 	if m.Bridges.Include != "" {
 		if pc.Include, err = regexp.Compile(m.Bridges.Include); err != nil {
 			return nil, err
@@ -176,4 +184,29 @@ func (r *ovsRunner) Wait(timeout time.Duration) {
 	case <-r.done:
 	case <-time.After(timeout):
 	}
+}
+
+// ovsTLS builds the TLS configuration of an ssl: OVSDB endpoint from PEM
+// files: a client certificate and key, and the CA that signed the server's.
+func ovsTLS(c config.OVSSSL) (*tls.Config, error) {
+	t := &tls.Config{MinVersion: tls.VersionTLS12}
+	if c.Certificate != "" || c.PrivateKey != "" {
+		cert, err := tls.LoadX509KeyPair(c.Certificate, c.PrivateKey)
+		if err != nil {
+			return nil, fmt.Errorf("modules.ovs.ssl: %w", err)
+		}
+		t.Certificates = []tls.Certificate{cert}
+	}
+	if c.CACert != "" {
+		pem, err := os.ReadFile(c.CACert)
+		if err != nil {
+			return nil, fmt.Errorf("modules.ovs.ssl.ca_cert: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("modules.ovs.ssl.ca_cert: no certificate in %s", c.CACert)
+		}
+		t.RootCAs = pool
+	}
+	return t, nil
 }
