@@ -2,12 +2,19 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
 
 	"gwd/sflow"
 )
@@ -117,4 +124,66 @@ func TestDecodeListen(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestDecodeFileBadDatagram: a capture with a broken datagram and a
+// non-UDP packet between good ones: each good one is printed, the bad one
+// gives one line on stderr, the other packet is counted, exit status 0.
+func TestDecodeFileBadDatagram(t *testing.T) {
+	good, err := sflow.AppendDatagram(nil, &sflow.Datagram{AgentAddress: netip.MustParseAddr("192.0.2.9"), SequenceNumber: 1,
+		Samples: []sflow.Sample{{Tag: sflow.SampleCounters, SourceIDIndex: 3, Records: []sflow.Record{&sflow.PortName{Name: []byte("eth0")}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := append([]byte(nil), good[:len(good)-6]...)
+	path := filepath.Join(t.TempDir(), "mixed.pcap")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := pcapgo.NewWriter(f)
+	if err := w.WriteFileHeader(65535, layers.LinkTypeRaw); err != nil {
+		t.Fatal(err)
+	}
+	for _, pkt := range [][]byte{udp4(good), udp4(bad), tcp4(), udp4(good)} {
+		if err := w.WritePacket(gopacket.CaptureInfo{Timestamp: time.Unix(1700000000, 0), CaptureLength: len(pkt), Length: len(pkt)}, pkt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.Close()
+	var out, errb bytes.Buffer
+	if rc := run([]string{"decode", "-r", path}, &out, &errb); rc != 0 {
+		t.Fatalf("exit %d: %s", rc, errb.String())
+	}
+	if n := strings.Count(out.String(), "ifName eth0\n"); n != 2 {
+		t.Errorf("%d good datagrams printed, want 2:\n%s", n, out.String())
+	}
+	lines := strings.Split(strings.TrimSpace(errb.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], "datagram from 10.0.0.1") || !strings.Contains(lines[1], "1 undecodable, 1 other packets skipped") {
+		t.Errorf("stderr:\n%s", errb.String())
+	}
+}
+
+// udp4 wraps payload in a raw IPv4/UDP packet 10.0.0.1:40000 -> 10.0.0.2:6343.
+func udp4(payload []byte) []byte {
+	ip := ipv4Header(17, 8+len(payload))
+	u := make([]byte, 8)
+	binary.BigEndian.PutUint16(u[0:], 40000)
+	binary.BigEndian.PutUint16(u[2:], 6343)
+	binary.BigEndian.PutUint16(u[4:], uint16(8+len(payload)))
+	return append(append(ip, u...), payload...)
+}
+
+// tcp4 is a raw IPv4 packet carrying a bare TCP header.
+func tcp4() []byte { return append(ipv4Header(6, 20), make([]byte, 20)...) }
+
+func ipv4Header(proto byte, payloadLen int) []byte {
+	h := make([]byte, 20)
+	h[0] = 0x45
+	binary.BigEndian.PutUint16(h[2:], uint16(20+payloadLen))
+	h[8] = 64
+	h[9] = proto
+	copy(h[12:], []byte{10, 0, 0, 1})
+	copy(h[16:], []byte{10, 0, 0, 2})
+	return h
 }
