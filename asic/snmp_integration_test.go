@@ -233,7 +233,7 @@ func TestIntegrationSNMP(t *testing.T) {
 		if strings.Contains(err.Error(), "not-the-community") {
 			t.Errorf("the community is in the error: %v", err)
 		}
-		if d := time.Since(start); d > 3*time.Second {
+		if d := time.Since(start); d > 15*time.Second { // a hang guard
 			t.Errorf("took %v", d)
 		}
 		t.Logf("wrong community: %v", err)

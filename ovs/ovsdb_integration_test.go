@@ -59,7 +59,7 @@ func TestIntegrationOVSDBAttach(t *testing.T) {
 	for i := range 5 {
 		name := "rt" + strconv.Itoa(i)
 		o.AddBridge(t, name) // committed when ovs-vsctl returns
-		lat = append(lat, waitFor(t, 1*time.Second, name+" attached within 1 s", func() bool {
+		lat = append(lat, waitFor(t, 5*time.Second, name+" attached", func() bool {
 			b, ok := r.bridge(name)
 			return ok && b.Attached
 		}))
@@ -168,7 +168,7 @@ func TestIntegrationOVSDBPolicy(t *testing.T) {
 		}
 		// Once its owner removes the foreign row, br0 is gwd's.
 		o.Vsctl(t, "clear", "Bridge", "br0", "sflow")
-		waitFor(t, time.Second, "br0 attached", func() bool { return r.attached("br0", "br1") })
+		waitFor(t, 5*time.Second, "br0 attached", func() bool { return r.attached("br0", "br1") })
 		if rows := sflowRows(t, o); len(rows) != 1 {
 			t.Errorf("sFlow rows = %v, want one", rows)
 		}

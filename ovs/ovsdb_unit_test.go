@@ -55,8 +55,11 @@ func TestProgrammerNoServer(t *testing.T) {
 			if err := r.stop(t); err != nil {
 				t.Errorf("Run = %v", err)
 			}
-			if d := time.Since(t0); d > 200*time.Millisecond {
+			// A hang guard, not a speed check (the figure is logged).
+			if d := time.Since(t0); d > 5*time.Second {
 				t.Errorf("Run took %v to return after cancel", d)
+			} else {
+				t.Logf("Run returned %v after cancel", d)
 			}
 		})
 	}

