@@ -113,6 +113,7 @@ type Agent struct {
 	recs    []sflow.Record
 	samples [][]byte
 	buf     []byte
+	out     []byte // datagram scratch
 }
 
 // New creates an agent. addrs lists the box's addresses and reports changes
@@ -490,12 +491,8 @@ func pollSafely(p Poller, recs []sflow.Record) (out []sflow.Record, err error) {
 // sendLocked packs a.samples into datagrams of at most DatagramBytes and
 // sends each to every collector.
 func (a *Agent) sendLocked() {
-	hdr := sflow.Datagram{AgentAddress: a.address.Addr, SubAgentID: a.cfg.SubAgent}
-	out := make([]byte, 0, a.cfg.DatagramBytes)
 	for i := 0; i < len(a.samples); {
-		hdr.Uptime = uint32(time.Since(a.start).Milliseconds())
-		hlen := len(sflow.AppendDatagramHeader(out[:0], &hdr, 0))
-		n, size := 0, hlen
+		n, size := 0, a.headerLenLocked()
 		for j := i; j < len(a.samples); j++ {
 			if n > 0 && size+len(a.samples[j]) > a.cfg.DatagramBytes {
 				break
@@ -503,16 +500,34 @@ func (a *Agent) sendLocked() {
 			size += len(a.samples[j])
 			n++
 		}
-		a.dgSeq++
-		hdr.SequenceNumber = a.dgSeq
-		out = sflow.AppendDatagramHeader(out[:0], &hdr, n)
-		for _, s := range a.samples[i : i+n] {
-			out = append(out, s...)
-		}
+		a.out = a.emitLocked(a.out, n, a.samples[i:i+n]...)
 		i += n
-		a.exporter.send(out)
-		for _, t := range a.taps {
-			t(out)
-		}
 	}
+}
+
+// headerLenLocked is the size of a datagram header with the current agent
+// address (28 bytes for IPv4, 40 for IPv6).
+func (a *Agent) headerLenLocked() int {
+	if a.address.Addr.Is6() {
+		return 40
+	}
+	return 28
+}
+
+// emitLocked sends one datagram of n encoded samples, given as byte runs
+// to concatenate, with the next datagram sequence number, to every
+// collector and tap. buf is scratch space, returned for reuse.
+func (a *Agent) emitLocked(buf []byte, n int, samples ...[]byte) []byte {
+	a.dgSeq++
+	hdr := sflow.Datagram{AgentAddress: a.address.Addr, SubAgentID: a.cfg.SubAgent, SequenceNumber: a.dgSeq,
+		Uptime: uint32(time.Since(a.start).Milliseconds())}
+	out := sflow.AppendDatagramHeader(buf[:0], &hdr, n)
+	for _, s := range samples {
+		out = append(out, s...)
+	}
+	a.exporter.send(out)
+	for _, t := range a.taps {
+		t(out)
+	}
+	return out[:0]
 }

@@ -54,10 +54,7 @@ func (a *Agent) SubmitFlow(ds DataSource, s *sflow.Sample) error {
 		return err
 	}
 	f.pending = b
-	hdr := 28
-	if a.address.Addr.Is6() {
-		hdr = 40
-	}
+	hdr := a.headerLenLocked()
 	if f.n > 0 && hdr+len(f.pending) > a.cfg.DatagramBytes {
 		// The new sample does not fit: send the others, keep it queued.
 		f.spill = append(f.spill[:0], f.pending[start:]...)
@@ -96,18 +93,9 @@ func (a *Agent) flushFlowsLocked() {
 	if f.timer != nil {
 		f.timer.Stop()
 	}
-	a.dgSeq++
-	hdr := sflow.Datagram{AgentAddress: a.address.Addr, SubAgentID: a.cfg.SubAgent, SequenceNumber: a.dgSeq,
-		Uptime: uint32(time.Since(a.start).Milliseconds())}
-	out := sflow.AppendDatagramHeader(f.out[:0], &hdr, f.n)
-	out = append(out, f.pending...)
-	f.out = out[:0]
+	f.out = a.emitLocked(f.out, f.n, f.pending)
 	f.pending = f.pending[:0]
 	f.n = 0
-	a.exporter.send(out)
-	for _, t := range a.taps {
-		t(out)
-	}
 }
 
 // FlowsDropped is how many flow samples were dropped for want of an agent
