@@ -169,21 +169,28 @@ type InterfaceFilter struct {
 
 // Matcher compiles the filter into a predicate.
 func (f InterfaceFilter) Matcher() (func(name string) bool, error) {
-	var inc, exc *regexp.Regexp
-	var err error
-	if f.Include != "" {
-		if inc, err = regexp.Compile(f.Include); err != nil {
-			return nil, fmt.Errorf("config: interfaces.include: %w", err)
-		}
-	}
-	if f.Exclude != "" {
-		if exc, err = regexp.Compile(f.Exclude); err != nil {
-			return nil, fmt.Errorf("config: interfaces.exclude: %w", err)
-		}
+	inc, exc, err := f.Regexps()
+	if err != nil {
+		return nil, err
 	}
 	return func(name string) bool {
 		return (inc == nil || inc.MatchString(name)) && (exc == nil || !exc.MatchString(name))
 	}, nil
+}
+
+// Regexps compiles the filter; an empty expression gives nil.
+func (f InterfaceFilter) Regexps() (include, exclude *regexp.Regexp, err error) {
+	if f.Include != "" {
+		if include, err = regexp.Compile(f.Include); err != nil {
+			return nil, nil, fmt.Errorf("config: include: %w", err)
+		}
+	}
+	if f.Exclude != "" {
+		if exclude, err = regexp.Compile(f.Exclude); err != nil {
+			return nil, nil, fmt.Errorf("config: exclude: %w", err)
+		}
+	}
+	return include, exclude, nil
 }
 
 // Mode says whether a module runs.

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"regexp"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -89,15 +88,8 @@ func startOVS(ctx context.Context, cfg *config.Config, a *agent.Agent, log *slog
 			return nil, err
 		}
 	}
-	if m.Bridges.Include != "" {
-		if pc.Include, err = regexp.Compile(m.Bridges.Include); err != nil {
-			return nil, err
-		}
-	}
-	if m.Bridges.Exclude != "" {
-		if pc.Exclude, err = regexp.Compile(m.Bridges.Exclude); err != nil {
-			return nil, err
-		}
+	if pc.Include, pc.Exclude, err = m.Bridges.Regexps(); err != nil {
+		return nil, fmt.Errorf("modules.ovs.bridges: %w", err)
 	}
 	r := &ovsRunner{relay: relay, done: make(chan struct{})}
 	r.cfg.Store(cfg)

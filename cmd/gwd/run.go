@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/signal"
 	"reflect"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -204,15 +203,8 @@ func startHost(ctx context.Context, cfg *config.Config, a *agent.Agent, log *slo
 	}
 	hc := host.Config{Proc: cfg.Host.ProcRoot, Sys: cfg.Host.SysRoot, Etc: cfg.Host.EtcRoot}
 	var err error
-	if cfg.Host.Interfaces.Include != "" {
-		if hc.Include, err = regexp.Compile(cfg.Host.Interfaces.Include); err != nil {
-			return nil, err
-		}
-	}
-	if cfg.Host.Interfaces.Exclude != "" {
-		if hc.Exclude, err = regexp.Compile(cfg.Host.Interfaces.Exclude); err != nil {
-			return nil, err
-		}
+	if hc.Include, hc.Exclude, err = cfg.Host.Interfaces.Regexps(); err != nil {
+		return nil, fmt.Errorf("host.interfaces: %w", err)
 	}
 	h, err := host.New(hc, log.With("source", "host"))
 	if err != nil {
