@@ -51,6 +51,15 @@ type nvmlLib struct {
 
 func nvErr(fn string, r nvml.Return) error { return &Error{Func: fn, Code: int(r)} }
 
+// result turns an NVML (value, return code) pair into (value, error).
+func result[T any](v T, r nvml.Return, fn string) (T, error) {
+	if r != nvml.SUCCESS {
+		var zero T
+		return zero, nvErr(fn, r)
+	}
+	return v, nil
+}
+
 func (l *nvmlLib) Init() error {
 	if r := l.nv.Init(); r != nvml.SUCCESS {
 		return nvErr("nvmlInit", r)
@@ -77,18 +86,12 @@ func (l *nvmlLib) Shutdown() error {
 
 func (l *nvmlLib) DriverVersion() (string, error) {
 	v, r := l.nv.SystemGetDriverVersion()
-	if r != nvml.SUCCESS {
-		return "", nvErr("nvmlSystemGetDriverVersion", r)
-	}
-	return v, nil
+	return result(v, r, "nvmlSystemGetDriverVersion")
 }
 
 func (l *nvmlLib) DeviceCount() (int, error) {
 	n, r := l.nv.DeviceGetCount()
-	if r != nvml.SUCCESS {
-		return 0, nvErr("nvmlDeviceGetCount", r)
-	}
-	return n, nil
+	return result(n, r, "nvmlDeviceGetCount")
 }
 
 func (l *nvmlLib) Device(i int) (device, error) {
@@ -108,18 +111,12 @@ type nvmlDevice struct {
 
 func (d *nvmlDevice) UUID() (string, error) {
 	v, r := d.d.GetUUID()
-	if r != nvml.SUCCESS {
-		return "", nvErr("nvmlDeviceGetUUID", r)
-	}
-	return v, nil
+	return result(v, r, "nvmlDeviceGetUUID")
 }
 
 func (d *nvmlDevice) Name() (string, error) {
 	v, r := d.d.GetName()
-	if r != nvml.SUCCESS {
-		return "", nvErr("nvmlDeviceGetName", r)
-	}
-	return v, nil
+	return result(v, r, "nvmlDeviceGetName")
 }
 
 // absent is the error of a function the driver lacks, or nil.
@@ -153,22 +150,22 @@ func (d *nvmlDevice) Memory() (uint64, uint64, error) {
 }
 
 func (d *nvmlDevice) ECCUncorrected() (uint64, error) {
-	return d.u64(symECC, func() (uint64, nvml.Return) {
+	return readField(d, symECC, func() (uint64, nvml.Return) {
 		return d.d.GetTotalEccErrors(nvml.MEMORY_ERROR_TYPE_UNCORRECTED, nvml.VOLATILE_ECC)
 	})
 }
 
 func (d *nvmlDevice) TotalEnergy() (uint64, error) {
-	return d.u64(symEnergy, d.d.GetTotalEnergyConsumption)
+	return readField(d, symEnergy, d.d.GetTotalEnergyConsumption)
 }
 
-func (d *nvmlDevice) Power() (uint32, error) { return d.u32(symPower, d.d.GetPowerUsage) }
+func (d *nvmlDevice) Power() (uint32, error) { return readField(d, symPower, d.d.GetPowerUsage) }
 
 func (d *nvmlDevice) Temperature() (uint32, error) {
-	return d.u32(symTemperature, func() (uint32, nvml.Return) { return d.d.GetTemperature(nvml.TEMPERATURE_GPU) })
+	return readField(d, symTemperature, func() (uint32, nvml.Return) { return d.d.GetTemperature(nvml.TEMPERATURE_GPU) })
 }
 
-func (d *nvmlDevice) FanSpeed() (uint32, error) { return d.u32(symFan, d.d.GetFanSpeed) }
+func (d *nvmlDevice) FanSpeed() (uint32, error) { return readField(d, symFan, d.d.GetFanSpeed) }
 
 func (d *nvmlDevice) ComputeProcesses(pids []uint32) ([]uint32, error) {
 	return d.procs(symCompute, d.d.GetComputeRunningProcesses, pids)
@@ -178,26 +175,14 @@ func (d *nvmlDevice) GraphicsProcesses(pids []uint32) ([]uint32, error) {
 	return d.procs(symGraphics, d.d.GetGraphicsRunningProcesses, pids)
 }
 
-func (d *nvmlDevice) u32(sym int, get func() (uint32, nvml.Return)) (uint32, error) {
+// readField reads one device value through get, unless the driver lacks the
+// function (then absent's error).
+func readField[T uint32 | uint64](d *nvmlDevice, sym int, get func() (T, nvml.Return)) (T, error) {
 	if err := d.absent(sym); err != nil {
 		return 0, err
 	}
 	v, r := get()
-	if r != nvml.SUCCESS {
-		return 0, nvErr(symbols[sym][0], r)
-	}
-	return v, nil
-}
-
-func (d *nvmlDevice) u64(sym int, get func() (uint64, nvml.Return)) (uint64, error) {
-	if err := d.absent(sym); err != nil {
-		return 0, err
-	}
-	v, r := get()
-	if r != nvml.SUCCESS {
-		return 0, nvErr(symbols[sym][0], r)
-	}
-	return v, nil
+	return result(v, r, symbols[sym][0])
 }
 
 func (d *nvmlDevice) procs(sym int, get func() ([]nvml.ProcessInfo, nvml.Return), pids []uint32) ([]uint32, error) {
