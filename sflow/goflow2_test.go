@@ -120,27 +120,8 @@ func TestGoflow2AgreesOnCaptures(t *testing.T) {
 
 // BenchmarkGoflow2Decode is BenchmarkDecode with goflow2's decoder.
 func BenchmarkGoflow2Decode(b *testing.B) {
-	for _, c := range benchCaptures(b) {
-		b.Run(c.name, func(b *testing.B) {
-			var g goflow2Decoder
-			for _, p := range c.payloads {
-				if _, err := g.decode(p); err != nil {
-					b.Fatalf("%s: %v", c.name, err)
-				}
-			}
-			b.ReportAllocs()
-			b.SetBytes(c.avgSize)
-			i := 0
-			stop := cpuMeter(b)
-			for b.Loop() {
-				if _, err := g.decode(c.payloads[i]); err != nil {
-					b.Fatal(err)
-				}
-				if i++; i == len(c.payloads) {
-					i = 0
-				}
-			}
-			stop()
-		})
-	}
+	benchDecoder(b, func() func([]byte) error {
+		var g goflow2Decoder
+		return func(p []byte) error { _, err := g.decode(p); return err }
+	})
 }
