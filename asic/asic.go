@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"gwd/agent"
+	"gwd/config"
 	"gwd/sflow"
 )
 
@@ -61,28 +62,30 @@ const (
 
 // Config is the asic part of gwd's configuration.
 type Config struct {
+	// Enabled is the module's mode (gwd's configuration).
+	Enabled config.Mode `key:"enabled" default:"auto" hsdefault:"false" doc:"switch ASIC tables (4413:3) and buffers (4413:1, 4413:2); auto: when a backend's source is present (asic.md)"`
 	// Backends lists the backends to read, in priority order (when two
 	// know the same field, the first wins): "auto" (the default when
 	// empty), "sonic", "snmp", "devlink", "cumulus". "auto" selects the
 	// backends whose data source is present (SONiC database configuration,
 	// Cumulus switchd directory, devlink devices, an SNMP OID map being
 	// configured) and may be combined with explicit names.
-	Backends []string
+	Backends []string `key:"backends" default:"auto" enum:"auto|sonic|snmp|devlink|cumulus" doc:"backends in priority order (the first that knows a field wins)"`
 	// Interval is how often each backend is read (default 5s). Buffer
 	// figures are the peak of the reads since the last export.
-	Interval time.Duration
+	Interval time.Duration `key:"interval" default:"5s" min:"100ms" max:"1h" doc:"how often each backend is read; buffer figures are the peak since the last export"`
 	// SONiC configures the sonic backend.
-	SONiC SONiCConfig
+	SONiC SONiCConfig `key:"sonic"`
 	// SNMP configures the snmp backend.
-	SNMP SNMPConfig
+	SNMP SNMPConfig `key:"snmp"`
 	// Devlink configures the devlink backend.
 	Devlink DevlinkConfig
 	// CumulusDir is Cumulus switchd's run directory (default
 	// /cumulus/switchd/run).
-	CumulusDir string
+	CumulusDir string `key:"cumulus_dir" default:"/cumulus/switchd/run" type:"path" doc:"Cumulus switchd's files"`
 	// SysRoot is where sysfs is mounted (default /sys); port names are
 	// turned into kernel ifIndexes through SysRoot/class/net/<name>/ifindex.
-	SysRoot string
+	SysRoot string `key:"sys_root" default:"/sys" type:"path" doc:"sysfs, to turn port names into kernel ifIndexes"`
 }
 
 // LogValue implements slog.LogValuer; the SNMP secrets are left out.

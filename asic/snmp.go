@@ -20,22 +20,27 @@ import (
 // secrets: String and LogValue leave them out, and no error carries them.
 type SNMPConfig struct {
 	// Target is the agent, host:port (default 127.0.0.1:161).
-	Target string
+	Target string `key:"target" default:"127.0.0.1:161" type:"host:port" doc:"the NOS's snmpd"`
 	// Version is "2c" (default) or "3".
-	Version string
+	Version string `key:"version" default:"2c" enum:"2c|3" doc:"SNMP version"`
 	// Community is the v2c community.
-	Community string
+	Community string `key:"community" secret:"true" doc:"v2c community (never logged or printed)"`
 	// User, AuthProtocol (MD5, SHA, SHA224, SHA256, SHA384, SHA512),
 	// AuthPassphrase, PrivProtocol (DES, AES, AES192, AES256, AES192C,
 	// AES256C), PrivPassphrase and Context are the v3 (USM) settings;
 	// with both protocols set the requests are authPriv.
-	User, AuthProtocol, AuthPassphrase, PrivProtocol, PrivPassphrase, Context string
+	User           string `key:"user" doc:"v3 user"`
+	AuthProtocol   string `key:"auth_protocol" enum:"MD5|SHA|SHA224|SHA256|SHA384|SHA512" doc:"v3 authentication protocol"`
+	AuthPassphrase string `key:"auth_passphrase" secret:"true" doc:"v3 authentication passphrase (never logged or printed)"`
+	PrivProtocol   string `key:"priv_protocol" enum:"DES|AES|AES192|AES256|AES192C|AES256C" doc:"v3 privacy protocol"`
+	PrivPassphrase string `key:"priv_passphrase" secret:"true" doc:"v3 privacy passphrase (never logged or printed)"`
+	Context        string `key:"context" doc:"v3 context name"`
 	// Timeout is the wait for one response (default 2s); Retries the
 	// retransmissions after it (default 1).
-	Timeout time.Duration
-	Retries int
+	Timeout time.Duration `key:"timeout" default:"2s" min:"100ms" max:"1h" doc:"wait for one response"`
+	Retries int           `key:"retries" default:"1" min:"0" max:"255" doc:"retransmissions after a timeout"`
 	// Map is the OID map file (required).
-	Map string
+	Map string `key:"map" type:"path" doc:"OID map file (examples in asic/maps/); setting it lets auto use SNMP"`
 }
 
 const redacted = "<redacted>"

@@ -25,20 +25,20 @@ type SONiCConfig struct {
 	// DBConfig is SONiC's database_config.json (default
 	// /var/run/redis/sonic-db/database_config.json); it names the redis
 	// instance and database number of each SONiC database.
-	DBConfig string
+	DBConfig string `key:"db_config" default:"/var/run/redis/sonic-db/database_config.json" type:"path" doc:"SONiC's database map (names to numbers, socket/port)"`
 	// Transport is how to reach redis: "auto" (default: the instance's
 	// unix socket when it exists, else TCP), "unix" or "tcp".
-	Transport string
+	Transport string `key:"transport" default:"auto" enum:"auto|unix|tcp" doc:"how to reach SONiC's redis"`
 	// Watermarks is the SONiC watermark table gwd follows: "persistent"
 	// (default, PERSISTENT_WATERMARKS) or "user" (USER_WATERMARKS). gwd
 	// only reads it; see docs/asic.md for why and how.
-	Watermarks string
+	Watermarks string `key:"watermarks" default:"persistent" enum:"persistent|user" doc:"which SONiC watermark tables to follow (gwd never clears them)"`
 	// MulticastPools names the buffer pools that count as multicast in
 	// 4413:1 (default none: mc_pc is unknown); every other pool counts as
 	// unicast.
-	MulticastPools []string
+	MulticastPools []string `key:"multicast_pools" doc:"buffer pools counted as multicast for 4413:1 mc_pc"`
 	// Timeout bounds each redis round trip (default 2s).
-	Timeout time.Duration
+	Timeout time.Duration `key:"timeout" default:"2s" min:"100ms" max:"1h" doc:"per redis call"`
 }
 
 func (c *SONiCConfig) normalize() error {

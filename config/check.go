@@ -5,32 +5,15 @@ import (
 	"net/netip"
 	"regexp"
 	"strings"
-	"time"
 )
 
 // The checks below return "" or what is wrong, without the key's name.
-
-func checkPolling(d time.Duration) string {
-	switch {
-	case d < time.Second:
-		return fmt.Sprintf("%v is below 1s", d)
-	case d%time.Second != 0:
-		return fmt.Sprintf("%v is not a whole number of seconds", d)
-	}
-	return ""
-}
 
 func checkRange(n, lo, hi uint64) string {
 	if n < lo || n > hi {
 		return fmt.Sprintf("%d is outside %d..%d", n, lo, hi)
 	}
 	return ""
-}
-
-func checkHeaderBytes(n uint64) string { return checkRange(n, MinHeaderBytes, MaxHeaderBytes) }
-
-func checkDatagramBytes(n uint64) string {
-	return checkRange(n, MinDatagramBytes, MaxDatagramBytes)
 }
 
 // checkIfName accepts a Linux interface name.
@@ -75,40 +58,4 @@ func checkOVSDB(s string) string {
 		}
 	}
 	return fmt.Sprintf("%q is not an OVSDB address (unix:PATH, tcp:HOST:PORT or ssl:HOST:PORT)", s)
-}
-
-func checkProbability(p float64) string {
-	if !(p >= 0 && p <= 1) {
-		return fmt.Sprintf("%v is outside 0..1", p)
-	}
-	return ""
-}
-
-// checkNFLOG checks what needs more than one key.
-func checkNFLOG(m NFLOG) string {
-	if m.Enabled == On && m.Group == 0 {
-		return "nflog needs a group (1..65535)"
-	}
-	return ""
-}
-
-func checkPCAPDevice(d PCAPDevice) string {
-	if d.Dev == "" && d.Speed.IsZero() {
-		return "pcap device needs dev or speed"
-	}
-	return ""
-}
-
-func checkPCAP(m PCAP) string {
-	if m.Enabled == On && len(m.Devices) == 0 {
-		return "pcap needs at least one device"
-	}
-	return ""
-}
-
-func checkOVSPolicy(s string) string {
-	if s == OVSAdopt || s == OVSLeave {
-		return ""
-	}
-	return fmt.Sprintf("%q is not an OVS policy (adopt or leave)", s)
 }

@@ -4,12 +4,13 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
+	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"time"
-
-	"gwd/agent"
 )
 
 // Syntax is the syntax a configuration file was written in.
@@ -21,85 +22,59 @@ const (
 	SyntaxHsflowd Syntax = "hsflowd" // hsflowd.conf
 )
 
-// Defaults of gwd's own format. A file in hsflowd.conf syntax starts from
-// the same values except where hsflowd's own default differs (see
-// HsflowdPolling).
+// Limits and defaults that code outside this package uses; the keys'
+// descriptions (tags below) are the source of the others.
 const (
-	DefaultPolling       = 20 * time.Second
-	DefaultSamplingRate  = 400
-	DefaultBPSRatio      = 1_000_000
-	DefaultHeaderBytes   = 128
-	DefaultDatagramBytes = agent.DefaultDatagramBytes
-	DefaultPort          = 6343
-	DefaultOVSDB         = "unix:/var/run/openvswitch/db.sock"
-
-	// HsflowdPolling is hsflowd's counter polling interval when its
-	// file sets none; a file in hsflowd.conf syntax keeps it.
-	HsflowdPolling = 30 * time.Second
+	// MaxSamplingRate is hsflowd's upper bound of a sampling rate.
+	MaxSamplingRate = 10_000_000
+	// DefaultBPSRatio is the default of sampling.bps_ratio.
+	DefaultBPSRatio = 1_000_000
+	// DefaultPort is a collector's port unless given.
+	DefaultPort = 6343
+	// HsflowdMaxSubAgent is the largest subAgentId hsflowd accepts.
+	HsflowdMaxSubAgent = 199999
 )
 
-// Limits checked by Parse.
-const (
-	MaxSamplingRate  = 10_000_000 // hsflowd's upper bound
-	MinHeaderBytes   = 64
-	MaxHeaderBytes   = 256 // hsflowd's upper bound
-	MinDatagramBytes = 200
-	MaxDatagramBytes = 65000
-)
-
-// Config is gwd's configuration. Parse and Default return it with every
-// default filled in.
+// Config is gwd's configuration: the core settings and one section per
+// registered module. Parse and Default return it with every default filled
+// in.
 type Config struct {
-	// Identity says how the agent identifies itself (the "agent" key; the
-	// Agent method builds the agent's configuration).
-	Identity Identity
-	// Polling is the counter polling interval: whole seconds, at least 1s.
-	Polling time.Duration
-	// Sampling sets the packet sampling rates of the sampling modules.
-	Sampling Sampling
-	// HeaderBytes is how many bytes of each sampled packet's header go
-	// into a flow sample (64..256).
-	HeaderBytes int
-	// DatagramBytes bounds the size of a datagram (200..65000).
-	DatagramBytes int
-	// Collectors receive every datagram.
-	Collectors []Collector
-	// Host configures the host and interface counters.
-	Host Host
-	// Modules configures the optional data sources.
-	Modules Modules
-
+	Core
 	// Syntax is the syntax the file was written in.
 	Syntax Syntax
 	// Warnings lists what was read but is not used: hsflowd settings and
-	// module blocks gwd does not have, ignored keys. Each names its place
-	// in the file where it has one.
+	// modules gwd does not have, ignored keys. Each names its place in the
+	// file where it has one.
 	Warnings []string
+
+	order    []Section
+	sections map[string]any // by Section.Name: pointer to the section's struct
+}
+
+// Core holds the settings every module shares: identity, polling,
+// sampling, sizes and collectors.
+type Core struct {
+	Identity      Identity      `key:"agent"`
+	Polling       time.Duration `key:"polling" default:"20s" hsdefault:"30s" min:"1s" check:"seconds" hsflowd:"polling,counterPollingInterval" type:"duration, whole seconds, >= 1s" doc:"counter polling interval (hsflowd.conf: 1..300 s, 30 s when absent)"`
+	Sampling      Sampling      `key:"sampling"`
+	HeaderBytes   int           `key:"header_bytes" default:"128" min:"64" max:"256" hsflowd:"headerBytes" doc:"bytes of each sampled packet's header kept in a flow sample"`
+	DatagramBytes int           `key:"datagram_bytes" default:"1400" min:"200" max:"65000" hsflowd:"datagramBytes" doc:"largest datagram sent"`
+	Collectors    []Collector   `key:"collectors" doc:"where every datagram goes; an entry may be a string: \"10.0.0.1\", \"10.0.0.1:6344\", \"[2001:db8::1]:6343\""`
 }
 
 // Identity says how the agent address is chosen, and the sub-agent id.
 type Identity struct {
-	// Address is the agent address; when set, no election happens.
-	Address netip.Addr
-	// Interface elects the best address of this interface.
-	Interface string
-	// CIDRs prefers addresses inside these prefixes, the first matching
-	// prefix winning.
-	CIDRs []netip.Prefix
-	// SubAgent is the sub-agent id of every datagram.
-	SubAgent uint32
+	Address   netip.Addr     `key:"address" hsflowd:"agentIP" type:"IP address" doc:"the agent address; no election"`
+	Interface string         `key:"interface" check:"ifname" hsflowd:"agent" type:"interface name" doc:"elect among this interface's addresses"`
+	CIDRs     []netip.Prefix `key:"cidr" hsflowd:"agent.cidr" type:"list of prefixes" doc:"prefer addresses in these prefixes, the first one most"`
+	SubAgent  uint32         `key:"sub_agent" hsflowd:"subAgentId" doc:"sub-agent id of every datagram (hsflowd.conf: 0..199999)"`
 }
 
 // Sampling sets packet sampling rates (1 in N packets).
 type Sampling struct {
-	// Rate is the sampling rate of an interface whose speed is unknown,
-	// and of every interface when BPSRatio is 0 and Speeds has no entry.
-	Rate uint32
-	// Speeds sets the rate for interfaces of a given speed.
-	Speeds map[Speed]uint32
-	// BPSRatio derives the rate from the interface speed: speed/BPSRatio.
-	// 0 turns the derivation off.
-	BPSRatio uint64
+	Rate     uint32           `key:"rate" default:"400" min:"1" max:"10000000" hsflowd:"sampling,packetSamplingRate" doc:"1-in-N rate of an interface whose speed is unknown (and of every interface when bps_ratio is 0 and speeds has no entry)"`
+	Speeds   map[Speed]uint32 `key:"speeds" min:"1" max:"10000000" type:"map speed -> integer 1..10000000" doc:"rate for interfaces of that speed, e.g. {1G: 1000, 10G: 10000} (hsflowd.conf: sampling.10G = 10000)"`
+	BPSRatio uint64           `key:"bps_ratio" default:"1000000" max:"10000000" hsflowd:"sampling.bps_ratio" doc:"otherwise the rate is speed / bps_ratio (at least 100 with the default ratio); 0 turns this off"`
 }
 
 // RateFor returns the sampling rate of an interface of speed ifSpeed
@@ -139,32 +114,46 @@ func (s Sampling) RateFor(ifSpeed Speed) uint32 {
 
 // Collector is one collector.
 type Collector struct {
-	// Address is an IP address or a host name, resolved by Config.Agent.
-	Address string
-	// Port is the collector's UDP port.
-	Port uint16
-	// Source is the local address to send from (optional).
-	Source netip.Addr
-	// Interface is the interface to send through (optional).
-	Interface string
+	Address   string     `key:"address" check:"nonempty,hostorip" hsflowd:"ip" type:"IP address or host name" doc:"where to send; a host name is resolved when gwd starts and on SIGHUP (required)"`
+	Port      uint16     `key:"port" default:"6343" min:"1" hsflowd:"UDPPort" doc:"UDP port"`
+	Source    netip.Addr `key:"source" type:"IP address" doc:"local address to send from"`
+	Interface string     `key:"interface" check:"ifname" hsflowd:"dev" type:"interface name" doc:"interface to send through (SO_BINDTODEVICE)"`
 }
 
-// Host configures the host data source (2:1) and the interface counters.
-type Host struct {
-	// Enabled turns host and interface counters on.
-	Enabled bool
-	// Interfaces selects the interfaces that get counter samples.
-	Interfaces InterfaceFilter
-	// ProcRoot, SysRoot and EtcRoot are where /proc, /sys and /etc are
-	// read from (tests and containers point them elsewhere).
-	ProcRoot, SysRoot, EtcRoot string
+// UnmarshalShorthand reads "host", "host:port" or "[v6]:port".
+func (c *Collector) UnmarshalShorthand(s string) error {
+	host, port := s, ""
+	if h, pt, err := net.SplitHostPort(s); err == nil {
+		host, port = h, pt
+	}
+	if msg := checkHostOrIP(host); msg != "" {
+		return errors.New(msg)
+	}
+	c.Address = host
+	if port != "" {
+		n, err := strconv.ParseUint(port, 10, 16)
+		if err != nil || n == 0 {
+			return fmt.Errorf("port %q is outside 1..65535", port)
+		}
+		c.Port = uint16(n)
+	}
+	return nil
+}
+
+// Validate checks that the collector has an address.
+func (c *Collector) Validate() error {
+	if c.Address == "" {
+		return errors.New("address is missing")
+	}
+	return nil
 }
 
 // InterfaceFilter selects interfaces by name with two regular expressions
 // (Go syntax, unanchored): an interface is selected when Include is empty
 // or matches, and Exclude is empty or does not match.
 type InterfaceFilter struct {
-	Include, Exclude string
+	Include string `key:"include" check:"regexp" type:"regexp" doc:"names that match are selected (empty: all)"`
+	Exclude string `key:"exclude" check:"regexp" type:"regexp" doc:"... unless they match this (empty: none)"`
 }
 
 // Matcher compiles the filter into a predicate.
@@ -200,7 +189,7 @@ type Mode uint8
 const (
 	// Auto runs the module when its data source exists on this box.
 	Auto Mode = iota
-	// On runs the module; a missing data source is reported in health.
+	// On runs the module; a missing data source is an error at start-up.
 	On
 	// Off never runs the module.
 	Off
@@ -218,137 +207,12 @@ func (m Mode) String() string {
 	return fmt.Sprintf("Mode(%d)", uint8(m))
 }
 
-// Modules configures the optional data sources. Their options are read
-// and checked now, and used by each module when its source exists.
-type Modules struct {
-	OVS     OVS
-	ASIC    ASIC
-	NVML    NVML
-	KVM     KVM
-	PSample PSample
-	NFLOG   NFLOG
-	PCAP    PCAP
-	DropMon DropMon
-}
-
-// OVS is the Open vSwitch module: it keeps an sFlow row on every bridge and
-// relays OVS's datagrams.
-type OVS struct {
-	Enabled Mode
-	// OVSDB is the OVSDB server: unix:PATH, tcp:HOST:PORT or ssl:HOST:PORT.
-	// With enabled: auto the module runs when this socket exists.
-	OVSDB string
-	// Bridges selects the bridges that get gwd's sFlow row, by name.
-	Bridges InterfaceFilter
-	// Policy says what to do with a bridge that already has an sFlow row
-	// gwd does not own: "adopt" (replace it with gwd's, like hsflowd) or
-	// "leave" (do not touch that bridge).
-	Policy string
-	// RemoveOnExit removes gwd's sFlow row when gwd stops cleanly.
-	RemoveOnExit bool
-	// Allow lists the senders whose datagrams the relay accepts on its
-	// loopback intake (default: loopback only).
-	Allow []netip.Prefix
-	// SSL holds the PEM files for an ssl: OVSDB endpoint, as ovs-vsctl's
-	// --private-key, --certificate and --ca-cert.
-	SSL OVSSSL
-}
-
-// OVSSSL are the PEM files of an ssl: OVSDB connection.
-type OVSSSL struct {
-	PrivateKey, Certificate, CACert string
-}
-
-// OVS policies for bridges that have an sFlow row gwd does not own.
-const (
-	OVSAdopt = "adopt"
-	OVSLeave = "leave"
-)
-
-// NVML is the NVIDIA GPU module (5703:1 counters).
-type NVML struct {
-	Enabled Mode
-	// PerGPU adds one data source per GPU, 2:(2000+i), each with its own
-	// 5703:1 (device_count 1), besides the aggregate on the host's 2:1.
-	PerGPU bool
-}
-
-// KVM is the libvirt module: VM counters.
-type KVM struct {
-	Enabled Mode
-	// RefreshVMs is how often the list of VMs is read again (60s..1h).
-	//lint:ignore ST1011 VMs are virtual machines, not a unit
-	RefreshVMs time.Duration
-	// ForgetVMs is how long a VM that went away keeps its data source
-	// (at least 60s).
-	//lint:ignore ST1011 VMs are virtual machines, not a unit
-	ForgetVMs time.Duration
-}
-
-// PSample is the psample packet sampling module (tc sample action or
-// switch ASIC sampling through the psample netlink family).
-type PSample struct {
-	Enabled Mode
-	// Group is the psample group to listen on.
-	Group uint32
-	// Ingress and Egress say which sampled directions are reported.
-	Ingress, Egress bool
-}
-
-// NFLOG is the netfilter NFLOG packet sampling module.
-type NFLOG struct {
-	Enabled Mode
-	// Group is the NFLOG group to listen on (1..65535); it must be set
-	// for the module to run.
-	Group uint32
-	// Probability is the sampling probability of the iptables rule that
-	// feeds the group (0 when the rule copies every packet).
-	Probability float64
-}
-
-// PCAP is the AF_PACKET packet sampling module.
-type PCAP struct {
-	Enabled Mode
-	// Devices lists what to sample, each by name or by speed.
-	Devices []PCAPDevice
-}
-
-// PCAPDevice selects interfaces to sample with AF_PACKET.
-type PCAPDevice struct {
-	// Dev is the interface name.
-	Dev string
-	// Speed selects every interface whose speed is in the range (when Dev
-	// is empty).
-	Speed SpeedRange
-	// Promisc puts the interface in promiscuous mode.
-	Promisc bool
-	// VPort says whether the interface is a virtual port (a bridge port);
-	// Auto decides from the interface type.
-	VPort Mode
-	// Sampling overrides the sampling rate (0: use Config.Sampling).
-	Sampling uint32
-}
-
-// DropMon is the kernel drop monitor module (discarded packet events).
-type DropMon struct {
-	Enabled Mode
-	// Start starts the kernel drop monitor if it is not running.
-	Start bool
-	// Limit is the most drop events sent per second (1..10000).
-	Limit uint32
-	// Max is the total number of events after which the feed is turned
-	// off as a circuit breaker.
-	Max uint32
-	// SW, HW and RN report software drops, hardware (devlink trap) drops
-	// and route-not-found drops.
-	SW, HW, RN bool
-	// HWUnknown reports hardware drops of unknown reason.
-	HWUnknown bool
-	// SWPassive and HWPassive listen without enabling the source.
-	SWPassive, HWPassive bool
-	// Hide is a regular expression of drop reasons not to report.
-	Hide string
-}
+// Unsupported lists the modules (gwd YAML `modules.NAME`, hsflowd.conf
+// blocks) that gwd does not implement yet: a file that configures one gets
+// a warning naming it, never silent acceptance. A module that lands takes
+// its name off this list.
+var Unsupported = []string{"kvm", "docker", "containerd", "k8s", "psample", "nflog", "pcap", "dropmon",
+	"xen", "json", "dns-sd", "ulog", "tcp", "dent", "os10", "opx", "dbus", "systemd", "eapi", "nlroute", "vpp"}
 
 //go:embed default.yaml
 var defaultYAML []byte
@@ -356,103 +220,25 @@ var defaultYAML []byte
 // DefaultYAML returns the text of the built-in configuration.
 func DefaultYAML() []byte { return slices.Clone(defaultYAML) }
 
-// Default returns the built-in configuration: host and interface counters
-// every 10 s to 127.0.0.1:6343.
-func Default() *Config {
-	c, err := Parse("default.yaml", defaultYAML)
+// Default returns the built-in configuration (host and interface counters
+// every 10 s to 127.0.0.1:6343) with the given sections.
+func Default(sections ...Section) *Config {
+	c, err := Parse("default.yaml", defaultYAML, sections...)
 	if err != nil {
 		panic("config: the built-in default.yaml is invalid: " + err.Error())
 	}
 	return c
 }
 
-// defaults returns the values of every key a file does not set.
-func defaults(syntax Syntax) *Config {
-	c := &Config{
-		Polling:       DefaultPolling,
-		Sampling:      Sampling{Rate: DefaultSamplingRate, Speeds: map[Speed]uint32{}, BPSRatio: DefaultBPSRatio},
-		HeaderBytes:   DefaultHeaderBytes,
-		DatagramBytes: DefaultDatagramBytes,
-		Collectors:    []Collector{},
-		Host: Host{
-			Enabled:  true,
-			ProcRoot: "/proc", SysRoot: "/sys", EtcRoot: "/etc",
-		},
-		Modules: Modules{
-			OVS: OVS{Enabled: Auto, OVSDB: DefaultOVSDB, Policy: OVSAdopt, RemoveOnExit: true,
-				Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}},
-			NVML:    NVML{Enabled: Auto},
-			ASIC:    defaultASIC(),
-			KVM:     KVM{Enabled: Auto, RefreshVMs: 60 * time.Second, ForgetVMs: 180 * time.Second},
-			PSample: defaultPSample(),
-			NFLOG:   NFLOG{Enabled: Off},
-			PCAP:    PCAP{Enabled: Off, Devices: []PCAPDevice{}},
-			DropMon: defaultDropMon(),
-		},
-		Identity: Identity{CIDRs: []netip.Prefix{}},
-		Syntax:   syntax,
-	}
-	if syntax == SyntaxHsflowd {
-		// hsflowd runs a module only when the file has its block.
-		c.Polling = HsflowdPolling
-		c.Modules.OVS.Enabled = Off
-		c.Modules.NVML.Enabled = Off
-		c.Modules.ASIC.Enabled = Off
-		c.Modules.KVM.Enabled = Off
+// newConfig returns the configuration of a file that sets nothing.
+func newConfig(syntax Syntax, sections []Section) *Config {
+	c := &Config{Syntax: syntax, order: slices.Clone(sections), sections: map[string]any{}}
+	setDefaults(reflect.ValueOf(&c.Core).Elem(), syntax)
+	for _, s := range sections {
+		if _, dup := c.sections[s.Name]; dup || s.Name == "" {
+			panic(fmt.Sprintf("config: section %q registered twice or without a name", s.Name))
+		}
+		c.sections[s.Name] = newSection(s, syntax).Interface()
 	}
 	return c
-}
-
-func defaultPSample() PSample { return PSample{Enabled: Off, Group: 1, Ingress: true} }
-
-func defaultDropMon() DropMon {
-	return DropMon{Enabled: Off, Start: true, Limit: 100, Max: 100000, SW: true, HW: true, RN: true}
-}
-
-// Agent builds the agent's configuration. Collectors given by host name
-// are resolved through resolve (which may be nil when every collector is
-// an IP address); an error names the collector.
-func (c *Config) Agent(resolve func(host string) (netip.Addr, error)) (agent.Config, error) {
-	ac := agent.Config{
-		SubAgent:      c.Identity.SubAgent,
-		Polling:       c.Polling,
-		DatagramBytes: c.DatagramBytes,
-		Address: agent.AddressConfig{
-			IP:        c.Identity.Address,
-			Interface: c.Identity.Interface,
-			CIDRs:     slices.Clone(c.Identity.CIDRs),
-		},
-	}
-	var errs []error
-	for i, col := range c.Collectors {
-		ip, err := netip.ParseAddr(col.Address)
-		if err != nil {
-			switch {
-			case resolve == nil:
-				err = errors.New("host name given but no resolver")
-			default:
-				ip, err = resolve(col.Address)
-				if err == nil && !ip.IsValid() {
-					err = errors.New("resolver returned no address")
-				}
-			}
-			if err != nil {
-				errs = append(errs, fmt.Errorf("config: collector %d (%s): %w", i, col.Address, err))
-				continue
-			}
-		}
-		port := col.Port
-		if port == 0 {
-			port = DefaultPort
-		}
-		ac.Collectors = append(ac.Collectors, agent.CollectorConfig{
-			Addr:      netip.AddrPortFrom(ip.Unmap(), port),
-			Source:    col.Source,
-			Interface: col.Interface,
-		})
-	}
-	if len(errs) > 0 {
-		return agent.Config{}, errors.Join(errs...)
-	}
-	return ac, nil
 }

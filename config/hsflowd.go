@@ -2,11 +2,10 @@ package config
 
 import (
 	"math"
-	"net/netip"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // hsflowd.conf, as hsflowd reads it: after a '#' the line is a comment;
@@ -33,19 +32,14 @@ type hparser struct {
 	samplingOff *htok
 }
 
-func parseHsflowd(name string, data []byte) (*Config, error) {
-	p := &hparser{diag: diag{file: name}, c: defaults(SyntaxHsflowd)}
+func parseHsflowd(name string, data []byte, sections []Section) (*Config, error) {
+	p := &hparser{diag: diag{file: name}, c: newConfig(SyntaxHsflowd, sections)}
 	p.tokenize(data)
 	if len(p.errs) == 0 {
 		p.parse()
 	}
 	if t := p.samplingOff; t != nil {
-		m := p.c.Modules
-		if m.PCAP.Enabled == On || m.NFLOG.Enabled == On || m.PSample.Enabled == On {
-			p.errTok(*t, "sampling: 0 turns packet sampling off in hsflowd, but a pcap, nflog or psample block turns it on")
-		} else {
-			p.warnTok(*t, "sampling: 0 (no packet sampling) is what gwd does without pcap, nflog or psample blocks; ignored")
-		}
+		p.warnTok(*t, "sampling: 0 (no packet sampling) is what gwd does without a packet sampling module; ignored")
 	}
 	return finish(p.c, &p.diag)
 }
@@ -214,34 +208,6 @@ func (p *hparser) integer(k, v htok, lo, hi uint64) (uint64, bool) {
 	return n, true
 }
 
-func (p *hparser) onOff(k, v htok) (bool, bool) {
-	switch strings.ToLower(v.s) {
-	case "on":
-		return true, true
-	case "off":
-		return false, true
-	}
-	p.errTok(v, "%s: expected on or off, got %q", k.s, v.s)
-	return false, false
-}
-
-func (p *hparser) check(k, v htok, msg string) bool {
-	if msg != "" {
-		p.errTok(v, "%s: %s", k.s, msg)
-		return false
-	}
-	return true
-}
-
-func (p *hparser) probability(k, v htok) (float64, bool) {
-	f, err := strconv.ParseFloat(v.s, 64)
-	if v.s == "" || v.s[0] < '0' || v.s[0] > '9' || err != nil {
-		p.errTok(v, "%s: expected a number, got %q", k.s, v.s)
-		return 0, false
-	}
-	return f, p.check(k, v, checkProbability(f))
-}
-
 // hsflowd settings of the sflow block that gwd reads but does not use.
 var hsflowdIgnored = []string{
 	"uuid", "loopback", "DNSSD", "DNSSD_domain", "refreshAdaptors", "checkAdaptors",
@@ -249,121 +215,126 @@ var hsflowdIgnored = []string{
 	"xen.dsk", "ulogGroup", "ulogProbability", "jsonPort", "jsonFIFO",
 }
 
-// hsflowd settings of the sflow block that gwd uses.
-var hsflowdSettings = []string{
-	"polling", "counterPollingInterval", "sampling", "packetSamplingRate",
-	"sampling.bps_ratio", "agent", "agentIP", "agent.cidr", "subAgentId",
-	"headerBytes", "datagramBytes", "nflogGroup", "nflogProbability",
-}
-
-// hsflowd module blocks that gwd does not have.
-var hsflowdOtherModules = []string{
-	"dns-sd", "json", "xen", "docker", "containerd", "k8s", "ulog", "tcp",
-	"cumulus", "dent", "os10", "opx", "sonic", "dbus", "systemd", "eapi",
-	"nlroute", "vpp",
-}
-
-var hsflowdModules = []string{"collector", "ovs", "nvml", "kvm", "psample", "nflog", "pcap", "dropmon"}
-
-// HsflowdMaxSubAgent is the largest subAgentId hsflowd accepts.
-const HsflowdMaxSubAgent = 199999
+// hsflowd module blocks that gwd does not have and will not: what they do
+// is done another way (cumulus and sonic: the asic module).
+var hsflowdOtherModules = []string{"cumulus", "sonic"}
 
 func (p *hparser) setting(k, v htok) {
-	c := p.c
 	key := strings.ToLower(k.s)
-	switch key {
-	case "polling", "counterpollinginterval":
-		if n, ok := p.integer(k, v, 0, 300); ok {
-			if n == 0 {
-				p.errTok(v, "%s: 0 turns counter polling off in hsflowd; gwd polls every 1..300 seconds", k.s)
-				return
-			}
-			c.Polling = time.Duration(n) * time.Second
+	switch {
+	case key == "polling" || key == "counterpollinginterval":
+		n, ok := p.integer(k, v, 0, 300)
+		if ok && n == 0 {
+			p.errTok(v, "%s: 0 turns counter polling off in hsflowd; gwd polls every 1..300 seconds", k.s)
+			return
 		}
-	case "sampling", "packetsamplingrate":
+		if ok {
+			p.generic(reflect.ValueOf(&p.c.Core).Elem(), k, htok{s: strconv.FormatUint(n, 10), line: v.line, col: v.col})
+		}
+	case key == "sampling" || key == "packetsamplingrate":
 		if n, ok := p.integer(k, v, 0, MaxSamplingRate); ok {
 			if n == 0 {
 				p.samplingOff = &v
 				return
 			}
-			c.Sampling.Rate = uint32(n)
+			p.c.Sampling.Rate = uint32(n)
 		}
-	case "agent":
-		if p.check(k, v, checkIfName(v.s)) {
-			c.Identity.Interface = v.s
-		}
-	case "agentip":
-		a, err := netip.ParseAddr(v.s)
-		if err != nil {
-			p.errTok(v, "%s: %q is not an IP address (gwd does not resolve host names here)", k.s, v.s)
-			return
-		}
-		c.Identity.Address = a
-	case "agent.cidr":
-		if strings.HasPrefix(v.s, "!") {
-			p.errTok(v, "%s: excluding a prefix (%s) is not supported by gwd", k.s, v.s)
-			return
-		}
-		pfx, err := netip.ParsePrefix(v.s)
-		if err != nil {
-			p.errTok(v, "%s: %q is not an address prefix such as 10.0.0.0/8", k.s, v.s)
-			return
-		}
-		c.Identity.CIDRs = append(c.Identity.CIDRs, pfx.Masked())
-	case "subagentid":
+	case key == "agent.cidr" && strings.HasPrefix(v.s, "!"):
+		p.errTok(v, "%s: excluding a prefix (%s) is not supported by gwd", k.s, v.s)
+	case key == "subagentid":
 		if n, ok := p.integer(k, v, 0, HsflowdMaxSubAgent); ok {
-			c.Identity.SubAgent = uint32(n)
+			p.c.Identity.SubAgent = uint32(n)
 		}
-	case "headerbytes":
-		if n, ok := p.integer(k, v, 0, math.MaxUint32); ok && p.check(k, v, checkHeaderBytes(n)) {
-			c.HeaderBytes = int(n)
-		}
-	case "datagrambytes":
-		if n, ok := p.integer(k, v, 0, math.MaxUint32); ok && p.check(k, v, checkDatagramBytes(n)) {
-			c.DatagramBytes = int(n)
-		}
-	case "nfloggroup":
-		if n, ok := p.integer(k, v, 1, 65535); ok {
-			c.Modules.NFLOG.Group = uint32(n)
-		}
-	case "nflogprobability":
-		if f, ok := p.probability(k, v); ok {
-			c.Modules.NFLOG.Probability = f
+	case key == "nfloggroup" || key == "nflogprobability":
+		p.warnTok(k, "%s: the nflog module is not supported by gwd yet; ignored", k.s)
+	case slices.Contains(lower(hsflowdIgnored), key):
+		p.warnTok(k, "%s: hsflowd setting not used by gwd; ignored", k.s)
+	case strings.HasPrefix(key, "sampling.") && key != "sampling.bps_ratio":
+		p.speedSampling(k, v)
+	case strings.HasPrefix(key, "polling."):
+		if _, ok := p.integer(k, v, 0, 300); ok {
+			p.warnTok(k, "%s: per-application polling is not used by gwd; ignored", k.s)
 		}
 	default:
-		lower := func(s []string) []string {
-			out := make([]string, len(s))
-			for i := range s {
-				out[i] = strings.ToLower(s[i])
-			}
-			return out
-		}
-		switch {
-		case slices.Contains(lower(hsflowdIgnored), key):
-			p.warnTok(k, "%s: hsflowd setting not used by gwd; ignored", k.s)
-		case strings.HasPrefix(key, "sampling."):
-			p.speedSampling(k, v)
-		case strings.HasPrefix(key, "polling."):
-			if _, ok := p.integer(k, v, 0, 300); ok {
-				p.warnTok(k, "%s: per-application polling is not used by gwd; ignored", k.s)
-			}
-		default:
-			known := slices.Concat(hsflowdSettings, hsflowdIgnored)
+		if !p.generic(reflect.ValueOf(&p.c.Core).Elem(), k, v) {
+			known := slices.Concat(hsflowdNames(reflect.TypeFor[Core]()), hsflowdIgnored)
 			p.errTok(k, "unknown sflow setting %q%s", k.s, suggest(k.s, known))
 		}
 	}
 }
 
-// speedSampling reads sampling.<speed>, sampling.bps_ratio and
-// sampling.<application>.
+func lower(s []string) []string {
+	out := make([]string, len(s))
+	for i := range s {
+		out[i] = strings.ToLower(s[i])
+	}
+	return out
+}
+
+// generic sets the key of struct v (or of a struct inside it) whose
+// hsflowd tag names k; a list gets the value appended. It returns false
+// when no key has that spelling.
+func (p *hparser) generic(v reflect.Value, k, val htok) bool {
+	fv, f, ok := hsflowdField(v, k.s)
+	if !ok {
+		return false
+	}
+	text := val.s
+	if kind := fv.Kind(); kind >= reflect.Int && kind <= reflect.Uint64 && fv.Type() != durationType {
+		if n, ok := p.integer(k, val, 0, math.MaxUint64); ok {
+			text = strconv.FormatUint(n, 10)
+		} else {
+			return true
+		}
+	}
+	if fv.Kind() == reflect.Slice {
+		e := reflect.New(fv.Type().Elem()).Elem()
+		if msg := setText(e, text, f); msg != "" {
+			p.errTok(val, "%s: %s", k.s, msg)
+			return true
+		}
+		fv.Set(reflect.Append(fv, e))
+		return true
+	}
+	if msg := setText(fv, text, f); msg != "" {
+		p.errTok(val, "%s: %s", k.s, msg)
+	}
+	return true
+}
+
+// hsflowdField finds the field of struct v spelled name in hsflowd.conf.
+func hsflowdField(v reflect.Value, name string) (reflect.Value, fieldInfo, bool) {
+	for _, f := range fields(v.Type()) {
+		fv := v.Field(f.index)
+		for _, h := range f.hsflowd {
+			if strings.EqualFold(h, name) {
+				return fv, f, true
+			}
+		}
+		if fv.Kind() == reflect.Struct && !isScalar(f.goType) {
+			if r, rf, ok := hsflowdField(fv, name); ok {
+				return r, rf, true
+			}
+		}
+	}
+	return reflect.Value{}, fieldInfo{}, false
+}
+
+// hsflowdNames lists the hsflowd spellings of struct type t's keys.
+func hsflowdNames(t reflect.Type) []string {
+	var out []string
+	for _, f := range fields(t) {
+		out = append(out, f.hsflowd...)
+		if f.goType.Kind() == reflect.Struct && !isScalar(f.goType) {
+			out = append(out, hsflowdNames(f.goType)...)
+		}
+	}
+	return out
+}
+
+// speedSampling reads sampling.<speed> and sampling.<application>.
 func (p *hparser) speedSampling(k, v htok) {
 	what := k.s[len("sampling."):]
-	if strings.EqualFold(what, "bps_ratio") {
-		if n, ok := p.integer(k, v, 0, MaxSamplingRate); ok {
-			p.c.Sampling.BPSRatio = n
-		}
-		return
-	}
 	sp, err := ParseSpeed(what)
 	if err != nil {
 		if _, ok := p.integer(k, v, 0, MaxSamplingRate); ok {
@@ -378,99 +349,63 @@ func (p *hparser) speedSampling(k, v htok) {
 
 func (p *hparser) block(name, open htok) bool {
 	key := strings.ToLower(name.s)
-	m := &p.c.Modules
-	unknown := func(k, _ htok) {
-		p.errTok(k, "unknown %s setting %q", key, k.s)
-	}
-	switch key {
-	case "collector":
+	if key == "collector" {
 		return p.collector(name, open)
-	case "ovs":
-		m.OVS.Enabled = On
-		return p.pairs(open, key, unknown, nil)
-	case "nvml":
-		m.NVML.Enabled = On
-		return p.pairs(open, key, unknown, nil)
-	case "kvm":
-		m.KVM.Enabled = On
-		return p.pairs(open, key, func(k, v htok) {
-			switch strings.ToLower(k.s) {
-			case "refreshvms":
-				if n, ok := p.integer(k, v, 60, 3600); ok {
-					m.KVM.RefreshVMs = time.Duration(n) * time.Second
-				}
-			case "forgetvms":
-				if n, ok := p.integer(k, v, 60, math.MaxUint32); ok {
-					m.KVM.ForgetVMs = time.Duration(n) * time.Second
-				}
-			default:
-				p.errTok(k, "unknown kvm setting %q%s", k.s, suggest(k.s, []string{"refreshVMs", "forgetVMs"}))
-			}
-		}, nil)
-	case "psample":
-		m.PSample = defaultPSample()
-		m.PSample.Enabled = On
-		return p.pairs(open, key, func(k, v htok) {
-			ps := &m.PSample
-			switch strings.ToLower(k.s) {
-			case "group":
-				if n, ok := p.integer(k, v, 1, math.MaxUint32); ok {
-					ps.Group = uint32(n)
-				}
-			case "ingress":
-				ps.Ingress, _ = p.onOffOr(k, v, ps.Ingress)
-			case "egress":
-				ps.Egress, _ = p.onOffOr(k, v, ps.Egress)
-			default:
-				p.errTok(k, "unknown psample setting %q%s", k.s, suggest(k.s, []string{"group", "ingress", "egress"}))
-			}
-		}, nil)
-	case "nflog":
-		return p.nflog(name, open)
-	case "pcap":
-		return p.pcap(name, open)
-	case "dropmon":
-		return p.dropmon(open)
 	}
-	if slices.Contains(hsflowdOtherModules, key) {
-		p.warnTok(name, "%s { }: hsflowd module not in gwd; ignored", name.s)
-	} else {
-		p.warnTok(name, "%s { }: unknown block; ignored%s", name.s, suggest(name.s, hsflowdModules))
+	for _, s := range p.c.order {
+		if s.Hsflowd == "" || !strings.EqualFold(s.Hsflowd, key) {
+			continue
+		}
+		v := reflect.ValueOf(p.c.sections[s.Name]).Elem()
+		if fv, _, ok := modeField(v); ok {
+			fv.Set(reflect.ValueOf(On))
+		}
+		return p.pairs(open, key, func(k, val htok) {
+			if !p.generic(v, k, val) {
+				p.errTok(k, "unknown %s setting %q%s", key, k.s, suggest(k.s, hsflowdNames(v.Type())))
+			}
+		}, nil)
+	}
+	switch {
+	case slices.Contains(Unsupported, key):
+		p.warnTok(name, "%s { }: the %s module is not supported by gwd yet; ignored", name.s, key)
+	case slices.Contains(hsflowdOtherModules, key):
+		p.warnTok(name, "%s { }: hsflowd module not in gwd (its data comes from another gwd module); ignored", name.s)
+	default:
+		known := slices.Concat([]string{"collector"}, Unsupported, hsflowdOtherModules)
+		for _, s := range p.c.order {
+			if s.Hsflowd != "" {
+				known = append(known, s.Hsflowd)
+			}
+		}
+		p.warnTok(name, "%s { }: unknown block; ignored%s", name.s, suggest(name.s, known))
 	}
 	return p.skip(open)
 }
 
-// onOffOr returns the on/off value, or old after an error.
-func (p *hparser) onOffOr(k, v htok, old bool) (bool, bool) {
-	b, ok := p.onOff(k, v)
-	if !ok {
-		return old, false
+// modeField returns the `enabled` key of a section, when it is a Mode.
+func modeField(v reflect.Value) (reflect.Value, fieldInfo, bool) {
+	for _, f := range fields(v.Type()) {
+		if f.key == "enabled" && f.goType == modeType {
+			return v.Field(f.index), f, true
+		}
 	}
-	return b, true
+	return reflect.Value{}, fieldInfo{}, false
 }
 
 func (p *hparser) collector(name, open htok) bool {
-	col := Collector{Port: DefaultPort}
+	col := Collector{}
+	setDefaults(reflect.ValueOf(&col).Elem(), SyntaxHsflowd)
 	hasIP := false
+	nerr := len(p.errs)
 	ok := p.pairs(open, "collector", func(k, v htok) {
-		switch strings.ToLower(k.s) {
-		case "ip":
-			hasIP = true
-			if p.check(k, v, checkHostOrIP(v.s)) {
-				col.Address = v.s
-			}
-		case "udpport":
-			if n, ok := p.integer(k, v, 1, 65535); ok {
-				col.Port = uint16(n)
-			}
-		case "dev":
-			if p.check(k, v, checkIfName(v.s)) {
-				col.Interface = v.s
-			}
-		case "namespace":
+		switch {
+		case strings.EqualFold(k.s, "namespace"):
 			p.warnTok(k, "%s: sending from another network namespace is not supported by gwd; ignored", k.s)
+		case p.generic(reflect.ValueOf(&col).Elem(), k, v):
+			hasIP = hasIP || strings.EqualFold(k.s, "ip")
 		default:
-			p.errTok(k, "unknown collector setting %q%s", k.s, suggest(k.s, []string{"ip", "UDPPort", "dev", "namespace"}))
+			p.errTok(k, "unknown collector setting %q%s", k.s, suggest(k.s, append(hsflowdNames(reflect.TypeFor[Collector]()), "namespace")))
 		}
 	}, nil)
 	if !ok {
@@ -479,117 +414,8 @@ func (p *hparser) collector(name, open htok) bool {
 	switch {
 	case !hasIP:
 		p.errTok(name, "collector { } has no ip")
-	case col.Address != "":
+	case len(p.errs) == nerr:
 		p.c.Collectors = append(p.c.Collectors, col)
 	}
 	return true
-}
-
-func (p *hparser) nflog(name, open htok) bool {
-	nf := &p.c.Modules.NFLOG
-	nf.Enabled = On
-	ok := p.pairs(open, "nflog", func(k, v htok) {
-		switch strings.ToLower(k.s) {
-		case "group", "nfloggroup":
-			if n, ok := p.integer(k, v, 1, 65535); ok {
-				nf.Group = uint32(n)
-			}
-		case "probability", "nflogprobability":
-			if f, ok := p.probability(k, v); ok {
-				nf.Probability = f
-			}
-		default:
-			p.errTok(k, "unknown nflog setting %q%s", k.s, suggest(k.s, []string{"group", "probability"}))
-		}
-	}, nil)
-	if ok && nf.Group == 0 {
-		// hsflowd opens nothing without a group: keep the file working.
-		p.warnTok(name, "nflog { } has no group, so it samples nothing; module off")
-		nf.Enabled = Off
-	}
-	return ok
-}
-
-func (p *hparser) pcap(name, open htok) bool {
-	dev := PCAPDevice{VPort: Auto}
-	ok := p.pairs(open, "pcap", func(k, v htok) {
-		switch strings.ToLower(k.s) {
-		case "dev":
-			if p.check(k, v, checkIfName(v.s)) {
-				dev.Dev = v.s
-			}
-		case "promisc":
-			dev.Promisc, _ = p.onOffOr(k, v, dev.Promisc)
-		case "vport":
-			if b, ok := p.onOff(k, v); ok {
-				dev.VPort = map[bool]Mode{true: On, false: Off}[b]
-			}
-		case "speed":
-			r, err := ParseSpeedRange(v.s)
-			if err != nil {
-				p.errTok(v, "%s: %q is not a speed range such as 10G, 1G-100G or 1G-", k.s, v.s)
-				return
-			}
-			dev.Speed = r
-		case "sampling":
-			if n, ok := p.integer(k, v, 0, MaxSamplingRate); ok {
-				dev.Sampling = uint32(n)
-			}
-		default:
-			p.errTok(k, "unknown pcap setting %q%s", k.s,
-				suggest(k.s, []string{"dev", "promisc", "vport", "speed", "sampling"}))
-		}
-	}, nil)
-	if !ok {
-		return false
-	}
-	if msg := checkPCAPDevice(dev); msg != "" {
-		p.warnTok(name, "pcap { } has neither dev nor speed, so it samples nothing; ignored")
-		return true
-	}
-	p.c.Modules.PCAP.Enabled = On
-	p.c.Modules.PCAP.Devices = append(p.c.Modules.PCAP.Devices, dev)
-	return true
-}
-
-func (p *hparser) dropmon(open htok) bool {
-	dm := &p.c.Modules.DropMon
-	*dm = defaultDropMon()
-	dm.Enabled = On
-	flags := map[string]*bool{
-		"start": &dm.Start, "sw": &dm.SW, "hw": &dm.HW, "rn": &dm.RN, "hw_unknown": &dm.HWUnknown,
-		"sw_passive": &dm.SWPassive, "hw_passive": &dm.HWPassive,
-	}
-	return p.pairs(open, "dropmon", func(k, v htok) {
-		key := strings.ToLower(k.s)
-		if f := flags[key]; f != nil {
-			*f, _ = p.onOffOr(k, v, *f)
-			return
-		}
-		switch key {
-		case "group":
-			if _, ok := p.integer(k, v, 1, math.MaxUint32); ok {
-				p.warnTok(k, "%s: deprecated in hsflowd; ignored", k.s)
-			}
-		case "hw_function":
-			if _, ok := p.onOff(k, v); ok {
-				p.warnTok(k, "%s: deprecated in hsflowd; ignored", k.s)
-			}
-		case "hide":
-			if p.check(k, v, checkRegexp(v.s)) {
-				dm.Hide = v.s
-			}
-		case "limit":
-			if n, ok := p.integer(k, v, 1, 10000); ok {
-				dm.Limit = uint32(n)
-			}
-		case "max":
-			if n, ok := p.integer(k, v, 1, math.MaxUint32); ok {
-				dm.Max = uint32(n)
-			}
-		default:
-			known := []string{"start", "sw", "hw", "rn", "hw_unknown", "sw_passive", "hw_passive", "hide", "limit", "max"}
-			p.errTok(k, "unknown dropmon setting %q%s", k.s, suggest(k.s, known))
-		}
-	}, nil)
 }

@@ -8,15 +8,16 @@ import (
 // Parse reads a configuration file. name is used in messages; data is the
 // file's content. The syntax is hsflowd.conf when the content starts with
 // `sflow {` (after comments) or name ends in ".conf", and gwd's YAML
-// format otherwise. Every default is filled in.
-func Parse(name string, data []byte) (*Config, error) {
+// format otherwise. sections are the modules' sections (see Section);
+// every default is filled in.
+func Parse(name string, data []byte, sections ...Section) (*Config, error) {
 	if name == "" {
 		name = "config"
 	}
 	if looksHsflowd(data) || strings.HasSuffix(filepath.Base(name), ".conf") {
-		return parseHsflowd(name, data)
+		return parseHsflowd(name, data, sections)
 	}
-	return parseYAML(name, data)
+	return parseYAML(name, data, sections)
 }
 
 // looksHsflowd reports whether data starts with `sflow {`, ignoring

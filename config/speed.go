@@ -75,63 +75,15 @@ func (s Speed) Label() string {
 	return d
 }
 
-// SpeedRange selects interfaces by speed. The zero SpeedRange selects
-// nothing; Max 0 means exactly Min; Max math.MaxUint64 means Min and above.
-type SpeedRange struct {
-	Min, Max Speed
-}
-
-// IsZero reports whether the range is unset.
-func (r SpeedRange) IsZero() bool { return r == SpeedRange{} }
-
-// Contains reports whether speed s is in the range.
-func (r SpeedRange) Contains(s Speed) bool {
-	if r.IsZero() {
-		return false
-	}
-	if r.Max == 0 {
-		return s == r.Min
-	}
-	return s >= r.Min && s <= r.Max
-}
-
-// String writes the range as ParseSpeedRange reads it: "10G", "1G-100G"
-// or "1G-" (1G and above).
-func (r SpeedRange) String() string {
-	switch {
-	case r.IsZero():
-		return ""
-	case r.Max == 0:
-		return r.Min.String()
-	case r.Max == math.MaxUint64:
-		return r.Min.String() + "-"
-	}
-	return r.Min.String() + "-" + r.Max.String()
-}
-
-// ParseSpeedRange reads "SPEED", "MIN-MAX" or "MIN-" (hsflowd's pcap speed
-// syntax).
-func ParseSpeedRange(s string) (SpeedRange, error) {
-	lo, hi, dash := strings.Cut(s, "-")
-	min, err := ParseSpeed(lo)
+// UnmarshalText reads a speed as ParseSpeed does.
+func (s *Speed) UnmarshalText(b []byte) error {
+	v, err := ParseSpeed(string(b))
 	if err != nil {
-		return SpeedRange{}, err
+		return errors.New("is not a speed such as 10G or 100M")
 	}
-	if !dash {
-		return SpeedRange{Min: min}, nil
-	}
-	if hi == "" {
-		return SpeedRange{Min: min, Max: math.MaxUint64}, nil
-	}
-	max, err := ParseSpeed(hi)
-	if err != nil {
-		return SpeedRange{}, err
-	}
-	if max < min {
-		return SpeedRange{}, errors.New("speed range ends below its start")
-	}
-	if max == math.MaxUint64 && min == max {
-		return SpeedRange{Min: min}, nil
-	}
-	return SpeedRange{Min: min, Max: max}, nil
+	*s = v
+	return nil
 }
+
+// MarshalText writes the speed as String does.
+func (s Speed) MarshalText() ([]byte, error) { return []byte(s.String()), nil }

@@ -1,10 +1,6 @@
 package config
 
 import (
-	"math"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -43,38 +39,6 @@ func TestSpeed(t *testing.T) {
 	for _, bad := range []string{"", "G", "0", "1.5G", "-1G", "10GB", "x", "99999999999999999999T"} {
 		if s, err := ParseSpeed(bad); err == nil {
 			t.Errorf("ParseSpeed(%q) = %v, want an error", bad, s)
-		}
-	}
-}
-
-func TestSpeedRange(t *testing.T) {
-	tests := []struct {
-		in   string
-		want SpeedRange
-		in1G bool
-	}{
-		{"1G", SpeedRange{Min: 1e9}, true},
-		{"1G-100G", SpeedRange{Min: 1e9, Max: 100e9}, true},
-		{"10G-", SpeedRange{Min: 10e9, Max: math.MaxUint64}, false},
-		{"1-", SpeedRange{Min: 1, Max: math.MaxUint64}, true},
-		{"100M", SpeedRange{Min: 100e6}, false},
-	}
-	for _, tt := range tests {
-		got, err := ParseSpeedRange(tt.in)
-		if err != nil || got != tt.want {
-			t.Errorf("ParseSpeedRange(%q) = %+v, %v; want %+v", tt.in, got, err, tt.want)
-			continue
-		}
-		if s := got.String(); s != tt.in {
-			t.Errorf("%+v.String() = %q, want %q", got, s, tt.in)
-		}
-		if c := got.Contains(1e9); c != tt.in1G {
-			t.Errorf("%q.Contains(1G) = %v", tt.in, c)
-		}
-	}
-	for _, bad := range []string{"", "-", "-1G", "10G-1G", "1G-x"} {
-		if r, err := ParseSpeedRange(bad); err == nil {
-			t.Errorf("ParseSpeedRange(%q) = %+v, want an error", bad, r)
 		}
 	}
 }
@@ -143,35 +107,3 @@ func TestSuggest(t *testing.T) {
 
 // FuzzParse: Parse never panics, and whatever it accepts, Text writes
 // back in a form Parse reads to the same Config.
-func FuzzParse(f *testing.F) {
-	for _, dir := range []string{"good", "bad"} {
-		files, _ := filepath.Glob(filepath.Join("testdata", dir, "*"))
-		for _, file := range files {
-			data, err := os.ReadFile(file)
-			if err != nil {
-				f.Fatal(err)
-			}
-			f.Add(data, strings.HasSuffix(file, ".conf"))
-		}
-	}
-	f.Add([]byte("a: &a [*a, *a]\nb: *a\n"), false)
-	f.Add([]byte("sflow { a { b { c { } } } }"), true)
-	f.Fuzz(func(t *testing.T, data []byte, conf bool) {
-		name := "fuzz.yaml"
-		if conf {
-			name = "fuzz.conf"
-		}
-		c, err := Parse(name, data)
-		if err != nil {
-			return
-		}
-		text := c.Text()
-		back, err := Parse("text.yaml", []byte(text))
-		if err != nil {
-			t.Fatalf("Parse(Text()) failed: %v\n%s", err, text)
-		}
-		if diff := cmp.Diff(c, back, cmpOpts, ignoreMeta); diff != "" {
-			t.Fatalf("Parse(Text()) differs (-first +second):\n%s", diff)
-		}
-	})
-}

@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"gwd/config"
+	"gwd/internal/app"
 )
 
 // cmdConfig is `gwd config check`: parse a configuration file and print the
@@ -27,7 +28,7 @@ func cmdConfig(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "gwd config check: %v\n", err)
 		return 2
 	}
-	cfg, err := config.Parse(*path, data)
+	cfg, err := config.Parse(*path, data, app.Sections(modules)...)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 2

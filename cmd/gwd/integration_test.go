@@ -350,7 +350,7 @@ func TestIntegrationSighupReload(t *testing.T) {
 	for !strings.Contains(p.output(), "need a restart") && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
-	if out := p.output(); !strings.Contains(out, "configuration reloaded") || !strings.Contains(out, "sections=host") {
+	if out := p.output(); !strings.Contains(out, "configuration reloaded") || !strings.Contains(out, "module=host") {
 		t.Errorf("reload not reported, or the host change not flagged:\n%s", out)
 	}
 }

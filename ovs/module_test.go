@@ -1,4 +1,4 @@
-package main
+package ovs
 
 import (
 	"crypto/ecdsa"
@@ -13,8 +13,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"gwd/config"
 )
 
 func TestOVSTLS(t *testing.T) {
@@ -35,15 +33,15 @@ func TestOVSTLS(t *testing.T) {
 	os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
 	os.WriteFile(caPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
 
-	c, err := ovsTLS(config.OVSSSL{PrivateKey: keyPath, Certificate: certPath, CACert: caPath})
+	c, err := tlsConfig(SSLOptions{PrivateKey: keyPath, Certificate: certPath, CACert: caPath})
 	if err != nil || len(c.Certificates) != 1 || c.RootCAs == nil {
 		t.Fatalf("good files: %v %+v", err, c)
 	}
-	if _, err := ovsTLS(config.OVSSSL{PrivateKey: keyPath, Certificate: filepath.Join(dir, "nope.pem")}); err == nil || !strings.Contains(err.Error(), "modules.ovs.ssl") {
+	if _, err := tlsConfig(SSLOptions{PrivateKey: keyPath, Certificate: filepath.Join(dir, "nope.pem")}); err == nil || !strings.Contains(err.Error(), "modules.ovs.ssl") {
 		t.Errorf("missing certificate: %v", err)
 	}
 	os.WriteFile(caPath, []byte("not a certificate"), 0o600)
-	if _, err := ovsTLS(config.OVSSSL{CACert: caPath}); err == nil || !strings.Contains(err.Error(), "ca_cert") {
+	if _, err := tlsConfig(SSLOptions{CACert: caPath}); err == nil || !strings.Contains(err.Error(), "ca_cert") {
 		t.Errorf("bad CA file: %v", err)
 	}
 }

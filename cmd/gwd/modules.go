@@ -1,0 +1,18 @@
+package main
+
+import (
+	"gwd/asic"
+	"gwd/gpu"
+	"gwd/host"
+	"gwd/internal/app"
+	"gwd/ovs"
+)
+
+// modules are gwd's capabilities in start order; adding one is a line
+// here (see docs/modules.md).
+var modules = []app.Module{
+	host.Module{},
+	ovs.Module{},
+	gpu.Module{},
+	asic.Module{},
+}

@@ -1,0 +1,62 @@
+package app
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"gwd/agent"
+	"gwd/config"
+)
+
+// Summary writes what gwd is doing, for the start of `gwd run`: the agent
+// address, the data sources (named by the modules), the collectors and the
+// state of every module.
+func (r *Runtime) Summary(w io.Writer, header string) {
+	fmt.Fprintln(w, header)
+	e := r.agent.Address()
+	if e.Addr.IsValid() {
+		fmt.Fprintf(w, "  agent address   %s (%s)\n", e.Addr, e.Reason)
+	} else {
+		fmt.Fprintf(w, "  agent address   none: %s; nothing is sent until one appears\n", e.Reason)
+	}
+	dss := r.agent.DataSources()
+	keys := make([]agent.DataSource, 0, len(dss))
+	for ds := range dss {
+		keys = append(keys, ds)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].Type != keys[j].Type {
+			return keys[i].Type > keys[j].Type
+		}
+		return keys[i].Index < keys[j].Index
+	})
+	fmt.Fprintf(w, "  data sources    %d\n", len(keys))
+	for _, ds := range keys {
+		what := strings.Join(dss[ds], "+")
+		if l := r.Label(ds); l != "" {
+			what += ", " + l
+		}
+		fmt.Fprintf(w, "    %-12s %s\n", ds, what)
+	}
+	cs := r.agent.Collectors()
+	fmt.Fprintf(w, "  collectors      %d\n", len(cs))
+	for _, c := range cs {
+		fmt.Fprintf(w, "    %s\n", c.Collector)
+	}
+	for _, st := range r.Status() {
+		state := "not running"
+		switch {
+		case st.Running:
+			state = "running"
+		case st.Mode == config.Off:
+			state = "off"
+		}
+		line := fmt.Sprintf("  %-15s %s (enabled: %s)", st.Name, state, st.Mode)
+		if st.Detail != "" && st.Mode != config.Off {
+			line += ": " + st.Detail
+		}
+		fmt.Fprintln(w, line)
+	}
+}
