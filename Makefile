@@ -44,8 +44,10 @@ lint:
 	$(GO) vet $(PKGS)
 	$(GO) run $(STATICCHECK) $(PKGS)
 
+# The codec from sflow/spec/, and docs/config.md from the keys' descriptions.
 generate:
 	$(GO) generate ./sflow/...
+	$(GO) test ./cmd/gwd -run '^TestConfigDocs$$' -update
 
 # The generated files must match the structure table.
 check-generated:

@@ -104,7 +104,6 @@ type Agent struct {
 	address  Election
 	exporter *exporterSet
 	dgSeq    uint32
-	taps     []func([]byte)
 	flow     flowState
 	wake     chan struct{}
 	elected  chan struct{} // signalled when the election result changes
@@ -247,14 +246,6 @@ func (a *Agent) Health() map[string]string {
 		out[k] = v
 	}
 	return out
-}
-
-// Tap calls f with every datagram sent (for the web UI and tests); f must
-// not keep the slice.
-func (a *Agent) Tap(f func([]byte)) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.taps = append(a.taps, f)
 }
 
 // Reconfigure applies a new configuration: collectors, polling, address
@@ -516,7 +507,7 @@ func (a *Agent) headerLenLocked() int {
 
 // emitLocked sends one datagram of n encoded samples, given as byte runs
 // to concatenate, with the next datagram sequence number, to every
-// collector and tap. buf is scratch space, returned for reuse.
+// collector. buf is scratch space, returned for reuse.
 func (a *Agent) emitLocked(buf []byte, n int, samples ...[]byte) []byte {
 	a.dgSeq++
 	hdr := sflow.Datagram{AgentAddress: a.address.Addr, SubAgentID: a.cfg.SubAgent, SequenceNumber: a.dgSeq,
@@ -526,8 +517,5 @@ func (a *Agent) emitLocked(buf []byte, n int, samples ...[]byte) []byte {
 		out = append(out, s...)
 	}
 	a.exporter.send(out)
-	for _, t := range a.taps {
-		t(out)
-	}
 	return out[:0]
 }

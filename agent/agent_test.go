@@ -320,17 +320,6 @@ func TestUnregisterKeepsOtherContributor(t *testing.T) {
 	}
 }
 
-func TestVirtualSourceProbes(t *testing.T) {
-	first, err := VirtualSource("uuid-1", nil)
-	if err != nil || first.Type != 3 || first.Index < 100000 || first.Index >= 150000 {
-		t.Fatalf("%v %v", first, err)
-	}
-	second, _ := VirtualSource("uuid-1", func(ds DataSource) bool { return ds == first })
-	if second == first || second.Index != 100000+(first.Index-100000+1)%50000 {
-		t.Fatalf("probe gave %v after %v", second, first)
-	}
-}
-
 func flowSample(in uint32, hdrLen int) *sflow.Sample {
 	return &sflow.Sample{Tag: sflow.SampleFlow, SamplingRate: 10, SamplePool: 100, Input: Interface(in), Output: Interface(2),
 		Records: []sflow.Record{&sflow.SampledHeader{Protocol: 1, FrameLength: 100, Header: make([]byte, hdrLen)}}}

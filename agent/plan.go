@@ -1,9 +1,6 @@
 package agent
 
-import (
-	"fmt"
-	"hash/fnv"
-)
+import "fmt"
 
 // The data-source plan: every sample gwd sends names its data source with
 // one of these, so that no two entities of the box ever share a source id.
@@ -13,8 +10,10 @@ import (
 //	                 numbers its ports the same way, so OVS port counters and
 //	                 gwd's interface counters meet on the same source
 //	2:(1000+n)       Open vSwitch bridge n (n stable per bridge name)
+//	2:(2000+i)       NVIDIA GPU i, when per-GPU data sources are enabled
 //	3:(100000+h)     a VM or container: h = hash(UUID) mod 50000, probing to
-//	                 the next free slot on collision
+//	                 the next free slot on collision (reserved for the VM and
+//	                 container modules)
 //
 // The sub-agent plan: everything gwd sends, its own samples and the samples
 // it relays, goes out under one agent address and sub-agent SubAgent
@@ -37,27 +36,6 @@ func InterfaceSource(ifIndex uint32) DataSource { return DataSource{Type: 0, Ind
 
 // BridgeSource is the data source of OVS bridge slot n (n < 1000).
 func BridgeSource(n uint32) DataSource { return DataSource{Type: 2, Index: 1000 + n} }
-
-const (
-	virtualBase  = 100000
-	virtualSlots = 50000
-)
-
-// VirtualSource picks the data source of a VM or container from its UUID:
-// 3:(100000 + hash mod 50000), moving to the next slot while taken(ds) says
-// the slot belongs to another entity. It gives up after 50000 slots.
-func VirtualSource(uuid string, taken func(DataSource) bool) (DataSource, error) {
-	h := fnv.New32a()
-	h.Write([]byte(uuid))
-	start := h.Sum32() % virtualSlots
-	for i := uint32(0); i < virtualSlots; i++ {
-		ds := DataSource{Type: 3, Index: virtualBase + (start+i)%virtualSlots}
-		if taken == nil || !taken(ds) {
-			return ds, nil
-		}
-	}
-	return DataSource{}, fmt.Errorf("agent: no free virtual data source for %s: all %d slots taken", uuid, virtualSlots)
-}
 
 // GPUSource is the data source of NVIDIA GPU i (its NVML index, the index
 // nvidia-smi lists; i < 1000) when per-GPU data sources are enabled:

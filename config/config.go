@@ -217,9 +217,6 @@ var Unsupported = []string{"kvm", "docker", "containerd", "k8s", "psample", "nfl
 //go:embed default.yaml
 var defaultYAML []byte
 
-// DefaultYAML returns the text of the built-in configuration.
-func DefaultYAML() []byte { return slices.Clone(defaultYAML) }
-
 // Default returns the built-in configuration (host and interface counters
 // every 10 s to 127.0.0.1:6343) with the given sections.
 func Default(sections ...Section) *Config {

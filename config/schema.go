@@ -225,6 +225,12 @@ func setText(v reflect.Value, s string, f fieldInfo) string {
 		}
 		return ""
 	}
+	return setKind(v, s, f)
+}
+
+// setKind sets a value of a basic kind (string, bool, number) from text.
+func setKind(v reflect.Value, s string, f fieldInfo) string {
+	t := v.Type()
 	switch t.Kind() {
 	case reflect.String:
 		if msg := checkString(s, f); msg != "" {

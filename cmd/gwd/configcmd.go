@@ -19,7 +19,7 @@ func cmdConfig(args []string, stdout, stderr io.Writer) int {
 	}
 	fs := flag.NewFlagSet("config check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	path := fs.String("config", defaultConfigPath, "configuration `file` to check (gwd YAML or hsflowd.conf)")
+	path := fs.String("config", app.DefaultConfigPath, "configuration `file` to check (gwd YAML or hsflowd.conf)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
