@@ -53,13 +53,6 @@ const SourceName = "asic"
 // machine (no devlink, no SONiC database configuration, ...).
 var ErrNotAvailable = errors.New("not available")
 
-// Defaults.
-const (
-	DefaultInterval   = 5 * time.Second
-	DefaultCumulusDir = "/cumulus/switchd/run"
-	DefaultSysRoot    = "/sys"
-)
-
 // Config is the asic part of gwd's configuration.
 type Config struct {
 	// Enabled is the module's mode (gwd's configuration).
@@ -96,20 +89,9 @@ func (c Config) LogValue() slog.Value {
 }
 
 func (c *Config) normalize() error {
-	if c.Interval == 0 {
-		c.Interval = DefaultInterval
-	}
+	config.FillZero(c)
 	if c.Interval < 0 {
 		return fmt.Errorf("asic: interval %v is negative", c.Interval)
-	}
-	if c.CumulusDir == "" {
-		c.CumulusDir = DefaultCumulusDir
-	}
-	if c.SysRoot == "" {
-		c.SysRoot = DefaultSysRoot
-	}
-	if len(c.Backends) == 0 {
-		c.Backends = []string{BackendAuto}
 	}
 	seen := map[string]bool{}
 	for _, b := range c.Backends {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"gwd/config"
 	"log/slog"
 	"math"
 	"math/big"
@@ -81,23 +82,12 @@ var privProtocols = map[string]gosnmp.SnmpV3PrivProtocol{
 }
 
 func (c *SNMPConfig) normalize() error {
-	if c.Target == "" {
-		c.Target = "127.0.0.1:161"
-	}
+	config.FillZero(c)
 	if _, _, err := splitTarget(c.Target); err != nil {
 		return err
 	}
-	if c.Version == "" {
-		c.Version = "2c"
-	}
-	if c.Timeout == 0 {
-		c.Timeout = 2 * time.Second
-	}
 	if c.Timeout < 0 || c.Retries < 0 {
 		return errors.New("asic: snmp.timeout and snmp.retries must not be negative")
-	}
-	if c.Retries == 0 {
-		c.Retries = 1
 	}
 	switch c.Version {
 	case "2c":

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"gwd/config"
 	"log/slog"
 	"net"
 	"os"
@@ -16,9 +17,6 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
 )
-
-// DefaultSONiCDBConfig is where SONiC describes its redis databases.
-const DefaultSONiCDBConfig = "/var/run/redis/sonic-db/database_config.json"
 
 // SONiCConfig configures the sonic backend.
 type SONiCConfig struct {
@@ -42,25 +40,16 @@ type SONiCConfig struct {
 }
 
 func (c *SONiCConfig) normalize() error {
-	if c.DBConfig == "" {
-		c.DBConfig = DefaultSONiCDBConfig
-	}
+	config.FillZero(c)
 	switch c.Transport {
-	case "":
-		c.Transport = "auto"
 	case "auto", "unix", "tcp":
 	default:
 		return fmt.Errorf("asic: sonic.transport %q: want auto, unix or tcp", c.Transport)
 	}
 	switch c.Watermarks {
-	case "":
-		c.Watermarks = "persistent"
 	case "persistent", "user":
 	default:
 		return fmt.Errorf("asic: sonic.watermarks %q: want persistent or user", c.Watermarks)
-	}
-	if c.Timeout == 0 {
-		c.Timeout = 2 * time.Second
 	}
 	if c.Timeout < 0 {
 		return fmt.Errorf("asic: sonic.timeout %v is negative", c.Timeout)

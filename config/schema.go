@@ -415,3 +415,29 @@ func (c *Config) SectionValue(name string) any { return c.sections[name] }
 
 // Sections returns the sections c was parsed with, in order.
 func (c *Config) Sections() []Section { return c.order }
+
+// FillZero sets the keys of the struct ptr points to that are empty
+// strings, empty lists or zero durations to their defaults, for code that
+// builds a section by hand (tests, libraries); a parsed section has every
+// default already. Numbers and booleans are left alone: their zero can be
+// a value someone chose.
+func FillZero(ptr any) {
+	fillZero(reflect.ValueOf(ptr).Elem())
+}
+
+func fillZero(v reflect.Value) {
+	for _, f := range fields(v.Type()) {
+		fv := v.Field(f.index)
+		switch {
+		case fv.Kind() == reflect.Struct && !isScalar(f.goType):
+			fillZero(fv)
+		case f.def == "":
+		case fv.Kind() == reflect.String && fv.String() == "",
+			f.goType == durationType && fv.Int() == 0,
+			fv.Kind() == reflect.Slice && fv.Len() == 0:
+			tmp := reflect.New(v.Type()).Elem()
+			setDefaults(tmp, SyntaxYAML)
+			fv.Set(tmp.Field(f.index))
+		}
+	}
+}

@@ -280,3 +280,11 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestFillZero(t *testing.T) {
+	w := widget{Name: "kept", Count: 0, On: false}
+	FillZero(&w)
+	if w.Name != "kept" || w.Every != time.Minute || len(w.Nets) != 1 || w.Count != 0 || w.On {
+		t.Errorf("FillZero = %+v: strings, durations and lists get defaults, numbers and booleans stay", w)
+	}
+}

@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -25,8 +26,8 @@ const RescanInterval = 30 * time.Second
 
 // Config says where the host's files are. Zero values take the defaults.
 type Config struct {
-	// Proc, Sys and Etc are the procfs, sysfs and /etc roots (defaults
-	// /proc, /sys, /etc; e.g. /host/proc in a container).
+	// Proc, Sys and Etc are the procfs, sysfs and /etc roots (host.proc_root,
+	// sys_root, etc_root: /proc, /sys, /etc unless configured).
 	Proc, Sys, Etc string
 	// StateDir keeps the random host UUID when neither /etc/machine-id nor
 	// DMI gives one (default /var/lib/gwd).
@@ -46,9 +47,6 @@ func (c *Config) normalize() {
 			*p = v
 		}
 	}
-	def(&c.Proc, "/proc")
-	def(&c.Sys, "/sys")
-	def(&c.Etc, "/etc")
 	def(&c.StateDir, "/var/lib/gwd")
 	def(&c.Root, "/")
 }
@@ -113,6 +111,9 @@ func New(cfg Config, log *slog.Logger) (*Host, error) {
 	cfg.normalize()
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Etc == "" {
+		return nil, errors.New("host: etc root not set")
 	}
 	for _, d := range []struct{ what, path string }{{"proc", cfg.Proc}, {"sys", cfg.Sys}} {
 		st, err := os.Stat(d.path)

@@ -51,7 +51,7 @@ func TestIntegrationLiveHost(t *testing.T) {
 	if err != nil {
 		skipOrFail(t, "iproute2's ip is not installed: cannot cross-check interface counters")
 	}
-	h, err := New(Config{StateDir: t.TempDir()}, nil)
+	h, err := New(Config{Proc: "/proc", Sys: "/sys", Etc: "/etc", StateDir: t.TempDir()}, nil)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
