@@ -1,10 +1,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -286,22 +288,26 @@ func checkMonotonic(t *testing.T, last map[string]uint32, ss []seenSample) {
 	}
 }
 
-// TestIntegrationOVSDBMissing: an OVSDB that does not exist gives a clear
-// error and gwd keeps exporting host counters.
+// TestIntegrationOVSDBMissing: with enabled: auto, an OVSDB that does not
+// exist is said once, naming the socket, and gwd keeps exporting host
+// counters; with enabled: true it is an error at start-up (exit 1) that
+// names the module and the socket.
 func TestIntegrationOVSDBMissing(t *testing.T) {
 	bin := gwdBinary(t)
 	c := newCollector(t)
 	sock := filepath.Join(t.TempDir(), "nope.sock")
-	cfg := writeFile(t, t.TempDir(), "gwd.yaml", fmt.Sprintf(`polling: 1s
+	conf := func(mode string) string {
+		return writeFile(t, t.TempDir(), "gwd.yaml", fmt.Sprintf(`polling: 1s
 modules:
   ovs:
-    enabled: true
+    enabled: %s
     ovsdb: unix:%s
 collectors:
   - address: 127.0.0.1
     port: %d
-`, sock, c.port))
-	p := start(t, bin, "run", "--config", cfg)
+`, mode, sock, c.port))
+	}
+	p := start(t, bin, "run", "--config", conf("auto"))
 	var d sflow.Decoder
 	host := 0
 	for i := 0; i < 4; i++ {
@@ -318,10 +324,25 @@ collectors:
 	if host < 2 {
 		t.Errorf("host samples %d while OVSDB is missing", host)
 	}
-	time.Sleep(2500 * time.Millisecond)
 	out := p.output()
-	if !strings.Contains(out, sock) || !strings.Contains(out, "ovs") {
-		t.Errorf("no clear error naming the OVSDB socket:\n%s", out)
+	if strings.Count(out, "module not started") < 1 || !strings.Contains(out, sock) || !strings.Contains(out, "module=ovs") {
+		t.Errorf("auto: no line naming the module and the OVSDB socket:\n%s", out)
+	}
+	p.stop(t)
+
+	q := start(t, bin, "run", "--config", conf("true"))
+	select {
+	case <-q.done:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("enabled: true with no OVSDB did not exit:\n%s", q.output())
+	}
+	var exit *exec.ExitError
+	if !errors.As(q.status, &exit) || exit.ExitCode() != 1 {
+		t.Errorf("exit status %v, want 1", q.status)
+	}
+	want := "gwd run: module ovs: enabled: true, but not present on this box: OVSDB socket: stat " + sock
+	if out := q.output(); !strings.Contains(out, want) {
+		t.Errorf("enabled: true: want %q in:\n%s", want, out)
 	}
 	if _, err := os.Stat(sock); err == nil {
 		t.Error("socket appeared")
