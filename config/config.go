@@ -156,17 +156,6 @@ type InterfaceFilter struct {
 	Exclude string `key:"exclude" check:"regexp" type:"regexp" doc:"... unless they match this (empty: none)"`
 }
 
-// Matcher compiles the filter into a predicate.
-func (f InterfaceFilter) Matcher() (func(name string) bool, error) {
-	inc, exc, err := f.Regexps()
-	if err != nil {
-		return nil, err
-	}
-	return func(name string) bool {
-		return (inc == nil || inc.MatchString(name)) && (exc == nil || !exc.MatchString(name))
-	}, nil
-}
-
 // Regexps compiles the filter; an empty expression gives nil.
 func (f InterfaceFilter) Regexps() (include, exclude *regexp.Regexp, err error) {
 	if f.Include != "" {
