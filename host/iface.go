@@ -109,6 +109,15 @@ func (h *Host) probeInterface(rd *fileReader, name string) (Interface, bool) {
 		inf.Speed = uint64(sp) * 1_000_000
 	}
 	inf.Up = operUp(rd, dir)
+	inf.flags = flags
+	if b, err := rd.load(dir, "duplex"); err == nil {
+		switch string(trimSpace(b)) {
+		case "full":
+			inf.duplex = 1
+		case "half":
+			inf.duplex = 2
+		}
+	}
 	return inf, true
 }
 
@@ -154,6 +163,7 @@ type ifPoller struct {
 	statDir string // Sys/class/net/<name>/statistics/
 
 	mu       sync.Mutex
+	facts    Interface // flags, state, speed, duplex as of the last scan
 	rd       fileReader
 	ifc      sflow.IfCounters
 	eth      sflow.EthernetCounters
@@ -167,7 +177,7 @@ func newIfPoller(h *Host, inf Interface) *ifPoller {
 	dir := h.sys + "class/net/" + inf.Name + "/"
 	p := &ifPoller{
 		h: h, name: inf.Name, ifIndex: inf.IfIndex, arphrd: inf.Type, kind: inf.Kind, mac: inf.MAC,
-		dir: dir, statDir: dir + "statistics/",
+		dir: dir, statDir: dir + "statistics/", facts: inf,
 	}
 	name := inf.Name
 	if len(name) > maxPortName {
@@ -177,28 +187,17 @@ func newIfPoller(h *Host, inf Interface) *ifPoller {
 	return p
 }
 
+// setFacts takes the slow-changing facts of a new scan.
+func (p *ifPoller) setFacts(inf Interface) {
+	p.mu.Lock()
+	p.facts = inf
+	p.mu.Unlock()
+}
+
 func (p *ifPoller) sameIdentity(inf Interface) bool {
 	return p.name == inf.Name && p.ifIndex == inf.IfIndex && p.arphrd == inf.Type &&
 		p.kind == inf.Kind && bytes.Equal(p.mac, inf.MAC)
 }
-
-// The statistics files read for if_counters, in this order.
-var ifStatFiles = [...]string{
-	"rx_bytes", "rx_packets", "multicast", "rx_dropped", "rx_errors",
-	"tx_bytes", "tx_packets", "tx_dropped", "tx_errors",
-}
-
-const (
-	stRxBytes = iota
-	stRxPackets
-	stMulticast
-	stRxDropped
-	stRxErrors
-	stTxBytes
-	stTxPackets
-	stTxDropped
-	stTxErrors
-)
 
 // Poll implements agent.Poller: if_counters, ethernet_counters (ethernet
 // interfaces only), port_name, and sfp when the module EEPROM is readable.
@@ -238,24 +237,23 @@ const (
 func (p *ifPoller) Poll(recs []sflow.Record) ([]sflow.Record, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	idx, err := p.rd.readUint(p.dir, "ifindex")
-	if err != nil || idx != uint64(p.ifIndex) {
-		if err == nil || isNotExist(err) {
-			p.h.requestRescan()
-			return recs, nil
-		}
-		return recs, fmt.Errorf("if_counters %s: %w", p.name, err)
+	st, ifErr, ethErr, gone := p.readStats()
+	if gone {
+		p.h.requestRescan()
+		return recs, nil
 	}
 	var errs []error
-	if err := p.pollIfCounters(); err != nil {
-		errs = append(errs, fmt.Errorf("if_counters %s: %w", p.name, err))
+	if ifErr != nil {
+		errs = append(errs, fmt.Errorf("if_counters %s: %w", p.name, ifErr))
 	} else {
+		p.fillIfCounters(&st)
 		recs = append(recs, &p.ifc)
 	}
 	if p.arphrd == arphrdEther {
-		if err := p.pollEthernet(); err != nil {
-			errs = append(errs, fmt.Errorf("ethernet_counters %s: %w", p.name, err))
+		if ethErr != nil {
+			errs = append(errs, fmt.Errorf("ethernet_counters %s: %w", p.name, ethErr))
 		} else {
+			p.fillEthernet(&st)
 			recs = append(recs, &p.eth)
 		}
 	}
@@ -269,62 +267,62 @@ func (p *ifPoller) Poll(recs []sflow.Record) ([]sflow.Record, error) {
 	return recs, errors.Join(errs...)
 }
 
-func (p *ifPoller) pollIfCounters() error {
-	c := &p.ifc
-	var st [len(ifStatFiles)]uint64
-	for i, f := range ifStatFiles {
-		v, err := p.rd.readUint(p.statDir, f)
-		if err != nil {
-			return err
+// readStats reads the interface's counters: from the host's shared
+// netlink dump, else from its sysfs statistics files. gone says that the
+// interface no longer exists under this ifIndex.
+func (p *ifPoller) readStats() (st linkStats, ifErr, ethErr error, gone bool) {
+	if nl := p.h.nlStats; nl != nil {
+		st, ok, err := nl.get(p.ifIndex)
+		if err == nil {
+			return st, nil, nil, !ok
 		}
-		st[i] = v
+		// Fall through to sysfs: the dump failed this once.
 	}
-	b, err := p.rd.read(p.dir, "flags")
-	if err != nil {
-		return err
+	idx, err := p.rd.readUint(p.dir, "ifindex")
+	if err != nil || idx != uint64(p.ifIndex) {
+		if err == nil || isNotExist(err) {
+			return st, nil, nil, true
+		}
+		return st, err, err, false
 	}
-	flags, _ := parseHex(trimSpace(b))
+	st, ifErr, ethErr = readStatFiles(&p.rd, p.statDir)
+	return st, ifErr, ethErr, false
+}
+
+func (p *ifPoller) fillIfCounters(st *linkStats) {
+	v, f := &st.v, &p.facts
+	c := &p.ifc
 	*c = sflow.IfCounters{
 		IfIndex:          p.ifIndex,
 		IfType:           ifTypeOf(p.arphrd),
-		InOctets:         st[stRxBytes],
-		InUcastPkts:      uint32(st[stRxPackets] - min(st[stMulticast], st[stRxPackets])),
-		InMulticastPkts:  uint32(st[stMulticast]),
+		InOctets:         v[lsRxBytes],
+		InUcastPkts:      uint32(v[lsRxPackets] - min(v[lsMulticast], v[lsRxPackets])),
+		InMulticastPkts:  uint32(v[lsMulticast]),
 		InBroadcastPkts:  unknownCounter,
-		InDiscards:       uint32(st[stRxDropped]),
-		InErrors:         uint32(st[stRxErrors]),
+		InDiscards:       uint32(v[lsRxDropped]),
+		InErrors:         uint32(v[lsRxErrors]),
 		InUnknownProtos:  unknownCounter,
-		OutOctets:        st[stTxBytes],
-		OutUcastPkts:     uint32(st[stTxPackets]),
+		OutOctets:        v[lsTxBytes],
+		OutUcastPkts:     uint32(v[lsTxPackets]),
 		OutMulticastPkts: unknownCounter,
 		OutBroadcastPkts: unknownCounter,
-		OutDiscards:      uint32(st[stTxDropped]),
-		OutErrors:        uint32(st[stTxErrors]),
+		OutDiscards:      uint32(v[lsTxDropped]),
+		OutErrors:        uint32(v[lsTxErrors]),
+		IfSpeed:          f.Speed,
+		IfDirection:      f.duplex,
 	}
-	if v, ok, _ := p.rd.readOptUint(p.statDir, "rx_nohandler"); ok {
-		c.InUnknownProtos = uint32(v)
+	if st.have[lsRxNoHandler] {
+		c.InUnknownProtos = uint32(v[lsRxNoHandler])
 	}
-	if flags&iffUp != 0 {
+	if f.flags&iffUp != 0 {
 		c.IfStatus |= 1
 	}
-	if operUp(&p.rd, p.dir) {
+	if f.Up {
 		c.IfStatus |= 2
 	}
-	if flags&iffPromisc != 0 {
+	if f.flags&iffPromisc != 0 {
 		c.PromiscuousMode = 1
 	}
-	if sp, ok := p.rd.readOptInt(p.dir, "speed"); ok && sp > 0 {
-		c.IfSpeed = uint64(sp) * 1_000_000
-	}
-	if b, err := p.rd.load(p.dir, "duplex"); err == nil {
-		switch string(trimSpace(b)) {
-		case "full":
-			c.IfDirection = 1
-		case "half":
-			c.IfDirection = 2
-		}
-	}
-	return nil
 }
 
 func ifTypeOf(arphrd uint32) uint32 {
@@ -359,55 +357,39 @@ func ifTypeOf(arphrd uint32) uint32 {
 //	InternalMacReceiveErrors   rx_fifo_errors + rx_over_errors (receive FIFO
 //	                           overruns; drivers use the two interchangeably)
 //	SymbolErrors               unknown
-var ethStatFiles = [...]string{
-	"rx_frame_errors", "rx_crc_errors", "tx_heartbeat_errors", "tx_window_errors",
-	"tx_aborted_errors", "tx_fifo_errors", "tx_carrier_errors", "rx_length_errors",
-	"rx_fifo_errors", "rx_over_errors",
-}
-
-func (p *ifPoller) pollEthernet() error {
-	var v [len(ethStatFiles)]uint32
-	var have [len(ethStatFiles)]bool
-	for i, f := range ethStatFiles {
-		x, ok, err := p.rd.readOptUint(p.statDir, f)
-		if err != nil {
-			return err
-		}
-		v[i], have[i] = uint32(x), ok
-	}
+func (p *ifPoller) fillEthernet(st *linkStats) {
 	pick := func(i int) uint32 {
-		if !have[i] {
+		if !st.have[i] {
 			return unknownCounter
 		}
-		return v[i]
+		return uint32(st.v[i])
 	}
 	macRx := uint32(unknownCounter)
-	if have[8] || have[9] {
-		macRx = v[8] + v[9]
+	if st.have[lsRxFIFOErrors] || st.have[lsRxOverErrors] {
+		macRx = uint32(st.v[lsRxFIFOErrors] + st.v[lsRxOverErrors])
 	}
 	p.eth = sflow.EthernetCounters{
-		AlignmentErrors:           pick(0),
-		FCSErrors:                 pick(1),
+		AlignmentErrors:           pick(lsRxFrameErrors),
+		FCSErrors:                 pick(lsRxCRCErrors),
 		SingleCollisionFrames:     unknownCounter,
 		MultipleCollisionFrames:   unknownCounter,
-		SQETestErrors:             pick(2),
+		SQETestErrors:             pick(lsTxHeartbeatErrors),
 		DeferredTransmissions:     unknownCounter,
-		LateCollisions:            pick(3),
-		ExcessiveCollisions:       pick(4),
-		InternalMacTransmitErrors: pick(5),
-		CarrierSenseErrors:        pick(6),
-		FrameTooLongs:             pick(7),
+		LateCollisions:            pick(lsTxWindowErrors),
+		ExcessiveCollisions:       pick(lsTxAbortedErrors),
+		InternalMacTransmitErrors: pick(lsTxFIFOErrors),
+		CarrierSenseErrors:        pick(lsTxCarrierErrors),
+		FrameTooLongs:             pick(lsRxLengthErrors),
 		InternalMacReceiveErrors:  macRx,
 		SymbolErrors:              unknownCounter,
 	}
-	return nil
 }
 
 // pollSFP reads and decodes the module EEPROM; false (quietly) when there
 // is none, it cannot be read, or it has no diagnostics. After a failure it
 // waits sfpRetryAfter before trying again.
 func (p *ifPoller) pollSFP() bool {
-	if p.h.eeprom == nil || p.arphrd != arphrdEther && p.arphrd != arphrdInfini || p.kind == kindBond {
+	if p.h.eeprom == nil || p.arphrd != arphrdEther && p.arphrd != arphrdInfini || p.kind == kindBond || p.kind == kindVirtual {
 		return false
 	}
 	now := time.Now()
