@@ -449,6 +449,9 @@ func (p *Programmer) converge(ctx context.Context, cli client.Client) (retry tim
 		return d.retry, d.err
 	}
 	if err := p.apply(ctx, cli, sn, pl); err != nil {
+		if d.correction {
+			p.own.lastWrite = now // a failed correction is paced like one that went through
+		}
 		return time.Time{}, err
 	}
 	p.own.wrote(sn, pl, now, d.correction)
