@@ -52,10 +52,21 @@ type Config struct {
 	Address AddressConfig
 	// Collectors receive every datagram.
 	Collectors []CollectorConfig
+	// ForgetAfter is the grace period of a data source whose last
+	// contributor unregistered: during it the data source keeps its slot
+	// (polling phase and sequence number) and nothing is sent for it; a
+	// registration within it resumes as if nothing happened. After it only
+	// the sequence number is kept (see seqbook.go): sequence numbers never
+	// go backwards either way. 0 means DefaultForgetPolls x Polling.
+	ForgetAfter time.Duration
 }
 
 // DefaultDatagramBytes is the datagram size limit unless configured.
 const DefaultDatagramBytes = 1400
+
+// DefaultForgetPolls is the grace period of an unregistered data source,
+// in polling intervals, unless Config.ForgetAfter says otherwise.
+const DefaultForgetPolls = 3
 
 func (c *Config) normalize() error {
 	if c.Polling == 0 {
@@ -70,6 +81,12 @@ func (c *Config) normalize() error {
 	if c.DatagramBytes < 200 || c.DatagramBytes > 65000 {
 		return fmt.Errorf("agent: datagram size %d outside 200..65000 bytes", c.DatagramBytes)
 	}
+	if c.ForgetAfter < 0 {
+		return fmt.Errorf("agent: negative grace period %v for unregistered data sources", c.ForgetAfter)
+	}
+	if c.ForgetAfter == 0 {
+		c.ForgetAfter = DefaultForgetPolls * c.Polling
+	}
 	return nil
 }
 
@@ -81,12 +98,13 @@ type contributor struct {
 	err      error // of its last poll
 }
 
-// dataSource is the agent's state for one data source.
+// dataSource is the agent's state for one data source: its slot.
 type dataSource struct {
 	ds       DataSource
 	phase    int64 // seconds, in [0, interval)
 	seq      uint32
 	contribs []contributor
+	idle     time.Time // when the last contributor left (grace period); zero while it has one
 }
 
 // Agent is the one sFlow agent of the box. Create it with New, register
@@ -95,18 +113,22 @@ type Agent struct {
 	log   *slog.Logger
 	addrs AddressWatcher
 	start time.Time
+	now   func() time.Time // the clock of grace periods
 
-	mu       sync.Mutex
-	cfg      Config
-	sources  map[DataSource]*dataSource
-	health   map[string]string // source -> effective state ("" healthy)
-	reported map[string]string // source -> what the source said with SetHealth
-	address  Election
-	exporter *exporterSet
-	dgSeq    uint32
-	flow     flowState
-	wake     chan struct{}
-	elected  chan struct{} // signalled when the election result changes
+	mu          sync.Mutex
+	cfg         Config
+	sources     map[DataSource]*dataSource // with contributors, or in their grace period
+	idle        int                        // sources in their grace period
+	counterSeqs seqBook                    // last counter sequence of freed slots
+	health      map[string]string          // source -> effective state ("" healthy)
+	reported    map[string]string          // source -> what the source said with SetHealth
+	address     Election
+	exporter    *exporterSet
+	dgSeq       uint32
+	flow        flowState
+	wake        chan struct{}
+	elected     chan struct{} // signalled when the election result changes
+	onSend      func([]byte)  // tests: sees every datagram sent
 
 	// scratch, used only by the scheduler goroutine
 	recs    []sflow.Record
@@ -129,7 +151,7 @@ func New(cfg Config, addrs AddressWatcher, log *slog.Logger) (*Agent, error) {
 		return nil, err
 	}
 	return &Agent{
-		log: log, addrs: addrs, start: time.Now(), cfg: cfg,
+		log: log, addrs: addrs, start: time.Now(), now: time.Now, cfg: cfg,
 		sources: map[DataSource]*dataSource{}, health: map[string]string{}, reported: map[string]string{}, exporter: ex,
 		wake: make(chan struct{}, 1), elected: make(chan struct{}, 1),
 	}, nil
@@ -151,10 +173,17 @@ func (a *Agent) RegisterPriority(source string, ds DataSource, p Poller, priorit
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	d := a.sources[ds]
-	if d == nil {
+	switch {
+	case d == nil:
+		// A new slot continues the sequence the data source had when its
+		// last slot was freed, if it ever had one.
 		iv := int64(a.cfg.Polling / time.Second)
-		d = &dataSource{ds: ds, phase: rand.Int64N(iv)}
+		d = &dataSource{ds: ds, phase: rand.Int64N(iv), seq: a.counterSeqs.take(ds)}
 		a.sources[ds] = d
+	case len(d.contribs) == 0:
+		// Back within its grace period: same slot, phase and sequence.
+		d.idle = time.Time{}
+		a.idle--
 	}
 	d.contribs = slices.DeleteFunc(d.contribs, func(c contributor) bool { return c.source == source })
 	d.contribs = append(d.contribs, contributor{source: source, poller: p, priority: priority})
@@ -167,26 +196,48 @@ func (a *Agent) RegisterPriority(source string, ds DataSource, p Poller, priorit
 	a.poke()
 }
 
-// Unregister removes source's poller for ds. The data source keeps its
-// sequence number while another source still contributes to it.
+// Unregister removes source's poller for ds. When it was the last
+// contributor, the data source is sent no more; it keeps its slot for the
+// grace period (Config.ForgetAfter) and its sequence number for the life of
+// the process, so that a registration again, by any source, continues the
+// sequence (see seqbook.go).
 func (a *Agent) Unregister(source string, ds DataSource) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	d := a.sources[ds]
-	if d == nil {
+	if d == nil || len(d.contribs) == 0 {
 		return
 	}
 	d.contribs = slices.DeleteFunc(d.contribs, func(c contributor) bool { return c.source == source })
 	if len(d.contribs) == 0 {
-		delete(a.sources, ds)
+		d.idle = a.now()
+		a.idle++
+		a.forgetLocked()
 	}
 }
 
-// DataSources lists the registered data sources with their contributors.
+// forgetLocked frees the slots whose grace period is over, keeping their
+// sequence numbers in the book.
+func (a *Agent) forgetLocked() {
+	if a.idle == 0 {
+		return
+	}
+	now := a.now()
+	for ds, d := range a.sources {
+		if len(d.contribs) == 0 && now.Sub(d.idle) >= a.cfg.ForgetAfter {
+			a.counterSeqs.put(ds, d.seq)
+			delete(a.sources, ds)
+			a.idle--
+		}
+	}
+}
+
+// DataSources lists the registered data sources with their contributors
+// (not those in their grace period).
 func (a *Agent) DataSources() map[DataSource][]string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	out := make(map[DataSource][]string, len(a.sources))
+	out := make(map[DataSource][]string, len(a.sources)-a.idle)
 	for ds, d := range a.sources {
 		for _, c := range d.contribs {
 			out[ds] = append(out[ds], c.source)
@@ -362,6 +413,8 @@ func (a *Agent) Run(ctx context.Context) error {
 
 // nextDue is the first whole second after now at which a data source is
 // due; with no data source, a second in an hour (a registration wakes Run).
+// Slots in their grace period count: the tick at their phase frees them
+// once it is over.
 func (a *Agent) nextDue(now int64) int64 {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -389,13 +442,14 @@ func (a *Agent) poke() {
 func (a *Agent) tick(now int64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.forgetLocked()
 	if !a.address.Addr.IsValid() {
 		return
 	}
 	iv := int64(a.cfg.Polling / time.Second)
 	due := make([]*dataSource, 0, 16)
 	for _, d := range a.sources {
-		if (now-d.phase)%iv == 0 {
+		if len(d.contribs) > 0 && (now-d.phase)%iv == 0 {
 			due = append(due, d)
 		}
 	}
@@ -517,5 +571,8 @@ func (a *Agent) emitLocked(buf []byte, n int, samples ...[]byte) []byte {
 		out = append(out, s...)
 	}
 	a.exporter.send(out)
+	if a.onSend != nil {
+		a.onSend(out)
+	}
 	return out[:0]
 }

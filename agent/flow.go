@@ -12,9 +12,9 @@ const FlowDelay = 100 * time.Millisecond
 
 // flowState is the agent's queue of flow samples waiting to be sent.
 type flowState struct {
-	seq     map[DataSource]uint32 // flow sample sequence per data source
-	pending []byte                // encoded samples
-	n       int                   // samples in pending
+	seq     seqBook // flow sample sequence per data source, for the life of the process
+	pending []byte  // encoded samples
+	n       int     // samples in pending
 	timer   *time.Timer
 	out     []byte // datagram scratch
 	spill   []byte // a sample moved aside while the queue is flushed
@@ -23,7 +23,8 @@ type flowState struct {
 
 // SubmitFlow queues a flow or discard sample for data source ds. The agent
 // sets the sample's source id and its sequence number (one sequence per data
-// source, apart from the counter samples' one) and sends it within FlowDelay,
+// source, apart from the counter samples' one, kept whether or not ds is
+// registered: see seqbook.go) and sends it within FlowDelay,
 // or at once when its datagram is full. s is encoded before SubmitFlow
 // returns, so the caller may reuse it. Without an agent address the sample
 // is dropped and counted.
@@ -35,10 +36,7 @@ func (a *Agent) SubmitFlow(ds DataSource, s *sflow.Sample) error {
 		f.dropped++
 		return nil
 	}
-	if f.seq == nil {
-		f.seq = map[DataSource]uint32{}
-	}
-	seq := f.seq[ds] + 1
+	seq := f.seq.get(ds) + 1
 	s.SequenceNumber = seq
 	s.SourceIDType, s.SourceIDIndex = ds.Type, ds.Index
 	switch s.Tag {
@@ -62,7 +60,7 @@ func (a *Agent) SubmitFlow(ds DataSource, s *sflow.Sample) error {
 		a.flushFlowsLocked()
 		f.pending = append(f.pending[:0], f.spill...)
 	}
-	f.seq[ds] = seq
+	f.seq.put(ds, seq)
 	f.n++
 	if hdr+len(f.pending) >= a.cfg.DatagramBytes {
 		a.flushFlowsLocked()

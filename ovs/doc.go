@@ -7,6 +7,10 @@
 // settings change, survives ovsdb-server restarts and gwd crashes without
 // duplicating the row, and removes it on a clean exit. It also keeps a view
 // of the bridges and their ports (kernel ifIndex, OpenFlow port, speed).
+// Each write stamps the writer's identity (gwd-host, gwd-pid, gwd-start)
+// into the row; changes made by somebody else are corrected at a slowing
+// pace, and of two gwd processes on one OVSDB the younger one yields the
+// row to the older (owner.go).
 //
 // It then relays the datagrams OVS sends to that socket: their samples are
 // handed to the agent, which re-sequences them and exports them under the

@@ -37,7 +37,8 @@ const (
 
 	// OwnerKey and OwnerValue mark gwd's sFlow row in its external_ids
 	// column (external_ids:gwd-owner=gwd). A restarted gwd finds its row by
-	// this mark and reuses it instead of creating another one.
+	// this mark and reuses it instead of creating another one. Next to it,
+	// each write stamps the writer's Identity (HostKey, PIDKey, StartKey).
 	OwnerKey   = "gwd-owner"
 	OwnerValue = "gwd"
 )
@@ -72,7 +73,12 @@ type Config struct {
 	Policy string
 	// RemoveOnExit detaches gwd's row from every bridge when Run ends, so
 	// that OVSDB garbage-collects it (the config layer defaults it to true).
+	// A programmer that left the row to another gwd removes nothing.
 	RemoveOnExit bool
+	// Identity is written into the row's external_ids with every write and
+	// tells two gwd processes on one OVSDB apart (see owner.go). Zero
+	// fields default to DefaultIdentity's: this host, pid and start time.
+	Identity Identity
 }
 
 // Settings is what gwd wants in its sFlow row.
@@ -127,6 +133,8 @@ type Programmer struct {
 	kick    chan struct{} // converge soon (coalesced)
 	changed chan struct{} // the view changed (coalesced)
 	txns    atomic.Int64  // transactions attempted, for tests
+	now     func() time.Time
+	own     owner // used by the Run goroutine only
 
 	mu        sync.Mutex
 	want      *Settings // nil until the first Set
@@ -156,6 +164,7 @@ func NewProgrammer(cfg Config, log *slog.Logger, samplingFor func(speedBps uint6
 	if ep == "" {
 		ep = DefaultEndpoint
 	}
+	cfg.Identity = cfg.Identity.withDefaults()
 	return &Programmer{
 		cfg:         cfg,
 		endpoint:    ep,
@@ -165,8 +174,13 @@ func NewProgrammer(cfg Config, log *slog.Logger, samplingFor func(speedBps uint6
 		samplingFor: samplingFor,
 		kick:        make(chan struct{}, 1),
 		changed:     make(chan struct{}, 1),
+		now:         time.Now,
+		own:         owner{me: cfg.Identity, log: log},
 	}
 }
+
+// Identity is the identity the programmer writes into its row.
+func (p *Programmer) Identity() Identity { return p.cfg.Identity }
 
 // Set replaces the desired settings. The running programmer converges in
 // one transaction, and writes nothing when the row already matches.
@@ -340,20 +354,28 @@ func (p *Programmer) serve(ctx context.Context, cli client.Client) error {
 	p.setState(true, nil)
 	echo := time.NewTicker(echoInterval)
 	defer echo.Stop()
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
 	var soon <-chan time.Time
 	pending := true
 	for {
 		if pending {
 			pending = false
-			err := p.converge(ctx, cli)
+			at, err := p.converge(ctx, cli)
 			if errors.Is(err, client.ErrNotConnected) {
 				return p.errorf("transact", errors.New("connection lost"))
 			}
 			if ctx.Err() == nil {
 				p.setState(true, err)
 			}
+			if !at.IsZero() {
+				retry.Reset(max(time.Until(at), 0))
+			}
 		}
 		select {
+		case <-retry.C:
+			pending = true
 		case <-ctx.Done():
 			return p.shutdown(ctx, cli)
 		case <-lost:
@@ -392,6 +414,10 @@ func (p *Programmer) shutdown(ctx context.Context, cli client.Client) error {
 	if pl.empty() {
 		return nil
 	}
+	if y := p.own.yielded(sn, pl.keeper); y != nil {
+		p.log.Info("leaving OVS's sFlow row in place: it belongs to another gwd", "other", y.Other.String())
+		return nil
+	}
 	if err := p.apply(cctx, cli, sn, pl); err != nil {
 		p.log.Warn("could not remove gwd's sFlow row", "err", err)
 		return fmt.Errorf("removing gwd's sFlow row: %w", err)
@@ -401,31 +427,62 @@ func (p *Programmer) shutdown(ctx context.Context, cli client.Client) error {
 }
 
 // converge reads the cache, publishes the view and, once Set was called,
-// writes what differs from the settings in one transaction.
-func (p *Programmer) converge(ctx context.Context, cli client.Client) error {
+// writes what differs from the settings in one transaction, unless that
+// write would undo somebody else's change too soon, or the row belongs to
+// an older gwd (see owner.go). A non-zero retry is when to converge again
+// although nothing else happens.
+func (p *Programmer) converge(ctx context.Context, cli client.Client) (retry time.Time, err error) {
 	sn, err := read(ctx, cli)
 	if err != nil {
-		return p.errorf("cache", err)
+		return time.Time{}, p.errorf("cache", err)
 	}
 	p.publish(sn.view(p.sel))
 	p.mu.Lock()
 	want := p.want
 	p.mu.Unlock()
 	if want == nil {
-		return nil // nothing desired yet: never touch a row before Set
+		return time.Time{}, nil // nothing desired yet: never touch a row before Set
 	}
-	pl := makePlan(sn, p.sel, p.cfg.Policy, want, p.samplingFor)
-	p.noteForeign(pl.foreign)
-	if pl.empty() {
-		return nil
+	now := p.now()
+	pl, d := p.next(sn, want, now)
+	if !d.write {
+		return d.retry, d.err
 	}
 	if err := p.apply(ctx, cli, sn, pl); err != nil {
-		return err
+		if d.correction {
+			p.own.lastWrite = now // a failed correction is paced like one that went through
+		}
+		return time.Time{}, err
 	}
-	p.log.Info("ovsdb sFlow row converged", "created", pl.create, "updated", pl.update,
+	p.own.wrote(sn, pl, now, d.correction)
+	level := slog.LevelInfo
+	if d.correction {
+		level = slog.LevelDebug // the episode's WARN said it
+	}
+	p.log.Log(ctx, level, "ovsdb sFlow row converged", "created", pl.create, "updated", pl.update,
 		"attached", len(pl.attach), "detached", len(pl.detach), "targets", pl.row.targets,
-		"sampling", deref(pl.row.sampling), "polling", deref(pl.row.polling), "header", deref(pl.row.header))
-	return nil
+		"sampling", deref(pl.row.sampling), "polling", deref(pl.row.polling), "header", deref(pl.row.header),
+		"correction", d.correction)
+	return time.Time{}, nil
+}
+
+// next plans how to converge snapshot sn to want and decides whether to
+// write the plan now (see owner.go). After a write, converge reports it
+// with p.own.wrote.
+func (p *Programmer) next(sn *snapshot, want *Settings, now time.Time) (plan, decision) {
+	pl := makePlan(sn, p.sel, p.cfg.Policy, want, p.samplingFor)
+	p.noteForeign(pl.foreign)
+	if y := p.own.yielded(sn, pl.keeper); y != nil {
+		if pl.empty() {
+			return pl, decision{}
+		}
+		return pl, decision{err: y}
+	}
+	if pl.empty() {
+		p.own.settle(sn, pl, now)
+		return pl, decision{}
+	}
+	return pl, p.own.decide(sn, pl, now)
 }
 
 // read copies the monitored tables out of the client's cache.
@@ -482,13 +539,15 @@ func (p *Programmer) apply(ctx context.Context, cli client.Client, sn *snapshot,
 		// The insert and the references to it go in one transaction: an
 		// sFlow row that no bridge references is garbage-collected.
 		row.UUID, target = namedRow, namedRow
-		row.ExternalIDs = map[string]string{OwnerKey: OwnerValue}
+		row.ExternalIDs = mergeIDs(nil, p.cfg.Identity)
 		if err := add(cli.Create(row)); err != nil {
 			return p.errorf("insert sFlow", err)
 		}
 	case pl.update:
-		// Field pointers make Update write unset columns too.
-		if err := add(cli.Where(row).Update(row, &row.Agent, &row.Header, &row.Polling, &row.Sampling, &row.Targets)); err != nil {
+		// Field pointers make Update write unset columns too. The other
+		// external_ids entries are kept; the identity becomes this one.
+		row.ExternalIDs = mergeIDs(sn.sflows[pl.keeper].ExternalIDs, p.cfg.Identity)
+		if err := add(cli.Where(row).Update(row, &row.Agent, &row.Header, &row.Polling, &row.Sampling, &row.Targets, &row.ExternalIDs)); err != nil {
 			return p.errorf("update sFlow", err)
 		}
 	}
@@ -596,8 +655,12 @@ func (p *Programmer) setState(connected bool, err error) {
 	changed := msg != p.logged
 	p.logged = msg
 	p.mu.Unlock()
+	var yield *YieldError
 	switch {
 	case !changed:
+	case errors.As(err, &yield):
+		p.log.Warn("another gwd, started earlier, keeps OVS's sFlow row: this one leaves it alone; stop one of them",
+			"other_host", yield.Other.Host, "other_pid", yield.Other.PID, "other_start", yield.Other.Start.Format(time.RFC3339))
 	case err != nil && connected:
 		p.log.Warn("ovsdb transaction failed", "endpoint", p.endpoint, "err", err)
 	case err != nil:

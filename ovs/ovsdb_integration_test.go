@@ -32,7 +32,8 @@ func TestIntegrationOVSDBAttach(t *testing.T) {
 	row := rows[0]
 	for col, want := range map[string]string{
 		"targets": `["127.0.0.1:41234"]`, "agent": `lo`, "sampling": "500", "polling": "10", "header": "64",
-		"external_ids": `{gwd-owner=gwd}`,
+		"external_ids:gwd-owner": "gwd", "external_ids:gwd-pid": strconv.Itoa(os.Getpid()),
+		"external_ids:gwd-host": r.Identity().Host, "external_ids:gwd-start": r.Identity().Start.Format(time.RFC3339Nano),
 	} {
 		if got := o.Vsctl(t, "get", "sFlow", row, col); got != want && got != `"`+want+`"` {
 			t.Errorf("sFlow %s = %s, want %s", col, got, want)
@@ -109,8 +110,9 @@ func TestIntegrationOVSDBSettings(t *testing.T) {
 		t.Errorf("settings change made %d transactions, want 1", got-n)
 	}
 	for col, want := range map[string]string{"agent": "[]", "header": "[]", "sampling": "500",
-		"targets": `["127.0.0.1:41234", "127.0.0.1:41235"]`, "external_ids": `{gwd-owner=gwd, note=kept}`} {
-		if got := o.Vsctl(t, "get", "sFlow", row, col); got != want {
+		"targets": `["127.0.0.1:41234", "127.0.0.1:41235"]`, "external_ids:gwd-owner": "gwd", "external_ids:note": "kept",
+		"external_ids:gwd-pid": strconv.Itoa(os.Getpid())} {
+		if got := o.Vsctl(t, "get", "sFlow", row, col); got != want && got != `"`+want+`"` {
 			t.Errorf("sFlow %s = %s, want %s", col, got, want)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -68,6 +69,9 @@ func (w lockedWriter) Write(b []byte) (int, error) {
 // start runs name args..., stopping it (by PID) when the test ends.
 func start(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
+	if len(args) > 0 && args[0] == "run" && !slices.Contains(args, "--run-dir") {
+		args = append(args, "--run-dir", t.TempDir()) // tests run side by side
+	}
 	p := &proc{cmd: exec.Command(name, args...), done: make(chan struct{})}
 	p.cmd.Stdout = lockedWriter{p}
 	p.cmd.Stderr = lockedWriter{p}
@@ -352,5 +356,42 @@ func TestIntegrationSighupReload(t *testing.T) {
 	}
 	if out := p.output(); !strings.Contains(out, "configuration reloaded") || !strings.Contains(out, "module=host") {
 		t.Errorf("reload not reported, or the host change not flagged:\n%s", out)
+	}
+}
+
+// TestIntegrationSecondInstance: a second gwd run on the same run
+// directory refuses to start, naming the first one, and the first keeps
+// exporting with its sequence going on.
+func TestIntegrationSecondInstance(t *testing.T) {
+	bin := gwdBinary(t)
+	c := newCollector(t)
+	dir := t.TempDir()
+	cfg := writeFile(t, dir, "gwd.yaml", fmt.Sprintf("polling: 1s\ncollectors: [\"127.0.0.1:%d\"]\n", c.port))
+	first := start(t, bin, "run", "--config", cfg, "--run-dir", dir)
+	var d sflow.Decoder
+	dg, err := d.Decode(c.next(t, 10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := dg.SequenceNumber
+	second := start(t, bin, "run", "--config", cfg, "--run-dir", dir)
+	select {
+	case <-second.done:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("the second gwd did not exit:\n%s", second.output())
+	}
+	want := fmt.Sprintf("gwd run: another gwd is already running (pid %d", first.cmd.Process.Pid)
+	if out := second.output(); !strings.Contains(out, want) {
+		t.Errorf("second gwd: want %q in:\n%s", want, out)
+	}
+	if second.status == nil {
+		t.Error("the second gwd exited 0")
+	}
+	dg, err = d.Decode(c.next(t, 10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dg.SequenceNumber <= before {
+		t.Errorf("first gwd's sequence went %d -> %d", before, dg.SequenceNumber)
 	}
 }

@@ -132,7 +132,7 @@ func TestIntegrationOVS(t *testing.T) {
 	if n := strings.Count(list, "_uuid"); n != 1 {
 		t.Fatalf("%d sFlow rows:\n%s", n, list)
 	}
-	for _, want := range []string{`targets\s*: \["127\.0\.0\.1:\d+"\]`, `sampling\s*: 1\n`, `polling\s*: 1\n`, `header\s*: 128\n`, `external_ids\s*: \{gwd-owner=gwd\}`} {
+	for _, want := range []string{`targets\s*: \["127\.0\.0\.1:\d+"\]`, `sampling\s*: 1\n`, `polling\s*: 1\n`, `header\s*: 128\n`, `external_ids\s*: \{[^}]*gwd-owner=gwd[^}]*\}`, `gwd-pid="\d+"`} {
 		if !regexp.MustCompile(want).MatchString(list) {
 			t.Errorf("sFlow row does not match %s:\n%s", want, list)
 		}

@@ -2,18 +2,21 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
 	"gwd/agent"
 	"gwd/internal/app"
+	"gwd/internal/instance"
 )
 
 // multiFlag collects a repeated string flag.
@@ -30,6 +33,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fs.Var((*multiFlag)(&o.Collectors), "collector", "send to `host:port` instead of the configured collectors (repeat for several)")
 	fs.DurationVar(&o.Polling, "polling", 0, "counter polling `interval` (overrides the configuration)")
 	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn, error")
+	runDir := fs.String("run-dir", instance.DefaultDir, "`directory` of the pid file that keeps a second gwd from starting")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -39,6 +43,15 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	lock, err := instance.Acquire(*runDir)
+	if errors.Is(err, os.ErrPermission) && *runDir == instance.DefaultDir {
+		lock, err = instance.Acquire(filepath.Join(os.TempDir(), fmt.Sprintf("gwd-%d", os.Getuid()))) // not root
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "gwd run: %v\n", err)
+		return 1
+	}
+	defer lock.Release()
 
 	cfg, source, err := app.Load(*path, modules, o)
 	if err != nil {
