@@ -59,6 +59,7 @@ type Core struct {
 	Sampling      Sampling      `key:"sampling"`
 	HeaderBytes   int           `key:"header_bytes" default:"128" min:"64" max:"256" hsflowd:"headerBytes" doc:"bytes of each sampled packet's header kept in a flow sample"`
 	DatagramBytes int           `key:"datagram_bytes" default:"1400" min:"200" max:"65000" hsflowd:"datagramBytes" doc:"largest datagram sent"`
+	GracePolls    uint32        `key:"grace_polls" default:"3" min:"1" max:"1000" doc:"a data source that goes away (an OVS port during an ovsdb-server restart, a VM) keeps its slot this many polling intervals; its sequence numbers go on whenever it comes back"`
 	Collectors    []Collector   `key:"collectors" doc:"where every datagram goes; an entry may be a string: \"10.0.0.1\", \"10.0.0.1:6344\", \"[2001:db8::1]:6343\""`
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"time"
 
 	"gwd/agent"
 	"gwd/config"
@@ -18,6 +19,7 @@ func AgentConfig(c *config.Config, resolve func(host string) (netip.Addr, error)
 		SubAgent:      c.Identity.SubAgent,
 		Polling:       c.Polling,
 		DatagramBytes: c.DatagramBytes,
+		ForgetAfter:   time.Duration(c.GracePolls) * c.Polling,
 		Address: agent.AddressConfig{
 			IP:        c.Identity.Address,
 			Interface: c.Identity.Interface,
