@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -130,7 +131,11 @@ type Agent struct {
 	elected     chan struct{} // signalled when the election result changes
 	onSend      func([]byte)  // tests: sees every datagram sent
 
+	oversize uint64 // records left out of samples too big for a datagram
+
 	// scratch, used only by the scheduler goroutine
+	owners  []int  // contributor index of each of recs
+	scratch []byte // one record encoded alone (fitLocked)
 	recs    []sflow.Record
 	samples [][]byte
 	buf     []byte
@@ -479,14 +484,18 @@ func (a *Agent) tick(now int64) {
 // records it could read (a host poller without /proc/net/snmp still sends
 // its other records); the error goes to health.
 func (a *Agent) pollLocked(d *dataSource, polled map[string]bool) {
-	recs := a.recs[:0]
+	recs, owners := a.recs[:0], a.owners[:0]
 	for i := range d.contribs {
 		c := &d.contribs[i]
 		polled[c.source] = true
+		n := len(recs)
 		recs, c.err = pollSafely(c.poller, recs)
+		for range recs[n:] {
+			owners = append(owners, i)
+		}
 	}
-	recs = dedupTags(recs)
-	a.recs = recs[:0]
+	recs, owners = dedupTags(recs, owners)
+	a.recs, a.owners = recs[:0], owners[:0]
 	if len(recs) == 0 {
 		return
 	}
@@ -497,6 +506,14 @@ func (a *Agent) pollLocked(d *dataSource, polled map[string]bool) {
 	}
 	start := len(a.buf)
 	b, err := sflow.AppendSample(a.buf, &s)
+	if err == nil && len(b)-start > a.cfg.DatagramBytes-a.headerLenLocked() {
+		b, err = a.fitLocked(d, &s, owners, start)
+		if err == nil && len(s.Records) == 0 {
+			d.seq-- // nothing of it fits: health says what was left out
+			a.buf = b
+			return
+		}
+	}
 	if err != nil {
 		d.seq--
 		d.contribs[0].err = fmt.Errorf("encode: %w", err)
@@ -506,20 +523,67 @@ func (a *Agent) pollLocked(d *dataSource, polled map[string]bool) {
 	a.samples = append(a.samples, a.buf[start:len(a.buf):len(a.buf)])
 }
 
+// fitLocked makes a counter sample that is larger than a datagram can
+// carry fit, by this rule: its largest records are left out, one at a
+// time, until it fits; each one left out is counted and named in the
+// health of the source that contributed it. No datagram is ever sent over
+// datagram_bytes, and nothing is dropped silently.
+func (a *Agent) fitLocked(d *dataSource, s *sflow.Sample, owners []int, start int) ([]byte, error) {
+	limit := a.cfg.DatagramBytes - a.headerLenLocked()
+	for len(s.Records) > 0 {
+		big, bigSize := 0, -1
+		for i, r := range s.Records {
+			one := sflow.Sample{Tag: s.Tag, Records: []sflow.Record{r}}
+			enc, err := sflow.AppendSample(a.scratch[:0], &one)
+			if err != nil {
+				return nil, err
+			}
+			a.scratch = enc[:0]
+			if len(enc) > bigSize {
+				big, bigSize = i, len(enc)
+			}
+		}
+		r := s.Records[big]
+		a.oversize++
+		c := &d.contribs[owners[big]]
+		c.err = errors.Join(c.err, fmt.Errorf("record %v (%d bytes) left out: the sample would exceed datagram_bytes %d",
+			r.Tag(), bigSize, a.cfg.DatagramBytes))
+		s.Records = append(s.Records[:big], s.Records[big+1:]...)
+		owners = append(owners[:big], owners[big+1:]...)
+		if len(s.Records) == 0 {
+			return a.buf[:start], nil
+		}
+		b, err := sflow.AppendSample(a.buf[:start], s)
+		if err != nil || len(b)-start <= limit {
+			return b, err
+		}
+	}
+	return a.buf[:start], nil
+}
+
+// RecordsLeftOut counts the records left out of counter samples that would
+// not fit a datagram (see fitLocked).
+func (a *Agent) RecordsLeftOut() uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.oversize
+}
+
 // dedupTags keeps the first record of each tag (contributors are polled in
-// priority order), preserving order, in place.
-func dedupTags(recs []sflow.Record) []sflow.Record {
-	out := recs[:0]
+// priority order), preserving order, in place; owners follows recs.
+func dedupTags(recs []sflow.Record, owners []int) ([]sflow.Record, []int) {
+	out, own := recs[:0], owners[:0]
 next:
-	for _, r := range recs {
+	for i, r := range recs {
 		for _, k := range out {
 			if k.Tag() == r.Tag() {
 				continue next
 			}
 		}
 		out = append(out, r)
+		own = append(own, owners[i])
 	}
-	return out
+	return out, own
 }
 
 // pollSafely turns a poller's panic into an error: one broken source must

@@ -41,6 +41,8 @@
 // unless Include names them. Config's Include and Exclude regular
 // expressions filter by name: Include set = only matching names, and a
 // matching virtual device is selected too; Exclude wins. The selected set also makes
-// host_adapters (all of them) and host_net_io (all but bond masters, whose
-// traffic is already counted on their slaves).
+// host_net_io (all but bond masters, whose traffic is already counted on their
+// slaves) and host_adapters (as hsflowd: the up ones with a MAC that are not
+// switch ports or virtual devices, at most MaxAdapters = 32, lowest ifIndex
+// first, so the host sample fits a datagram whatever the number of links).
 package host

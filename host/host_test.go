@@ -42,12 +42,11 @@ func TestHostPollFixture(t *testing.T) {
 			OSName:      osLinux,
 			OSRelease:   []byte("6.8.0-45-generic"),
 		},
+		// As hsflowd: up, with a MAC, not a switch port (eth1 is down,
+		// swp1 a switch port, ib0 has no 6-byte MAC).
 		&sflow.HostAdapters{Adapters: []sflow.HostAdapter{
 			{IfIndex: 2, MACs: [][6]byte{{0x3c, 0xfd, 0xfe, 0x9e, 0x7a, 0x10}}},
-			{IfIndex: 3, MACs: [][6]byte{{0x3c, 0xfd, 0xfe, 0x9e, 0x7a, 0x11}}},
-			{IfIndex: 5, MACs: [][6]byte{{0x0c, 0x42, 0xa1, 0xd6, 0xf3, 0xe1}}},
 			{IfIndex: 6, MACs: [][6]byte{{0x3c, 0xfd, 0xfe, 0x9e, 0x7a, 0x10}}},
-			{IfIndex: 7}, // InfiniBand: 20-byte address, no MAC
 		}},
 		&sflow.HostCPU{
 			LoadOne: 0.52, LoadFive: 0.58, LoadFifteen: 0.59,

@@ -3,6 +3,7 @@ package host
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -92,12 +93,24 @@ func (p *hostPoller) Poll(recs []sflow.Record) ([]sflow.Record, error) {
 	return recs, errors.Join(p.errs...)
 }
 
-// pollAdapters fills host_adapters: ifIndex and MAC of every selected
-// interface (an interface without a 6-byte MAC, e.g. InfiniBand, is listed
-// with no MAC).
+// MaxAdapters bounds host_adapters, as hsflowd does (32), so that the host
+// sample fits a datagram whatever the number of links.
+const MaxAdapters = 32
+
+// pollAdapters fills host_adapters, the way hsflowd chooses them: the
+// selected interfaces that are up, have a MAC and are neither switch ports
+// nor virtual devices (physical NICs and bonds), lowest ifIndex first, at
+// most MaxAdapters of them. Every selected interface still has its own
+// 0:ifIndex sample.
 func (p *hostPoller) pollAdapters(s *snapshot) error {
 	a := p.adapters.Adapters[:0]
 	for _, inf := range s.infos {
+		if len(a) == MaxAdapters {
+			break
+		}
+		if !inf.Up || len(inf.MAC) != 6 || inf.Kind == kindSwitchPort || inf.Kind == kindVirtual || isZeroMAC(inf.MAC) {
+			continue
+		}
 		if len(a) < cap(a) {
 			a = a[:len(a)+1]
 		} else {
@@ -105,13 +118,19 @@ func (p *hostPoller) pollAdapters(s *snapshot) error {
 		}
 		ad := &a[len(a)-1]
 		ad.IfIndex = inf.IfIndex
-		ad.MACs = ad.MACs[:0]
-		if len(inf.MAC) == 6 {
-			ad.MACs = append(ad.MACs, [6]byte(inf.MAC))
-		}
+		ad.MACs = append(ad.MACs[:0], [6]byte(inf.MAC))
 	}
 	p.adapters.Adapters = a
 	return nil
+}
+
+func isZeroMAC(m []byte) bool {
+	for _, b := range m {
+		if b != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // pollNetIO fills host_net_io with the sums, over the selected interfaces
@@ -120,18 +139,12 @@ func (p *hostPoller) pollAdapters(s *snapshot) error {
 // rx/tx_dropped (low 32 bits of the sums). An interface that vanished
 // since the last scan is skipped (and a rescan requested).
 func (p *hostPoller) pollNetIO(s *snapshot) error {
-	var sum [len(netIOFiles)]uint64
+	var sum [len(netIOStats)]uint64
 	for _, ifp := range s.ifaces {
 		if ifp.kind == kindBond {
 			continue
 		}
-		var v [len(netIOFiles)]uint64
-		var err error
-		for i, f := range netIOFiles {
-			if v[i], err = p.rd.readUint(ifp.statDir, f); err != nil {
-				break
-			}
-		}
+		st, err := p.linkStats(ifp)
 		if err != nil {
 			if isNotExist(err) {
 				p.h.requestRescan()
@@ -139,8 +152,8 @@ func (p *hostPoller) pollNetIO(s *snapshot) error {
 			}
 			return fmt.Errorf("host_net_io: %w", err)
 		}
-		for i := range sum {
-			sum[i] += v[i]
+		for i, k := range netIOStats {
+			sum[i] += st.v[k]
 		}
 	}
 	p.net = sflow.HostNetIO{
@@ -150,4 +163,28 @@ func (p *hostPoller) pollNetIO(s *snapshot) error {
 	return nil
 }
 
-var netIOFiles = [...]string{"rx_bytes", "rx_packets", "rx_errors", "rx_dropped", "tx_bytes", "tx_packets", "tx_errors", "tx_dropped"}
+// linkStats reads one interface's counters: from the shared netlink dump,
+// else from its statistics files (an interface gone from the dump is
+// fs.ErrNotExist).
+func (p *hostPoller) linkStats(ifp *ifPoller) (linkStats, error) {
+	if nl := p.h.nlStats; nl != nil {
+		st, ok, err := nl.get(ifp.ifIndex)
+		if err == nil && !ok {
+			return st, fs.ErrNotExist
+		}
+		if err == nil {
+			return st, nil
+		}
+	}
+	var st linkStats
+	for _, k := range netIOStats {
+		v, err := p.rd.readUint(ifp.statDir, statFileNames[k])
+		if err != nil {
+			return st, err
+		}
+		st.v[k], st.have[k] = v, true
+	}
+	return st, nil
+}
+
+var netIOStats = [...]int{lsRxBytes, lsRxPackets, lsRxErrors, lsRxDropped, lsTxBytes, lsTxPackets, lsTxErrors, lsTxDropped}
