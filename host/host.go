@@ -69,8 +69,9 @@ type Interface struct {
 	Speed   uint64           // bits per second, 0 when unknown
 	Up      bool             // operationally up
 
-	flags  uint64 // IFF_* flags
-	duplex uint32 // ifDirection: 1 full, 2 half, 0 unknown
+	flags  uint64      // IFF_* flags
+	duplex uint32      // ifDirection: 1 full, 2 half, 0 unknown
+	nl     netlinkLink // what an RTM_GETLINK scan read
 }
 
 // snapshot is one scan's result; a new one replaces the old atomically.
@@ -91,7 +92,8 @@ type Host struct {
 	descr            descrInfo
 	statfs           statfser
 	eeprom           eepromReader
-	subscribe        func(ctx context.Context) (<-chan struct{}, error) // link events; nil = none
+	subscribe        func(ctx context.Context, changed func(uint32)) (<-chan struct{}, error) // link events; nil = none
+	linkFacts        *linkFactCache                                                           // netlink scans: speed and duplex per link
 	rescanEvery      time.Duration
 	hostPoller       *hostPoller
 	nlStats          *netlinkStats // nil: counters from sysfs files
@@ -148,6 +150,7 @@ func New(cfg Config, log *slog.Logger) (*Host, error) {
 		// come from one netlink dump per tick instead of ~25 files each.
 		if nl, err := newNetlinkStats(); err == nil {
 			h.nlStats = nl
+			h.linkFacts = newLinkFactCache()
 		} else {
 			log.Info("link counters from sysfs files: netlink stats dump unavailable", "err", err)
 		}
@@ -213,7 +216,11 @@ func (h *Host) run(ctx context.Context, reg Registrar) {
 		if h.subscribe == nil || ctx.Err() != nil {
 			return
 		}
-		ch, err := h.subscribe(ctx)
+		var changed func(uint32)
+		if h.linkFacts != nil {
+			changed = h.linkFacts.invalidate
+		}
+		ch, err := h.subscribe(ctx, changed)
 		if err != nil {
 			if !h.eventsUnavailLog {
 				h.eventsUnavailLog = true

@@ -467,7 +467,7 @@ func TestLinkEventsTriggerRescan(t *testing.T) {
 	h.rescanEvery = time.Hour // only events can trigger the rescan
 	events := make(chan struct{}, 1)
 	subscribed := make(chan struct{}, 4)
-	h.subscribe = func(ctx context.Context) (<-chan struct{}, error) {
+	h.subscribe = func(ctx context.Context, _ func(uint32)) (<-chan struct{}, error) {
 		subscribed <- struct{}{}
 		return events, nil
 	}
@@ -491,7 +491,7 @@ func TestLinkEventsUnavailable(t *testing.T) {
 	h, _, _ := newTestHost(t, rootConfig(t, fixture))
 	h.rescanEvery = 10 * time.Millisecond
 	tries := make(chan struct{}, 100)
-	h.subscribe = func(ctx context.Context) (<-chan struct{}, error) {
+	h.subscribe = func(ctx context.Context, _ func(uint32)) (<-chan struct{}, error) {
 		tries <- struct{}{}
 		return nil, errors.New("netlink: operation not permitted")
 	}

@@ -26,6 +26,7 @@ const (
 	iffUp         = 0x1
 	iffLoopback   = 0x8
 	iffPromisc    = 0x100
+	usedFlags     = iffUp | iffLoopback | iffPromisc // the flags gwd reads
 	arphrdEther   = 1
 	arphrdInfini  = 32
 	arphrdLoop    = 772
@@ -43,6 +44,13 @@ const unknownCounter = 0xFFFFFFFF
 // scanInterfaces lists Sys/class/net and returns the selected interfaces
 // sorted by ifIndex (see the package doc for the rules).
 func (h *Host) scanInterfaces(rd *fileReader) ([]Interface, error) {
+	if h.nlStats != nil && h.linkFacts != nil {
+		infos, err := h.scanNetlink(rd)
+		if err == nil {
+			return infos, nil
+		}
+		h.log.Debug("netlink link dump failed; scanning sysfs", "err", err)
+	}
 	ents, err := os.ReadDir(h.sys + "class/net")
 	if err != nil {
 		return nil, fmt.Errorf("list interfaces: %w", err)
@@ -109,15 +117,8 @@ func (h *Host) probeInterface(rd *fileReader, name string) (Interface, bool) {
 		inf.Speed = uint64(sp) * 1_000_000
 	}
 	inf.Up = operUp(rd, dir)
-	inf.flags = flags
-	if b, err := rd.load(dir, "duplex"); err == nil {
-		switch string(trimSpace(b)) {
-		case "full":
-			inf.duplex = 1
-		case "half":
-			inf.duplex = 2
-		}
-	}
+	inf.flags = flags & usedFlags
+	inf.duplex = readDuplex(rd, dir)
 	return inf, true
 }
 

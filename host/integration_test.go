@@ -165,7 +165,7 @@ func TestIntegrationNetlinkSubscribe(t *testing.T) {
 		skipOrFail(t, "not Linux")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	ch, err := netlinkLinkEvents(ctx)
+	ch, err := netlinkLinkEvents(ctx, nil)
 	if err != nil {
 		cancel()
 		skipOrFail(t, "cannot subscribe to netlink link events here: "+err.Error())

@@ -1,7 +1,11 @@
 package host
 
 import (
+	"regexp"
+
 	"encoding/binary"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"net"
 	"os"
 	"strconv"
@@ -106,4 +110,41 @@ func FuzzNetlinkParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestNetlinkScanMatchesSysfs: on this machine's real links the
+// RTM_GETLINK scan selects the same interfaces, with the same facts, as
+// the sysfs scan (with and without an include expression, which also
+// selects virtual links).
+func TestNetlinkScanMatchesSysfs(t *testing.T) {
+	for _, include := range []string{"", "."} {
+		cfg := Config{Proc: "/proc", Sys: "/sys", Etc: "/etc", StateDir: t.TempDir()}
+		if include != "" {
+			cfg.Include = regexp.MustCompile(include)
+		}
+		h, err := New(cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.nlStats == nil {
+			t.Skip("no netlink here")
+		}
+		var rd fileReader
+		fromNetlink, err := h.scanNetlink(&rd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nl, facts := h.nlStats, h.linkFacts
+		h.linkFacts = nil
+		fromSysfs, err := h.scanInterfaces(&rd)
+		h.linkFacts = facts
+		nl.close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(fromSysfs, fromNetlink, cmpopts.IgnoreFields(Interface{}, "nl"), cmp.AllowUnexported(Interface{})); diff != "" {
+			t.Errorf("include %q: netlink scan differs from sysfs (-sysfs +netlink):\n%s", include, diff)
+		}
+		t.Logf("include %q: %d interfaces", include, len(fromNetlink))
+	}
 }

@@ -12,7 +12,7 @@ import (
 // network namespace. The returned channel gets a value (coalesced) per
 // burst of events and is closed when the subscription ends: when ctx ends,
 // or when the socket fails (the caller then falls back to periodic scans).
-func netlinkLinkEvents(ctx context.Context) (<-chan struct{}, error) {
+func netlinkLinkEvents(ctx context.Context, changed func(ifIndex uint32)) (<-chan struct{}, error) {
 	updates := make(chan netlink.LinkUpdate, 64)
 	done := make(chan struct{})
 	err := netlink.LinkSubscribeWithOptions(updates, done, netlink.LinkSubscribeOptions{
@@ -35,7 +35,10 @@ func netlinkLinkEvents(ctx context.Context) (<-chan struct{}, error) {
 		defer close(drained)
 		// Drain until the library closes updates (it blocks sending
 		// otherwise, even after done).
-		for range updates {
+		for u := range updates {
+			if changed != nil && u.Attrs() != nil {
+				changed(uint32(u.Attrs().Index))
+			}
 			select {
 			case out <- struct{}{}:
 			default:
