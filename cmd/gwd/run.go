@@ -16,6 +16,7 @@ import (
 
 	"gwd/agent"
 	"gwd/internal/app"
+	"gwd/internal/footprint"
 	"gwd/internal/instance"
 )
 
@@ -82,6 +83,11 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	rt.Summary(stdout, fmt.Sprintf("gwd %s running with %s, polling every %v", version, source, cfg.Polling))
+	if n, err := footprint.ReleaseStartupPages(); err != nil {
+		log.Debug("start-up pages not released", "err", err)
+	} else {
+		log.Debug("start-up pages released", "bytes", n)
+	}
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
