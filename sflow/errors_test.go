@@ -451,7 +451,7 @@ func TestDecodeHugeCounts(t *testing.T) {
 func TestDecodeUnknownKeptOpaque(t *testing.T) {
 	dg := etDatagram()
 	dg.Samples = append(dg.Samples,
-		Sample{Tag: MakeTag(4300, 1002), Data: append(u32s(4), "rt01"...)},
+		Sample{Tag: MakeTag(4300, 1099), Data: append(u32s(4), "rt01"...)},
 		Sample{Tag: MakeTag(99, 7), Data: nil},
 		Sample{Tag: SampleFlowExpanded, SequenceNumber: 6, Records: []Record{
 			&OpaqueRecord{Format: MakeTag(9999, 1), Data: u32s(1, 2, 3)},
@@ -559,6 +559,40 @@ func TestDecodeHeaderErrors(t *testing.T) {
 			t.Errorf("IPv6 agent: %v, %v", got.AgentAddress, err)
 		}
 	})
+}
+
+// TestVersionError: a first word other than 5 stops the datagram with a
+// *VersionError that names the version (errors.Is ErrVersion), and the
+// DecodeError's text is that one clear message.
+func TestVersionError(t *testing.T) {
+	tests := []struct {
+		first uint32
+		want  string
+	}{
+		{4, "sflow: sFlow version 4 datagram: only version 5 is decoded"},
+		{2, "sflow: sFlow version 2 datagram: only version 5 is decoded"},
+		{0x0005001e, "sflow: datagram version 327710 (0x0005001e) is not sFlow version 5; its first two bytes, 5, are the version field of a NetFlow v5 header"},
+		{0x00090003, "sflow: datagram version 589827 (0x00090003) is not sFlow version 5; its first two bytes, 9, are the version field of a NetFlow v9 header"},
+		{0x000a0054, "sflow: datagram version 655444 (0x000a0054) is not sFlow version 5; its first two bytes, 10, are the version field of a IPFIX (NetFlow v10) header"},
+		{0x05000000, "sflow: datagram version 83886080 (0x05000000) is not sFlow version 5"},
+		{0, "sflow: datagram version 0 (0x00000000) is not sFlow version 5"},
+	}
+	for _, tc := range tests {
+		b := append(u32s(tc.first), make([]byte, 44)...)
+		var d Decoder
+		dg, err := d.Decode(b)
+		var ve *VersionError
+		if !errors.As(err, &ve) || ve.Version != tc.first || !errors.Is(err, ErrVersion) {
+			t.Errorf("%#x: error %v, want a *VersionError %d matching ErrVersion", tc.first, err, tc.first)
+			continue
+		}
+		if got := err.Error(); got != tc.want {
+			t.Errorf("%#x: Error() = %q\nwant %q", tc.first, got, tc.want)
+		}
+		if len(dg.Samples) != 0 || dg.AgentAddress.IsValid() {
+			t.Errorf("%#x: header or samples decoded after a version error: %+v", tc.first, dg)
+		}
+	}
 }
 
 // u32s, f32w and xdrString build record bodies by hand, independently of
@@ -890,7 +924,7 @@ func TestDecodeErrorText(t *testing.T) {
 	// sample error (no record).
 	var d Decoder
 	_, err := d.Decode(u32s(4, 0))
-	if got, want := err.Error(), "sflow: agent unknown sub-agent 0 seq 0 at byte 0: not an sFlow version 5 datagram"; got != want {
+	if got, want := err.Error(), "sflow: sFlow version 4 datagram: only version 5 is decoded"; got != want {
 		t.Errorf("Error() = %q\nwant      %q", got, want)
 	}
 	dg := etDatagram()
