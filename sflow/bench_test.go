@@ -213,8 +213,9 @@ func BenchmarkEncodeHostCounters(b *testing.B) {
 }
 
 // TestDecodeAllocs holds the Decoder to its steady state of no allocation,
-// outside the benchmarks: over every shared datagram, and over a synthetic
-// one with 802.11 aggregation records nested two deep.
+// outside the benchmarks: over every shared datagram, over a synthetic one
+// with 802.11 aggregation records nested two deep, and over one with the
+// rtmetric and rtflow samples hsflowd's json module sends.
 func TestDecodeAllocs(t *testing.T) {
 	var payloads [][]byte
 	for _, dgs := range loadCaptures(t) {
@@ -227,6 +228,11 @@ func TestDecodeAllocs(t *testing.T) {
 		t.Fatal(err)
 	}
 	payloads = append(payloads, nested)
+	rt, err := AppendDatagram(nil, &Datagram{AgentAddress: netip.MustParseAddr("192.0.2.2"), Samples: rtSeedSamples()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	payloads = append(payloads, rt)
 
 	var d Decoder
 	decodeAll := func() {

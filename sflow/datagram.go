@@ -26,9 +26,12 @@ type Interface struct {
 }
 
 // Sample is one sample_record. Which fields are used depends on Tag:
-//   - 0:1, 0:3 flow: all but Reason and Data
+//   - 0:1, 0:3 flow: all but Reason, Body and Data
 //   - 0:2, 0:4 counters: SequenceNumber, SourceID*, Records
 //   - 0:5 discard: SequenceNumber, SourceID*, Drops, Input, Output, Reason, Records
+//   - the sample types of spec/*.spec (4300:1002 rtmetric, 4300:1003 rtflow):
+//     Body (*RTMetric, *RTFlow); when the body fails to decode, Body is nil
+//     and Data holds its bytes
 //   - anything else: Data holds the sample's bytes unchanged
 //
 // Compact tags (0:1, 0:2) encode the source type in 8 bits and the index in
@@ -44,7 +47,8 @@ type Sample struct {
 	Input, Output  Interface
 	Reason         uint32 // discard samples: drop reason code
 	Records        []Record
-	Data           []byte // unknown sample types: the body as received
+	Body           SampleBody // sample types described in spec/*.spec
+	Data           []byte     // other sample types: the body as received
 	// Raw is the sample's body as received (decoding only; the encoder
 	// ignores it): a relay can keep or forward it without encoding again.
 	Raw []byte
@@ -58,6 +62,30 @@ type Record interface {
 	// appendTo encodes the record body. The writer goes by value so that
 	// encoding through the interface does not move it to the heap.
 	appendTo(w writer) writer
+}
+
+// SampleBody is the decoded body of a sample type other than 0:1-0:5
+// (generated from spec/*.spec: *RTMetric, *RTFlow).
+type SampleBody interface {
+	// Tag is the sample's data_format.
+	Tag() Tag
+	appendTo(w writer) writer
+	sampleBody()
+}
+
+// SampleTypeName is the name of a sample type in the sFlow specifications
+// ("flow_sample", "rtmetric", ...), or "" for a type this package does not
+// know.
+func SampleTypeName(t Tag) string {
+	switch t {
+	case SampleFlow, SampleFlowExpanded:
+		return "flow_sample"
+	case SampleCounters, SampleCountersExpanded:
+		return "counters_sample"
+	case SampleDiscard:
+		return "discarded_packet"
+	}
+	return sampleBodyName(t)
 }
 
 // OpaqueRecord is a record kept as bytes: a tag this package does not know,
@@ -121,7 +149,7 @@ func (d *Decoder) Decode(b []byte) (*Datagram, error) {
 		r.off = 24
 	} else {
 		if v := r.u32(); v != 5 && r.err == nil {
-			r.failWord(ErrVersion)
+			r.failWord(&VersionError{Version: v})
 		}
 		dg.AgentAddress = r.addr()
 		dg.SubAgentID = r.u32()
@@ -209,7 +237,11 @@ func (d *Decoder) decodeSample(s *Sample, i int, tag Tag, r *reader) {
 		s.Records = d.decodeRecords(recs, r, i, tag, true)
 	default:
 		s.Records = recs
-		s.Data = r.b
+		if body := d.decodeSampleBody(tag, r); body != nil && r.err == nil {
+			s.Body = body
+		} else {
+			s.Data = r.b // unknown, or known but broken (the error says where)
+		}
 	}
 	if r.err != nil {
 		d.errs = append(d.errs, d.errorAt(i, tag, -1, 0, r.base+r.off, r.err))

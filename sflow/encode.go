@@ -10,6 +10,9 @@ import (
 // or value above 2^30-1. Use the expanded sample types for such values.
 var ErrCompact = errors.New("value does not fit the compact sample form")
 
+// ErrBodyTag means a Sample's Body is of another sample type than its Tag.
+var ErrBodyTag = errors.New("sample body is not of the sample's type")
+
 // AppendDatagram appends the encoding of dg to b. On error b is returned
 // unchanged.
 func AppendDatagram(b []byte, dg *Datagram) ([]byte, error) {
@@ -86,7 +89,14 @@ func appendSample(w *writer, s *Sample) {
 		w.u32(s.Reason)
 		appendRecords(w, s.Records)
 	default:
-		w.b = append(w.b, s.Data...)
+		switch {
+		case s.Body == nil:
+			w.b = append(w.b, s.Data...)
+		case s.Body.Tag() != s.Tag:
+			w.fail(ErrBodyTag)
+		default:
+			*w = s.Body.appendTo(*w)
+		}
 	}
 	w.close(start)
 }

@@ -20,6 +20,10 @@ type DecodeError struct {
 }
 
 func (e *DecodeError) Error() string {
+	if v, ok := e.Err.(*VersionError); ok {
+		// Nothing after the version word was read: no agent to name.
+		return "sflow: " + v.Error()
+	}
 	b := []byte("sflow: agent ")
 	if e.Agent.IsValid() {
 		b = e.Agent.AppendTo(b)
@@ -53,3 +57,43 @@ func (e *DecodeError) Error() string {
 
 // Unwrap returns the cause (ErrShort, ErrTooLong, ...).
 func (e *DecodeError) Unwrap() error { return e.Err }
+
+// VersionError is the cause of the DecodeError for a datagram whose first
+// word, the version, is not 5: an sFlow version 2 or 4 agent, or another
+// protocol sent to the sFlow port (NetFlow, IPFIX). errors.Is(err,
+// ErrVersion) is true of it.
+type VersionError struct {
+	Version uint32 // the first word, as sflowtool prints it (datagramVersion)
+}
+
+func (e *VersionError) Error() string {
+	v := e.Version
+	if v == 2 || v == 4 {
+		return "sFlow version " + strconv.Itoa(int(v)) + " datagram: only version 5 is decoded"
+	}
+	msg := "datagram version " + strconv.FormatUint(uint64(v), 10) + " (0x" + hex32(v) + ") is not sFlow version 5"
+	if name := netflowName(v >> 16); name != "" {
+		msg += "; its first two bytes, " + strconv.Itoa(int(v>>16)) + ", are the version field of a " + name + " header"
+	}
+	return msg
+}
+
+func hex32(v uint32) string {
+	s := strconv.FormatUint(uint64(v), 16)
+	return "00000000"[len(s):] + s
+}
+
+// Is makes errors.Is(err, ErrVersion) true for a *VersionError.
+func (e *VersionError) Is(target error) bool { return target == ErrVersion }
+
+// netflowName names the NetFlow or IPFIX version whose header starts with the
+// 16-bit version v, the usual thing to find on an sFlow port by mistake.
+func netflowName(v uint32) string {
+	switch v {
+	case 1, 5, 7, 9:
+		return "NetFlow v" + strconv.Itoa(int(v))
+	case 10:
+		return "IPFIX (NetFlow v10)"
+	}
+	return ""
+}

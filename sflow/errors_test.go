@@ -451,7 +451,7 @@ func TestDecodeHugeCounts(t *testing.T) {
 func TestDecodeUnknownKeptOpaque(t *testing.T) {
 	dg := etDatagram()
 	dg.Samples = append(dg.Samples,
-		Sample{Tag: MakeTag(4300, 1002), Data: append(u32s(4), "rt01"...)},
+		Sample{Tag: MakeTag(4300, 1099), Data: append(u32s(4), "rt01"...)},
 		Sample{Tag: MakeTag(99, 7), Data: nil},
 		Sample{Tag: SampleFlowExpanded, SequenceNumber: 6, Records: []Record{
 			&OpaqueRecord{Format: MakeTag(9999, 1), Data: u32s(1, 2, 3)},
@@ -890,7 +890,7 @@ func TestDecodeErrorText(t *testing.T) {
 	// sample error (no record).
 	var d Decoder
 	_, err := d.Decode(u32s(4, 0))
-	if got, want := err.Error(), "sflow: agent unknown sub-agent 0 seq 0 at byte 0: not an sFlow version 5 datagram"; got != want {
+	if got, want := err.Error(), "sflow: sFlow version 4 datagram: only version 5 is decoded"; got != want {
 		t.Errorf("Error() = %q\nwant      %q", got, want)
 	}
 	dg := etDatagram()

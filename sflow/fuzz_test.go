@@ -150,13 +150,17 @@ func everyRecordDatagram(seed uint64) *Datagram {
 	for _, tag := range CounterRecordTags() {
 		counters = append(counters, fillRecord(g, false, tag))
 	}
-	return fuzzDatagram(
+	dg := fuzzDatagram(
 		fuzzSampleFor(SampleFlow, flows...),
 		fuzzSampleFor(SampleCounters, counters...),
 		fuzzSampleFor(SampleFlowExpanded, flows...),
 		fuzzSampleFor(SampleCountersExpanded, counters...),
 		fuzzSampleFor(SampleDiscard, flows...),
 	)
+	for _, tag := range SampleBodyTags() {
+		dg.Samples = append(dg.Samples, Sample{Tag: tag, Body: fillSampleBody(g, tag)})
+	}
+	return dg
 }
 
 // fuzzTrickyInputs are hand-made seeds: broken headers, absurd counts and
@@ -236,9 +240,40 @@ func fuzzTrickyInputs(t testing.TB) [][]byte {
 		fuzzEncode(t, fuzzDatagram(fuzzSampleFor(SampleFlow, tooDeep, leaf))),
 	)
 
+	// The sample bodies of spec/*.spec: random ones, every value type, the
+	// bounds (names of 64 and 65 bytes, strings of 255 and 256), an unknown
+	// value type, and hsflowd's way of writing them (rtSeedSamples).
+	for _, tag := range SampleBodyTags() {
+		for range 3 {
+			out = append(out, fuzzEncode(t, fuzzDatagram(Sample{Tag: tag, Body: fillSampleBody(g, tag)})))
+		}
+	}
+	out = append(out, fuzzEncode(t, fuzzDatagram(rtSeedSamples()...)))
+	name64, name65 := bytes.Repeat([]byte{'n'}, 64), bytes.Repeat([]byte{'n'}, 65)
+	str255, str256 := bytes.Repeat([]byte{'s'}, 255), bytes.Repeat([]byte{'s'}, 256)
+	for _, body := range [][]byte{
+		cat(xdrString("ds"), u32s(1), xdrBytes(name64), u32s(0), xdrBytes(str255)),               // at the limits
+		cat(xdrString("ds"), u32s(1), xdrBytes(name65), u32s(1, 7)),                              // name too long
+		cat(xdrString("ds"), u32s(1), xdrString("m"), u32s(0), xdrBytes(str256)),                 // value too long
+		cat(xdrBytes(name65), u32s(0)),                                                           // data source too long
+		cat(xdrString("ds"), u32s(2), xdrString("m"), u32s(1, 7), xdrString("x"), u32s(7, 0, 0)), // unknown type 7
+		cat(xdrString("ds"), u32s(0x7fffffff)),                                                   // count far above the bytes
+		cat(xdrString("ds"), u32s(1), xdrString("m"), u32s(2, 1)),                                // u64 cut short
+	} {
+		out = append(out, fuzzEncode(t, fuzzDatagram(Sample{Tag: SampleRTMetric, Data: body})))
+	}
+	for _, body := range [][]byte{
+		cat(u32s(0, 1, 0, 1), xdrString("mac"), u32s(1), []byte{1, 2, 3, 4, 5, 6, 0, 0}),                       // mac, 8 bytes
+		cat(u32s(0, 1, 0, 2), xdrString("mac"), u32s(1), []byte{1, 2, 3, 4, 5, 6}, xdrString("x"), u32s(4, 1)), // mac as 6 bytes
+		cat(u32s(0, 1, 0, 1), xdrString("ip6"), u32s(3), make([]byte, 15)),                                     // ip6 cut short
+		cat(u32s(0, 1, 0, 1), xdrString("t"), u32s(8, 0)),                                                      // unknown type 8
+	} {
+		out = append(out, fuzzEncode(t, fuzzDatagram(Sample{Tag: SampleRTFlow, Data: body})))
+	}
+
 	// Unknown samples and records kept opaque.
 	out = append(out, fuzzEncode(t, fuzzDatagram(
-		Sample{Tag: MakeTag(4300, 1002), Data: u32s(4, 0x61626364, 0)},
+		Sample{Tag: MakeTag(4300, 1099), Data: u32s(4, 0x61626364, 0)},
 		fuzzSampleFor(SampleFlow, &OpaqueRecord{Format: MakeTag(9, 9), Data: u32s(1, 2)}, leaf),
 		fuzzSampleFor(SampleCounters, &OpaqueRecord{Format: TagPFCCounters + 100, Data: nil}),
 	)))
@@ -325,7 +360,7 @@ func splitErrors(err error) []error {
 	return []error{err}
 }
 
-var decodeCauses = []error{ErrShort, ErrTooLong, ErrAddressType, ErrVersion, ErrDepth}
+var decodeCauses = []error{ErrShort, ErrTooLong, ErrAddressType, ErrVersion, ErrDepth, ErrValueType}
 
 // checkDecodeErrors checks that err describes dg: every error is a
 // *DecodeError naming a place that exists, and every known record that came
@@ -335,6 +370,7 @@ func checkDecodeErrors(t *testing.T, in []byte, dg *Datagram, err error) {
 	_ = err.Error() // must not panic (err is non-nil here)
 	type place struct{ sample, record int }
 	reported := map[place]bool{}
+	sampleErr := map[int]bool{}
 	errs := splitErrors(err)
 	for k, e := range errs {
 		var de *DecodeError
@@ -370,6 +406,9 @@ func checkDecodeErrors(t *testing.T, in []byte, dg *Datagram, err error) {
 			if s.Tag != de.SampleTag {
 				t.Fatalf("%v: sample %d is %s", de, de.Sample, s.Tag)
 			}
+			if de.Record < 0 {
+				sampleErr[de.Sample] = true
+			}
 			if de.Record >= 0 {
 				if de.Record >= len(s.Records) {
 					t.Fatalf("%v: sample %d has %d records", de, de.Sample, len(s.Records))
@@ -384,6 +423,16 @@ func checkDecodeErrors(t *testing.T, in []byte, dg *Datagram, err error) {
 	}
 	for i := range dg.Samples {
 		s := &dg.Samples[i]
+		if NewSampleBody(s.Tag) != nil {
+			// A known sample body either decoded (no error for the
+			// sample) or is kept as bytes and reported.
+			if s.Body != nil && (sampleErr[i] || s.Data != nil) {
+				t.Fatalf("sample %d (%s) has a Body and an error or Data", i, s.Tag)
+			}
+			if s.Body == nil && !sampleErr[i] {
+				t.Fatalf("sample %d: known %s came back as bytes with no error", i, s.Tag)
+			}
+		}
 		for j, r := range s.Records {
 			o, ok := r.(*OpaqueRecord)
 			if !ok || reported[place{i, j}] {
@@ -486,8 +535,9 @@ func FuzzRoundTrip(f *testing.F) {
 		}
 		// Even a datagram decoded with errors (samples cut at a framing
 		// error, fields left zero after a sample's error) is a valid
-		// datagram and survives the round trip. Only the records that were
-		// broken, kept as opaque bytes, fail again, in the same places.
+		// datagram and survives the round trip. Only the records and sample
+		// bodies that were broken, kept as bytes, fail again, in the same
+		// places.
 		dg2, err2 := d2.Decode(enc1)
 		type place struct {
 			sample, record int
@@ -495,7 +545,10 @@ func FuzzRoundTrip(f *testing.F) {
 		}
 		broken := map[place]bool{}
 		for _, e := range splitErrors(err) {
-			if de := e.(*DecodeError); de.Record >= 0 {
+			de := e.(*DecodeError)
+			keptBytes := de.Sample >= 0 && de.Sample < len(dg1.Samples) && dg1.Samples[de.Sample].Body == nil &&
+				NewSampleBody(dg1.Samples[de.Sample].Tag) != nil // a known sample body kept as bytes
+			if de.Record >= 0 || keptBytes {
 				broken[place{de.Sample, de.Record, de.Err.Error()}] = true
 			}
 		}

@@ -13,8 +13,9 @@ var (
 	ErrShort       = errors.New("truncated: needs more bytes than remain")
 	ErrTooLong     = errors.New("length or count above the spec's maximum")
 	ErrAddressType = errors.New("unknown address type")
-	ErrVersion     = errors.New("not an sFlow version 5 datagram")
+	ErrVersion     = errors.New("not an sFlow version 5 datagram") // Decode reports a *VersionError, which matches it
 	ErrDepth       = errors.New("records nested too deeply")
+	ErrValueType   = errors.New("unknown type of a typed value")
 )
 
 // reader is a scanner over one XDR buffer with a single sticky error: after
@@ -89,7 +90,6 @@ func (r *reader) u64() uint64 {
 
 func (r *reader) f32() float32 { return math.Float32frombits(r.u32()) }
 
-//lint:ignore U1000 the generator emits calls for f64 fields; no structure has one today
 func (r *reader) f64() float64 { return math.Float64frombits(r.u64()) }
 
 func (r *reader) ip4() netip.Addr {
@@ -267,7 +267,7 @@ func be32(p []byte) uint32   { return binary.BigEndian.Uint32(p) }
 func be64(p []byte) uint64   { return binary.BigEndian.Uint64(p) }
 func bef32(p []byte) float32 { return math.Float32frombits(binary.BigEndian.Uint32(p)) }
 
-//lint:ignore U1000 the generator emits calls for f64 fields; no structure has one today
+//lint:ignore U1000 the generator emits calls for runs of fixed-size f64 fields; no structure has one today
 func bef64(p []byte) float64    { return math.Float64frombits(binary.BigEndian.Uint64(p)) }
 func ip4at(p []byte) netip.Addr { return netip.AddrFrom4([4]byte(p[:4])) }
 func ip6at(p []byte) netip.Addr { return netip.AddrFrom16([16]byte(p[:16])) }

@@ -2,7 +2,8 @@
 
 package sflow
 
-// recordPools holds reusable values of every record type for a Decoder.
+// recordPools holds reusable values of every record and sample body type
+// for a Decoder.
 type recordPools struct {
 	ifCounters                     pool[IfCounters]
 	ethernetCounters               pool[EthernetCounters]
@@ -121,6 +122,8 @@ type recordPools struct {
 	extendedTCPInfo                pool[ExtendedTCPInfo]
 	extendedEntities               pool[ExtendedEntities]
 	bSTEgressQueue                 pool[BSTEgressQueue]
+	rTMetric                       pool[RTMetric]
+	rTFlow                         pool[RTFlow]
 }
 
 // decodeFlowRecord decodes a flow record body, or returns nil for an unknown tag.
@@ -599,6 +602,22 @@ func (d *Decoder) decodeCounterRecord(t Tag, r *reader) Record {
 		return x
 	case TagNVIDIAGPU:
 		x := d.pools.nVIDIAGPU.next(&d.dirty)
+		x.decode(r, d)
+		return x
+	}
+	return nil
+}
+
+// decodeSampleBody decodes the body of a sample type described in the
+// spec, or returns nil for another tag.
+func (d *Decoder) decodeSampleBody(t Tag, r *reader) SampleBody {
+	switch t {
+	case SampleRTMetric:
+		x := d.pools.rTMetric.next(&d.dirty)
+		x.decode(r, d)
+		return x
+	case SampleRTFlow:
+		x := d.pools.rTFlow.next(&d.dirty)
 		x.decode(r, d)
 		return x
 	}
@@ -4666,5 +4685,170 @@ func (x *BSTEgressQueue) decode(r *reader, d *Decoder) {
 
 func (x *BSTEgressQueue) appendTo(w writer) writer {
 	w.u32(x.Queue)
+	return w
+}
+
+func (x *RTMetric) decode(r *reader, d *Decoder) {
+	x.DataSource = r.opaque(64)
+	x.Metrics = grow(x.Metrics, r.count(0, 12))
+	for i := range x.Metrics {
+		x.Metrics[i].decode(r, d)
+	}
+}
+
+func (x *RTMetric) appendTo(w writer) writer {
+	w.opaque(x.DataSource, 64)
+	w.count(len(x.Metrics), 0)
+	for i := range x.Metrics {
+		w = x.Metrics[i].appendTo(w)
+	}
+	return w
+}
+
+func (x *RTMetricEntry) decode(r *reader, d *Decoder) {
+	x.Name = r.opaque(64)
+	x.Value.decode(r, d)
+}
+
+func (x *RTMetricEntry) appendTo(w writer) writer {
+	w.opaque(x.Name, 64)
+	w = x.Value.appendTo(w)
+	return w
+}
+
+func (x *RTMetricValue) decode(r *reader, d *Decoder) {
+	t := r.u32()
+	*x = RTMetricValue{Type: t}
+	switch t {
+	case RTMetricValueString:
+		x.String = r.opaque(255)
+	case RTMetricValueCounter32:
+		x.Counter32 = r.u32()
+	case RTMetricValueCounter64:
+		x.Counter64 = r.u64()
+	case RTMetricValueGauge32:
+		x.Gauge32 = r.u32()
+	case RTMetricValueGauge64:
+		x.Gauge64 = r.u64()
+	case RTMetricValueGaugeFloat:
+		x.GaugeFloat = r.f32()
+	case RTMetricValueGaugeDouble:
+		x.GaugeDouble = r.f64()
+	default:
+		if r.err == nil {
+			r.failWord(ErrValueType)
+		}
+	}
+}
+
+func (x *RTMetricValue) appendTo(w writer) writer {
+	w.u32(x.Type)
+	switch x.Type {
+	case RTMetricValueString:
+		w.opaque(x.String, 255)
+	case RTMetricValueCounter32:
+		w.u32(x.Counter32)
+	case RTMetricValueCounter64:
+		w.u64(x.Counter64)
+	case RTMetricValueGauge32:
+		w.u32(x.Gauge32)
+	case RTMetricValueGauge64:
+		w.u64(x.Gauge64)
+	case RTMetricValueGaugeFloat:
+		w.f32(x.GaugeFloat)
+	case RTMetricValueGaugeDouble:
+		w.f64(x.GaugeDouble)
+	default:
+		w.fail(ErrValueType)
+	}
+	return w
+}
+
+func (x *RTFlow) decode(r *reader, d *Decoder) {
+	x.DataSource = r.opaque(64)
+	if p := r.fixed(8); p != nil {
+		x.SamplingRate = be32(p[0:])
+		x.SamplePool = be32(p[4:])
+	} else {
+		x.SamplingRate = r.u32()
+		x.SamplePool = r.u32()
+	}
+	x.Fields = grow(x.Fields, r.count(0, 12))
+	for i := range x.Fields {
+		x.Fields[i].decode(r, d)
+	}
+}
+
+func (x *RTFlow) appendTo(w writer) writer {
+	w.opaque(x.DataSource, 64)
+	w.u32(x.SamplingRate)
+	w.u32(x.SamplePool)
+	w.count(len(x.Fields), 0)
+	for i := range x.Fields {
+		w = x.Fields[i].appendTo(w)
+	}
+	return w
+}
+
+func (x *RTFlowField) decode(r *reader, d *Decoder) {
+	x.Name = r.opaque(64)
+	x.Value.decode(r, d)
+}
+
+func (x *RTFlowField) appendTo(w writer) writer {
+	w.opaque(x.Name, 64)
+	w = x.Value.appendTo(w)
+	return w
+}
+
+func (x *RTFlowValue) decode(r *reader, d *Decoder) {
+	t := r.u32()
+	*x = RTFlowValue{Type: t}
+	switch t {
+	case RTFlowValueString:
+		x.String = r.opaque(255)
+	case RTFlowValueMAC:
+		x.MAC = r.mac()
+	case RTFlowValueIP:
+		x.IP = r.ip4()
+	case RTFlowValueIP6:
+		x.IP6 = r.ip6()
+	case RTFlowValueInt32:
+		x.Int32 = r.u32()
+	case RTFlowValueInt64:
+		x.Int64 = r.u64()
+	case RTFlowValueFloat:
+		x.Float = r.f32()
+	case RTFlowValueDouble:
+		x.Double = r.f64()
+	default:
+		if r.err == nil {
+			r.failWord(ErrValueType)
+		}
+	}
+}
+
+func (x *RTFlowValue) appendTo(w writer) writer {
+	w.u32(x.Type)
+	switch x.Type {
+	case RTFlowValueString:
+		w.opaque(x.String, 255)
+	case RTFlowValueMAC:
+		w.mac(x.MAC)
+	case RTFlowValueIP:
+		w.ip4(x.IP)
+	case RTFlowValueIP6:
+		w.ip6(x.IP6)
+	case RTFlowValueInt32:
+		w.u32(x.Int32)
+	case RTFlowValueInt64:
+		w.u64(x.Int64)
+	case RTFlowValueFloat:
+		w.f32(x.Float)
+	case RTFlowValueDouble:
+		w.f64(x.Double)
+	default:
+		w.fail(ErrValueType)
+	}
 	return w
 }

@@ -477,6 +477,21 @@ func fillRecord(g *valueGen, flow bool, t Tag) Record {
 	return nil
 }
 
+// fillSampleBody fills a new sample body of the given tag with random values.
+func fillSampleBody(g *valueGen, t Tag) SampleBody {
+	switch t {
+	case SampleRTMetric:
+		x := new(RTMetric)
+		fillRTMetric(g, x)
+		return x
+	case SampleRTFlow:
+		x := new(RTFlow)
+		fillRTFlow(g, x)
+		return x
+	}
+	return nil
+}
+
 func fillIfCounters(g *valueGen, x *IfCounters) {
 	x.IfIndex = g.u32()
 	x.IfType = g.u32()
@@ -1793,4 +1808,89 @@ func fillExtendedEntities(g *valueGen, x *ExtendedEntities) {
 
 func fillBSTEgressQueue(g *valueGen, x *BSTEgressQueue) {
 	x.Queue = g.u32()
+}
+
+func fillRTMetric(g *valueGen, x *RTMetric) {
+	x.DataSource = g.bytes(64)
+	x.Metrics = grow(x.Metrics, g.count(0))
+	for i := range x.Metrics {
+		fillRTMetricEntry(g, &x.Metrics[i])
+	}
+}
+
+func fillRTMetricEntry(g *valueGen, x *RTMetricEntry) {
+	x.Name = g.bytes(64)
+	fillRTMetricValue(g, &x.Value)
+}
+
+func fillRTMetricValue(g *valueGen, x *RTMetricValue) {
+	*x = RTMetricValue{}
+	switch g.intn(7) {
+	case 0:
+		x.Type = RTMetricValueString
+		x.String = g.bytes(255)
+	case 1:
+		x.Type = RTMetricValueCounter32
+		x.Counter32 = g.u32()
+	case 2:
+		x.Type = RTMetricValueCounter64
+		x.Counter64 = g.u64()
+	case 3:
+		x.Type = RTMetricValueGauge32
+		x.Gauge32 = g.u32()
+	case 4:
+		x.Type = RTMetricValueGauge64
+		x.Gauge64 = g.u64()
+	case 5:
+		x.Type = RTMetricValueGaugeFloat
+		x.GaugeFloat = g.f32()
+	case 6:
+		x.Type = RTMetricValueGaugeDouble
+		x.GaugeDouble = g.f64()
+	}
+}
+
+func fillRTFlow(g *valueGen, x *RTFlow) {
+	x.DataSource = g.bytes(64)
+	x.SamplingRate = g.u32()
+	x.SamplePool = g.u32()
+	x.Fields = grow(x.Fields, g.count(0))
+	for i := range x.Fields {
+		fillRTFlowField(g, &x.Fields[i])
+	}
+}
+
+func fillRTFlowField(g *valueGen, x *RTFlowField) {
+	x.Name = g.bytes(64)
+	fillRTFlowValue(g, &x.Value)
+}
+
+func fillRTFlowValue(g *valueGen, x *RTFlowValue) {
+	*x = RTFlowValue{}
+	switch g.intn(8) {
+	case 0:
+		x.Type = RTFlowValueString
+		x.String = g.bytes(255)
+	case 1:
+		x.Type = RTFlowValueMAC
+		x.MAC = g.mac()
+	case 2:
+		x.Type = RTFlowValueIP
+		x.IP = g.ip4()
+	case 3:
+		x.Type = RTFlowValueIP6
+		x.IP6 = g.ip6()
+	case 4:
+		x.Type = RTFlowValueInt32
+		x.Int32 = g.u32()
+	case 5:
+		x.Type = RTFlowValueInt64
+		x.Int64 = g.u64()
+	case 6:
+		x.Type = RTFlowValueFloat
+		x.Float = g.f32()
+	case 7:
+		x.Type = RTFlowValueDouble
+		x.Double = g.f64()
+	}
 }

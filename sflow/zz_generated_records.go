@@ -125,6 +125,12 @@ const (
 	TagBSTEgressQueue                 Tag = 18075649 // 4413:1 extended_bst_egress_queue (flow)
 )
 
+// Sample types described in spec/*.spec (0:1-0:5 are in tag.go).
+const (
+	SampleRTMetric Tag = 17613802 // 4300:1002 rtmetric
+	SampleRTFlow   Tag = 17613803 // 4300:1003 rtflow
+)
+
 // IfCounters is the counter record 0:1 if_counters.
 type IfCounters struct {
 	IfIndex          uint32
@@ -310,7 +316,7 @@ type InfiniBandCounters struct {
 // Tag implements Record.
 func (*InfiniBandCounters) Tag() Tag { return TagInfiniBandCounters }
 
-// SFPLane is an element of a variable-length array in a record.
+// SFPLane is an element of a variable-length array in a record or sample.
 type SFPLane struct {
 	Index         uint32
 	TxBiasCurrent uint32
@@ -428,7 +434,7 @@ const (
 // Tag implements Record.
 func (*HostDescr) Tag() Tag { return TagHostDescr }
 
-// HostAdapter is an element of a variable-length array in a record.
+// HostAdapter is an element of a variable-length array in a record or sample.
 type HostAdapter struct {
 	IfIndex uint32
 	MACs    [][6]byte
@@ -1121,7 +1127,7 @@ type ExtendedRouter struct {
 // Tag implements Record.
 func (*ExtendedRouter) Tag() Tag { return TagExtendedRouter }
 
-// ASPathSegment is an element of a variable-length array in a record.
+// ASPathSegment is an element of a variable-length array in a record or sample.
 type ASPathSegment struct {
 	Type uint32
 	ASNs []uint32
@@ -1279,7 +1285,7 @@ type Extended80211TX struct {
 // Tag implements Record.
 func (*Extended80211TX) Tag() Tag { return TagExtended80211TX }
 
-// AggregationPDU is an element of a variable-length array in a record.
+// AggregationPDU is an element of a variable-length array in a record or sample.
 type AggregationPDU struct {
 	Records []Record
 }
@@ -1843,6 +1849,94 @@ type BSTEgressQueue struct {
 // Tag implements Record.
 func (*BSTEgressQueue) Tag() Tag { return TagBSTEgressQueue }
 
+// RTMetric is the body of the sample type 4300:1002 rtmetric (Sample.Body).
+type RTMetric struct {
+	DataSource []byte
+	Metrics    []RTMetricEntry
+}
+
+// Tag implements SampleBody.
+func (*RTMetric) Tag() Tag { return SampleRTMetric }
+
+func (*RTMetric) sampleBody() {}
+
+// RTMetricEntry is an element of a variable-length array in a record or sample.
+type RTMetricEntry struct {
+	Name  []byte
+	Value RTMetricValue
+}
+
+// RTMetricValue is a typed value: on the wire a u32 type, then the value of that type.
+// Type selects the one field that holds the value (the RTMetricValue* constants);
+// the other fields are zero.
+type RTMetricValue struct {
+	Type        uint32
+	String      []byte
+	Counter32   uint32
+	Counter64   uint64
+	Gauge32     uint32
+	Gauge64     uint64
+	GaugeFloat  float32
+	GaugeDouble float64
+}
+
+// Types of RTMetricValue.
+const (
+	RTMetricValueString      uint32 = 0
+	RTMetricValueCounter32   uint32 = 1
+	RTMetricValueCounter64   uint32 = 2
+	RTMetricValueGauge32     uint32 = 3
+	RTMetricValueGauge64     uint32 = 4
+	RTMetricValueGaugeFloat  uint32 = 5
+	RTMetricValueGaugeDouble uint32 = 6
+)
+
+// RTFlow is the body of the sample type 4300:1003 rtflow (Sample.Body).
+type RTFlow struct {
+	DataSource   []byte
+	SamplingRate uint32
+	SamplePool   uint32
+	Fields       []RTFlowField
+}
+
+// Tag implements SampleBody.
+func (*RTFlow) Tag() Tag { return SampleRTFlow }
+
+func (*RTFlow) sampleBody() {}
+
+// RTFlowField is an element of a variable-length array in a record or sample.
+type RTFlowField struct {
+	Name  []byte
+	Value RTFlowValue
+}
+
+// RTFlowValue is a typed value: on the wire a u32 type, then the value of that type.
+// Type selects the one field that holds the value (the RTFlowValue* constants);
+// the other fields are zero.
+type RTFlowValue struct {
+	Type   uint32
+	String []byte
+	MAC    [6]byte
+	IP     netip.Addr
+	IP6    netip.Addr
+	Int32  uint32
+	Int64  uint64
+	Float  float32
+	Double float64
+}
+
+// Types of RTFlowValue.
+const (
+	RTFlowValueString uint32 = 0
+	RTFlowValueMAC    uint32 = 1
+	RTFlowValueIP     uint32 = 2
+	RTFlowValueIP6    uint32 = 3
+	RTFlowValueInt32  uint32 = 4
+	RTFlowValueInt64  uint32 = 5
+	RTFlowValueFloat  uint32 = 6
+	RTFlowValueDouble uint32 = 7
+)
+
 // NewFlowRecord returns a new zero flow record for tag, or nil when the tag is unknown.
 func NewFlowRecord(t Tag) Record {
 	switch t {
@@ -2218,6 +2312,37 @@ func CounterRecordTags() []Tag {
 		TagHWTables,
 		TagNVIDIAGPU,
 	}
+}
+
+// NewSampleBody returns a new zero sample body for tag, or nil when the tag
+// is not a sample type described in the spec.
+func NewSampleBody(t Tag) SampleBody {
+	switch t {
+	case SampleRTMetric:
+		return new(RTMetric)
+	case SampleRTFlow:
+		return new(RTFlow)
+	}
+	return nil
+}
+
+// SampleBodyTags lists the sample types that have a SampleBody.
+func SampleBodyTags() []Tag {
+	return []Tag{
+		SampleRTMetric,
+		SampleRTFlow,
+	}
+}
+
+// sampleBodyName is the spec name of a sample type described in the spec.
+func sampleBodyName(t Tag) string {
+	switch t {
+	case SampleRTMetric:
+		return "rtmetric"
+	case SampleRTFlow:
+		return "rtflow"
+	}
+	return ""
 }
 
 // RecordName is the structure's name in the sFlow specifications (e.g.

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
@@ -161,6 +162,99 @@ func TestDecodeFileBadDatagram(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(errb.String()), "\n")
 	if len(lines) != 2 || !strings.Contains(lines[0], "datagram from 10.0.0.1") || !strings.Contains(lines[1], "1 undecodable, 1 other packets skipped") {
 		t.Errorf("stderr:\n%s", errb.String())
+	}
+}
+
+// TestDecodeFileWrongVersion: a NetFlow v5 datagram and an sFlow version 4
+// one sent to the sFlow port. For each, the text is what sflowtool prints
+// (the datagram lines up to `datagramVersion N`, nothing invented after it)
+// and gwd's decodeError line; stderr has one line naming the version; the
+// good datagram after them is printed; exit status 0.
+func TestDecodeFileWrongVersion(t *testing.T) {
+	good, err := sflow.AppendDatagram(nil, &sflow.Datagram{AgentAddress: netip.MustParseAddr("192.0.2.9"), SequenceNumber: 1,
+		Samples: []sflow.Sample{{Tag: sflow.SampleCounters, SourceIDIndex: 3, Records: []sflow.Record{&sflow.PortName{Name: []byte("eth0")}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// NetFlow v5: u16 version 5, u16 count 1, then the rest of the 24-byte
+	// header and one 48-byte flow record.
+	netflow := make([]byte, 24+48)
+	binary.BigEndian.PutUint16(netflow[0:], 5)
+	binary.BigEndian.PutUint16(netflow[2:], 1)
+	binary.BigEndian.PutUint32(netflow[4:], 123456) // sysUptime
+	copy(netflow[24:], []byte{10, 1, 1, 1, 10, 2, 2, 2})
+	sflow4 := binary.BigEndian.AppendUint32(nil, 4)
+	sflow4 = append(sflow4, good[4:]...)
+
+	path := filepath.Join(t.TempDir(), "versions.pcap")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := pcapgo.NewWriter(f)
+	if err := w.WriteFileHeader(65535, layers.LinkTypeRaw); err != nil {
+		t.Fatal(err)
+	}
+	for _, pkt := range [][]byte{udp4(netflow), udp4(sflow4), udp4(good)} {
+		if err := w.WritePacket(gopacket.CaptureInfo{Timestamp: time.Unix(1700000000, 0), CaptureLength: len(pkt), Length: len(pkt)}, pkt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.Close()
+
+	var out, errb bytes.Buffer
+	if rc := run([]string{"decode", "-r", path}, &out, &errb); rc != 0 {
+		t.Fatalf("exit %d: %s", rc, errb.String())
+	}
+	datagrams := strings.SplitAfter(out.String(), "endDatagram   =================================\n")
+	if len(datagrams) != 4 || datagrams[3] != "" {
+		t.Fatalf("want 3 datagrams printed:\n%s", out.String())
+	}
+	nfErr := "sflow: datagram version 327681 (0x00050001) is not sFlow version 5; its first two bytes, 5, are the version field of a NetFlow v5 header"
+	v4Err := "sflow: sFlow version 4 datagram: only version 5 is decoded"
+	for i, want := range []struct{ size, version, err string }{{"72", "327681", nfErr}, {strconv.Itoa(len(sflow4)), "4", v4Err}} {
+		lines := strings.Split(strings.TrimSuffix(datagrams[i], "\n"), "\n")
+		// sflowtool: startDatagram, datagramSourceIP, datagramSize,
+		// unixSecondsUTC, unixSecondsUTC_uS, localtime, pcapTimestamp,
+		// pcapTimestamp_uS, datagramVersion, endDatagram.
+		wantLines := []string{
+			"startDatagram =================================",
+			"datagramSourceIP 10.0.0.1",
+			"datagramSize " + want.size,
+			"unixSecondsUTC 0",
+			"unixSecondsUTC_uS 0",
+			"localtime " + time.Unix(0, 0).Format("2006-01-02T15:04:05-0700"),
+			"pcapTimestamp " + time.Unix(1700000000, 0).Format("2006-01-02T15:04:05-0700"),
+			"pcapTimestamp_uS 0",
+			"datagramVersion " + want.version,
+			"decodeError " + want.err,
+			"endDatagram   =================================",
+		}
+		if diff := cmp.Diff(wantLines, lines); diff != "" {
+			t.Errorf("datagram %d (-want +got):\n%s", i, diff)
+		}
+	}
+	if !strings.Contains(datagrams[2], "ifName eth0\n") {
+		t.Errorf("the good datagram after them was not printed:\n%s", datagrams[2])
+	}
+	wantErr := []string{
+		"gwd decode: datagram from 10.0.0.1:40000: " + nfErr,
+		"gwd decode: datagram from 10.0.0.1:40000: " + v4Err,
+		"gwd decode: " + path + ": 3 UDP datagrams, 2 undecodable, 0 other packets skipped",
+	}
+	if diff := cmp.Diff(wantErr, strings.Split(strings.TrimSpace(errb.String()), "\n")); diff != "" {
+		t.Errorf("stderr (-want +got):\n%s", diff)
+	}
+
+	// JSON: the version read, the error, no header fields.
+	out.Reset()
+	errb.Reset()
+	if rc := run([]string{"decode", "-r", path, "--format", "json"}, &out, &errb); rc != 0 {
+		t.Fatalf("json: exit %d: %s", rc, errb.String())
+	}
+	first := strings.SplitN(out.String(), "\n", 2)[0]
+	if !strings.Contains(first, `"version":327681,"error":"`+nfErr+`"}`) || strings.Contains(first, `"agent"`) {
+		t.Errorf("json: %s", first)
 	}
 }
 

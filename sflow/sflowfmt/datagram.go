@@ -9,6 +9,7 @@
 package sflowfmt
 
 import (
+	"errors"
 	"net/netip"
 	"strconv"
 	"time"
@@ -48,7 +49,10 @@ func AppendText(b []byte, m *Meta, dg *sflow.Datagram, err error) []byte {
 		p.line("pcapTimestamp", m.Captured.Format("2006-01-02T15:04:05-0700"))
 		p.decInt("pcapTimestamp_uS", int64(m.Captured.Nanosecond()/1000))
 	}
-	if dg != nil {
+	if v, ok := badVersion(err); ok {
+		// sflowtool prints the version it read and stops there.
+		p.dec("datagramVersion", uint64(v))
+	} else if dg != nil {
 		p.dec("datagramVersion", 5)
 		p.dec("agentSubId", uint64(dg.SubAgentID))
 		p.ip("agent", dg.AgentAddress)
@@ -64,6 +68,16 @@ func AppendText(b []byte, m *Meta, dg *sflow.Datagram, err error) []byte {
 	}
 	p.line("endDatagram  ", "=================================")
 	return p.b
+}
+
+// badVersion returns the version of a datagram that was not decoded because
+// its version is not 5.
+func badVersion(err error) (uint32, bool) {
+	var ve *sflow.VersionError
+	if err != nil && errors.As(err, &ve) {
+		return ve.Version, true
+	}
+	return 0, false
 }
 
 func (p *textPrinter) sample(s *sflow.Sample) {
@@ -98,7 +112,15 @@ func (p *textPrinter) sample(s *sflow.Sample) {
 		p.records(s.Records, true)
 		p.prefix = ""
 	default:
-		p.skipping("sample", s.Tag, len(s.Data))
+		switch t := sampleTypeLine(s.Tag); {
+		case s.Body != nil && printSampleBody(p, s.Body):
+		case t != "":
+			// A known sample type whose body did not decode: sflowtool's
+			// first line for it; the decodeError line says what is wrong.
+			p.line("sampleType", t)
+		default:
+			p.skipping("sample", s.Tag, len(s.Data))
+		}
 	}
 	p.line("endSample  ", "----------------------")
 }
@@ -185,7 +207,9 @@ func AppendJSON(b []byte, m *Meta, dg *sflow.Datagram, err error) []byte {
 		j.b = m.Captured.UTC().AppendFormat(j.b, time.RFC3339Nano)
 		j.b = append(j.b, '"', ',')
 	}
-	if dg != nil {
+	if v, ok := badVersion(err); ok {
+		j.u("version", uint64(v))
+	} else if dg != nil {
 		j.u("version", 5)
 		j.ip("agent", dg.AgentAddress)
 		j.u("sub_agent_id", uint64(dg.SubAgentID))
@@ -213,21 +237,20 @@ func (j *jsonWriter) sample(s *sflow.Sample) {
 	j.b = append(j.b, '"')
 	j.b = s.Tag.AppendText(j.b)
 	j.b = append(j.b, '"', ',')
-	name := "unknown"
-	switch s.Tag {
-	case sflow.SampleFlow, sflow.SampleFlowExpanded:
-		name = "flow_sample"
-	case sflow.SampleCounters, sflow.SampleCountersExpanded:
-		name = "counters_sample"
-	case sflow.SampleDiscard:
-		name = "discarded_packet"
+	name := sflow.SampleTypeName(s.Tag)
+	if name == "" {
+		name = "unknown"
 	}
 	j.key("type")
 	j.b = append(j.b, '"')
 	j.b = append(j.b, name...)
 	j.b = append(j.b, '"', ',')
-	if name == "unknown" {
-		j.hex("data", s.Data)
+	switch s.Tag {
+	case sflow.SampleFlow, sflow.SampleFlowExpanded, sflow.SampleCounters, sflow.SampleCountersExpanded, sflow.SampleDiscard:
+	default:
+		if s.Body == nil || !jsonSampleBody(j, s.Body) {
+			j.hex("data", s.Data)
+		}
 		j.close('}')
 		return
 	}

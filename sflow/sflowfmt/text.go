@@ -39,9 +39,12 @@ func (p *textPrinter) decInt(k string, v int64) {
 	p.b = append(p.b, '\n')
 }
 
-// float3 is C's %.3f, including its spelling of NaN and infinities.
+// float3 is C's %.3f, including its spelling of NaN and infinities, cut to
+// the 199 characters that sflowtool's 200-byte buffer holds (only doubles
+// above 1e195 are that long).
 func (p *textPrinter) float3(k string, v float64) {
 	p.key(k)
+	start := len(p.b)
 	switch {
 	case math.IsNaN(v):
 		if math.Signbit(v) {
@@ -54,6 +57,9 @@ func (p *textPrinter) float3(k string, v float64) {
 		p.b = append(p.b, "-inf"...)
 	default:
 		p.b = strconv.AppendFloat(p.b, v, 'f', 3, 64)
+		if len(p.b)-start > 199 {
+			p.b = p.b[:start+199]
+		}
 	}
 	p.b = append(p.b, '\n')
 }

@@ -1088,6 +1088,33 @@ func jsonFields(j *jsonWriter, rec sflow.Record) bool {
 	return true
 }
 
+// jsonSampleBody appends a sample body's fields and reports whether it was known.
+func jsonSampleBody(j *jsonWriter, body sflow.SampleBody) bool {
+	switch x := body.(type) {
+	case *sflow.RTMetric:
+		j.str("datasource", x.DataSource)
+		j.key("metrics")
+		j.open('[')
+		for i := range x.Metrics {
+			jsonRTMetricEntry(j, &x.Metrics[i])
+		}
+		j.close(']')
+	case *sflow.RTFlow:
+		j.str("datasource", x.DataSource)
+		j.u("sampling_rate", uint64(x.SamplingRate))
+		j.u("sample_pool", uint64(x.SamplePool))
+		j.key("fields")
+		j.open('[')
+		for i := range x.Fields {
+			jsonRTFlowField(j, &x.Fields[i])
+		}
+		j.close(']')
+	default:
+		return false
+	}
+	return true
+}
+
 func jsonSFPLane(j *jsonWriter, x *sflow.SFPLane) {
 	j.open('{')
 	j.u("index", uint64(x.Index))
@@ -1135,5 +1162,67 @@ func jsonAggregationPDU(j *jsonWriter, x *sflow.AggregationPDU) {
 		j.record(r)
 	}
 	j.close(']')
+	j.close('}')
+}
+
+func jsonRTMetricEntry(j *jsonWriter, x *sflow.RTMetricEntry) {
+	j.open('{')
+	j.str("name", x.Name)
+	j.key("value")
+	jsonRTMetricValue(j, &x.Value)
+	j.close('}')
+}
+
+func jsonRTMetricValue(j *jsonWriter, x *sflow.RTMetricValue) {
+	j.open('{')
+	j.u("type", uint64(x.Type))
+	switch x.Type {
+	case sflow.RTMetricValueString:
+		j.str("string", x.String)
+	case sflow.RTMetricValueCounter32:
+		j.u("counter32", uint64(x.Counter32))
+	case sflow.RTMetricValueCounter64:
+		j.u("counter64", uint64(x.Counter64))
+	case sflow.RTMetricValueGauge32:
+		j.u("gauge32", uint64(x.Gauge32))
+	case sflow.RTMetricValueGauge64:
+		j.u("gauge64", uint64(x.Gauge64))
+	case sflow.RTMetricValueGaugeFloat:
+		j.f("gauge_float", float64(x.GaugeFloat))
+	case sflow.RTMetricValueGaugeDouble:
+		j.f("gauge_double", float64(x.GaugeDouble))
+	}
+	j.close('}')
+}
+
+func jsonRTFlowField(j *jsonWriter, x *sflow.RTFlowField) {
+	j.open('{')
+	j.str("name", x.Name)
+	j.key("value")
+	jsonRTFlowValue(j, &x.Value)
+	j.close('}')
+}
+
+func jsonRTFlowValue(j *jsonWriter, x *sflow.RTFlowValue) {
+	j.open('{')
+	j.u("type", uint64(x.Type))
+	switch x.Type {
+	case sflow.RTFlowValueString:
+		j.str("string", x.String)
+	case sflow.RTFlowValueMAC:
+		j.mac("mac", x.MAC)
+	case sflow.RTFlowValueIP:
+		j.ip("ip", x.IP)
+	case sflow.RTFlowValueIP6:
+		j.ip("ip6", x.IP6)
+	case sflow.RTFlowValueInt32:
+		j.u("int32", uint64(x.Int32))
+	case sflow.RTFlowValueInt64:
+		j.u("int64", uint64(x.Int64))
+	case sflow.RTFlowValueFloat:
+		j.f("float", float64(x.Float))
+	case sflow.RTFlowValueDouble:
+		j.f("double", float64(x.Double))
+	}
 	j.close('}')
 }

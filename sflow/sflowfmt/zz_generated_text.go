@@ -1115,6 +1115,34 @@ func printFields(p *textPrinter, rec sflow.Record) bool {
 	return true
 }
 
+// printSampleBody prints the `sampleType` line and the fields of a sample
+// body the way sflowtool does, and reports whether the body was known.
+func printSampleBody(p *textPrinter, body sflow.SampleBody) bool {
+	switch x := body.(type) {
+	case *sflow.RTMetric:
+		p.line("sampleType", "RTMETRIC")
+		printRTMetric(p, x)
+	case *sflow.RTFlow:
+		p.line("sampleType", "RTFLOW")
+		printRTFlow(p, x)
+	default:
+		return false
+	}
+	return true
+}
+
+// sampleTypeLine is the `sampleType` sflowtool prints for a sample type
+// described in the spec ("" when it prints none).
+func sampleTypeLine(t sflow.Tag) string {
+	switch t {
+	case sflow.SampleRTMetric:
+		return "RTMETRIC"
+	case sflow.SampleRTFlow:
+		return "RTFLOW"
+	}
+	return ""
+}
+
 func textSFPLane(p *textPrinter, prefix string, x *sflow.SFPLane) {
 	p.dec(prefix+"index", uint64(x.Index))
 	p.dec(prefix+"tx_bias_current_uA", uint64(x.TxBiasCurrent))
@@ -1140,4 +1168,52 @@ func textASPathSegment(p *textPrinter, prefix string, x *sflow.ASPathSegment) {
 }
 
 func textAggregationPDU(p *textPrinter, prefix string, x *sflow.AggregationPDU) {
+}
+
+func textRTMetricEntry(p *textPrinter, prefix string, x *sflow.RTMetricEntry) {
+}
+
+// textRTMetricValue prints the value under the key prefix + the type's text name + suffix.
+func textRTMetricValue(p *textPrinter, prefix, suffix string, x *sflow.RTMetricValue) {
+	switch x.Type {
+	case sflow.RTMetricValueString:
+		p.str(prefix+"rtmetric_string_"+suffix, x.String, 254)
+	case sflow.RTMetricValueCounter32:
+		p.dec(prefix+"rtmetric_counter32_"+suffix, uint64(x.Counter32))
+	case sflow.RTMetricValueCounter64:
+		p.dec(prefix+"rtmetric_counter64_"+suffix, uint64(x.Counter64))
+	case sflow.RTMetricValueGauge32:
+		p.dec(prefix+"rtmetric_gauge32_"+suffix, uint64(x.Gauge32))
+	case sflow.RTMetricValueGauge64:
+		p.dec(prefix+"rtmetric_gauge64_"+suffix, uint64(x.Gauge64))
+	case sflow.RTMetricValueGaugeFloat:
+		p.float3(prefix+"rtmetric_gaugeFloat_"+suffix, float64(x.GaugeFloat))
+	case sflow.RTMetricValueGaugeDouble:
+		p.float3(prefix+"rtmetric_gaugeDouble_"+suffix, float64(x.GaugeDouble))
+	}
+}
+
+func textRTFlowField(p *textPrinter, prefix string, x *sflow.RTFlowField) {
+}
+
+// textRTFlowValue prints the value under the key prefix + the type's text name + suffix.
+func textRTFlowValue(p *textPrinter, prefix, suffix string, x *sflow.RTFlowValue) {
+	switch x.Type {
+	case sflow.RTFlowValueString:
+		p.str(prefix+"rtflow_string_"+suffix, x.String, 254)
+	case sflow.RTFlowValueMAC:
+		p.mac(prefix+"rtflow_mac_"+suffix, x.MAC)
+	case sflow.RTFlowValueIP:
+		p.ip(prefix+"rtflow_ip_"+suffix, x.IP)
+	case sflow.RTFlowValueIP6:
+		p.ip(prefix+"rtflow_ip6_"+suffix, x.IP6)
+	case sflow.RTFlowValueInt32:
+		p.dec(prefix+"rtflow_int32_"+suffix, uint64(x.Int32))
+	case sflow.RTFlowValueInt64:
+		p.dec(prefix+"rtflow_int64_"+suffix, uint64(x.Int64))
+	case sflow.RTFlowValueFloat:
+		p.float3(prefix+"rtflow_float_"+suffix, float64(x.Float))
+	case sflow.RTFlowValueDouble:
+		p.float3(prefix+"rtflow_double_"+suffix, float64(x.Double))
+	}
 }

@@ -73,14 +73,30 @@ func (b *buf) p(format string, args ...any) {
 	b.WriteByte('\n')
 }
 
-func records(sp *spec) []*item {
+// records are the flow and counter records, in spec order.
+func records(sp *spec) []*item { return itemsOf(sp, "flow", "counter") }
+
+// samples are the sample types described in the spec (0:1-0:5 are not).
+func samples(sp *spec) []*item { return itemsOf(sp, "sample") }
+
+func itemsOf(sp *spec, kinds ...string) []*item {
 	var out []*item
 	for _, it := range sp.Items {
-		if it.Kind != "struct" {
-			out = append(out, it)
+		for _, k := range kinds {
+			if it.Kind == k {
+				out = append(out, it)
+			}
 		}
 	}
 	return out
+}
+
+// tagConst is the Go constant of a record's or sample's tag.
+func tagConst(it *item) string {
+	if it.Kind == "sample" {
+		return "Sample" + it.Name
+	}
+	return "Tag" + it.Name
 }
 
 func hasNetip(sp *spec) bool {
@@ -106,13 +122,30 @@ func genRecords(sp *spec) []byte {
 		b.p("\tTag%s Tag = %d // %d:%d %s (%s)", it.Name, it.tag(), it.Ent, it.Num, it.SpecName, it.Kind)
 	}
 	b.p(")\n")
+	if len(samples(sp)) > 0 {
+		b.p("// Sample types described in spec/*.spec (0:1-0:5 are in tag.go).\nconst (")
+		for _, it := range samples(sp) {
+			b.p("\t%s Tag = %d // %d:%d %s", tagConst(it), it.tag(), it.Ent, it.Num, it.SpecName)
+		}
+		b.p(")\n")
+	}
 	for _, it := range sp.Items {
-		if it.Kind == "struct" {
-			b.p("// %s is an element of a variable-length array in a record.", it.Name)
-		} else {
+		switch it.Kind {
+		case "struct":
+			b.p("// %s is an element of a variable-length array in a record or sample.", it.Name)
+		case "union":
+			b.p("// %s is a typed value: on the wire a u32 type, then the value of that type.", it.Name)
+			b.p("// Type selects the one field that holds the value (the %s* constants);", it.Name)
+			b.p("// the other fields are zero.")
+		case "sample":
+			b.p("// %s is the body of the sample type %d:%d %s (Sample.Body).", it.Name, it.Ent, it.Num, it.SpecName)
+		default:
 			b.p("// %s is the %s record %d:%d %s.", it.Name, it.Kind, it.Ent, it.Num, it.SpecName)
 		}
 		b.p("type %s struct {", it.Name)
+		if it.Kind == "union" {
+			b.p("\tType uint32")
+		}
 		for _, f := range it.Fields {
 			t, _ := sp.goType(f.Type)
 			b.p("\t%s %s", f.Name, t)
@@ -130,7 +163,17 @@ func genRecords(sp *spec) []byte {
 			}
 			b.p(")\n")
 		}
-		if it.Kind != "struct" {
+		switch it.Kind {
+		case "union":
+			b.p("// Types of %s.\nconst (", it.Name)
+			for _, f := range it.Fields {
+				b.p("\t%s%s uint32 = %d", it.Name, f.Name, f.Arm)
+			}
+			b.p(")\n")
+		case "sample":
+			b.p("// Tag implements SampleBody.\nfunc (*%s) Tag() Tag { return %s }\n", it.Name, tagConst(it))
+			b.p("func (*%s) sampleBody() {}\n", it.Name)
+		case "flow", "counter":
 			b.p("// Tag implements Record.\nfunc (*%s) Tag() Tag { return Tag%s }\n", it.Name, it.Name)
 		}
 	}
@@ -153,6 +196,25 @@ func genRecords(sp *spec) []byte {
 		}
 		b.p("\t}\n}\n")
 	}
+	b.p("// NewSampleBody returns a new zero sample body for tag, or nil when the tag")
+	b.p("// is not a sample type described in the spec.")
+	b.p("func NewSampleBody(t Tag) SampleBody {\n\tswitch t {")
+	for _, it := range samples(sp) {
+		b.p("\tcase %s:\n\t\treturn new(%s)", tagConst(it), it.Name)
+	}
+	b.p("\t}\n\treturn nil\n}\n")
+	b.p("// SampleBodyTags lists the sample types that have a SampleBody.")
+	b.p("func SampleBodyTags() []Tag {\n\treturn []Tag{")
+	for _, it := range samples(sp) {
+		b.p("\t\t%s,", tagConst(it))
+	}
+	b.p("\t}\n}\n")
+	b.p("// sampleBodyName is the spec name of a sample type described in the spec.")
+	b.p("func sampleBodyName(t Tag) string {\n\tswitch t {")
+	for _, it := range samples(sp) {
+		b.p("\tcase %s:\n\t\treturn %q", tagConst(it), it.SpecName)
+	}
+	b.p("\t}\n\treturn \"\"\n}\n")
 	b.p("// RecordName is the structure's name in the sFlow specifications (e.g.")
 	b.p("// \"host_cpu\"), or \"unknown\" for an *OpaqueRecord.")
 	b.p("func RecordName(r Record) string {\n\tswitch r.(type) {")
@@ -169,9 +231,10 @@ func poolName(it *item) string { return strings.ToLower(it.Name[:1]) + it.Name[1
 func genCodec(sp *spec) []byte {
 	var b buf
 	b.p(header + "package sflow\n")
-	b.p("// recordPools holds reusable values of every record type for a Decoder.")
+	b.p("// recordPools holds reusable values of every record and sample body type")
+	b.p("// for a Decoder.")
 	b.p("type recordPools struct {")
-	for _, it := range records(sp) {
+	for _, it := range itemsOf(sp, "flow", "counter", "sample") {
 		b.p("\t%s pool[%s]", poolName(it), it.Name)
 	}
 	b.p("}\n")
@@ -187,10 +250,40 @@ func genCodec(sp *spec) []byte {
 		}
 		b.p("\t}\n\treturn nil\n}\n")
 	}
+	b.p("// decodeSampleBody decodes the body of a sample type described in the")
+	b.p("// spec, or returns nil for another tag.")
+	b.p("func (d *Decoder) decodeSampleBody(t Tag, r *reader) SampleBody {\n\tswitch t {")
+	for _, it := range samples(sp) {
+		b.p("\tcase %s:\n\t\tx := d.pools.%s.next(&d.dirty)\n\t\tx.decode(r, d)\n\t\treturn x", tagConst(it), poolName(it))
+	}
+	b.p("\t}\n\treturn nil\n}\n")
 	for _, it := range sp.Items {
+		if it.Kind == "union" {
+			genUnionCodec(&b, sp, it)
+			continue
+		}
 		genItemCodec(&b, sp, it)
 	}
 	return b.Bytes()
+}
+
+// genUnionCodec writes a union's decode (type word, then the arm; an
+// unknown type fails on the type word) and encode.
+func genUnionCodec(b *buf, sp *spec, it *item) {
+	n := it.Name
+	b.p("func (x *%s) decode(r *reader, d *Decoder) {", n)
+	b.p("\tt := r.u32()\n\t*x = %s{Type: t}\n\tswitch t {", n)
+	for _, f := range it.Fields {
+		b.p("\tcase %s%s:", n, f.Name)
+		genDecodeField(b, sp, layoutField{F: f, Wire: f.Type})
+	}
+	b.p("\tdefault:\n\t\tif r.err == nil {\n\t\t\tr.failWord(ErrValueType)\n\t\t}\n\t}\n}\n")
+	b.p("func (x *%s) appendTo(w writer) writer {\n\tw.u32(x.Type)\n\tswitch x.Type {", n)
+	for _, f := range it.Fields {
+		b.p("\tcase %s%s:", n, f.Name)
+		genEncodeFields(b, sp, layout{Fields: []layoutField{{F: f, Wire: f.Type}}})
+	}
+	b.p("\tdefault:\n\t\tw.fail(ErrValueType)\n\t}\n\treturn w\n}\n")
 }
 
 func genItemCodec(b *buf, sp *spec, it *item) {
@@ -307,6 +400,8 @@ func genDecodeField(b *buf, sp *spec, lf layoutField) {
 			b.p("\tx.%s = r.opaque(%d)", f.Name, f.Max)
 		case w == "flowrecords":
 			b.p("\tx.%s = d.decodeNested(r)", f.Name)
+		case sp.Unions[w] != nil:
+			b.p("\tx.%s.decode(r, d)", f.Name)
 		case strings.HasSuffix(w, "[]"):
 			el := strings.TrimSuffix(w, "[]")
 			if sp.Structs[el] != nil {
@@ -337,6 +432,8 @@ func genEncodeFields(b *buf, sp *spec, l layout) {
 			b.p("\tw.opaque(x.%s, %d)", f.Name, f.Max)
 		case w == "flowrecords":
 			b.p("\tappendRecords(&w, x.%s)", f.Name)
+		case sp.Unions[w] != nil:
+			b.p("\tw = x.%s.appendTo(w)", f.Name)
 		case strings.HasSuffix(w, "[]"):
 			el := strings.TrimSuffix(w, "[]")
 			b.p("\tw.count(len(x.%s), %d)", f.Name, f.Max)

@@ -65,10 +65,23 @@ func textCall(sp *spec, f *field, v string) (string, error) {
 		return "", nil
 	}
 	w := strings.TrimSuffix(f.Type, "[]")
-	if sp.Structs[w] != nil || w == "flowrecords" {
+	if sp.Structs[w] != nil || sp.Unions[w] != nil || w == "flowrecords" {
 		return "", nil
 	}
 	return scalarCall(w, f.Fmt, `""`, v)
+}
+
+// textStrCall is the statement that prints a str/opaque field as text (raw
+// bytes, cut as C's %s would), or "" when the field prints otherwise.
+func textStrCall(f *field, w, key, v string) string {
+	if (w == "str" || w == "opaque") && (f.Fmt == "" && w == "str" || f.Fmt == "str" || f.Fmt == "urlenc") {
+		m := "str"
+		if f.Fmt == "urlenc" {
+			m = "urlenc"
+		}
+		return fmt.Sprintf("p.%s(%s, %s, %d)", m, key, v, f.Trunc)
+	}
+	return ""
 }
 
 func genText(sp *spec) []byte {
@@ -99,13 +112,50 @@ func genText(sp *spec) []byte {
 		genTextLayouts(&b, sp, it, `""`)
 	}
 	b.p("\tdefault:\n\t\treturn false\n\t}\n\treturn true\n}\n")
-	for _, it := range sp.Items {
-		if it.Kind != "struct" {
+	b.p("// printSampleBody prints the `sampleType` line and the fields of a sample")
+	b.p("// body the way sflowtool does, and reports whether the body was known.")
+	b.p("func printSampleBody(p *textPrinter, body sflow.SampleBody) bool {\n\tswitch x := body.(type) {")
+	for _, it := range samples(sp) {
+		b.p("\tcase *sflow.%s:", it.Name)
+		if t := it.Opts["sampletype"]; t != "" {
+			b.p("\t\tp.line(%q, %q)", "sampleType", t)
+		}
+		if it.Opts["print"] == "custom" {
+			b.p("\t\tprint%s(p, x)", it.Name)
 			continue
 		}
-		b.p("func text%s(p *textPrinter, prefix string, x *sflow.%s) {", it.Name, it.Name)
-		genTextLayouts(&b, sp, it, "prefix + ")
-		b.p("}\n")
+		genTextLayouts(&b, sp, it, `""`)
+	}
+	b.p("\tdefault:\n\t\treturn false\n\t}\n\treturn true\n}\n")
+	b.p("// sampleTypeLine is the `sampleType` sflowtool prints for a sample type")
+	b.p("// described in the spec (\"\" when it prints none).")
+	b.p("func sampleTypeLine(t sflow.Tag) string {\n\tswitch t {")
+	for _, it := range samples(sp) {
+		if t := it.Opts["sampletype"]; t != "" {
+			b.p("\tcase sflow.%s:\n\t\treturn %q", tagConst(it), t)
+		}
+	}
+	b.p("\t}\n\treturn \"\"\n}\n")
+	for _, it := range sp.Items {
+		switch it.Kind {
+		case "struct":
+			b.p("func text%s(p *textPrinter, prefix string, x *sflow.%s) {", it.Name, it.Name)
+			genTextLayouts(&b, sp, it, "prefix + ")
+			b.p("}\n")
+		case "union":
+			b.p("// text%s prints the value under the key prefix + the type's text name + suffix.", it.Name)
+			b.p("func text%s(p *textPrinter, prefix, suffix string, x *sflow.%s) {\n\tswitch x.Type {", it.Name, it.Name)
+			for _, f := range it.Fields {
+				b.p("\tcase sflow.%s%s:", it.Name, f.Name)
+				key := fmt.Sprintf("prefix+%q+suffix", f.Text)
+				call := textStrCall(f, f.Type, key, "x."+f.Name)
+				if call == "" {
+					call, _ = scalarCall(f.Type, f.Fmt, key, "x."+f.Name)
+				}
+				b.p("\t\t%s", call)
+			}
+			b.p("\t}\n}\n")
+		}
 	}
 	return b.Bytes()
 }
@@ -141,12 +191,14 @@ func genTextFields(b *buf, sp *spec, l layout, prefix string) {
 		switch {
 		case arrayFmt[f.Fmt]:
 			b.p("\t\tp.%s(%s, x.%s)", f.Fmt, key, f.Name)
-		case (w == "str" || w == "opaque") && (f.Fmt == "" && w == "str" || f.Fmt == "str" || f.Fmt == "urlenc"):
-			m := "str"
-			if f.Fmt == "urlenc" {
-				m = "urlenc"
+		case textStrCall(f, w, key, "x."+f.Name) != "":
+			b.p("\t\t%s", textStrCall(f, w, key, "x."+f.Name))
+		case sp.Unions[w] != nil:
+			pre := `""`
+			if prefix != "" {
+				pre = "prefix"
 			}
-			b.p("\t\tp.%s(%s, x.%s, %d)", m, key, f.Name, f.Trunc)
+			b.p("\t\ttext%s(p, %s, %q, &x.%s)", w, pre, f.Text, f.Name)
 		case w == "flowrecords":
 			b.p("\t\tfor i, r := range x.%s {\n\t\t\tp.nested(%s+\"_\"+strconv.Itoa(i), r)\n\t\t}", f.Name, key)
 		case strings.HasSuffix(w, "[]"):
@@ -203,13 +255,27 @@ func genJSON(sp *spec) []byte {
 		genJSONLayouts(&b, sp, it)
 	}
 	b.p("\tdefault:\n\t\treturn false\n\t}\n\treturn true\n}\n")
-	for _, it := range sp.Items {
-		if it.Kind != "struct" {
-			continue
-		}
-		b.p("func json%s(j *jsonWriter, x *sflow.%s) {\n\tj.open('{')", it.Name, it.Name)
+	b.p("// jsonSampleBody appends a sample body's fields and reports whether it was known.")
+	b.p("func jsonSampleBody(j *jsonWriter, body sflow.SampleBody) bool {\n\tswitch x := body.(type) {")
+	for _, it := range samples(sp) {
+		b.p("\tcase *sflow.%s:", it.Name)
 		genJSONLayouts(&b, sp, it)
-		b.p("\tj.close('}')\n}\n")
+	}
+	b.p("\tdefault:\n\t\treturn false\n\t}\n\treturn true\n}\n")
+	for _, it := range sp.Items {
+		switch it.Kind {
+		case "struct":
+			b.p("func json%s(j *jsonWriter, x *sflow.%s) {\n\tj.open('{')", it.Name, it.Name)
+			genJSONLayouts(&b, sp, it)
+			b.p("\tj.close('}')\n}\n")
+		case "union":
+			b.p("func json%s(j *jsonWriter, x *sflow.%s) {\n\tj.open('{')\n\tj.u(\"type\", uint64(x.Type))\n\tswitch x.Type {", it.Name, it.Name)
+			for _, f := range it.Fields {
+				b.p("\tcase sflow.%s%s:", it.Name, f.Name)
+				b.p("\t\t%s", jsonCall(f.Type, fmt.Sprintf("%q", f.JSON), "x."+f.Name))
+			}
+			b.p("\t}\n\tj.close('}')\n}\n")
+		}
 	}
 	return b.Bytes()
 }
@@ -237,6 +303,8 @@ func genJSONFields(b *buf, sp *spec, l layout) {
 		switch {
 		case w == "flowrecords":
 			b.p("\t\tj.key(%s)\n\t\tj.open('[')\n\t\tfor _, r := range x.%s {\n\t\t\tj.record(r)\n\t\t}\n\t\tj.close(']')", key, f.Name)
+		case sp.Unions[w] != nil:
+			b.p("\t\tj.key(%s)\n\t\tjson%s(j, &x.%s)", key, w, f.Name)
 		case strings.HasSuffix(w, "[]"):
 			el := strings.TrimSuffix(w, "[]")
 			b.p("\t\tj.key(%s)\n\t\tj.open('[')", key)
@@ -267,8 +335,23 @@ func genFill(sp *spec) []byte {
 		b.p("\tcase %sflow && t == Tag%s:\n\t\tx := new(%s)\n\t\tfill%s(g, x)\n\t\treturn x", neg, it.Name, it.Name, it.Name)
 	}
 	b.p("\t}\n\treturn nil\n}\n")
+	b.p("// fillSampleBody fills a new sample body of the given tag with random values.")
+	b.p("func fillSampleBody(g *valueGen, t Tag) SampleBody {\n\tswitch t {")
+	for _, it := range samples(sp) {
+		b.p("\tcase %s:\n\t\tx := new(%s)\n\t\tfill%s(g, x)\n\t\treturn x", tagConst(it), it.Name, it.Name)
+	}
+	b.p("\t}\n\treturn nil\n}\n")
 	for _, it := range sp.Items {
 		b.p("func fill%s(g *valueGen, x *%s) {", it.Name, it.Name)
+		if it.Kind == "union" {
+			b.p("\t*x = %s{}\n\tswitch g.intn(%d) {", it.Name, len(it.Fields))
+			for i, f := range it.Fields {
+				b.p("\tcase %d:\n\t\tx.Type = %s%s", i, it.Name, f.Name)
+				genFillFields(&b, sp, layout{Fields: []layoutField{{F: f, Wire: f.Type}}})
+			}
+			b.p("\t}\n}\n")
+			continue
+		}
 		if len(it.Layouts) == 1 {
 			genFillFields(&b, sp, it.Layouts[0])
 		} else {
@@ -292,6 +375,8 @@ func genFillFields(b *buf, sp *spec, l layout) {
 			b.p("\tx.%s = g.bytes(%d)", f.Name, f.Max)
 		case w == "flowrecords":
 			b.p("\tx.%s = g.flowRecords()", f.Name)
+		case sp.Unions[w] != nil:
+			b.p("\tfill%s(g, &x.%s)", w, f.Name)
 		case strings.HasSuffix(w, "[]"):
 			el := strings.TrimSuffix(w, "[]")
 			b.p("\tx.%s = grow(x.%s, g.count(%d))", f.Name, f.Name, f.Max)
@@ -317,12 +402,15 @@ func genDocs(sp *spec) []byte {
 	b.p("`-` = not printed). Records marked *custom* print extra or reordered text lines (see")
 	b.p("`sflow/sflowfmt/custom.go`). Records with more than one layout accept every layout seen in the")
 	b.p("field; JSON then carries `\"layout\"` (0 = current).\n")
-	for _, kind := range []string{"flow", "counter"} {
-		b.p("## %s records\n", strings.ToUpper(kind[:1])+kind[1:])
-		for _, it := range records(sp) {
-			if it.Kind != kind {
-				continue
-			}
+	b.p("The sample types 0:1-0:5 are described in `sflow/datagram.go` and [json.md](json.md); the other")
+	b.p("sample types gwd knows are listed first, with the typed values (unions) they hold at the end.\n")
+	for _, kind := range []string{"sample", "flow", "counter"} {
+		if kind == "sample" {
+			b.p("## Sample types\n")
+		} else {
+			b.p("## %s records\n", strings.ToUpper(kind[:1])+kind[1:])
+		}
+		for _, it := range itemsOf(sp, kind) {
 			extra := ""
 			if it.Opts["print"] == "custom" {
 				extra = " (custom text)"
@@ -345,17 +433,37 @@ func genDocs(sp *spec) []byte {
 			docFields(&b, sp, it)
 		}
 	}
+	if len(sp.Unions) > 0 {
+		b.p("## Typed values (unions)\n")
+		b.p("On the wire a u32 type, then the value of that type; an unknown type is a decode error. In Go the")
+		b.p("field `Type` says which field holds the value; in JSON an object `{\"type\": N, \"<json>\": value}`; in")
+		b.p("text one line whose key is the type's text name followed by the name the sample gives the value.\n")
+		for _, it := range sp.Items {
+			if it.Kind != "union" {
+				continue
+			}
+			b.p("### %s\n", it.Name)
+			b.p("| type | field | wire | json | text |\n|---|---|---|---|---|")
+			for _, f := range it.Fields {
+				b.p("| %d | %s | %s | `%s` | `%s` |", f.Arm, f.Name, wireDoc(f), f.JSON, f.Text)
+			}
+			b.p("")
+		}
+	}
 	return b.Bytes()
+}
+
+func wireDoc(f *field) string {
+	if f.Max > 0 {
+		return fmt.Sprintf("%s<%d>", f.Type, f.Max)
+	}
+	return f.Type
 }
 
 func docFields(b *buf, sp *spec, it *item) {
 	b.p("| field | wire | json | text |\n|---|---|---|---|")
 	for _, f := range it.Fields {
-		w := f.Type
-		if f.Max > 0 {
-			w += fmt.Sprintf("<%d>", f.Max)
-		}
-		b.p("| %s | %s | `%s` | `%s` |", f.Name, w, f.JSON, f.Text)
+		b.p("| %s | %s | `%s` | `%s` |", f.Name, wireDoc(f), f.JSON, f.Text)
 	}
 	b.p("")
 }

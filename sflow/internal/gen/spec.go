@@ -22,6 +22,7 @@ type field struct {
 	Omit    bool // omitempty: no text line when the string or array is empty
 	Trunc   int  // text shows at most this many bytes of a string (0: all)
 	JSON    string
+	Arm     uint32 // union arms: the discriminant value that selects this arm
 	Pos     string // file:line, for errors
 }
 
@@ -37,9 +38,10 @@ type layout struct {
 	Fields []layoutField
 }
 
-// item is a record (flow or counter) or a nested struct.
+// item is a record (flow or counter), a sample type, a nested struct or a
+// union (a typed value: a u32 discriminant, then the arm it selects).
 type item struct {
-	Kind     string // flow, counter, struct
+	Kind     string // flow, counter, sample, struct, union
 	Ent, Num uint32
 	Name     string
 	SpecName string
@@ -54,6 +56,7 @@ func (it *item) tag() uint32 { return it.Ent<<12 | it.Num }
 type spec struct {
 	Items   []*item
 	Structs map[string]*item
+	Unions  map[string]*item
 }
 
 func parseSpecDir(dir string) (*spec, error) {
@@ -62,7 +65,7 @@ func parseSpecDir(dir string) (*spec, error) {
 		return nil, err
 	}
 	sort.Strings(files)
-	sp := &spec{Structs: map[string]*item{}}
+	sp := &spec{Structs: map[string]*item{}, Unions: map[string]*item{}}
 	for _, f := range files {
 		if err := sp.parseFile(f); err != nil {
 			return nil, err
@@ -93,7 +96,7 @@ func (sp *spec) parseFile(path string) error {
 			continue
 		}
 		switch {
-		case words[0] == "flow" || words[0] == "counter":
+		case words[0] == "flow" || words[0] == "counter" || words[0] == "sample":
 			if cur != nil {
 				return fmt.Errorf("%s: %s inside %s", pos, words[0], cur.Name)
 			}
@@ -118,11 +121,11 @@ func (sp *spec) parseFile(path string) error {
 				cur.Opts[k] = v
 			}
 			alts = nil
-		case words[0] == "struct":
+		case words[0] == "struct" || words[0] == "union":
 			if cur != nil || len(words) != 2 {
-				return fmt.Errorf("%s: want `struct GoName` outside a record", pos)
+				return fmt.Errorf("%s: want `%s GoName` outside a record", pos, words[0])
 			}
-			cur = &item{Kind: "struct", Name: words[1], Opts: map[string]string{}, Pos: pos}
+			cur = &item{Kind: words[0], Name: words[1], Opts: map[string]string{}, Pos: pos}
 			alts = nil
 		case words[0] == "end":
 			if cur == nil {
@@ -131,13 +134,16 @@ func (sp *spec) parseFile(path string) error {
 			if err := cur.finish(alts); err != nil {
 				return fmt.Errorf("%s: %w", cur.Pos, err)
 			}
-			if cur.Kind == "struct" {
+			switch cur.Kind {
+			case "struct":
 				sp.Structs[cur.Name] = cur
+			case "union":
+				sp.Unions[cur.Name] = cur
 			}
 			sp.Items = append(sp.Items, cur)
 			cur = nil
 		case words[0] == "alt":
-			if cur == nil {
+			if cur == nil || cur.Kind == "union" {
 				return fmt.Errorf("%s: alt outside a record", pos)
 			}
 			alts = append(alts, words[1:])
@@ -145,10 +151,19 @@ func (sp *spec) parseFile(path string) error {
 			if cur == nil {
 				return fmt.Errorf("%s: field outside a record", pos)
 			}
+			var arm uint64
+			if cur.Kind == "union" {
+				// An arm: `VALUE TYPE GoField textname [options]`.
+				v, err := strconv.ParseUint(words[0], 10, 32)
+				if err != nil {
+					return fmt.Errorf("%s: want `VALUE TYPE GoName textname` in union %s", pos, cur.Name)
+				}
+				arm, words = v, words[1:]
+			}
 			if len(words) < 3 {
 				return fmt.Errorf("%s: want `TYPE GoName textname [options]`", pos)
 			}
-			f := &field{Type: words[0], Name: words[1], Text: words[2], Pos: pos}
+			f := &field{Type: words[0], Name: words[1], Text: words[2], Arm: uint32(arm), Pos: pos}
 			for _, o := range words[3:] {
 				k, v, _ := strings.Cut(o, "=")
 				switch k {
@@ -243,7 +258,15 @@ func (sp *spec) check() error {
 			return fmt.Errorf("%s: type %s already defined at %s", it.Pos, it.Name, o.Pos)
 		}
 		names[it.Name] = it
-		if it.Kind != "struct" {
+		if it.Kind == "sample" && it.Ent == 0 && it.Num >= 1 && it.Num <= 5 {
+			return fmt.Errorf("%s: sample types 0:1-0:5 are written by hand (datagram.go)", it.Pos)
+		}
+		if it.Kind == "union" {
+			if err := sp.checkUnion(it); err != nil {
+				return fmt.Errorf("%s: union %s: %w", it.Pos, it.Name, err)
+			}
+		}
+		if it.Kind != "struct" && it.Kind != "union" {
 			k := fmt.Sprintf("%s %d:%d", it.Kind, it.Ent, it.Num)
 			if o := seen[k]; o != nil {
 				return fmt.Errorf("%s: %s already defined at %s", it.Pos, k, o.Pos)
@@ -258,9 +281,34 @@ func (sp *spec) check() error {
 			}
 		}
 		for _, f := range it.Fields {
+			if sp.Unions[strings.TrimSuffix(f.Type, "[]")] != nil && (f.Type != strings.TrimSuffix(f.Type, "[]") || it.Kind == "union") {
+				return fmt.Errorf("%s: a union is a plain field of a record or struct (no arrays of unions, no unions in unions)", f.Pos)
+			}
 			if _, err := textCall(sp, f, "v"); err != nil {
 				return fmt.Errorf("%s: %w", f.Pos, err)
 			}
+		}
+	}
+	return nil
+}
+
+// checkUnion checks a union's arms: distinct values, scalar wire types, no
+// field called Type (the discriminant's Go field).
+func (sp *spec) checkUnion(it *item) error {
+	if len(it.Fields) == 0 {
+		return fmt.Errorf("no arms")
+	}
+	seen := map[uint32]string{}
+	for _, f := range it.Fields {
+		if o, ok := seen[f.Arm]; ok {
+			return fmt.Errorf("%s: value %d is already arm %s", f.Pos, f.Arm, o)
+		}
+		seen[f.Arm] = f.Name
+		if _, ok := scalarGo[f.Type]; !ok {
+			return fmt.Errorf("%s: arm %s: type %q is not a scalar wire type", f.Pos, f.Name, f.Type)
+		}
+		if f.Name == "Type" || f.AltOnly {
+			return fmt.Errorf("%s: arm %s: Type is the discriminant's field, and arms have no alt layouts", f.Pos, f.Name)
 		}
 	}
 	return nil
@@ -286,6 +334,9 @@ func (sp *spec) goType(wire string) (string, error) {
 	if wire == "flowrecords" {
 		return "[]Record", nil
 	}
+	if sp.Unions[wire] != nil {
+		return wire, nil
+	}
 	if el, ok := strings.CutSuffix(wire, "[]"); ok {
 		if t, ok := scalarGo[el]; ok && (el == "u32" || el == "i32" || el == "pct" || el == "mac" || el == "u64") {
 			return "[]" + t, nil
@@ -302,10 +353,17 @@ func (sp *spec) minSizeOf(wire string) int {
 	if n, ok := minSize[wire]; ok {
 		return n
 	}
-	if _, ok := strings.CutSuffix(wire, "[]"); ok || wire == "flowrecords" {
-		return 4
+	if u := sp.Unions[wire]; u != nil {
+		// The discriminant and the smallest arm.
+		least := 0
+		for i, f := range u.Fields {
+			if n := sp.minSizeOf(f.Type); i == 0 || n < least {
+				least = n
+			}
+		}
+		return 4 + least
 	}
-	return 4
+	return 4 // arrays, flowrecords: the count word
 }
 
 func (sp *spec) structMinSize(name string) int {
