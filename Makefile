@@ -5,7 +5,7 @@ PKGS      := ./...
 FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
 
-.PHONY: all build run test test-deps bench fuzz lint generate check-generated clean footprint gpu-check
+.PHONY: all build run test test-deps bench fuzz lint generate check-generated clean footprint scale gpu-check
 
 all: build
 
@@ -59,6 +59,13 @@ clean:
 # RSS and CPU time of `gwd run` over 60 s at polling 5 s (docs/performance.md).
 footprint: build
 	./scripts/footprint.sh 60
+
+# gwd polling N veth interfaces (two namespaces) at 1 s for SECONDS, side by
+# side with hsflowd when /usr/local/sbin/hsflowd-ref is installed (root).
+N       ?= 1024
+SECONDS ?= 30
+scale: build
+	./scripts/scale.sh $(N) $(SECONDS)
 
 # Runs gwd against the real NVML for 30 s at polling 5 s (needs an NVIDIA
 # GPU, its driver, and a cgo build) and prints the decoded 5703:1 records.

@@ -1,34 +1,108 @@
 #!/usr/bin/env bash
 # Measures gwd's footprint: runs `gwd run` for DURATION seconds (default 60)
-# with host and interface counters at polling 5 s to a local decoder, then
-# prints peak and final RSS and the CPU time it used.
+# with host and interface counters at polling 5 s to a local counting
+# collector (scripts/sflowcount.py), then prints peak and final RSS and the
+# CPU time it used.
+#
+# When the reference agent hsflowd is installed ($HSFLOWD, default
+# /usr/local/sbin/hsflowd-ref, modules in $HSFLOWD_MODULES, default
+# /usr/local/lib/hsflowd-ref/modules), it runs beside gwd in the same run with
+# the same work: host counters (2:1) and the counters of the interfaces gwd
+# selects by default (physical and bond interfaces, given to hsflowd as
+# switch ports through `dent { switchport = ... }`) at polling 5, and gets a
+# line of its own. HSFLOWD= (empty) leaves it out.
 set -euo pipefail
 dur=${1:-60}
 bin=${GWD:-bin/gwd}
+here=$(cd "$(dirname "$0")" && pwd)
+hsf=${HSFLOWD-/usr/local/sbin/hsflowd-ref}
+hsfmods=${HSFLOWD_MODULES:-/usr/local/lib/hsflowd-ref/modules}
+[[ -n $hsf && -x $hsf ]] || hsf=
 tmp=$(mktemp -d)
-trap 'kill "${pid:-}" "${cpid:-}" 2>/dev/null || true; rm -rf "$tmp"' EXIT
-port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+pids=()
+cleanup() {
+  trap - EXIT INT TERM
+  local p i
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do
+    for ((i = 0; i < 50; i++)); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+  done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+names=(gwd)
+[[ -n $hsf ]] && names+=(hsflowd)
+python3 "$here/sflowcount.py" record "$tmp/ports" "$tmp/log" "${names[@]}" &
+cpid=$!
+pids+=("$cpid")
+for ((i = 0; i < 100; i++)); do [[ -s $tmp/ports ]] && break; sleep 0.1; done
+[[ -s $tmp/ports ]] || { echo "the collector did not start" >&2; exit 1; }
+port() { awk -v n="$1" '$1 == n {print $2}' "$tmp/ports"; }
+
 cat > "$tmp/gwd.yaml" <<CONF
 polling: 5s
 collectors:
   - address: 127.0.0.1
-    port: $port
+    port: $(port gwd)
 CONF
-"$bin" decode -b 127.0.0.1 -p "$port" > "$tmp/decoded.txt" 2>&1 &
-cpid=$!
 "$bin" run --config "$tmp/gwd.yaml" > "$tmp/gwd.log" 2>&1 &
 pid=$!
-cpu() { cat /proc/$pid/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f\n", s}'; }
+pids+=("$pid")
+agents=("gwd $pid")
+if [[ -n $hsf ]]; then
+  # gwd's default interfaces: those with a device (physical) or bonding dir.
+  ifs=$(for d in /sys/class/net/*; do
+    [[ -e $d/device || -e $d/bonding ]] && basename "$d"
+  done | paste -sd '|' || true)
+  {
+    echo "sflow {"
+    echo "  polling = 5"
+    echo "  collector { ip = 127.0.0.1 udpport = $(port hsflowd) }"
+    # Unquoted: hsflowd 2.1.25's tokenizer mangles a quoted value.
+    [[ -n $ifs ]] && echo "  dent { switchport = ^($ifs)\$ }"
+    echo "}"
+  } > "$tmp/hsflowd.conf"
+  # -d: foreground, no debug; -p/-o: its pid and .auto files in the temp dir.
+  "$hsf" -d -f "$tmp/hsflowd.conf" -p "$tmp/hsflowd.pid" -o "$tmp/hsflowd.auto" -l "$hsfmods" \
+    > "$tmp/hsflowd.log" 2>&1 &
+  hpid=$!
+  pids+=("$hpid")
+  agents+=("hsflowd $hpid")
+fi
+cpu() { cat /proc/$1/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f\n", s}'; }
 sleep 5 # start-up: configuration, first interface scan, NVML probe
-start_ns=$(cpu)
+declare -A start_ns
+for a in "${agents[@]}"; do
+  read -r name p <<< "$a"
+  kill -0 "$p" 2>/dev/null || { echo "$name exited:" >&2; tail -n 20 "$tmp/$name.log" >&2; exit 1; }
+  start_ns[$name]=$(cpu "$p")
+done
 sleep "$dur"
 hz=$(getconf CLK_TCK)
-read -r utime stime < <(awk '{print $14, $15}' "/proc/$pid/stat")
-rss=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status")
-hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status")
-run_ns=$(cpu)
-kill "$pid"; wait "$pid" 2>/dev/null || true
-kill "$cpid"; wait "$cpid" 2>/dev/null || true
-dgs=$(grep -c '^startDatagram' "$tmp/decoded.txt" || true)
-cpu_ms=$(( (utime + stime) * 1000 / hz ))
-echo "gwd footprint over ${dur}s at polling 5s (after 5s of start-up): RSS ${rss} kB (peak ${hwm} kB), CPU $(( (run_ns - start_ns) / 1000000 )) ms in the ${dur}s, $((start_ns / 1000000)) ms for start-up; ticks since start ${cpu_ms} ms; ${dgs} datagrams decoded"
+out=()
+for a in "${agents[@]}"; do
+  read -r name p <<< "$a"
+  kill -0 "$p" 2>/dev/null || { echo "$name exited:" >&2; tail -n 20 "$tmp/$name.log" >&2; exit 1; }
+  read -r utime stime < <(sed 's/^.*) //' "/proc/$p/stat" | awk '{print $12, $13}')
+  rss=$(awk '/^VmRSS/ {print $2}' "/proc/$p/status")
+  hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$p/status")
+  run_ns=$(cpu "$p")
+  s=${start_ns[$name]}
+  out+=("$name $rss $hwm $(( (run_ns - s) / 1000000 )) $((s / 1000000)) $(( (utime + stime) * 1000 / hz ))")
+done
+for a in "${agents[@]}"; do read -r name p <<< "$a"; kill "$p"; done
+sleep 1
+kill "$cpid"
+for ((i = 0; i < 50; i++)); do kill -0 "$cpid" 2>/dev/null || break; sleep 0.1; done
+for o in "${out[@]}"; do
+  read -r name rss hwm run start ticks <<< "$o"
+  dgs=$(grep -c "^$name " "$tmp/log" || true)
+  srcs=$(awk -v n="$name" '$1 == n && $5 != "-" {k = split($5, a, ","); for (i = 1; i <= k; i++) s[a[i]] = 1} END {for (x in s) print x}' "$tmp/log" | sort -V | paste -sd ' ' || true)
+  extra=
+  [[ $name == hsflowd ]] && extra=" (hsflowd $("$hsf" -v 2>&1 | awk '{print $NF}'), switch ports: ${ifs:-none})"
+  echo "$name footprint over ${dur}s at polling 5s (after 5s of start-up): RSS ${rss} kB (peak ${hwm} kB), CPU ${run} ms in the ${dur}s, ${start} ms for start-up; ticks since start ${ticks} ms; ${dgs} datagrams received, sources ${srcs:-none}$extra"
+done
