@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"gwd/internal/testbed"
+	"gwd/internal/testutil"
 )
 
 var settings = Settings{Targets: []string{"127.0.0.1:41234"}, Agent: "lo", Sampling: 500, Polling: 10, Header: 64}
@@ -163,7 +164,7 @@ func TestIntegrationOVSDBPolicy(t *testing.T) {
 		if rows := sflowRows(t, o); len(rows) != 2 {
 			t.Errorf("sFlow rows = %v, want foreign + gwd's", rows)
 		}
-		if r.log.count("left alone") != 1 {
+		if r.log.Count("left alone") != 1 {
 			t.Errorf("left-alone bridges not logged once:\n%s", r.log)
 		}
 		// Once its owner removes the foreign row, br0 is gwd's.
@@ -267,7 +268,7 @@ func TestIntegrationOVSDBServerRestart(t *testing.T) {
 
 	t0 := time.Now()
 	o.RestartOVSDB(t)
-	d := waitFor(t, 10*time.Second, "reconnected", func() bool { return r.log.count("ovsdb connected") == 2 })
+	d := waitFor(t, 10*time.Second, "reconnected", func() bool { return r.log.Count("ovsdb connected") == 2 })
 	t.Logf("reconnected %v after ovsdb-server was back (%v after the restart began)", d, time.Since(t0))
 	if c, err := r.Status(); !c || err != nil {
 		t.Errorf("Status() = %v, %v after reconnect", c, err)
@@ -343,8 +344,8 @@ func TestIntegrationOVSDBVswitchd(t *testing.T) {
 	o.AddBridge(t, "gwdsw0")
 	o.AddNamespacePort(t, "gwdsw0", "gwdv1", "h1", "10.78.0.1/24")
 	o.AddNamespacePort(t, "gwdsw0", "gwdv2", "h2", "10.78.0.2/24")
-	intake := listenUDP(t)
-	s := Settings{Targets: []string{intake.LocalAddr().String()}, Polling: 1, Agent: "127.0.0.1"}
+	intake := testutil.NewCollector(t)
+	s := Settings{Targets: []string{intake.Addr.String()}, Polling: 1, Agent: "127.0.0.1"}
 	r := start(t, Config{Endpoint: o.Endpoint()}, &s)
 	waitFor(t, 5*time.Second, "attached with ports", func() bool {
 		b, ok := r.bridge("gwdsw0")
@@ -384,14 +385,12 @@ func TestIntegrationOVSDBVswitchd(t *testing.T) {
 	waitFor(t, 2*time.Second, "sampling "+want, func() bool { return o.Vsctl(t, "get", "sFlow", rows[0], "sampling") == want })
 
 	o.Ping(t, "h1", "10.78.0.2", 3)
-	buf := make([]byte, 65536)
-	intake.SetReadDeadline(time.Now().Add(5 * time.Second))
-	n, _, err := intake.ReadFrom(buf)
+	buf, err := intake.Read(5 * time.Second)
 	if err != nil {
 		t.Fatalf("no sFlow datagram from OVS: %v", err)
 	}
-	if n < 28 || buf[3] != 5 {
-		t.Errorf("datagram of %d bytes, version %d, want sFlow v5", n, buf[3])
+	if len(buf) < 28 || buf[3] != 5 {
+		t.Errorf("datagram of %d bytes, version %d, want sFlow v5", len(buf), buf[3])
 	}
 }
 
@@ -407,7 +406,7 @@ func TestIntegrationOVSDBNoLeak(t *testing.T) {
 		waitFor(t, 5*time.Second, "attached", func() bool { return r.attached("br0") })
 		if i == 1 {
 			o.RestartOVSDB(t)
-			waitFor(t, 10*time.Second, "reconnected", func() bool { return r.log.count("ovsdb connected") == 2 })
+			waitFor(t, 10*time.Second, "reconnected", func() bool { return r.log.Count("ovsdb connected") == 2 })
 		}
 		r.stop(t)
 	}

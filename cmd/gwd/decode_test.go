@@ -16,14 +16,15 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 
+	"gwd/internal/testutil"
 	"gwd/sflow"
 )
 
-const hsflowdCapture = "../../testdata/captures/hsflowd-2.1.25-hostcounters-poll5.pcap"
+const hsflowdCapture = "hsflowd-2.1.25-hostcounters-poll5.pcap"
 
 func TestDecodeFileText(t *testing.T) {
 	var out, errb bytes.Buffer
-	if rc := run([]string{"decode", "-r", hsflowdCapture}, &out, &errb); rc != 0 {
+	if rc := run([]string{"decode", "-r", testutil.Capture(t, hsflowdCapture)}, &out, &errb); rc != 0 {
 		t.Fatalf("exit %d, stderr %q", rc, errb.String())
 	}
 	s := out.String()
@@ -39,7 +40,7 @@ func TestDecodeFileText(t *testing.T) {
 
 func TestDecodeFileJSON(t *testing.T) {
 	var out, errb bytes.Buffer
-	if rc := run([]string{"decode", "-r", hsflowdCapture, "--format", "json"}, &out, &errb); rc != 0 {
+	if rc := run([]string{"decode", "-r", testutil.Capture(t, hsflowdCapture), "--format", "json"}, &out, &errb); rc != 0 {
 		t.Fatalf("exit %d, stderr %q", rc, errb.String())
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")

@@ -16,14 +16,12 @@ import (
 	"testing"
 	"time"
 
+	"gwd/internal/testutil"
+
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 )
-
-// sharedDir holds the real captures; the repository and shared/ sit side by
-// side, here and in CI.
-const sharedDir = "../../../shared/sflow-captures"
 
 // got is what a test keeps of a Packet: a copy of the payload.
 type got struct {
@@ -69,19 +67,18 @@ type sflowtoolDatagram struct {
 // readSflowtool reads the reference output of `sflowtool -r` for a capture.
 func readSflowtool(t *testing.T, capture string) []sflowtoolDatagram {
 	t.Helper()
-	base := filepath.Join(sharedDir, "sflowtool", strings.TrimSuffix(capture, ".pcap")+".txt")
+	base := testutil.SflowtoolText(t, capture)
 	f, err := os.Open(base)
-	var rd io.Reader = f
-	if errors.Is(err, os.ErrNotExist) {
-		f, err = os.Open(base + ".gz")
-		if err == nil {
-			rd, err = gzip.NewReader(f)
-		}
-	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
+	var rd io.Reader = f
+	if strings.HasSuffix(base, ".gz") {
+		if rd, err = gzip.NewReader(f); err != nil {
+			t.Fatal(err)
+		}
+	}
 	var out []sflowtoolDatagram
 	var sec time.Time
 	sc := bufio.NewScanner(rd)
@@ -111,7 +108,9 @@ func readSflowtool(t *testing.T, capture string) []sflowtoolDatagram {
 	return out
 }
 
-func TestSharedCaptures(t *testing.T) {
+// TestRealCaptures reads every capture of testdata/captures: as many
+// datagrams as sflowtool found, with its sizes, agents and timestamps.
+func TestRealCaptures(t *testing.T) {
 	telegrafSrc := netip.MustParseAddrPort("192.0.2.1:40000")
 	telegrafDst := netip.MustParseAddrPort("192.0.2.2:6343")
 	// Datagram counts are those of SOURCES.md (tshark -Y sflow); for the two
@@ -142,13 +141,7 @@ func TestSharedCaptures(t *testing.T) {
 	}
 
 	// Every capture in the folder has a row.
-	files, err := filepath.Glob(filepath.Join(sharedDir, "*.pcap*"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(files) == 0 {
-		t.Fatalf("no captures in %s", sharedDir)
-	}
+	files := testutil.CaptureFiles(t)
 	listed := map[string]bool{}
 	for _, tt := range tests {
 		listed[tt.file] = true
@@ -161,7 +154,7 @@ func TestSharedCaptures(t *testing.T) {
 
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			pkts, r, err := readAll(t, filepath.Join(sharedDir, tt.file))
+			pkts, r, err := readAll(t, testutil.Capture(t, tt.file))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -809,7 +802,7 @@ func fuzzSeeds(t testing.TB) [][]byte {
 		gzipped(t, pcapFile(t, linkEthernet, false, eth4)),
 	}
 	// The small real captures too.
-	files, _ := filepath.Glob(filepath.Join(sharedDir, "*.pcap"))
+	files := testutil.CaptureFiles(t)
 	for _, f := range files {
 		if fi, err := os.Stat(f); err == nil && fi.Size() <= 2048 {
 			if b, err := os.ReadFile(f); err == nil {
@@ -855,7 +848,7 @@ func FuzzReader(f *testing.F) {
 }
 
 func BenchmarkReader(b *testing.B) {
-	data, err := os.ReadFile(filepath.Join(sharedDir, "hp-procurve-2011.pcap"))
+	data, err := os.ReadFile(testutil.Capture(b, "hp-procurve-2011.pcap"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -874,5 +867,35 @@ func BenchmarkReader(b *testing.B) {
 				break
 			}
 		}
+	}
+}
+
+// TestReadFile: ReadFile returns what Next returns, with payloads that
+// stay valid after the file is read; errors name the file.
+func TestReadFile(t *testing.T) {
+	path := testutil.Capture(t, "hsflowd-2.1.25-hostcounters-poll5.pcap")
+	want, _, err := readAll(t, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkts, err := ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pkts) != len(want) {
+		t.Fatalf("%d datagrams, want %d", len(pkts), len(want))
+	}
+	for i, p := range pkts {
+		if string(p.Payload) != want[i].Payload || p.Src != want[i].Src || p.Frame != want[i].Frame {
+			t.Errorf("datagram %d differs from Next's", i)
+		}
+	}
+	if _, err := ReadFile(filepath.Join(t.TempDir(), "none.pcap")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file: %v", err)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.pcap")
+	os.WriteFile(bad, []byte("not a capture at all"), 0o644)
+	if _, err := ReadFile(bad); !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), bad) {
+		t.Errorf("bad file: %v", err)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"gwd/internal/testutil"
+
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -23,17 +25,6 @@ type hdrCase struct {
 	sampleNo int // index of the sample in file, for the per-sample state
 	rec      sampledHeader
 	want     string
-}
-
-// hdrCaptureDir returns shared/sflow-captures/sflowtool (the repository sits
-// next to shared/, in CI too); the test fails when it is not there.
-func hdrCaptureDir(t testing.TB) string {
-	t.Helper()
-	dir := hdrFindCaptureDir()
-	if dir == "" {
-		t.Fatal("shared/sflow-captures/sflowtool not found next to the repository")
-	}
-	return dir
 }
 
 // hdrLoadCases parses every sflowtool text output (plain or .gz) in dir
@@ -138,11 +129,11 @@ func hdrParseU32(t testing.TB, file string, line int, s string) uint32 {
 	return uint32(v)
 }
 
-// TestHeaderDecodeAllCaptures decodes every sampled_header in every shared
-// sflowtool output and compares with what sflowtool printed. The decode state
+// TestHeaderDecodeAllCaptures decodes every sampled_header in every
+// sflowtool output (testdata/captures/sflowtool) and compares with what sflowtool printed. The decode state
 // is carried across the records of one sample, as sflowtool does.
 func TestHeaderDecodeAllCaptures(t *testing.T) {
-	cases := hdrLoadCases(t, hdrCaptureDir(t))
+	cases := hdrLoadCases(t, testutil.SflowtoolDir(t))
 	if len(cases) < 5000 {
 		t.Fatalf("found only %d sampled_header records", len(cases))
 	}
@@ -172,7 +163,7 @@ func TestHeaderDecodeAllCaptures(t *testing.T) {
 // sflowtool output holds all the given lines, so that every kind of header
 // the captures show is checked by name.
 func TestHeaderDecodeKinds(t *testing.T) {
-	all := hdrLoadCases(t, hdrCaptureDir(t))
+	all := hdrLoadCases(t, testutil.SflowtoolDir(t))
 	tests := []struct {
 		name string
 		file string
