@@ -19,6 +19,7 @@ import (
 
 	"gwd/agent"
 	"gwd/internal/testbed"
+	"gwd/internal/testutil"
 )
 
 // The test binary doubles as snmpd's pass_persist program: snmpd runs it
@@ -159,7 +160,7 @@ rouser %s priv
 		}
 	})
 	// Ready when the fixture answers.
-	eventually(t, 15*time.Second, func() error {
+	testutil.Eventually(t, 15*time.Second, func() error {
 		c, err := dialGoSNMP(a.v2c(testCommunity))
 		if err != nil {
 			return err
@@ -273,7 +274,7 @@ func TestIntegrationSNMP(t *testing.T) {
 	})
 
 	t.Run("export", func(t *testing.T) {
-		c := newCollector(t)
+		c := testutil.NewCollector(t)
 		ag := startAgent(t, c)
 		s, err := New(Config{Backends: []string{BackendSNMP}, Interval: 200 * time.Millisecond, SNMP: a.v2c(testCommunity), SysRoot: "testdata/sys"}, nil)
 		if err != nil {
@@ -287,21 +288,21 @@ func TestIntegrationSNMP(t *testing.T) {
 		if err := s.Start(ctx, ag); err != nil {
 			t.Fatal(err)
 		}
-		c.sampleText(t, agent.HostSource, 10*time.Second, hasLines(
+		sampleText(t, c, agent.HostSource, 10*time.Second, hasLines(
 			"bcm_ipv4_entries 1200", "bcm_ipv4_entries_max 31200", "bcm_total_routes 1500", "bcm_total_routes_max 4294967295",
 			"bcm_mac_entries 500", "bcm_acl_ingress_entries_max 768", "bcm_acl_egress_slices 4294967295",
 			"bst_device_uc_pc 37.50", "bst_device_mc_pc 12.00"))
-		c.sampleText(t, agent.InterfaceSource(5), 10*time.Second, hasLines(
+		sampleText(t, c, agent.InterfaceSource(5), 10*time.Second, hasLines(
 			"bst_port_ingress_uc_pc 15.00", "bst_port_ingress_mc_pc unknown", "bst_port_egress_uc_pc 10.00", "bst_port_egress_mc_pc 10.00",
 			"bst_port_egress_queue_uc_pc.3 10.00", "bst_port_egress_queue_uc_pc.7 unknown", "bst_port_egress_queue_mc_pc.2 10.00"))
-		c.sampleText(t, agent.InterfaceSource(6), 10*time.Second, hasLines(
+		sampleText(t, c, agent.InterfaceSource(6), 10*time.Second, hasLines(
 			"bst_port_ingress_uc_pc 3.00", "bst_port_egress_uc_pc 20.00", "bst_port_egress_mc_pc unknown", "bst_port_egress_queue_uc_pc.3 20.00"))
 
 		// A new value in the agent shows in the next export.
 		b, _ := os.ReadFile(a.fixture)
 		b = []byte(strings.Replace(string(b), ".1.3.6.1.4.1.32473.7.2.1.0 counter64 3000000", ".1.3.6.1.4.1.32473.7.2.1.0 counter64 6000000", 1))
 		os.WriteFile(a.fixture, b, 0o644)
-		c.sampleText(t, agent.HostSource, 10*time.Second, hasLines("bst_device_uc_pc 75.00"))
+		sampleText(t, c, agent.HostSource, 10*time.Second, hasLines("bst_device_uc_pc 75.00"))
 		if h := ag.Health()["asic/snmp"]; h != "" {
 			t.Errorf("health: %q", h)
 		}

@@ -19,6 +19,7 @@ import (
 
 	"gwd/agent"
 	"gwd/internal/testbed"
+	"gwd/internal/testutil"
 	"gwd/sflow"
 )
 
@@ -59,7 +60,7 @@ func (r *redisServer) start(t *testing.T) {
 	if err != nil {
 		t.Fatalf("redis-server: %v: %s", err, out)
 	}
-	eventually(t, 10*time.Second, func() error {
+	testutil.Eventually(t, 10*time.Second, func() error {
 		c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", r.port), Protocol: 2, DisableIdentity: true})
 		defer c.Close()
 		return c.Ping(context.Background()).Err()
@@ -231,7 +232,7 @@ func TestIntegrationSONiCRedis(t *testing.T) {
 
 	// End to end: a real agent sends to a loopback collector; each
 	// datagram decodes, and gwd decode's lines show the fixture's values.
-	c := newCollector(t)
+	c := testutil.NewCollector(t)
 	a := startAgent(t, c)
 	a.Register("host", agent.InterfaceSource(5), agent.PollerFunc(func(recs []sflow.Record) ([]sflow.Record, error) {
 		return append(recs, &sflow.PortName{Name: []byte("Ethernet0")}), nil
@@ -249,39 +250,39 @@ func TestIntegrationSONiCRedis(t *testing.T) {
 	if err := s.Start(ctx, a); err != nil {
 		t.Fatal(err)
 	}
-	c.sampleText(t, agent.HostSource, 10*time.Second, hasLines(sonicHostLines...))
-	c.sampleText(t, agent.InterfaceSource(5), 10*time.Second, hasLines(sonicPort5Lines...))
-	c.sampleText(t, agent.InterfaceSource(6), 10*time.Second, hasLines(sonicPort6Lines...))
+	sampleText(t, c, agent.HostSource, 10*time.Second, hasLines(sonicHostLines...))
+	sampleText(t, c, agent.InterfaceSource(5), 10*time.Second, hasLines(sonicPort5Lines...))
+	sampleText(t, c, agent.InterfaceSource(6), 10*time.Second, hasLines(sonicPort6Lines...))
 
 	// A new peak in SONiC's persistent watermark table shows in the next export.
 	r.hset(t, "COUNTERS_DB", "PERSISTENT_WATERMARKS:oid:0x15020000000003", wmQueue, "3000000")
-	c.sampleText(t, agent.InterfaceSource(5), 10*time.Second, hasLines("bst_port_egress_queue_uc_pc.3 25.00", "bst_port_egress_uc_pc 25.00"))
+	sampleText(t, c, agent.InterfaceSource(5), 10*time.Second, hasLines("bst_port_egress_queue_uc_pc.3 25.00", "bst_port_egress_uc_pc 25.00"))
 	r.hset(t, "COUNTERS_DB", "COUNTERS:oid:0x18000000000a2", wmPool, "9000000") // egress_lossless_pool 75%
-	c.sampleText(t, agent.HostSource, 10*time.Second, hasLines("bst_device_uc_pc 75.00"))
+	sampleText(t, c, agent.HostSource, 10*time.Second, hasLines("bst_device_uc_pc 75.00"))
 
 	// redis goes away: the backend turns unhealthy, its fields unknown,
 	// and the other contributor of 0:5 keeps exporting.
 	r.stop(t)
-	eventually(t, 10*time.Second, func() error {
+	testutil.Eventually(t, 10*time.Second, func() error {
 		if h := a.Health()["asic/sonic"]; h == "" {
 			return fmt.Errorf("asic/sonic still healthy: %v", a.Health())
 		}
 		return nil
 	})
 	t.Logf("health with redis down: %q", a.Health()["asic/sonic"])
-	c.sampleText(t, agent.HostSource, 10*time.Second, hasLines("bst_device_uc_pc unknown", "bcm_ipv4_entries 4294967295", "bcm_mac_entries_max 4294967295"))
-	c.sampleText(t, agent.InterfaceSource(5), 10*time.Second, hasLines("ifName Ethernet0", "bst_port_ingress_uc_pc unknown", "bst_port_egress_queue_uc_pc.3 unknown"))
+	sampleText(t, c, agent.HostSource, 10*time.Second, hasLines("bst_device_uc_pc unknown", "bcm_ipv4_entries 4294967295", "bcm_mac_entries_max 4294967295"))
+	sampleText(t, c, agent.InterfaceSource(5), 10*time.Second, hasLines("ifName Ethernet0", "bst_port_ingress_uc_pc unknown", "bst_port_egress_queue_uc_pc.3 unknown"))
 
 	// redis is back (empty, as after a SONiC reload; the fixture is loaded
 	// again): the backend recovers.
 	r.start(t)
 	r.load(t, fixture)
-	eventually(t, 10*time.Second, func() error {
+	testutil.Eventually(t, 10*time.Second, func() error {
 		if h := a.Health()["asic/sonic"]; h != "" {
 			return fmt.Errorf("asic/sonic: %s", h)
 		}
 		return nil
 	})
-	c.sampleText(t, agent.HostSource, 10*time.Second, hasLines(sonicHostLines...))
-	c.sampleText(t, agent.InterfaceSource(5), 10*time.Second, hasLines(sonicPort5Lines...))
+	sampleText(t, c, agent.HostSource, 10*time.Second, hasLines(sonicHostLines...))
+	sampleText(t, c, agent.InterfaceSource(5), 10*time.Second, hasLines(sonicPort5Lines...))
 }

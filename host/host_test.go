@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"gwd/agent"
+	"gwd/internal/testutil/fakeagent"
 	"gwd/sflow"
 )
 
@@ -388,15 +389,15 @@ func TestNewErrors(t *testing.T) {
 
 func TestStartRegistersAndStops(t *testing.T) {
 	h, _, _ := newTestHost(t, rootConfig(t, fixture))
-	reg := newFakeReg()
+	reg := fakeagent.New()
 	ctx, cancel := context.WithCancel(context.Background())
 	h.Start(ctx, reg)
 	want := []string{"0:2", "0:3", "0:5", "0:6", "0:7", "2:1"}
-	if diff := cmp.Diff(want, reg.sources()); diff != "" {
+	if diff := cmp.Diff(want, sourceNames(reg)); diff != "" {
 		t.Errorf("registered (-want +got):\n%s", diff)
 	}
-	if _, ok := reg.regs[agent.HostSource].(*hostPoller); !ok {
-		t.Errorf("2:1 poller is %T", reg.regs[agent.HostSource])
+	if _, ok := reg.Poller(agent.HostSource).(*hostPoller); !ok {
+		t.Errorf("2:1 poller is %T", reg.Poller(agent.HostSource))
 	}
 	cancel()
 	select {
@@ -404,7 +405,7 @@ func TestStartRegistersAndStops(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("run loop did not stop")
 	}
-	if got := reg.sources(); len(got) != 0 {
+	if got := sourceNames(reg); len(got) != 0 {
 		t.Errorf("still registered after stop: %v", got)
 	}
 }
@@ -413,17 +414,17 @@ func TestRescanTimerAndKick(t *testing.T) {
 	root := copyRoot(t, fixture)
 	h, _, _ := newTestHost(t, rootConfig(t, root))
 	h.rescanEvery = 20 * time.Millisecond
-	reg := newFakeReg()
+	reg := fakeagent.New()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer func() { cancel(); <-h.done }()
 	h.Start(ctx, reg)
-	reg.takeEvents()
+	reg.TakeEvents()
 	// eth1 disappears; the periodic rescan notices without any event.
 	if err := os.RemoveAll(filepath.Join(root, "sys/class/net/eth1")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return !contains(reg.sources(), "0:3") })
-	if diff := cmp.Diff([]string{"-host 0:3"}, reg.takeEvents()); diff != "" {
+	waitFor(t, func() bool { return !contains(sourceNames(reg), "0:3") })
+	if diff := cmp.Diff([]string{"-host 0:3"}, reg.TakeEvents()); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
 	}
 }
@@ -472,18 +473,18 @@ func TestLinkEventsTriggerRescan(t *testing.T) {
 		subscribed <- struct{}{}
 		return events, nil
 	}
-	reg := newFakeReg()
+	reg := fakeagent.New()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer func() { cancel(); <-h.done }()
 	h.Start(ctx, reg)
 	<-subscribed
-	reg.takeEvents()
+	reg.TakeEvents()
 	if err := os.RemoveAll(filepath.Join(root, "sys/class/net/swp1")); err != nil {
 		t.Fatal(err)
 	}
 	events <- struct{}{}
-	waitFor(t, func() bool { return !contains(reg.sources(), "0:5") })
-	if diff := cmp.Diff([]string{"-host 0:5"}, reg.takeEvents()); diff != "" {
+	waitFor(t, func() bool { return !contains(sourceNames(reg), "0:5") })
+	if diff := cmp.Diff([]string{"-host 0:5"}, reg.TakeEvents()); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
 	}
 }
@@ -497,7 +498,7 @@ func TestLinkEventsUnavailable(t *testing.T) {
 		return nil, errors.New("netlink: operation not permitted")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	h.Start(ctx, newFakeReg())
+	h.Start(ctx, fakeagent.New())
 	// It keeps scanning and tries to subscribe again on the periodic scans.
 	for range 3 {
 		select {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"gwd/internal/testbed"
+	"gwd/internal/testutil"
 	"gwd/sflow"
 )
 
@@ -30,15 +31,15 @@ type seenSample struct {
 }
 
 // gather decodes what c receives for d and returns the samples.
-func gather(t *testing.T, c *udpCollector, d time.Duration) []seenSample {
+func gather(t *testing.T, c *testutil.Collector, d time.Duration) []seenSample {
 	t.Helper()
 	var dec sflow.Decoder
 	var out []seenSample
 	b := make([]byte, 65536)
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
-		c.conn.SetReadDeadline(deadline)
-		n, err := c.conn.Read(b)
+		c.Conn.SetReadDeadline(deadline)
+		n, err := c.Conn.Read(b)
 		if err != nil {
 			break
 		}
@@ -108,8 +109,8 @@ func TestIntegrationOVS(t *testing.T) {
 	o.AddNamespacePort(t, "br0", "gwva", "nsa", "10.91.0.1/24")
 	o.AddNamespacePort(t, "br0", "gwvb", "nsb", "10.91.0.2/24")
 	va, vb := ifIndexOf(t, "gwva"), ifIndexOf(t, "gwvb")
-	c := newCollector(t)
-	cfg := ovsConfig(t, o, c.port, "")
+	c := testutil.NewCollector(t)
+	cfg := ovsConfig(t, o, c.Port(), "")
 	p := start(t, bin, "run", "--config", cfg)
 
 	// The row: one, owned by gwd, pointing at its intake, on br0.
@@ -290,7 +291,7 @@ func checkMonotonic(t *testing.T, last map[string]uint32, ss []seenSample) {
 // error and gwd keeps exporting host counters.
 func TestIntegrationOVSDBMissing(t *testing.T) {
 	bin := gwdBinary(t)
-	c := newCollector(t)
+	c := testutil.NewCollector(t)
 	sock := filepath.Join(t.TempDir(), "nope.sock")
 	cfg := writeFile(t, t.TempDir(), "gwd.yaml", fmt.Sprintf(`polling: 1s
 modules:
@@ -300,12 +301,12 @@ modules:
 collectors:
   - address: 127.0.0.1
     port: %d
-`, sock, c.port))
+`, sock, c.Port()))
 	p := start(t, bin, "run", "--config", cfg)
 	var d sflow.Decoder
 	host := 0
 	for i := 0; i < 4; i++ {
-		dg, err := d.Decode(c.next(t, 10*time.Second))
+		dg, err := d.Decode(c.Next(t, 10*time.Second))
 		if err != nil {
 			t.Fatal(err)
 		}
