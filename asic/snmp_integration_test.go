@@ -8,10 +8,8 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -97,68 +95,36 @@ const (
 	testV3Priv    = "gwd-priv-pass"
 )
 
-// snmpAgent is a real snmpd on a free loopback port serving the fixture
-// through pass_persist.
+// snmpAgent is the testbed's snmpd serving the fixture through
+// pass_persist.
 type snmpAgent struct {
-	dir, target, fixture string
-}
-
-func freeUDPPort(t testing.TB) int {
-	t.Helper()
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
+	target, fixture string
 }
 
 func startSNMPD(t *testing.T) *snmpAgent {
 	t.Helper()
-	snmpd := testbed.NeedCommand(t, "snmpd")
+	testbed.NeedCommand(t, "snmpd")
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
 	d := t.TempDir()
-	a := &snmpAgent{dir: d, fixture: filepath.Join(d, "fixture.txt")}
+	a := &snmpAgent{fixture: filepath.Join(d, "fixture.txt")}
 	b, err := os.ReadFile("testdata/snmp/fixture.txt")
 	if err != nil {
 		t.Fatal(err)
 	}
 	os.WriteFile(a.fixture, b, 0o644)
-	var pass []string
+	lines := []string{
+		fmt.Sprintf(`createUser %s SHA "%s" AES "%s"`, testV3User, testV3Auth, testV3Priv),
+		fmt.Sprintf("rouser %s priv", testV3User),
+	}
 	for i, root := range []string{".1.3.6.1.4.1.32473.7", ".1.3.6.1.2.1.31.1.1.1.1"} {
 		script := filepath.Join(d, fmt.Sprintf("pass%d.sh", i))
 		os.WriteFile(script, []byte(fmt.Sprintf("#!/bin/sh\nGWD_TEST_PASS_PERSIST=%s GWD_TEST_PASS_ROOT=%s exec %s\n", a.fixture, root, self)), 0o755)
-		pass = append(pass, fmt.Sprintf("pass_persist %s %s", root, script))
+		lines = append(lines, fmt.Sprintf("pass_persist %s %s", root, script))
 	}
-	port := freeUDPPort(t)
-	a.target = fmt.Sprintf("127.0.0.1:%d", port)
-	conf := fmt.Sprintf(`agentAddress udp:%s
-dontLogTCPWrappersConnects yes
-rocommunity %s 127.0.0.1
-createUser %s SHA "%s" AES "%s"
-rouser %s priv
-%s
-`, a.target, testCommunity, testV3User, testV3Auth, testV3Priv, testV3User, strings.Join(pass, "\n"))
-	confPath := filepath.Join(d, "snmpd.conf")
-	os.WriteFile(confPath, []byte(conf), 0o600)
-	cmd := exec.Command(snmpd, "-f", "-Lf", filepath.Join(d, "snmpd.log"), "-C", "-c", confPath,
-		"-p", filepath.Join(d, "snmpd.pid"), "-M", "/nonexistent", "-m", "")
-	cmd.Env = append(os.Environ(), "SNMP_PERSISTENT_DIR="+d)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	pid := cmd.Process.Pid
-	t.Cleanup(func() {
-		syscall.Kill(pid, syscall.SIGTERM)
-		cmd.Wait()
-		if t.Failed() {
-			log, _ := os.ReadFile(filepath.Join(d, "snmpd.log"))
-			t.Logf("snmpd.log:\n%s", log)
-		}
-	})
+	a.target = testbed.StartSNMPD(t, testbed.SNMPDConfig{Community: testCommunity, Lines: lines}).Target
 	// Ready when the fixture answers.
 	testutil.Eventually(t, 15*time.Second, func() error {
 		c, err := dialGoSNMP(a.v2c(testCommunity))
@@ -203,6 +169,7 @@ func readSNMP(t *testing.T, cfg SNMPConfig) (reading, error) {
 }
 
 func TestIntegrationSNMP(t *testing.T) {
+	testbed.Integration(t)
 	a := startSNMPD(t)
 
 	t.Run("v2c", func(t *testing.T) {

@@ -20,6 +20,7 @@ var settings = Settings{Targets: []string{"127.0.0.1:41234"}, Agent: "lo", Sampl
 // attached to every bridge in one transaction; a bridge added at run time
 // is attached within 1 s.
 func TestIntegrationOVSDBAttach(t *testing.T) {
+	testbed.Integration(t)
 	o := testbed.StartOVS(t, false)
 	o.AddBridge(t, "br0")
 	o.AddBridge(t, "br1")
@@ -84,6 +85,7 @@ func TestIntegrationOVSDBAttach(t *testing.T) {
 // updating the same row; converging with nothing changed writes nothing;
 // no targets detach the row.
 func TestIntegrationOVSDBSettings(t *testing.T) {
+	testbed.Integration(t)
 	o := testbed.StartOVS(t, false)
 	o.AddBridge(t, "br0")
 	o.AddBridge(t, "br1")
@@ -129,6 +131,7 @@ func TestIntegrationOVSDBSettings(t *testing.T) {
 // TestIntegrationOVSDBPolicy: a foreign row is replaced (adopt) or left
 // alone (leave).
 func TestIntegrationOVSDBPolicy(t *testing.T) {
+	testbed.Integration(t)
 	t.Run("adopt", func(t *testing.T) {
 		o := testbed.StartOVS(t, false)
 		o.AddBridge(t, "br0")
@@ -179,6 +182,7 @@ func TestIntegrationOVSDBPolicy(t *testing.T) {
 // TestIntegrationOVSDBFilters: only included, not excluded bridges are
 // managed, and a bridge that leaves the selection is detached.
 func TestIntegrationOVSDBFilters(t *testing.T) {
+	testbed.Integration(t)
 	o := testbed.StartOVS(t, false)
 	for _, br := range []string{"br0", "br1", "int0"} {
 		o.AddBridge(t, br)
@@ -216,6 +220,7 @@ func TestIntegrationOVSDBFilters(t *testing.T) {
 // finds its row by the mark and reuses it without writing; duplicate
 // owned rows are reduced to one.
 func TestIntegrationOVSDBRestart(t *testing.T) {
+	testbed.Integration(t)
 	o := testbed.StartOVS(t, false)
 	o.AddBridge(t, "br0")
 	o.AddBridge(t, "br1")
@@ -260,6 +265,7 @@ func TestIntegrationOVSDBRestart(t *testing.T) {
 // TestIntegrationOVSDBServerRestart: the programmer reconnects after
 // ovsdb-server restarts and keeps converging, with one row.
 func TestIntegrationOVSDBServerRestart(t *testing.T) {
+	testbed.Integration(t)
 	o := testbed.StartOVS(t, false)
 	o.AddBridge(t, "br0")
 	r := start(t, Config{Endpoint: o.Endpoint()}, &settings)
@@ -290,6 +296,7 @@ func TestIntegrationOVSDBServerRestart(t *testing.T) {
 // TestIntegrationOVSDBShutdown: a clean exit detaches the row everywhere
 // and OVSDB collects it; foreign rows on unmanaged bridges stay.
 func TestIntegrationOVSDBShutdown(t *testing.T) {
+	testbed.Integration(t)
 	o := testbed.StartOVS(t, false)
 	o.AddBridge(t, "br0")
 	o.AddBridge(t, "br1")
@@ -318,6 +325,7 @@ func TestIntegrationOVSDBShutdown(t *testing.T) {
 // TestIntegrationOVSDBBeforeSet: a programmer without settings only
 // watches: an existing owned row is not touched.
 func TestIntegrationOVSDBBeforeSet(t *testing.T) {
+	testbed.Integration(t)
 	o := testbed.StartOVS(t, false)
 	o.AddBridge(t, "br0")
 	o.Vsctl(t, "--", "--id=@s", "create", "sFlow", `targets="127.0.0.1:1"`, "external_ids:gwd-owner=gwd",
@@ -340,6 +348,7 @@ func TestIntegrationOVSDBBeforeSet(t *testing.T) {
 // sampling rate follows the fastest port, and OVS sends sFlow to the
 // target.
 func TestIntegrationOVSDBVswitchd(t *testing.T) {
+	testbed.Integration(t)
 	o := testbed.StartOVS(t, true)
 	o.AddBridge(t, "gwdsw0")
 	o.AddNamespacePort(t, "gwdsw0", "gwdv1", "h1", "10.78.0.1/24")
@@ -397,6 +406,7 @@ func TestIntegrationOVSDBVswitchd(t *testing.T) {
 // TestIntegrationOVSDBNoLeak: Run leaves no goroutine behind, whether it
 // ends connected, after a reconnection or while OVSDB is unreachable.
 func TestIntegrationOVSDBNoLeak(t *testing.T) {
+	testbed.Integration(t)
 	o := testbed.StartOVS(t, false)
 	o.AddBridge(t, "br0")
 	time.Sleep(50 * time.Millisecond)

@@ -68,12 +68,7 @@ func TestDecodeUsageErrors(t *testing.T) {
 // TestDecodeListen sends a good and a bad datagram to `gwd decode -p` on a
 // loopback port: the good one is printed, the bad one gives one stderr line.
 func TestDecodeListen(t *testing.T) {
-	l, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.LocalAddr().(*net.UDPAddr).Port
-	l.Close()
+	port := testutil.FreeUDPPort(t, "127.0.0.1")
 
 	good, err := sflow.AppendDatagram(nil, &sflow.Datagram{
 		AgentAddress: netip.MustParseAddr("192.0.2.9"), SequenceNumber: 42,

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"gwd/internal/testbed"
 	"gwd/internal/testutil"
 	"gwd/sflow"
 )
@@ -116,6 +117,7 @@ var hostRecords = []sflow.Tag{sflow.TagHostDescr, sflow.TagHostAdapters, sflow.T
 // TestIntegrationAgentExports runs the built binary with a config file and
 // three collectors, one of them unreachable, and checks what arrives.
 func TestIntegrationAgentExports(t *testing.T) {
+	testbed.Integration(t)
 	bin := gwdBinary(t)
 	c1, c2, dead := testutil.NewCollector(t), testutil.NewCollector(t), testutil.NewCollector(t)
 	dead.Close() // a closed port: ICMP port unreachable
@@ -213,6 +215,7 @@ func checkHostSample(t *testing.T, s *sflow.Sample, hostname string) {
 // TestIntegrationSighupBrokenConfig: a broken file on SIGHUP keeps the
 // running configuration, says why, and the export goes on.
 func TestIntegrationSighupBrokenConfig(t *testing.T) {
+	testbed.Integration(t)
 	bin := gwdBinary(t)
 	c := testutil.NewCollector(t)
 	dir := t.TempDir()
@@ -265,6 +268,7 @@ func jsonLines(r io.Reader, ch chan<- map[string]any) {
 // polling interval, with its sub-agent id, and reports the module blocks
 // gwd does not have instead of failing.
 func TestIntegrationHsflowdConf(t *testing.T) {
+	testbed.Integration(t)
 	bin := gwdBinary(t)
 	c := testutil.NewCollector(t)
 	cfg := writeFile(t, t.TempDir(), "hsflowd.conf", fmt.Sprintf(`# hsflowd configuration
@@ -298,6 +302,7 @@ sflow {
 // TestIntegrationSighupReload: a good new file takes effect on SIGHUP (here
 // a new collector) and the datagram sequence carries on.
 func TestIntegrationSighupReload(t *testing.T) {
+	testbed.Integration(t)
 	bin := gwdBinary(t)
 	c1, c2 := testutil.NewCollector(t), testutil.NewCollector(t)
 	dir := t.TempDir()

@@ -103,6 +103,7 @@ collectors:
 // run time; restarts of vswitchd, ovsdb-server and gwd keep everything
 // monotonic and leave one row.
 func TestIntegrationOVS(t *testing.T) {
+	testbed.Integration(t)
 	bin := gwdBinary(t)
 	o := testbed.StartOVS(t, true)
 	o.AddBridge(t, "br0")
@@ -290,6 +291,7 @@ func checkMonotonic(t *testing.T, last map[string]uint32, ss []seenSample) {
 // TestIntegrationOVSDBMissing: an OVSDB that does not exist gives a clear
 // error and gwd keeps exporting host counters.
 func TestIntegrationOVSDBMissing(t *testing.T) {
+	testbed.Integration(t)
 	bin := gwdBinary(t)
 	c := testutil.NewCollector(t)
 	sock := filepath.Join(t.TempDir(), "nope.sock")
