@@ -400,7 +400,7 @@ func TestInitFailureMakesNoOtherCall(t *testing.T) {
 			if len(m.ShutdownCalls())+len(m.DeviceGetCountCalls())+len(m.SystemGetDriverVersionCalls()) != 0 {
 				t.Error("NVML called after a failed Init")
 			}
-			if h, _ := reg.Health(SourceName); reg.HealthSets() != 1 || h == nil || !strings.HasPrefix(h.Error(), "NVML unavailable") {
+			if h := reg.Health(SourceName); reg.HealthSets() != 1 || h == nil || !strings.HasPrefix(h.Error(), "NVML unavailable") {
 				t.Errorf("health %v after %d SetHealth calls", h, reg.HealthSets())
 			}
 			if len(reg.Sources()) != 0 {

@@ -148,17 +148,19 @@ func (r *Registrar) Sources() []agent.DataSource {
 	return out
 }
 
-// Health returns the last health source set, and whether it set one.
-func (r *Registrar) Health(source string) (error, bool) {
+// Health returns the last health source set (nil: healthy, or never set).
+func (r *Registrar) Health(source string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.health[source]
+}
+
+// HealthText returns the last health source set as text ("" for healthy),
+// and whether it set one.
+func (r *Registrar) HealthText(source string) (string, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	err, ok := r.health[source]
-	return err, ok
-}
-
-// HealthText is Health as text: "" for healthy.
-func (r *Registrar) HealthText(source string) (string, bool) {
-	err, ok := r.Health(source)
 	return errString(err), ok
 }
 
