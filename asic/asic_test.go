@@ -61,14 +61,7 @@ func newTestSource(t *testing.T, bs ...*fakeBackend) (*Source, *fakeagent.Regist
 		return nil, fmt.Errorf("no fake %s", name)
 	}
 	reg := fakeagent.New()
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := s.Start(ctx, reg); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		s.Wait()
-	})
+	runSource(t, s, reg)
 	// wait for the first read of every backend
 	testutil.Eventually(t, 5*time.Second, func() error {
 		for _, b := range bs {

@@ -1,7 +1,6 @@
 package asic
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -39,14 +38,7 @@ func TestExportCumulusAndDevlink(t *testing.T) {
 		}
 		return real(name)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer func() {
-		cancel()
-		s.Wait()
-	}()
-	if err := s.Start(ctx, a); err != nil {
-		t.Fatal(err)
-	}
+	runSource(t, s, a)
 	text := sampleText(t, c, agent.HostSource, 10*time.Second, hasLines(
 		"hostname leaf1", // the host's own records ride in the same sample
 		"bcm_ipv4_entries 90", "bcm_ipv4_entries_max 96", "bcm_ipv6_entries 30", "bcm_ipv6_entries_max 64",

@@ -111,6 +111,19 @@ func poll(t testing.TB, reg *fakeagent.Registrar, ds agent.DataSource) []sflow.R
 	return recs
 }
 
+// runSource starts s on reg until the test ends.
+func runSource(t testing.TB, s *Source, reg agent.Registrar) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() {
+		cancel()
+		s.Wait()
+	})
+	if err := s.Start(ctx, reg); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // startAgent runs a real agent that polls every second and sends to c.
 func startAgent(t testing.TB, c *testutil.Collector) *agent.Agent {
 	t.Helper()

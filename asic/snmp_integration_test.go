@@ -247,14 +247,7 @@ func TestIntegrationSNMP(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		defer func() {
-			cancel()
-			s.Wait()
-		}()
-		if err := s.Start(ctx, ag); err != nil {
-			t.Fatal(err)
-		}
+		runSource(t, s, ag)
 		sampleText(t, c, agent.HostSource, 10*time.Second, hasLines(
 			"bcm_ipv4_entries 1200", "bcm_ipv4_entries_max 31200", "bcm_total_routes 1500", "bcm_total_routes_max 4294967295",
 			"bcm_mac_entries 500", "bcm_acl_ingress_entries_max 768", "bcm_acl_egress_slices 4294967295",

@@ -201,14 +201,7 @@ func TestIntegrationSONiCRedis(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer func() {
-		cancel()
-		s.Wait()
-	}()
-	if err := s.Start(ctx, a); err != nil {
-		t.Fatal(err)
-	}
+	runSource(t, s, a)
 	sampleText(t, c, agent.HostSource, 10*time.Second, hasLines(sonicHostLines...))
 	sampleText(t, c, agent.InterfaceSource(5), 10*time.Second, hasLines(sonicPort5Lines...))
 	sampleText(t, c, agent.InterfaceSource(6), 10*time.Second, hasLines(sonicPort6Lines...))

@@ -1,7 +1,6 @@
 package capture
 
 import (
-	"bufio"
 	"bytes"
 	"compress/gzip"
 	"encoding/binary"
@@ -68,22 +67,13 @@ type sflowtoolDatagram struct {
 func readSflowtool(t *testing.T, capture string) []sflowtoolDatagram {
 	t.Helper()
 	base := testutil.SflowtoolText(t, capture)
-	f, err := os.Open(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var rd io.Reader = f
-	if strings.HasSuffix(base, ".gz") {
-		if rd, err = gzip.NewReader(f); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var out []sflowtoolDatagram
-	var sec time.Time
-	sc := bufio.NewScanner(rd)
-	for sc.Scan() {
-		key, val, _ := strings.Cut(sc.Text(), " ")
+	var (
+		out []sflowtoolDatagram
+		sec time.Time
+		err error
+	)
+	for _, line := range testutil.ReadLines(t, base) {
+		key, val, _ := strings.Cut(line, " ")
 		switch key {
 		case "startDatagram":
 			out = append(out, sflowtoolDatagram{})
@@ -99,11 +89,8 @@ func readSflowtool(t *testing.T, capture string) []sflowtoolDatagram {
 			out[len(out)-1].ts = sec.Add(time.Duration(us) * time.Microsecond).UTC()
 		}
 		if err != nil {
-			t.Fatalf("%s: %q: %v", base, sc.Text(), err)
+			t.Fatalf("%s: %q: %v", base, line, err)
 		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
 	}
 	return out
 }

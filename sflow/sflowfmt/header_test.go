@@ -1,11 +1,7 @@
 package sflowfmt
 
 import (
-	"bufio"
-	"compress/gzip"
 	"encoding/hex"
-	"io"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -44,23 +40,7 @@ func hdrLoadCases(t testing.TB, dir string) []hdrCase {
 
 func hdrParseSflowtoolText(t testing.TB, name string) []hdrCase {
 	t.Helper()
-	f, err := os.Open(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var r io.Reader = f
-	if strings.HasSuffix(name, ".gz") {
-		zr, err := gzip.NewReader(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer zr.Close()
-		r = zr
-	}
 	base := filepath.Base(name)
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 1<<16), 1<<20)
 
 	var (
 		out      []hdrCase
@@ -79,9 +59,8 @@ func hdrParseSflowtoolText(t testing.TB, name string) []hdrCase {
 			cur, lines = nil, nil
 		}
 	}
-	for sc.Scan() {
+	for _, line := range testutil.ReadLines(t, name) {
 		lineNo++
-		line := sc.Text()
 		key, val, _ := strings.Cut(line, " ")
 		if strings.HasPrefix(line, "startSample") || strings.HasPrefix(line, "endSample") ||
 			strings.HasPrefix(line, "endDatagram") || strings.HasPrefix(line, "startDatagram") ||
@@ -113,9 +92,6 @@ func hdrParseSflowtoolText(t testing.TB, name string) []hdrCase {
 			cur = &hdrCase{file: base, line: lineNo, sampleNo: sampleNo, rec: rec}
 		}
 	}
-	if err := sc.Err(); err != nil {
-		t.Fatalf("%s: %v", base, err)
-	}
 	flush()
 	return out
 }
@@ -130,8 +106,9 @@ func hdrParseU32(t testing.TB, file string, line int, s string) uint32 {
 }
 
 // TestHeaderDecodeAllCaptures decodes every sampled_header in every
-// sflowtool output (testdata/captures/sflowtool) and compares with what sflowtool printed. The decode state
-// is carried across the records of one sample, as sflowtool does.
+// sflowtool output (testdata/captures/sflowtool) and compares with what
+// sflowtool printed. The decode state is carried across the records of one
+// sample, as sflowtool does.
 func TestHeaderDecodeAllCaptures(t *testing.T) {
 	cases := hdrLoadCases(t, testutil.SflowtoolDir(t))
 	if len(cases) < 5000 {

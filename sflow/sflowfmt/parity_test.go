@@ -1,12 +1,9 @@
 package sflowfmt
 
 import (
-	"bufio"
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"flag"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -39,31 +36,6 @@ next:
 	return out
 }
 
-func readLines(t *testing.T, path string) []string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var r io.Reader = f
-	if strings.HasSuffix(path, ".gz") {
-		if r, err = gzip.NewReader(f); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var lines []string
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return lines
-}
-
 // decodeCapture prints every datagram of a capture with print (text or JSON).
 func decodeCapture(t *testing.T, path string, max int, print func([]byte, *Meta, *sflow.Datagram, error) []byte) []byte {
 	t.Helper()
@@ -92,7 +64,7 @@ func TestSflowtoolParity(t *testing.T) {
 	for _, pcap := range testutil.CaptureFiles(t) {
 		name := strings.TrimSuffix(filepath.Base(pcap), ".pcap")
 		t.Run(name, func(t *testing.T) {
-			want := dropReception(readLines(t, testutil.SflowtoolText(t, pcap)))
+			want := dropReception(testutil.ReadLines(t, testutil.SflowtoolText(t, pcap)))
 			out := decodeCapture(t, pcap, 0, AppendText)
 			got := dropReception(strings.Split(strings.TrimSuffix(string(out), "\n"), "\n"))
 			if diff := cmp.Diff(want, got); diff != "" {
