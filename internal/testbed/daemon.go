@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -109,6 +110,18 @@ func (d *daemon) stop() {
 	}
 	_ = syscall.Kill(d.pid, syscall.SIGKILL)
 	<-d.exited
+}
+
+// accepts returns a readiness check: the unix socket at path accepts a
+// connection (its file appears at bind, before listen).
+func accepts(path string) func() error {
+	return func() error {
+		c, err := net.DialTimeout("unix", path, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
 }
 
 // stopAtCleanup stops the daemon when the test ends, after logging the

@@ -2,7 +2,6 @@ package testbed
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -46,13 +45,7 @@ func StartLibvirtd(t testing.TB) *Libvirtd {
 	env := append(os.Environ(), "LIBVIRT_DRIVER_DIR="+filepath.Join(dir, "drivers"))
 	d := spawn(t, dir, path, env, "-f", confPath, "-p", filepath.Join(dir, "libvirtd.pid"))
 	d.stopAtCleanup(t, "libvirtd.log")
-	d.waitReady(t, 20*time.Second, func() error {
-		c, err := net.DialTimeout("unix", l.Socket, time.Second)
-		if err == nil {
-			c.Close()
-		}
-		return err
-	}, "libvirtd.log")
+	d.waitReady(t, 20*time.Second, accepts(l.Socket), "libvirtd.log")
 	return l
 }
 

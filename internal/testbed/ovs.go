@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -195,14 +194,7 @@ func (o *OVS) spawn(t testing.TB, name, path string, args ...string) {
 	o.mu.Lock()
 	o.procs[name] = d
 	o.mu.Unlock()
-	// The socket file appears at bind, before listen: wait for accept.
-	d.waitReady(t, 15*time.Second, func() error {
-		c, err := net.DialTimeout("unix", path, time.Second)
-		if err == nil {
-			c.Close()
-		}
-		return err
-	}, name+".log")
+	d.waitReady(t, 15*time.Second, accepts(path), name+".log")
 }
 
 func (o *OVS) startOVSDB(t testing.TB) {
