@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"gwd/internal/testutil"
 	"gwd/sflow"
 )
 
@@ -91,28 +91,6 @@ func TestElection(t *testing.T) {
 	}
 }
 
-// collectorConn is a UDP listener on a free loopback port.
-func collectorConn(t *testing.T) (*net.UDPConn, netip.AddrPort) {
-	t.Helper()
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c, c.LocalAddr().(*net.UDPAddr).AddrPort()
-}
-
-func recv(t *testing.T, c *net.UDPConn) []byte {
-	t.Helper()
-	b := make([]byte, 65536)
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	n, err := c.Read(b)
-	if err != nil {
-		t.Fatalf("collector read: %v", err)
-	}
-	return b[:n]
-}
-
 func newTestAgent(t *testing.T, cfg Config, log *slog.Logger) *Agent {
 	t.Helper()
 	if cfg.Polling == 0 {
@@ -133,8 +111,8 @@ func portName(name string) PollerFunc {
 }
 
 func TestTickSendsOneSamplePerSourceWithMergedRecords(t *testing.T) {
-	c, addr := collectorConn(t)
-	a := newTestAgent(t, Config{Collectors: []CollectorConfig{{Addr: addr}}}, nil)
+	c := testutil.NewCollector(t)
+	a := newTestAgent(t, Config{Collectors: []CollectorConfig{{Addr: c.Addr}}}, nil)
 	a.Register("host", InterfaceSource(3), portName("eth0"))
 	a.Register("optics", InterfaceSource(3), PollerFunc(func(recs []sflow.Record) ([]sflow.Record, error) {
 		return append(recs, &sflow.SFP{ModuleID: 3}), nil
@@ -145,7 +123,7 @@ func TestTickSendsOneSamplePerSourceWithMergedRecords(t *testing.T) {
 	for i := int64(0); i < 3; i++ {
 		a.tick(i)
 		var d sflow.Decoder
-		dg, err := d.Decode(recv(t, c))
+		dg, err := d.Decode(c.Next(t, 5*time.Second))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -166,8 +144,8 @@ func TestTickSendsOneSamplePerSourceWithMergedRecords(t *testing.T) {
 }
 
 func TestPackingRespectsDatagramBytes(t *testing.T) {
-	c, addr := collectorConn(t)
-	a := newTestAgent(t, Config{DatagramBytes: 300, Collectors: []CollectorConfig{{Addr: addr}}}, nil)
+	c := testutil.NewCollector(t)
+	a := newTestAgent(t, Config{DatagramBytes: 300, Collectors: []CollectorConfig{{Addr: c.Addr}}}, nil)
 	for i := uint32(1); i <= 40; i++ {
 		a.Register("host", InterfaceSource(i), portName(strings.Repeat("x", 20)))
 	}
@@ -175,7 +153,7 @@ func TestPackingRespectsDatagramBytes(t *testing.T) {
 	seen := map[uint32]bool{}
 	var d sflow.Decoder
 	for dgSeq := uint32(1); len(seen) < 40; dgSeq++ {
-		b := recv(t, c)
+		b := c.Next(t, 5*time.Second)
 		if len(b) > 300 {
 			t.Fatalf("datagram of %d bytes > 300", len(b))
 		}
@@ -196,10 +174,10 @@ func TestPackingRespectsDatagramBytes(t *testing.T) {
 }
 
 func TestFailingPollerIsIsolatedAndLoggedOnce(t *testing.T) {
-	c, addr := collectorConn(t)
+	c := testutil.NewCollector(t)
 	var logBuf bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logBuf, nil))
-	a := newTestAgent(t, Config{Collectors: []CollectorConfig{{Addr: addr}}}, log)
+	a := newTestAgent(t, Config{Collectors: []CollectorConfig{{Addr: c.Addr}}}, log)
 	fail := true
 	a.Register("gpu", HostSource, PollerFunc(func(recs []sflow.Record) ([]sflow.Record, error) {
 		if fail {
@@ -215,7 +193,7 @@ func TestFailingPollerIsIsolatedAndLoggedOnce(t *testing.T) {
 	var d sflow.Decoder
 	for i := int64(0); i < 3; i++ {
 		a.tick(i)
-		dg, err := d.Decode(recv(t, c))
+		dg, err := d.Decode(c.Next(t, 5*time.Second))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -234,16 +212,16 @@ func TestFailingPollerIsIsolatedAndLoggedOnce(t *testing.T) {
 	}
 	fail = false
 	a.tick(3)
-	recv(t, c)
+	c.Next(t, 5*time.Second)
 	if h := a.Health(); h["gpu"] != "" || !strings.Contains(logBuf.String(), "healthy again") {
 		t.Errorf("gpu not healthy again: %v\n%s", h, logBuf.String())
 	}
 }
 
 func TestNothingSentWithoutAddress(t *testing.T) {
-	c, addr := collectorConn(t)
+	c := testutil.NewCollector(t)
 	f := &fakeAddrs{}
-	a, err := New(Config{Polling: time.Second, Collectors: []CollectorConfig{{Addr: addr}}}, f, nil)
+	a, err := New(Config{Polling: time.Second, Collectors: []CollectorConfig{{Addr: c.Addr}}}, f, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,30 +230,29 @@ func TestNothingSentWithoutAddress(t *testing.T) {
 		t.Fatalf("election without addresses: %+v", e)
 	}
 	a.tick(0)
-	c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-	if _, err := c.Read(make([]byte, 10)); err == nil {
+	if _, err := c.Read(200 * time.Millisecond); err == nil {
 		t.Fatal("datagram sent without an agent address")
 	}
 	f.set([]IfAddr{ifa("eth0", 2, "192.0.2.50")})
 	a.Elect()
 	a.tick(1)
 	var d sflow.Decoder
-	dg, err := d.Decode(recv(t, c))
+	dg, err := d.Decode(c.Next(t, 5*time.Second))
 	if err != nil || dg.AgentAddress.String() != "192.0.2.50" || dg.SequenceNumber != 1 || dg.Samples[0].SequenceNumber != 1 {
 		t.Fatalf("after address came: %v %+v", err, dg)
 	}
 }
 
 func TestDeadCollectorDoesNotDisturbOthers(t *testing.T) {
-	good, addr := collectorConn(t)
-	dead, deadAddr := collectorConn(t)
+	good := testutil.NewCollector(t)
+	dead := testutil.NewCollector(t)
 	dead.Close() // port closed: ICMP port unreachable for every datagram
 	var logBuf bytes.Buffer
-	a := newTestAgent(t, Config{Collectors: []CollectorConfig{{Addr: deadAddr}, {Addr: addr}}}, slog.New(slog.NewTextHandler(&logBuf, nil)))
+	a := newTestAgent(t, Config{Collectors: []CollectorConfig{{Addr: dead.Addr}, {Addr: good.Addr}}}, slog.New(slog.NewTextHandler(&logBuf, nil)))
 	a.Register("host", HostSource, portName("x"))
 	for i := int64(0); i < 10; i++ {
 		a.tick(i)
-		recv(t, good)
+		good.Next(t, 5*time.Second)
 	}
 	st := a.Collectors()
 	if st[1].Datagrams != 10 || st[1].Errors != 0 {
@@ -329,15 +306,15 @@ func flowSample(in uint32, hdrLen int) *sflow.Sample {
 func Interface(i uint32) sflow.Interface { return sflow.Interface{Value: i} }
 
 func TestSubmitFlowBatchesWithinDelayAndSequences(t *testing.T) {
-	c, addr := collectorConn(t)
-	a := newTestAgent(t, Config{DatagramBytes: 600, Collectors: []CollectorConfig{{Addr: addr}}}, nil)
+	c := testutil.NewCollector(t)
+	a := newTestAgent(t, Config{DatagramBytes: 600, Collectors: []CollectorConfig{{Addr: c.Addr}}}, nil)
 	start := time.Now()
 	for i := 0; i < 3; i++ {
 		if err := a.SubmitFlow(BridgeSource(0), flowSample(5, 64)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	b := recv(t, c)
+	b := c.Next(t, 5*time.Second)
 	t.Logf("flow datagram %v after the samples were submitted (FlowDelay %v)", time.Since(start), FlowDelay)
 	var dec sflow.Decoder
 	dg, err := dec.Decode(b)
@@ -356,7 +333,7 @@ func TestSubmitFlowBatchesWithinDelayAndSequences(t *testing.T) {
 	seq := uint32(3)
 	got := 0
 	for got < 5 {
-		b := recv(t, c)
+		b := c.Next(t, 5*time.Second)
 		if len(b) > 600 {
 			t.Fatalf("datagram %d bytes", len(b))
 		}
@@ -375,8 +352,8 @@ func TestSubmitFlowBatchesWithinDelayAndSequences(t *testing.T) {
 }
 
 func TestMergeKeepsHighestPriorityRecordType(t *testing.T) {
-	c, addr := collectorConn(t)
-	a := newTestAgent(t, Config{Collectors: []CollectorConfig{{Addr: addr}}}, nil)
+	c := testutil.NewCollector(t)
+	a := newTestAgent(t, Config{Collectors: []CollectorConfig{{Addr: c.Addr}}}, nil)
 	a.Register("host", InterfaceSource(7), PollerFunc(func(recs []sflow.Record) ([]sflow.Record, error) {
 		return append(recs, &sflow.IfCounters{IfIndex: 1}, &sflow.PortName{Name: []byte("host")}, &sflow.SFP{ModuleID: 3}), nil
 	}))
@@ -385,7 +362,7 @@ func TestMergeKeepsHighestPriorityRecordType(t *testing.T) {
 	}), 10)
 	a.tick(0)
 	var d sflow.Decoder
-	dg, err := d.Decode(recv(t, c))
+	dg, err := d.Decode(c.Next(t, 5*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -426,9 +403,9 @@ func TestNextDue(t *testing.T) {
 // polled at different seconds, one failing, is unhealthy once, not every
 // other second; a source's own SetHealth report wins over its polls.
 func TestHealthDoesNotFlapAcrossDataSources(t *testing.T) {
-	c, addr := collectorConn(t)
+	c := testutil.NewCollector(t)
 	var logBuf bytes.Buffer
-	a := newTestAgent(t, Config{Polling: 2 * time.Second, Collectors: []CollectorConfig{{Addr: addr}}}, slog.New(slog.NewTextHandler(&logBuf, nil)))
+	a := newTestAgent(t, Config{Polling: 2 * time.Second, Collectors: []CollectorConfig{{Addr: c.Addr}}}, slog.New(slog.NewTextHandler(&logBuf, nil)))
 	a.Register("host", InterfaceSource(1), portName("ok"))
 	a.Register("host", InterfaceSource(2), PollerFunc(func(recs []sflow.Record) ([]sflow.Record, error) {
 		return recs, errors.New("eth2 statistics unreadable")

@@ -14,6 +14,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"gwd/agent"
+	"gwd/internal/testutil"
+	"gwd/internal/testutil/fakeagent"
 	"gwd/sflow"
 )
 
@@ -40,7 +42,7 @@ func (f *fakeBackend) set(r reading, err error) {
 // newTestSource starts a Source over fake backends (named sonic, snmp,
 // ... in that priority order) that read once at start; tests drive later
 // reads with read.
-func newTestSource(t *testing.T, bs ...*fakeBackend) (*Source, *fakeRegistrar) {
+func newTestSource(t *testing.T, bs ...*fakeBackend) (*Source, *fakeagent.Registrar) {
 	t.Helper()
 	var names []string
 	for _, b := range bs {
@@ -58,19 +60,12 @@ func newTestSource(t *testing.T, bs ...*fakeBackend) (*Source, *fakeRegistrar) {
 		}
 		return nil, fmt.Errorf("no fake %s", name)
 	}
-	reg := newFakeRegistrar()
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := s.Start(ctx, reg); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		s.Wait()
-	})
+	reg := fakeagent.New()
+	runSource(t, s, reg)
 	// wait for the first read of every backend
-	eventually(t, 5*time.Second, func() error {
+	testutil.Eventually(t, 5*time.Second, func() error {
 		for _, b := range bs {
-			if _, ok := reg.healthOf(SourceName + "/" + b.n); !ok {
+			if _, ok := reg.HealthText(SourceName + "/" + b.n); !ok {
 				return fmt.Errorf("%s not read yet", b.n)
 			}
 		}
@@ -131,10 +126,10 @@ func TestSourceRecordsAndPlacement(t *testing.T) {
 	if got := s.Backends(); len(got) != 1 || got[0] != BackendSONiC {
 		t.Errorf("Backends() = %v", got)
 	}
-	if diff := cmp.Diff([]agent.DataSource{agent.HostSource, agent.InterfaceSource(5)}, reg.sources()); diff != "" {
+	if diff := cmp.Diff([]agent.DataSource{agent.HostSource, agent.InterfaceSource(5)}, reg.Sources()); diff != "" {
 		t.Fatalf("data sources (-want +got):\n%s", diff)
 	}
-	recs := reg.poll(t, agent.HostSource)
+	recs := poll(t, reg, agent.HostSource)
 	if len(recs) != 2 {
 		t.Fatalf("host records: %d, want 4413:3 and 4413:1", len(recs))
 	}
@@ -145,12 +140,12 @@ func TestSourceRecordsAndPlacement(t *testing.T) {
 	if d := recs[1].(*sflow.BSTDeviceBuffers); d.UCPct != 1234 || d.MCPct != -1 {
 		t.Errorf("device: %+v", d)
 	}
-	pr := reg.poll(t, agent.InterfaceSource(5))
+	pr := poll(t, reg, agent.InterfaceSource(5))
 	want := &sflow.BSTPortBuffers{IngressUCPct: 100, IngressMCPct: -1, EgressUCPct: 200, EgressMCPct: -1, EgressQueueUCPct: []int32{200, 0}}
 	if diff := cmp.Diff([]sflow.Record{want}, pr); diff != "" {
 		t.Errorf("port (-want +got):\n%s", diff)
 	}
-	if h, _ := reg.healthOf("asic/sonic"); h != "" {
+	if h, _ := reg.HealthText("asic/sonic"); h != "" {
 		t.Errorf("health = %q", h)
 	}
 }
@@ -166,15 +161,15 @@ func TestSourcePeaksAcrossReads(t *testing.T) {
 		b.set(port(v), nil)
 		s.readNow(b)
 	}
-	if got := reg.poll(t, agent.InterfaceSource(5))[0].(*sflow.BSTPortBuffers); got.IngressUCPct != 900 || got.EgressQueueUCPct[0] != 900 {
+	if got := poll(t, reg, agent.InterfaceSource(5))[0].(*sflow.BSTPortBuffers); got.IngressUCPct != 900 || got.EgressQueueUCPct[0] != 900 {
 		t.Errorf("port peak: %+v", got)
 	}
 	// The host sample has its own period: its peak is still 900 too.
-	if got := reg.poll(t, agent.HostSource)[0].(*sflow.BSTDeviceBuffers); got.UCPct != 900 {
+	if got := poll(t, reg, agent.HostSource)[0].(*sflow.BSTDeviceBuffers); got.UCPct != 900 {
 		t.Errorf("device peak: %+v", got)
 	}
 	// A new period starts at each export.
-	if got := reg.poll(t, agent.InterfaceSource(5))[0].(*sflow.BSTPortBuffers); got.IngressUCPct != 300 {
+	if got := poll(t, reg, agent.InterfaceSource(5))[0].(*sflow.BSTPortBuffers); got.IngressUCPct != 300 {
 		t.Errorf("next period without reads: %+v, want the last value 300", got)
 	}
 }
@@ -191,25 +186,25 @@ func TestSourceBackendFailureIsItsOwn(t *testing.T) {
 	s, reg := newTestSource(t, a, c)
 
 	// Priority: sonic (listed first) wins IPv4Routes; cumulus fills the rest.
-	ht := reg.poll(t, agent.HostSource)[0].(*sflow.HWTables)
+	ht := poll(t, reg, agent.HostSource)[0].(*sflow.HWTables)
 	if ht.IPv4Routes != 7 || ht.MACEntries != 5 {
 		t.Errorf("merge: ipv4_routes %d (want 7), mac %d (want 5)", ht.IPv4Routes, ht.MACEntries)
 	}
-	reg.poll(t, agent.InterfaceSource(5))
+	poll(t, reg, agent.InterfaceSource(5))
 
 	a.set(reading{}, errors.New("redis: connection refused"))
 	s.readNow(a)
 	s.readNow(a)
-	if h, _ := reg.healthOf("asic/sonic"); !strings.Contains(h, "connection refused") {
+	if h, _ := reg.HealthText("asic/sonic"); !strings.Contains(h, "connection refused") {
 		t.Errorf("sonic health = %q", h)
 	}
-	if h, _ := reg.healthOf("asic/cumulus"); h != "" {
+	if h, _ := reg.HealthText("asic/cumulus"); h != "" {
 		t.Errorf("cumulus health = %q: one backend's failure is its own", h)
 	}
-	if n := strings.Count(strings.Join(reg.changes, "\n"), "asic/sonic: redis"); n != 1 {
-		t.Errorf("health changes reported %d times, want once: %q", n, reg.changes)
+	if n := strings.Count(strings.Join(reg.HealthChanges(), "\n"), "asic/sonic: redis"); n != 1 {
+		t.Errorf("health changes reported %d times, want once: %q", n, reg.HealthChanges())
 	}
-	recs := reg.poll(t, agent.HostSource)
+	recs := poll(t, reg, agent.HostSource)
 	ht = recs[0].(*sflow.HWTables)
 	if ht.IPv4Routes != 99 || ht.MACEntries != 5 {
 		t.Errorf("with sonic down, cumulus's values: ipv4_routes %d (want 99), mac %d", ht.IPv4Routes, ht.MACEntries)
@@ -217,7 +212,7 @@ func TestSourceBackendFailureIsItsOwn(t *testing.T) {
 	if d := recs[1].(*sflow.BSTDeviceBuffers); d.UCPct != -1 || d.MCPct != -1 {
 		t.Errorf("device with its backend down: %+v, want unknown (never a made-up 0)", d)
 	}
-	p := reg.poll(t, agent.InterfaceSource(5))[0].(*sflow.BSTPortBuffers)
+	p := poll(t, reg, agent.InterfaceSource(5))[0].(*sflow.BSTPortBuffers)
 	want := &sflow.BSTPortBuffers{IngressUCPct: -1, IngressMCPct: -1, EgressUCPct: -1, EgressMCPct: -1, EgressQueueUCPct: []int32{-1, -1}}
 	if diff := cmp.Diff(want, p); diff != "" {
 		t.Errorf("port with its backend down (-want +got):\n%s", diff)
@@ -227,10 +222,10 @@ func TestSourceBackendFailureIsItsOwn(t *testing.T) {
 	a.set(reading{tables: tablesWith(map[int]int64{IPv4Routes: 8}), device: &DeviceBuffers{UC: 11, MC: 21},
 		ports: map[uint32]*PortBuffers{5: {IngressUC: 2, QueueUC: []int32{3, 4}}}}, nil)
 	s.readNow(a)
-	if h, _ := reg.healthOf("asic/sonic"); h != "" {
+	if h, _ := reg.HealthText("asic/sonic"); h != "" {
 		t.Errorf("after recovery: %q", h)
 	}
-	if ht = reg.poll(t, agent.HostSource)[0].(*sflow.HWTables); ht.IPv4Routes != 8 {
+	if ht = poll(t, reg, agent.HostSource)[0].(*sflow.HWTables); ht.IPv4Routes != 8 {
 		t.Errorf("after recovery: %d", ht.IPv4Routes)
 	}
 }
@@ -239,19 +234,19 @@ func TestSourcePortsComeAndGo(t *testing.T) {
 	b := &fakeBackend{n: BackendSONiC}
 	b.set(reading{ports: map[uint32]*PortBuffers{5: {}, 6: {}}}, nil)
 	s, reg := newTestSource(t, b)
-	if diff := cmp.Diff([]agent.DataSource{agent.InterfaceSource(5), agent.InterfaceSource(6)}, reg.sources()); diff != "" {
+	if diff := cmp.Diff([]agent.DataSource{agent.InterfaceSource(5), agent.InterfaceSource(6)}, reg.Sources()); diff != "" {
 		t.Fatalf("(-want +got):\n%s", diff)
 	}
 	b.set(reading{ports: map[uint32]*PortBuffers{6: {}, 7: {}}}, nil)
 	s.readNow(b)
-	if diff := cmp.Diff([]agent.DataSource{agent.InterfaceSource(6), agent.InterfaceSource(7)}, reg.sources()); diff != "" {
+	if diff := cmp.Diff([]agent.DataSource{agent.InterfaceSource(6), agent.InterfaceSource(7)}, reg.Sources()); diff != "" {
 		t.Fatalf("(-want +got):\n%s", diff)
 	}
 	// A failed read keeps the ports (their figures turn unknown).
 	b.set(reading{}, errors.New("down"))
 	s.readNow(b)
-	if n := len(reg.sources()); n != 2 {
-		t.Fatalf("ports after a failed read: %v", reg.sources())
+	if n := len(reg.Sources()); n != 2 {
+		t.Fatalf("ports after a failed read: %v", reg.Sources())
 	}
 }
 
@@ -260,7 +255,7 @@ func TestSourceStopUnregisters(t *testing.T) {
 	b.set(reading{tables: tablesWith(nil), ports: map[uint32]*PortBuffers{3: {}}}, nil)
 	s, _ := New(Config{Backends: []string{BackendCumulus}, Interval: time.Hour}, nil)
 	s.newBackend = func(string) (backend, error) { return b, nil }
-	reg := newFakeRegistrar()
+	reg := fakeagent.New()
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := s.Start(ctx, reg); err != nil {
 		t.Fatal(err)
@@ -268,15 +263,15 @@ func TestSourceStopUnregisters(t *testing.T) {
 	if err := s.Start(ctx, reg); err == nil {
 		t.Error("a second Start must fail")
 	}
-	eventually(t, 5*time.Second, func() error {
-		if len(reg.sources()) != 2 {
-			return fmt.Errorf("sources %v", reg.sources())
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if len(reg.Sources()) != 2 {
+			return fmt.Errorf("sources %v", reg.Sources())
 		}
 		return nil
 	})
 	cancel()
 	s.Wait()
-	if got := reg.sources(); len(got) != 0 {
+	if got := reg.Sources(); len(got) != 0 {
 		t.Errorf("after stop: %v", got)
 	}
 }
@@ -287,10 +282,10 @@ func TestNoBackendBeforeFirstReading(t *testing.T) {
 	b := &fakeBackend{n: BackendDevlink}
 	b.set(reading{}, fmt.Errorf("devlink: %w", ErrNotAvailable))
 	_, reg := newTestSource(t, b)
-	if got := reg.sources(); len(got) != 0 {
+	if got := reg.Sources(); len(got) != 0 {
 		t.Errorf("registered %v for a backend that is not available", got)
 	}
-	if h, _ := reg.healthOf("asic/devlink"); !strings.Contains(h, "not available") {
+	if h, _ := reg.HealthText("asic/devlink"); !strings.Contains(h, "not available") {
 		t.Errorf("health = %q", h)
 	}
 }
@@ -309,7 +304,7 @@ func TestSelectBackends(t *testing.T) {
 	var logs bytes.Buffer
 	s.log = slog.New(slog.NewTextHandler(&logs, nil))
 	s.cfg.Backends = []string{"auto"}
-	reg := newFakeRegistrar()
+	reg := fakeagent.New()
 	if err := s.Start(context.Background(), reg); err != nil {
 		t.Fatal(err)
 	}

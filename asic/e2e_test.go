@@ -1,7 +1,6 @@
 package asic
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +8,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"gwd/agent"
+	"gwd/internal/testutil"
 	"gwd/sflow"
 )
 
@@ -18,7 +18,7 @@ import (
 // record on 2:1, merged from both (devlink listed first wins where both
 // know a field), decoded as gwd decode prints it.
 func TestExportCumulusAndDevlink(t *testing.T) {
-	c := newCollector(t)
+	c := testutil.NewCollector(t)
 	a := startAgent(t, c)
 	a.Register("host", agent.HostSource, agent.PollerFunc(func(recs []sflow.Record) ([]sflow.Record, error) {
 		return append(recs, &sflow.HostDescr{Hostname: []byte("leaf1")}), nil
@@ -38,15 +38,8 @@ func TestExportCumulusAndDevlink(t *testing.T) {
 		}
 		return real(name)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer func() {
-		cancel()
-		s.Wait()
-	}()
-	if err := s.Start(ctx, a); err != nil {
-		t.Fatal(err)
-	}
-	text := c.sampleText(t, agent.HostSource, 10*time.Second, hasLines(
+	runSource(t, s, a)
+	text := sampleText(t, c, agent.HostSource, 10*time.Second, hasLines(
 		"hostname leaf1", // the host's own records ride in the same sample
 		"bcm_ipv4_entries 90", "bcm_ipv4_entries_max 96", "bcm_ipv6_entries 30", "bcm_ipv6_entries_max 64",
 		"bcm_total_routes 120", "bcm_total_routes_max 160", "bcm_ecmp_nexthops 10", "bcm_ecmp_nexthops_max 16",

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"path"
@@ -16,6 +15,8 @@ import (
 	"time"
 
 	"gwd/agent"
+	"gwd/internal/testutil"
+	"gwd/internal/testutil/fakeagent"
 	"gwd/sflow"
 	"gwd/sflow/sflowfmt"
 )
@@ -99,120 +100,37 @@ func (f *fakeDB) scan(_ context.Context, db, pattern string) ([]string, error) {
 
 func (f *fakeDB) close() error { return nil }
 
-// fakeRegistrar records registrations and health.
-type fakeRegistrar struct {
-	mu      sync.Mutex
-	pollers map[agent.DataSource]agent.Poller
-	health  map[string]string
-	changes []string // "name: err" on each health change
-}
-
-func newFakeRegistrar() *fakeRegistrar {
-	return &fakeRegistrar{pollers: map[agent.DataSource]agent.Poller{}, health: map[string]string{}}
-}
-
-func (r *fakeRegistrar) Register(source string, ds agent.DataSource, p agent.Poller) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.pollers[ds] = p
-}
-
-func (r *fakeRegistrar) Unregister(source string, ds agent.DataSource) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	delete(r.pollers, ds)
-}
-
-func (r *fakeRegistrar) SetHealth(source string, err error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	msg := ""
-	if err != nil {
-		msg = err.Error()
-	}
-	if old, ok := r.health[source]; !ok || old != msg {
-		r.changes = append(r.changes, source+": "+msg)
-	}
-	r.health[source] = msg
-}
-
-func (r *fakeRegistrar) poll(t testing.TB, ds agent.DataSource) []sflow.Record {
+// poll polls the poller registered for ds on reg, failing the test on an
+// error.
+func poll(t testing.TB, reg *fakeagent.Registrar, ds agent.DataSource) []sflow.Record {
 	t.Helper()
-	r.mu.Lock()
-	p := r.pollers[ds]
-	r.mu.Unlock()
-	if p == nil {
-		t.Fatalf("no poller registered for %v", ds)
-	}
-	recs, err := p.Poll(nil)
+	recs, err := reg.Poll(t, ds)
 	if err != nil {
 		t.Fatalf("poll %v: %v", ds, err)
 	}
 	return recs
 }
 
-func (r *fakeRegistrar) sources() []agent.DataSource {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []agent.DataSource
-	for ds := range r.pollers {
-		out = append(out, ds)
-	}
-	slices.SortFunc(out, func(a, b agent.DataSource) int {
-		if a.Type != b.Type {
-			return int(b.Type) - int(a.Type)
-		}
-		return int(a.Index) - int(b.Index)
+// runSource starts s on reg until the test ends.
+func runSource(t testing.TB, s *Source, reg agent.Registrar) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() {
+		cancel()
+		s.Wait()
 	})
-	return out
-}
-
-func (r *fakeRegistrar) healthOf(name string) (string, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	h, ok := r.health[name]
-	return h, ok
-}
-
-// eventually retries f until it returns nil or the timeout passes.
-func eventually(t testing.TB, timeout time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", timeout, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// collector is a UDP sFlow collector on a free loopback port.
-type collector struct {
-	conn *net.UDPConn
-	addr netip.AddrPort
-}
-
-func newCollector(t testing.TB) *collector {
-	t.Helper()
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
+	if err := s.Start(ctx, reg); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
-	return &collector{conn: c, addr: c.LocalAddr().(*net.UDPAddr).AddrPort()}
 }
 
 // startAgent runs a real agent that polls every second and sends to c.
-func startAgent(t testing.TB, c *collector) *agent.Agent {
+func startAgent(t testing.TB, c *testutil.Collector) *agent.Agent {
 	t.Helper()
 	a, err := agent.New(agent.Config{
 		Polling:    time.Second,
 		Address:    agent.AddressConfig{IP: netip.MustParseAddr("192.0.2.10")},
-		Collectors: []agent.CollectorConfig{{Addr: c.addr}},
+		Collectors: []agent.CollectorConfig{{Addr: c.Addr}},
 	}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -230,18 +148,18 @@ func startAgent(t testing.TB, c *collector) *agent.Agent {
 	return a
 }
 
-// sampleText decodes datagrams until one carries a counter sample of ds
-// for which match returns nil (given its sflowtool text), and returns that
-// text. Every datagram must decode cleanly.
-func (c *collector) sampleText(t testing.TB, ds agent.DataSource, timeout time.Duration, match func(text string) error) string {
+// sampleText decodes datagrams at c until one carries a counter sample of
+// ds for which match returns nil (given its sflowtool text), and returns
+// that text. Every datagram must decode cleanly.
+func sampleText(t testing.TB, c *testutil.Collector, ds agent.DataSource, timeout time.Duration, match func(text string) error) string {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	buf := make([]byte, 65536)
 	var dec sflow.Decoder
 	last := errors.New("no sample of " + ds.String() + " received")
 	for time.Now().Before(deadline) {
-		c.conn.SetReadDeadline(deadline)
-		n, err := c.conn.Read(buf)
+		c.Conn.SetReadDeadline(deadline)
+		n, err := c.Conn.Read(buf)
 		if err != nil {
 			break
 		}

@@ -8,10 +8,8 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 
 	"gwd/agent"
 	"gwd/internal/testbed"
+	"gwd/internal/testutil"
 )
 
 // The test binary doubles as snmpd's pass_persist program: snmpd runs it
@@ -96,70 +95,38 @@ const (
 	testV3Priv    = "gwd-priv-pass"
 )
 
-// snmpAgent is a real snmpd on a free loopback port serving the fixture
-// through pass_persist.
+// snmpAgent is the testbed's snmpd serving the fixture through
+// pass_persist.
 type snmpAgent struct {
-	dir, target, fixture string
-}
-
-func freeUDPPort(t testing.TB) int {
-	t.Helper()
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
+	target, fixture string
 }
 
 func startSNMPD(t *testing.T) *snmpAgent {
 	t.Helper()
-	snmpd := testbed.NeedCommand(t, "snmpd")
+	testbed.NeedCommand(t, "snmpd")
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
 	d := t.TempDir()
-	a := &snmpAgent{dir: d, fixture: filepath.Join(d, "fixture.txt")}
+	a := &snmpAgent{fixture: filepath.Join(d, "fixture.txt")}
 	b, err := os.ReadFile("testdata/snmp/fixture.txt")
 	if err != nil {
 		t.Fatal(err)
 	}
 	os.WriteFile(a.fixture, b, 0o644)
-	var pass []string
+	lines := []string{
+		fmt.Sprintf(`createUser %s SHA "%s" AES "%s"`, testV3User, testV3Auth, testV3Priv),
+		fmt.Sprintf("rouser %s priv", testV3User),
+	}
 	for i, root := range []string{".1.3.6.1.4.1.32473.7", ".1.3.6.1.2.1.31.1.1.1.1"} {
 		script := filepath.Join(d, fmt.Sprintf("pass%d.sh", i))
 		os.WriteFile(script, []byte(fmt.Sprintf("#!/bin/sh\nGWD_TEST_PASS_PERSIST=%s GWD_TEST_PASS_ROOT=%s exec %s\n", a.fixture, root, self)), 0o755)
-		pass = append(pass, fmt.Sprintf("pass_persist %s %s", root, script))
+		lines = append(lines, fmt.Sprintf("pass_persist %s %s", root, script))
 	}
-	port := freeUDPPort(t)
-	a.target = fmt.Sprintf("127.0.0.1:%d", port)
-	conf := fmt.Sprintf(`agentAddress udp:%s
-dontLogTCPWrappersConnects yes
-rocommunity %s 127.0.0.1
-createUser %s SHA "%s" AES "%s"
-rouser %s priv
-%s
-`, a.target, testCommunity, testV3User, testV3Auth, testV3Priv, testV3User, strings.Join(pass, "\n"))
-	confPath := filepath.Join(d, "snmpd.conf")
-	os.WriteFile(confPath, []byte(conf), 0o600)
-	cmd := exec.Command(snmpd, "-f", "-Lf", filepath.Join(d, "snmpd.log"), "-C", "-c", confPath,
-		"-p", filepath.Join(d, "snmpd.pid"), "-M", "/nonexistent", "-m", "")
-	cmd.Env = append(os.Environ(), "SNMP_PERSISTENT_DIR="+d)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	pid := cmd.Process.Pid
-	t.Cleanup(func() {
-		syscall.Kill(pid, syscall.SIGTERM)
-		cmd.Wait()
-		if t.Failed() {
-			log, _ := os.ReadFile(filepath.Join(d, "snmpd.log"))
-			t.Logf("snmpd.log:\n%s", log)
-		}
-	})
+	a.target = testbed.StartSNMPD(t, testbed.SNMPDConfig{Community: testCommunity, Lines: lines}).Target
 	// Ready when the fixture answers.
-	eventually(t, 15*time.Second, func() error {
+	testutil.Eventually(t, 15*time.Second, func() error {
 		c, err := dialGoSNMP(a.v2c(testCommunity))
 		if err != nil {
 			return err
@@ -202,6 +169,7 @@ func readSNMP(t *testing.T, cfg SNMPConfig) (reading, error) {
 }
 
 func TestIntegrationSNMP(t *testing.T) {
+	testbed.Integration(t)
 	a := startSNMPD(t)
 
 	t.Run("v2c", func(t *testing.T) {
@@ -273,35 +241,28 @@ func TestIntegrationSNMP(t *testing.T) {
 	})
 
 	t.Run("export", func(t *testing.T) {
-		c := newCollector(t)
+		c := testutil.NewCollector(t)
 		ag := startAgent(t, c)
 		s, err := New(Config{Backends: []string{BackendSNMP}, Interval: 200 * time.Millisecond, SNMP: a.v2c(testCommunity), SysRoot: "testdata/sys"}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		defer func() {
-			cancel()
-			s.Wait()
-		}()
-		if err := s.Start(ctx, ag); err != nil {
-			t.Fatal(err)
-		}
-		c.sampleText(t, agent.HostSource, 10*time.Second, hasLines(
+		runSource(t, s, ag)
+		sampleText(t, c, agent.HostSource, 10*time.Second, hasLines(
 			"bcm_ipv4_entries 1200", "bcm_ipv4_entries_max 31200", "bcm_total_routes 1500", "bcm_total_routes_max 4294967295",
 			"bcm_mac_entries 500", "bcm_acl_ingress_entries_max 768", "bcm_acl_egress_slices 4294967295",
 			"bst_device_uc_pc 37.50", "bst_device_mc_pc 12.00"))
-		c.sampleText(t, agent.InterfaceSource(5), 10*time.Second, hasLines(
+		sampleText(t, c, agent.InterfaceSource(5), 10*time.Second, hasLines(
 			"bst_port_ingress_uc_pc 15.00", "bst_port_ingress_mc_pc unknown", "bst_port_egress_uc_pc 10.00", "bst_port_egress_mc_pc 10.00",
 			"bst_port_egress_queue_uc_pc.3 10.00", "bst_port_egress_queue_uc_pc.7 unknown", "bst_port_egress_queue_mc_pc.2 10.00"))
-		c.sampleText(t, agent.InterfaceSource(6), 10*time.Second, hasLines(
+		sampleText(t, c, agent.InterfaceSource(6), 10*time.Second, hasLines(
 			"bst_port_ingress_uc_pc 3.00", "bst_port_egress_uc_pc 20.00", "bst_port_egress_mc_pc unknown", "bst_port_egress_queue_uc_pc.3 20.00"))
 
 		// A new value in the agent shows in the next export.
 		b, _ := os.ReadFile(a.fixture)
 		b = []byte(strings.Replace(string(b), ".1.3.6.1.4.1.32473.7.2.1.0 counter64 3000000", ".1.3.6.1.4.1.32473.7.2.1.0 counter64 6000000", 1))
 		os.WriteFile(a.fixture, b, 0o644)
-		c.sampleText(t, agent.HostSource, 10*time.Second, hasLines("bst_device_uc_pc 75.00"))
+		sampleText(t, c, agent.HostSource, 10*time.Second, hasLines("bst_device_uc_pc 75.00"))
 		if h := ag.Health()["asic/snmp"]; h != "" {
 			t.Errorf("health: %q", h)
 		}

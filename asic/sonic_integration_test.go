@@ -4,13 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -19,55 +15,35 @@ import (
 
 	"gwd/agent"
 	"gwd/internal/testbed"
+	"gwd/internal/testutil"
 	"gwd/sflow"
 )
 
-// redisServer is a real redis-server on a free loopback port and a unix
-// socket, in a private directory (TESTBED.md).
-type redisServer struct {
-	dir, sock string
-	port      int
-}
-
-func freeTCPPort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+// redisServer is the testbed's redis-server (a free loopback port and a
+// unix socket, in a private directory) with the users the test needs.
+type redisServer struct{ *testbed.Redis }
 
 func startRedis(t *testing.T) *redisServer {
 	t.Helper()
-	testbed.NeedCommand(t, "redis-server")
-	d := t.TempDir()
-	r := &redisServer{dir: d, sock: filepath.Join(d, "redis.sock"), port: freeTCPPort(t)}
-	r.start(t)
-	t.Cleanup(func() { r.stop(t) })
+	r := &redisServer{testbed.StartRedis(t)}
+	r.restrict(t)
 	return r
 }
 
-func (r *redisServer) start(t *testing.T) {
+// restart starts the stopped server again (empty) with the same users.
+func (r *redisServer) restart(t *testing.T) {
 	t.Helper()
-	pidfile := filepath.Join(r.dir, "redis.pid")
-	os.Remove(pidfile)
-	out, err := exec.Command("redis-server", "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
-		"--unixsocket", r.sock, "--unixsocketperm", "700", "--save", "", "--appendonly", "no",
-		"--dir", r.dir, "--daemonize", "yes", "--pidfile", pidfile, "--logfile", filepath.Join(r.dir, "redis.log")).CombinedOutput()
-	if err != nil {
-		t.Fatalf("redis-server: %v: %s", err, out)
-	}
-	eventually(t, 10*time.Second, func() error {
-		c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", r.port), Protocol: 2, DisableIdentity: true})
-		defer c.Close()
-		return c.Ping(context.Background()).Err()
-	})
-	// gwd connects as the default user, which may not write or publish:
-	// a write, or a WATERMARK_CLEAR_REQUEST, would fail and show as an
-	// unhealthy backend. The test writes its fixture as another user.
-	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", r.port), Protocol: 2, DisableIdentity: true})
+	r.Start(t)
+	r.restrict(t)
+}
+
+// restrict makes the users: gwd connects as the default user, which may
+// not write or publish: a write, or a WATERMARK_CLEAR_REQUEST, would fail
+// and show as an unhealthy backend. The test writes its fixture as another
+// user.
+func (r *redisServer) restrict(t *testing.T) {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: r.Addr(), Protocol: 2, DisableIdentity: true})
 	defer c.Close()
 	ctx := context.Background()
 	for _, cmd := range [][]any{
@@ -85,25 +61,8 @@ func (r *redisServer) start(t *testing.T) {
 
 // client connects to database db as the fixture user (who may write).
 func (r *redisServer) client(t *testing.T, db string) *redis.Client {
-	return redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", r.port), DB: dbIDs(t)[db],
+	return redis.NewClient(&redis.Options{Addr: r.Addr(), DB: dbIDs(t)[db],
 		Username: "fixture", Password: "fixture-pass", Protocol: 2, DisableIdentity: true})
-}
-
-// stop kills redis-server by the PID in its pid file and waits for it.
-func (r *redisServer) stop(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join(r.dir, "redis.pid"))
-	if err != nil {
-		return
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 0 {
-		return
-	}
-	syscall.Kill(pid, syscall.SIGKILL)
-	for i := 0; i < 200 && syscall.Kill(pid, 0) == nil; i++ {
-		time.Sleep(10 * time.Millisecond)
-	}
-	os.Remove(filepath.Join(r.dir, "redis.pid"))
 }
 
 // writeDBConfig writes a database_config.json pointing at r.
@@ -116,9 +75,9 @@ func (r *redisServer) writeDBConfig(t *testing.T) string {
 	}
 	json.Unmarshal(b, &cfg)
 	inst := cfg["INSTANCES"].(map[string]any)["redis"].(map[string]any)
-	inst["port"], inst["unix_socket_path"] = r.port, r.sock
+	inst["port"], inst["unix_socket_path"] = r.Port, r.Sock
 	b, _ = json.MarshalIndent(cfg, "", "  ")
-	p := filepath.Join(r.dir, "database_config.json")
+	p := filepath.Join(r.Dir, "database_config.json")
 	if err := os.WriteFile(p, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -202,6 +161,7 @@ var (
 )
 
 func TestIntegrationSONiCRedis(t *testing.T) {
+	testbed.Integration(t)
 	r := startRedis(t)
 	fixture := loadRedisFixture(t)
 	r.load(t, fixture)
@@ -231,7 +191,7 @@ func TestIntegrationSONiCRedis(t *testing.T) {
 
 	// End to end: a real agent sends to a loopback collector; each
 	// datagram decodes, and gwd decode's lines show the fixture's values.
-	c := newCollector(t)
+	c := testutil.NewCollector(t)
 	a := startAgent(t, c)
 	a.Register("host", agent.InterfaceSource(5), agent.PollerFunc(func(recs []sflow.Record) ([]sflow.Record, error) {
 		return append(recs, &sflow.PortName{Name: []byte("Ethernet0")}), nil
@@ -241,47 +201,40 @@ func TestIntegrationSONiCRedis(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer func() {
-		cancel()
-		s.Wait()
-	}()
-	if err := s.Start(ctx, a); err != nil {
-		t.Fatal(err)
-	}
-	c.sampleText(t, agent.HostSource, 10*time.Second, hasLines(sonicHostLines...))
-	c.sampleText(t, agent.InterfaceSource(5), 10*time.Second, hasLines(sonicPort5Lines...))
-	c.sampleText(t, agent.InterfaceSource(6), 10*time.Second, hasLines(sonicPort6Lines...))
+	runSource(t, s, a)
+	sampleText(t, c, agent.HostSource, 10*time.Second, hasLines(sonicHostLines...))
+	sampleText(t, c, agent.InterfaceSource(5), 10*time.Second, hasLines(sonicPort5Lines...))
+	sampleText(t, c, agent.InterfaceSource(6), 10*time.Second, hasLines(sonicPort6Lines...))
 
 	// A new peak in SONiC's persistent watermark table shows in the next export.
 	r.hset(t, "COUNTERS_DB", "PERSISTENT_WATERMARKS:oid:0x15020000000003", wmQueue, "3000000")
-	c.sampleText(t, agent.InterfaceSource(5), 10*time.Second, hasLines("bst_port_egress_queue_uc_pc.3 25.00", "bst_port_egress_uc_pc 25.00"))
+	sampleText(t, c, agent.InterfaceSource(5), 10*time.Second, hasLines("bst_port_egress_queue_uc_pc.3 25.00", "bst_port_egress_uc_pc 25.00"))
 	r.hset(t, "COUNTERS_DB", "COUNTERS:oid:0x18000000000a2", wmPool, "9000000") // egress_lossless_pool 75%
-	c.sampleText(t, agent.HostSource, 10*time.Second, hasLines("bst_device_uc_pc 75.00"))
+	sampleText(t, c, agent.HostSource, 10*time.Second, hasLines("bst_device_uc_pc 75.00"))
 
 	// redis goes away: the backend turns unhealthy, its fields unknown,
 	// and the other contributor of 0:5 keeps exporting.
-	r.stop(t)
-	eventually(t, 10*time.Second, func() error {
+	r.Stop(t)
+	testutil.Eventually(t, 10*time.Second, func() error {
 		if h := a.Health()["asic/sonic"]; h == "" {
 			return fmt.Errorf("asic/sonic still healthy: %v", a.Health())
 		}
 		return nil
 	})
 	t.Logf("health with redis down: %q", a.Health()["asic/sonic"])
-	c.sampleText(t, agent.HostSource, 10*time.Second, hasLines("bst_device_uc_pc unknown", "bcm_ipv4_entries 4294967295", "bcm_mac_entries_max 4294967295"))
-	c.sampleText(t, agent.InterfaceSource(5), 10*time.Second, hasLines("ifName Ethernet0", "bst_port_ingress_uc_pc unknown", "bst_port_egress_queue_uc_pc.3 unknown"))
+	sampleText(t, c, agent.HostSource, 10*time.Second, hasLines("bst_device_uc_pc unknown", "bcm_ipv4_entries 4294967295", "bcm_mac_entries_max 4294967295"))
+	sampleText(t, c, agent.InterfaceSource(5), 10*time.Second, hasLines("ifName Ethernet0", "bst_port_ingress_uc_pc unknown", "bst_port_egress_queue_uc_pc.3 unknown"))
 
 	// redis is back (empty, as after a SONiC reload; the fixture is loaded
 	// again): the backend recovers.
-	r.start(t)
+	r.restart(t)
 	r.load(t, fixture)
-	eventually(t, 10*time.Second, func() error {
+	testutil.Eventually(t, 10*time.Second, func() error {
 		if h := a.Health()["asic/sonic"]; h != "" {
 			return fmt.Errorf("asic/sonic: %s", h)
 		}
 		return nil
 	})
-	c.sampleText(t, agent.HostSource, 10*time.Second, hasLines(sonicHostLines...))
-	c.sampleText(t, agent.InterfaceSource(5), 10*time.Second, hasLines(sonicPort5Lines...))
+	sampleText(t, c, agent.HostSource, 10*time.Second, hasLines(sonicHostLines...))
+	sampleText(t, c, agent.InterfaceSource(5), 10*time.Second, hasLines(sonicPort5Lines...))
 }

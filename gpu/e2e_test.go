@@ -4,7 +4,6 @@ package gpu
 
 import (
 	"context"
-	"net"
 	"net/netip"
 	"regexp"
 	"strconv"
@@ -15,29 +14,26 @@ import (
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
 
 	"gwd/agent"
+	"gwd/internal/testutil"
 	"gwd/sflow"
 	"gwd/sflow/sflowfmt"
 )
 
 // e2eAgent is a real agent polling every second, sending to a UDP
 // collector on a free loopback port.
-func e2eAgent(t *testing.T) (*agent.Agent, *net.UDPConn, *syncBuf) {
+func e2eAgent(t *testing.T) (*agent.Agent, *testutil.Collector, *testutil.SyncBuffer) {
 	t.Helper()
-	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	c := testutil.NewCollector(t)
 	log, logs := testLog()
 	a, err := agent.New(agent.Config{
 		Polling:    time.Second,
 		Address:    agent.AddressConfig{IP: netip.MustParseAddr("192.0.2.7")},
-		Collectors: []agent.CollectorConfig{{Addr: conn.LocalAddr().(*net.UDPAddr).AddrPort()}},
+		Collectors: []agent.CollectorConfig{{Addr: c.Addr}},
 	}, nil, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return a, conn, logs
+	return a, c, logs
 }
 
 // sampleText is the sflowtool-style text of one counter sample.
@@ -49,7 +45,7 @@ type sampleText struct {
 // collect reads datagrams until done says it has what it wants, and
 // returns the text of every counter sample seen, printed as `gwd decode`
 // prints it.
-func collect(t *testing.T, conn *net.UDPConn, done func([]sampleText) bool) []sampleText {
+func collect(t *testing.T, c *testutil.Collector, done func([]sampleText) bool) []sampleText {
 	t.Helper()
 	var d sflow.Decoder
 	var out []sampleText
@@ -59,8 +55,8 @@ func collect(t *testing.T, conn *net.UDPConn, done func([]sampleText) bool) []sa
 		if time.Now().After(deadline) {
 			t.Fatalf("no matching samples within 15 s; got:\n%v", out)
 		}
-		conn.SetReadDeadline(deadline)
-		n, from, err := conn.ReadFromUDPAddrPort(buf)
+		c.Conn.SetReadDeadline(deadline)
+		n, from, err := c.Conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			t.Fatalf("collector: %v", err)
 		}

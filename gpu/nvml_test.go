@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"gwd/agent"
+	"gwd/internal/testutil/fakeagent"
 	"gwd/sflow"
 )
 
@@ -70,7 +71,7 @@ func dgxSims() []*sim {
 
 // start opens a source over b by hand (no goroutine): the test drives
 // sample and rescan with its own clock.
-func start(t *testing.T, b *box, cfg Config) (*Source, *fakeReg, *clock) {
+func start(t *testing.T, b *box, cfg Config) (*Source, *fakeagent.Registrar, *clock) {
 	t.Helper()
 	s := newWith(fromNVML(b), cfg, nil)
 	reg, c := newFakeReg(), newClock()
@@ -80,9 +81,9 @@ func start(t *testing.T, b *box, cfg Config) (*Source, *fakeReg, *clock) {
 	return s, reg, c
 }
 
-func host(t *testing.T, reg *fakeReg) (sflow.NVIDIAGPU, error) {
+func host(t *testing.T, reg *fakeagent.Registrar) (sflow.NVIDIAGPU, error) {
 	t.Helper()
-	r, err := reg.poll(t, agent.HostSource)
+	r, err := poll(t, reg, agent.HostSource)
 	if r == nil {
 		t.Fatalf("no 5703:1 on the host sample (health %v)", err)
 	}
@@ -114,8 +115,8 @@ func TestDGXA100Values(t *testing.T) {
 	if d := cmp.Diff(want, got); d != "" {
 		t.Fatalf("5703:1 (-want +got):\n%s", d)
 	}
-	if len(reg.sources()) != 1 {
-		t.Fatalf("data sources %v, want only the host", reg.sources())
+	if len(reg.Sources()) != 1 {
+		t.Fatalf("data sources %v, want only the host", reg.Sources())
 	}
 
 	// Gauges follow the devices, counters grow.
@@ -199,7 +200,7 @@ func TestCountersWrap(t *testing.T) {
 	if want := jump + (1+2+3+4+5+6+7)*1000 + (math.MaxUint32 - 999); got.Energy != want {
 		t.Errorf("energy %d, want %d (wrapped)", got.Energy, want)
 	}
-	g7, _ := reg.poll(t, agent.GPUSource(7))
+	g7, _ := poll(t, reg, agent.GPUSource(7))
 	if want := jump + (math.MaxUint32 - 7999); g7.Energy != want {
 		t.Errorf("gpu 7 energy %d, want %d (wrapped)", g7.Energy, want)
 	}
@@ -318,7 +319,7 @@ func TestGPULostMidRun(t *testing.T) {
 	s.sample(c.tick(time.Second))
 	s.sample(c.tick(time.Second))
 	before, _ := host(t, reg)
-	gpu3, _ := reg.poll(t, agent.GPUSource(3))
+	gpu3, _ := poll(t, reg, agent.GPUSource(3))
 
 	for _, fn := range []string{"util", "mem", "ecc", "energy", "power", "temp", "fan", "compute", "graphics", "uuid"} {
 		b.sims[3].fail(fn, nvml.ERROR_GPU_IS_LOST)
@@ -348,24 +349,24 @@ func TestGPULostMidRun(t *testing.T) {
 		t.Errorf("GetMemoryInfo on the lost GPU: %d calls, want 3 (none after the loss)", n)
 	}
 	// Its own data source stays, with device_count 0 and frozen counters.
-	lost, _ := reg.poll(t, agent.GPUSource(3))
+	lost, _ := poll(t, reg, agent.GPUSource(3))
 	if want := (sflow.NVIDIAGPU{GPUTime: gpu3.GPUTime, MemTime: gpu3.MemTime, Energy: gpu3.Energy, ECCErrors: gpu3.ECCErrors}); *lost != want {
 		t.Errorf("lost GPU's record %+v, want %+v", *lost, want)
 	}
-	if other, _ := reg.poll(t, agent.GPUSource(4)); other.DeviceCount != 1 {
+	if other, _ := poll(t, reg, agent.GPUSource(4)); other.DeviceCount != 1 {
 		t.Errorf("GPU 4 record %+v", *other)
 	}
 
 	// Re-enumeration while it is still lost keeps it out, and keeps its
 	// identity (its UUID cannot be read now: it is known by its index).
-	reg.log = nil
+	reg.TakeEvents()
 	s.rescan(reg)
 	s.sample(c.tick(time.Second))
 	if got, _ := host(t, reg); got.DeviceCount != 7 {
 		t.Errorf("device_count %d after a rescan of a lost GPU, want 7", got.DeviceCount)
 	}
-	if len(reg.log) != 0 {
-		t.Errorf("rescan re-registered: %v", reg.log)
+	if ev := reg.TakeEvents(); len(ev) != 0 {
+		t.Errorf("rescan re-registered: %v", ev)
 	}
 	// ...and brings it back once it answers.
 	b.sims[3].set(func(s *sim) { s.ret = nil })
@@ -399,11 +400,11 @@ func TestInitFailureMakesNoOtherCall(t *testing.T) {
 			if len(m.ShutdownCalls())+len(m.DeviceGetCountCalls())+len(m.SystemGetDriverVersionCalls()) != 0 {
 				t.Error("NVML called after a failed Init")
 			}
-			if reg.sets != 1 || reg.health[SourceName] == nil || !strings.HasPrefix(reg.health[SourceName].Error(), "NVML unavailable") {
-				t.Errorf("health %v after %d SetHealth calls", reg.health, reg.sets)
+			if h := reg.Health(SourceName); reg.HealthSets() != 1 || h == nil || !strings.HasPrefix(h.Error(), "NVML unavailable") {
+				t.Errorf("health %v after %d SetHealth calls", h, reg.HealthSets())
 			}
-			if len(reg.sources()) != 0 {
-				t.Errorf("registered %v", reg.sources())
+			if len(reg.Sources()) != 0 {
+				t.Errorf("registered %v", reg.Sources())
 			}
 			<-s.Done()
 		})
@@ -417,7 +418,7 @@ func TestRescanHotPlug(t *testing.T) {
 	s.sample(c.tick(time.Second))
 	s.sample(c.tick(time.Second))
 	uuid4 := b.devs[4].UUID
-	reg.log = nil
+	reg.TakeEvents()
 
 	// GPU 3 is pulled: GPUs 4-7 move down to indexes 3-6.
 	b.setDevices([]int{0, 1, 2, 4, 5, 6, 7})
@@ -428,25 +429,26 @@ func TestRescanHotPlug(t *testing.T) {
 		t.Fatalf("after unplug: %+v, want 7 GPUs and gpu_time 23000", got)
 	}
 	wantLog := []string{
-		"unregister 2:2003", "unregister 2:2004", "unregister 2:2005", "unregister 2:2006", "unregister 2:2007",
-		"register 2:2003", "register 2:2004", "register 2:2005", "register 2:2006",
+		"-nvml-gpu 2:2003", "-nvml-gpu 2:2004", "-nvml-gpu 2:2005", "-nvml-gpu 2:2006", "-nvml-gpu 2:2007",
+		"+nvml-gpu 2:2003", "+nvml-gpu 2:2004", "+nvml-gpu 2:2005", "+nvml-gpu 2:2006",
 	}
-	slices.Sort(reg.log)
+	gotLog := reg.TakeEvents()
+	slices.Sort(gotLog)
 	slices.Sort(wantLog)
-	if d := cmp.Diff(wantLog, reg.log); d != "" {
+	if d := cmp.Diff(wantLog, gotLog); d != "" {
 		t.Fatalf("registrations (-want +got):\n%s", d)
 	}
 	// The GPU now at index 3 kept its counters (state follows the UUID).
 	if b.devs[3].UUID != uuid4 {
 		t.Fatal("test setup: wrong GPU at index 3")
 	}
-	if g3, _ := reg.poll(t, agent.GPUSource(3)); g3.GPUTime != 3000 || g3.DeviceCount != 1 {
+	if g3, _ := poll(t, reg, agent.GPUSource(3)); g3.GPUTime != 3000 || g3.DeviceCount != 1 {
 		t.Fatalf("GPU at index 3: %+v, want gpu_time 3000", *g3)
 	}
 
 	// A new GPU is plugged in at index 7.
 	b.setDevices([]int{0, 1, 2, 3, 4, 5, 6}, &sim{util: 50, memTotal: 80 * gib})
-	reg.log = nil
+	reg.TakeEvents()
 	s.rescan(reg)
 	s.sample(c.tick(time.Second))
 	s.sample(c.tick(time.Second))
@@ -454,11 +456,11 @@ func TestRescanHotPlug(t *testing.T) {
 	if got.DeviceCount != 8 || got.MemTotal != 7*40*gib+80*gib || got.GPUTime != 23000+2*7000+500 {
 		t.Fatalf("after plug: %+v", got)
 	}
-	if d := cmp.Diff([]string{"register 2:2007"}, reg.log); d != "" {
+	if d := cmp.Diff([]string{"+nvml-gpu 2:2007"}, reg.TakeEvents()); d != "" {
 		t.Fatalf("registrations (-want +got):\n%s", d)
 	}
-	if len(reg.sources()) != 9 {
-		t.Fatalf("data sources %v, want host + 8", reg.sources())
+	if len(reg.Sources()) != 9 {
+		t.Fatalf("data sources %v, want host + 8", reg.Sources())
 	}
 
 	// Enumeration itself fails: the last list stays, health says why.
@@ -504,10 +506,10 @@ func TestStartRegistersAndStops(t *testing.T) {
 	if err := s.Start(ctx, reg); err == nil {
 		t.Error("second Start accepted")
 	}
-	if n := len(reg.sources()); n != 9 {
+	if n := len(reg.Sources()); n != 9 {
 		t.Fatalf("%d data sources, want host + 8 GPUs", n)
 	}
-	if r, _ := reg.poll(t, agent.HostSource); r == nil || r.DeviceCount != 8 {
+	if r, _ := poll(t, reg, agent.HostSource); r == nil || r.DeviceCount != 8 {
 		t.Fatalf("first poll right after Start: %+v", r)
 	}
 	if !strings.Contains(logs.String(), `msg="NVML started" driver=550.54.15 gpus=8`) {
@@ -519,7 +521,7 @@ func TestStartRegistersAndStops(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("not stopped 5 s after ctx ended")
 	}
-	if n := len(reg.sources()); n != 0 {
+	if n := len(reg.Sources()); n != 0 {
 		t.Errorf("%d data sources left registered", n)
 	}
 	if n := len(b.ShutdownCalls()); n != 1 {

@@ -106,11 +106,11 @@ func TestRealLibrary(t *testing.T) {
 		if !errors.Is(err, ErrLibraryNotFound) && !errors.Is(err, ErrNotBuiltIn) {
 			t.Logf("NVML failed to initialize for another reason: %v", err)
 		}
-		if reg.sets != 1 || !errors.Is(reg.health[SourceName], ErrUnavailable) || !strings.Contains(reg.health[SourceName].Error(), "NVML") {
-			t.Fatalf("health %v (%d calls), want one entry naming NVML", reg.health, reg.sets)
+		if h := reg.Health(SourceName); reg.HealthSets() != 1 || !errors.Is(h, ErrUnavailable) || !strings.Contains(h.Error(), "NVML") {
+			t.Fatalf("health %v (%d calls), want one entry naming NVML", h, reg.HealthSets())
 		}
-		if len(reg.sources()) != 0 {
-			t.Fatalf("registered %v after a failed Init", reg.sources())
+		if len(reg.Sources()) != 0 {
+			t.Fatalf("registered %v after a failed Init", reg.Sources())
 		}
 		if logs.Len() != 0 {
 			t.Fatalf("Start logged (the agent logs the health change):\n%s", logs)
@@ -125,7 +125,7 @@ func TestRealLibrary(t *testing.T) {
 	}
 	// A GPU box: three seconds of samples, then the aggregate.
 	time.Sleep(3 * time.Second)
-	rec, herr := reg.poll(t, agent.HostSource)
+	rec, herr := poll(t, reg, agent.HostSource)
 	if rec == nil || rec.DeviceCount == 0 {
 		t.Fatalf("host record %+v (health %v), want GPUs", rec, herr)
 	}

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"gwd/agent"
+	"gwd/internal/testutil/fakeagent"
 	"gwd/sflow"
 )
 
@@ -69,46 +70,14 @@ func (f *fakeEEPROM) ReadModuleEEPROM(name string, buf []byte) ([]byte, error) {
 
 func (f *fakeEEPROM) Close() error { return nil }
 
-// fakeReg is a Registrar that records what is registered.
-type fakeReg struct {
-	mu     sync.Mutex
-	regs   map[agent.DataSource]agent.Poller
-	events []string
-}
-
-func newFakeReg() *fakeReg { return &fakeReg{regs: map[agent.DataSource]agent.Poller{}} }
-
-func (r *fakeReg) Register(source string, ds agent.DataSource, p agent.Poller) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.regs[ds] = p
-	r.events = append(r.events, "+"+source+" "+ds.String())
-}
-
-func (r *fakeReg) Unregister(source string, ds agent.DataSource) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	delete(r.regs, ds)
-	r.events = append(r.events, "-"+source+" "+ds.String())
-}
-
-func (r *fakeReg) sources() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+// sourceNames lists the data sources registered on reg, as text, sorted.
+func sourceNames(reg *fakeagent.Registrar) []string {
 	var out []string
-	for ds := range r.regs {
+	for _, ds := range reg.Sources() {
 		out = append(out, ds.String())
 	}
 	sort.Strings(out)
 	return out
-}
-
-func (r *fakeReg) takeEvents() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	ev := r.events
-	r.events = nil
-	return ev
 }
 
 // rootConfig points a Config at a fixture root.

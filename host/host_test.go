@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"gwd/agent"
+	"gwd/internal/testutil/fakeagent"
 	"gwd/sflow"
 )
 
@@ -234,29 +235,6 @@ func TestHostPollPartialFailure(t *testing.T) {
 	}
 }
 
-func TestSNMPMissingSection(t *testing.T) {
-	root := copyRoot(t, fixture)
-	b, err := os.ReadFile(filepath.Join(root, "proc/net/snmp"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var keep []string
-	for _, l := range strings.SplitAfter(string(b), "\n") {
-		if !strings.HasPrefix(l, "Udp:") {
-			keep = append(keep, l)
-		}
-	}
-	writeFile(t, filepath.Join(root, "proc/net/snmp"), strings.Join(keep, ""))
-	h, _, _ := newTestHost(t, rootConfig(t, root))
-	recs, err := h.hostPoller.Poll(nil)
-	if err == nil || !strings.Contains(err.Error(), "mib2_udp_group") || !strings.Contains(err.Error(), "no Udp: lines") {
-		t.Errorf("error = %v, want one about the missing Udp: section", err)
-	}
-	if find(recs, sflow.TagMIB2UDPGroup) != nil || find(recs, sflow.TagMIB2TCPGroup) == nil {
-		t.Errorf("records %v: want tcp but not udp", tags(recs))
-	}
-}
-
 func TestCPUSpeedFallback(t *testing.T) {
 	root := copyRoot(t, fixture)
 	// Without "cpu MHz" lines (arm64), cpufreq's cpuinfo_max_freq counts.
@@ -387,15 +365,15 @@ func TestNewErrors(t *testing.T) {
 
 func TestStartRegistersAndStops(t *testing.T) {
 	h, _, _ := newTestHost(t, rootConfig(t, fixture))
-	reg := newFakeReg()
+	reg := fakeagent.New()
 	ctx, cancel := context.WithCancel(context.Background())
 	h.Start(ctx, reg)
 	want := []string{"0:2", "0:3", "0:5", "0:6", "0:7", "2:1"}
-	if diff := cmp.Diff(want, reg.sources()); diff != "" {
+	if diff := cmp.Diff(want, sourceNames(reg)); diff != "" {
 		t.Errorf("registered (-want +got):\n%s", diff)
 	}
-	if _, ok := reg.regs[agent.HostSource].(*hostPoller); !ok {
-		t.Errorf("2:1 poller is %T", reg.regs[agent.HostSource])
+	if _, ok := reg.Poller(agent.HostSource).(*hostPoller); !ok {
+		t.Errorf("2:1 poller is %T", reg.Poller(agent.HostSource))
 	}
 	cancel()
 	select {
@@ -403,7 +381,7 @@ func TestStartRegistersAndStops(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("run loop did not stop")
 	}
-	if got := reg.sources(); len(got) != 0 {
+	if got := sourceNames(reg); len(got) != 0 {
 		t.Errorf("still registered after stop: %v", got)
 	}
 }
@@ -412,17 +390,17 @@ func TestRescanTimerAndKick(t *testing.T) {
 	root := copyRoot(t, fixture)
 	h, _, _ := newTestHost(t, rootConfig(t, root))
 	h.rescanEvery = 20 * time.Millisecond
-	reg := newFakeReg()
+	reg := fakeagent.New()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer func() { cancel(); <-h.done }()
 	h.Start(ctx, reg)
-	reg.takeEvents()
+	reg.TakeEvents()
 	// eth1 disappears; the periodic rescan notices without any event.
 	if err := os.RemoveAll(filepath.Join(root, "sys/class/net/eth1")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return !contains(reg.sources(), "0:3") })
-	if diff := cmp.Diff([]string{"-host 0:3"}, reg.takeEvents()); diff != "" {
+	waitFor(t, func() bool { return !contains(sourceNames(reg), "0:3") })
+	if diff := cmp.Diff([]string{"-host 0:3"}, reg.TakeEvents()); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
 	}
 }
@@ -471,18 +449,18 @@ func TestLinkEventsTriggerRescan(t *testing.T) {
 		subscribed <- struct{}{}
 		return events, nil
 	}
-	reg := newFakeReg()
+	reg := fakeagent.New()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer func() { cancel(); <-h.done }()
 	h.Start(ctx, reg)
 	<-subscribed
-	reg.takeEvents()
+	reg.TakeEvents()
 	if err := os.RemoveAll(filepath.Join(root, "sys/class/net/swp1")); err != nil {
 		t.Fatal(err)
 	}
 	events <- struct{}{}
-	waitFor(t, func() bool { return !contains(reg.sources(), "0:5") })
-	if diff := cmp.Diff([]string{"-host 0:5"}, reg.takeEvents()); diff != "" {
+	waitFor(t, func() bool { return !contains(sourceNames(reg), "0:5") })
+	if diff := cmp.Diff([]string{"-host 0:5"}, reg.TakeEvents()); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
 	}
 }
@@ -496,7 +474,7 @@ func TestLinkEventsUnavailable(t *testing.T) {
 		return nil, errors.New("netlink: operation not permitted")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	h.Start(ctx, newFakeReg())
+	h.Start(ctx, fakeagent.New())
 	// It keeps scanning and tries to subscribe again on the periodic scans.
 	for range 3 {
 		select {

@@ -31,7 +31,7 @@ type hostPoller struct {
 
 	memFields  map[string]*uint64
 	vmFields   map[string]*uint32
-	snmp       [nGroups]map[string]*uint32
+	netSNMP    [nGroups]map[string]*uint32
 	seenDevs   [][]byte
 	mountPaths map[string]string
 	statfsBuf  unix.Statfs_t
@@ -48,7 +48,7 @@ func newHostPoller(h *Host) *hostPoller {
 	p.vmFields = map[string]*uint32{
 		"pgpgin": &p.mem.PageIn, "pgpgout": &p.mem.PageOut, "pswpin": &p.mem.SwapIn, "pswpout": &p.mem.SwapOut,
 	}
-	p.snmp = snmpFields(&p.ip, &p.icmp, &p.tcp, &p.udp)
+	p.netSNMP = netSNMPFields(&p.ip, &p.icmp, &p.tcp, &p.udp)
 	return p
 }
 
@@ -78,7 +78,7 @@ func (p *hostPoller) Poll(recs []sflow.Record) ([]sflow.Record, error) {
 	add(&p.mem, p.pollMemory())
 	add(&p.disk, p.pollDisk(s))
 	add(&p.net, p.pollNetIO(s))
-	found, err := p.pollSNMP()
+	found, err := p.pollNetSNMP()
 	if err != nil {
 		p.errs = append(p.errs, err)
 	}

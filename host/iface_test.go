@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"gwd/internal/testutil/fakeagent"
 	"gwd/sflow"
 )
 
@@ -169,13 +170,13 @@ func TestInterfacePollSFP(t *testing.T) {
 func TestInterfaceAppearDisappear(t *testing.T) {
 	root := copyRoot(t, fixture)
 	h, _, _ := newTestHost(t, rootConfig(t, root))
-	reg := newFakeReg()
+	reg := fakeagent.New()
 	h.rescan(reg)
 	want := []string{"+host 0:2", "+host 0:3", "+host 0:5", "+host 0:6", "+host 0:7"}
-	if diff := cmp.Diff(want, reg.takeEvents()); diff != "" {
+	if diff := cmp.Diff(want, reg.TakeEvents()); diff != "" {
 		t.Errorf("first scan (-want +got):\n%s", diff)
 	}
-	eth0 := reg.regs[agentIf(2)]
+	eth0 := reg.Poller(agentIf(2))
 
 	// A new NIC appears, eth1 is unplugged.
 	newIf := filepath.Join(root, "sys/class/net/eth2")
@@ -192,22 +193,22 @@ func TestInterfaceAppearDisappear(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.rescan(reg)
-	if diff := cmp.Diff([]string{"+host 0:11", "-host 0:3"}, reg.takeEvents()); diff != "" {
+	if diff := cmp.Diff([]string{"+host 0:11", "-host 0:3"}, reg.TakeEvents()); diff != "" {
 		t.Errorf("second scan (-want +got):\n%s", diff)
 	}
-	if reg.regs[agentIf(2)] != eth0 {
+	if reg.Poller(agentIf(2)) != eth0 {
 		t.Error("eth0's poller was replaced although eth0 did not change")
 	}
 	// Nothing changes: nothing happens.
 	h.rescan(reg)
-	if ev := reg.takeEvents(); len(ev) != 0 {
+	if ev := reg.TakeEvents(); len(ev) != 0 {
 		t.Errorf("idle rescan: %v", ev)
 	}
 	// eth0 is deleted and a new device takes its name with another
 	// ifIndex: the old data source goes, the new one comes.
 	writeFile(t, filepath.Join(root, "sys/class/net/eth0/ifindex"), "12\n")
 	h.rescan(reg)
-	if diff := cmp.Diff([]string{"+host 0:12", "-host 0:2"}, reg.takeEvents()); diff != "" {
+	if diff := cmp.Diff([]string{"+host 0:12", "-host 0:2"}, reg.TakeEvents()); diff != "" {
 		t.Errorf("re-created eth0 (-want +got):\n%s", diff)
 	}
 }

@@ -12,17 +12,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"gwd/internal/testbed"
 	"gwd/sflow"
 )
-
-// skipOrFail skips, or fails when GWD_REQUIRE_INTEGRATION=1 (CI).
-func skipOrFail(t *testing.T, why string) {
-	t.Helper()
-	if os.Getenv("GWD_REQUIRE_INTEGRATION") == "1" {
-		t.Fatalf("integration prerequisite missing (GWD_REQUIRE_INTEGRATION=1): %s", why)
-	}
-	t.Skip(why)
-}
 
 // ipLink is the part of `ip -j -s link` the test compares.
 type ipLink struct {
@@ -41,16 +33,14 @@ type ipLink struct {
 // TestIntegrationLiveHost reads this machine's real /proc and /sys and
 // cross-checks the interface counters with iproute2.
 func TestIntegrationLiveHost(t *testing.T) {
+	testbed.Integration(t)
 	if runtime.GOOS != "linux" {
-		skipOrFail(t, "not Linux")
+		testbed.Missing(t, "not Linux")
 	}
 	if _, err := os.Stat("/proc/stat"); err != nil {
-		skipOrFail(t, "no procfs at /proc")
+		testbed.Missing(t, "no procfs at /proc")
 	}
-	ipCmd, err := exec.LookPath("ip")
-	if err != nil {
-		skipOrFail(t, "iproute2's ip is not installed: cannot cross-check interface counters")
-	}
+	ipCmd := testbed.NeedCommand(t, "ip") // to cross-check the interface counters
 	h, err := New(Config{Proc: "/proc", Sys: "/sys", Etc: "/etc", StateDir: t.TempDir()}, nil)
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -122,7 +112,7 @@ func TestIntegrationLiveHost(t *testing.T) {
 		}
 		out, err := exec.Command(ipCmd, "-j", "-s", "link", "show", "dev", inf.Name).Output()
 		if err != nil {
-			skipOrFail(t, fmt.Sprintf("ip -j -s link show dev %s: %v (iproute2 without JSON output?)", inf.Name, err))
+			testbed.Missing(t, fmt.Sprintf("ip -j -s link show dev %s: %v (iproute2 without JSON output?)", inf.Name, err))
 		}
 		var links []ipLink
 		if err := json.Unmarshal(out, &links); err != nil || len(links) != 1 {
@@ -161,14 +151,15 @@ func TestIntegrationLiveHost(t *testing.T) {
 // TestIntegrationNetlinkSubscribe subscribes to the real rtnetlink link
 // group and checks that the subscription ends with its context.
 func TestIntegrationNetlinkSubscribe(t *testing.T) {
+	testbed.Integration(t)
 	if runtime.GOOS != "linux" {
-		skipOrFail(t, "not Linux")
+		testbed.Missing(t, "not Linux")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ch, err := netlinkLinkEvents(ctx, nil)
 	if err != nil {
 		cancel()
-		skipOrFail(t, "cannot subscribe to netlink link events here: "+err.Error())
+		testbed.Missing(t, "cannot subscribe to netlink link events here: "+err.Error())
 	}
 	cancel()
 	deadline := time.After(10 * time.Second)

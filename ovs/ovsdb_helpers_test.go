@@ -1,45 +1,20 @@
 package ovs
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"gwd/internal/testbed"
+	"gwd/internal/testutil"
 )
-
-// logBuf collects a programmer's log lines.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) count(s string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Count(l.b.String(), s)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // running is a programmer whose Run goroutine the test controls.
 type running struct {
 	*Programmer
-	log    *logBuf
+	log    *testutil.SyncBuffer
 	cancel context.CancelFunc
 	done   chan struct{}
 	err    error // Run's result, once done is closed
@@ -48,8 +23,8 @@ type running struct {
 // start runs a programmer on cfg until stop (or the test's end).
 func start(t *testing.T, cfg Config, s *Settings) *running {
 	t.Helper()
-	lb := &logBuf{}
-	p := NewProgrammer(cfg, slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelInfo})), nil)
+	log, lb := testutil.Logger(slog.LevelInfo)
+	p := NewProgrammer(cfg, log, nil)
 	if s != nil {
 		p.Set(*s)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"gwd/internal/testbed"
+	"gwd/internal/testutil"
 )
 
 var settings = Settings{Targets: []string{"127.0.0.1:41234"}, Agent: "lo", Sampling: 500, Polling: 10, Header: 64}
@@ -19,6 +20,7 @@ var settings = Settings{Targets: []string{"127.0.0.1:41234"}, Agent: "lo", Sampl
 // attached to every bridge in one transaction; a bridge added at run time
 // is attached within 1 s.
 func TestIntegrationOVSDBAttach(t *testing.T) {
+	testbed.Integration(t)
 	o := testbed.StartOVS(t, false)
 	o.AddBridge(t, "br0")
 	o.AddBridge(t, "br1")
@@ -84,6 +86,7 @@ func TestIntegrationOVSDBAttach(t *testing.T) {
 // updating the same row; converging with nothing changed writes nothing;
 // no targets detach the row.
 func TestIntegrationOVSDBSettings(t *testing.T) {
+	testbed.Integration(t)
 	o := testbed.StartOVS(t, false)
 	o.AddBridge(t, "br0")
 	o.AddBridge(t, "br1")
@@ -130,6 +133,7 @@ func TestIntegrationOVSDBSettings(t *testing.T) {
 // TestIntegrationOVSDBPolicy: a foreign row is replaced (adopt) or left
 // alone (leave).
 func TestIntegrationOVSDBPolicy(t *testing.T) {
+	testbed.Integration(t)
 	t.Run("adopt", func(t *testing.T) {
 		o := testbed.StartOVS(t, false)
 		o.AddBridge(t, "br0")
@@ -165,7 +169,7 @@ func TestIntegrationOVSDBPolicy(t *testing.T) {
 		if rows := sflowRows(t, o); len(rows) != 2 {
 			t.Errorf("sFlow rows = %v, want foreign + gwd's", rows)
 		}
-		if r.log.count("left alone") != 1 {
+		if r.log.Count("left alone") != 1 {
 			t.Errorf("left-alone bridges not logged once:\n%s", r.log)
 		}
 		// Once its owner removes the foreign row, br0 is gwd's.
@@ -180,6 +184,7 @@ func TestIntegrationOVSDBPolicy(t *testing.T) {
 // TestIntegrationOVSDBFilters: only included, not excluded bridges are
 // managed, and a bridge that leaves the selection is detached.
 func TestIntegrationOVSDBFilters(t *testing.T) {
+	testbed.Integration(t)
 	o := testbed.StartOVS(t, false)
 	for _, br := range []string{"br0", "br1", "int0"} {
 		o.AddBridge(t, br)
@@ -217,6 +222,7 @@ func TestIntegrationOVSDBFilters(t *testing.T) {
 // finds its row by the mark and reuses it without writing; duplicate
 // owned rows are reduced to one.
 func TestIntegrationOVSDBRestart(t *testing.T) {
+	testbed.Integration(t)
 	o := testbed.StartOVS(t, false)
 	o.AddBridge(t, "br0")
 	o.AddBridge(t, "br1")
@@ -261,6 +267,7 @@ func TestIntegrationOVSDBRestart(t *testing.T) {
 // TestIntegrationOVSDBServerRestart: the programmer reconnects after
 // ovsdb-server restarts and keeps converging, with one row.
 func TestIntegrationOVSDBServerRestart(t *testing.T) {
+	testbed.Integration(t)
 	o := testbed.StartOVS(t, false)
 	o.AddBridge(t, "br0")
 	r := start(t, Config{Endpoint: o.Endpoint()}, &settings)
@@ -269,7 +276,7 @@ func TestIntegrationOVSDBServerRestart(t *testing.T) {
 
 	t0 := time.Now()
 	o.RestartOVSDB(t)
-	d := waitFor(t, 10*time.Second, "reconnected", func() bool { return r.log.count("ovsdb connected") == 2 })
+	d := waitFor(t, 10*time.Second, "reconnected", func() bool { return r.log.Count("ovsdb connected") == 2 })
 	t.Logf("reconnected %v after ovsdb-server was back (%v after the restart began)", d, time.Since(t0))
 	if c, err := r.Status(); !c || err != nil {
 		t.Errorf("Status() = %v, %v after reconnect", c, err)
@@ -291,6 +298,7 @@ func TestIntegrationOVSDBServerRestart(t *testing.T) {
 // TestIntegrationOVSDBShutdown: a clean exit detaches the row everywhere
 // and OVSDB collects it; foreign rows on unmanaged bridges stay.
 func TestIntegrationOVSDBShutdown(t *testing.T) {
+	testbed.Integration(t)
 	o := testbed.StartOVS(t, false)
 	o.AddBridge(t, "br0")
 	o.AddBridge(t, "br1")
@@ -319,6 +327,7 @@ func TestIntegrationOVSDBShutdown(t *testing.T) {
 // TestIntegrationOVSDBBeforeSet: a programmer without settings only
 // watches: an existing owned row is not touched.
 func TestIntegrationOVSDBBeforeSet(t *testing.T) {
+	testbed.Integration(t)
 	o := testbed.StartOVS(t, false)
 	o.AddBridge(t, "br0")
 	o.Vsctl(t, "--", "--id=@s", "create", "sFlow", `targets="127.0.0.1:1"`, "external_ids:gwd-owner=gwd",
@@ -341,12 +350,13 @@ func TestIntegrationOVSDBBeforeSet(t *testing.T) {
 // sampling rate follows the fastest port, and OVS sends sFlow to the
 // target.
 func TestIntegrationOVSDBVswitchd(t *testing.T) {
+	testbed.Integration(t)
 	o := testbed.StartOVS(t, true)
 	o.AddBridge(t, "gwdsw0")
 	o.AddNamespacePort(t, "gwdsw0", "gwdv1", "h1", "10.78.0.1/24")
 	o.AddNamespacePort(t, "gwdsw0", "gwdv2", "h2", "10.78.0.2/24")
-	intake := listenUDP(t)
-	s := Settings{Targets: []string{intake.LocalAddr().String()}, Polling: 1, Agent: "127.0.0.1"}
+	intake := testutil.NewCollector(t)
+	s := Settings{Targets: []string{intake.Addr.String()}, Polling: 1, Agent: "127.0.0.1"}
 	r := start(t, Config{Endpoint: o.Endpoint()}, &s)
 	waitFor(t, 5*time.Second, "attached with ports", func() bool {
 		b, ok := r.bridge("gwdsw0")
@@ -386,20 +396,19 @@ func TestIntegrationOVSDBVswitchd(t *testing.T) {
 	waitFor(t, 2*time.Second, "sampling "+want, func() bool { return o.Vsctl(t, "get", "sFlow", rows[0], "sampling") == want })
 
 	o.Ping(t, "h1", "10.78.0.2", 3)
-	buf := make([]byte, 65536)
-	intake.SetReadDeadline(time.Now().Add(5 * time.Second))
-	n, _, err := intake.ReadFrom(buf)
+	buf, err := intake.Read(5 * time.Second)
 	if err != nil {
 		t.Fatalf("no sFlow datagram from OVS: %v", err)
 	}
-	if n < 28 || buf[3] != 5 {
-		t.Errorf("datagram of %d bytes, version %d, want sFlow v5", n, buf[3])
+	if len(buf) < 28 || buf[3] != 5 {
+		t.Errorf("datagram of %d bytes, version %d, want sFlow v5", len(buf), buf[3])
 	}
 }
 
 // TestIntegrationOVSDBNoLeak: Run leaves no goroutine behind, whether it
 // ends connected, after a reconnection or while OVSDB is unreachable.
 func TestIntegrationOVSDBNoLeak(t *testing.T) {
+	testbed.Integration(t)
 	o := testbed.StartOVS(t, false)
 	o.AddBridge(t, "br0")
 	time.Sleep(50 * time.Millisecond)
@@ -409,7 +418,7 @@ func TestIntegrationOVSDBNoLeak(t *testing.T) {
 		waitFor(t, 5*time.Second, "attached", func() bool { return r.attached("br0") })
 		if i == 1 {
 			o.RestartOVSDB(t)
-			waitFor(t, 10*time.Second, "reconnected", func() bool { return r.log.count("ovsdb connected") == 2 })
+			waitFor(t, 10*time.Second, "reconnected", func() bool { return r.log.Count("ovsdb connected") == 2 })
 		}
 		r.stop(t)
 	}

@@ -86,6 +86,7 @@ func watchRows(t *testing.T, endpoint string) *rowWatch {
 // the second yields: fewer than 5 row changes after the first settled, one
 // WARN each, and the first one's row intact, also after the second exits.
 func TestIntegrationOVSDBTwoOwners(t *testing.T) {
+	testbed.Integration(t)
 	o := testbed.StartOVS(t, false)
 	o.AddBridge(t, "br0")
 	o.AddBridge(t, "br1")
@@ -141,10 +142,10 @@ func TestIntegrationOVSDBTwoOwners(t *testing.T) {
 		}
 	}
 	checkA("after 20 s")
-	if n := a.log.count("level=WARN"); n != 1 || a.log.count("changed by somebody else") != 1 {
+	if n := a.log.Count("level=WARN"); n != 1 || a.log.Count("changed by somebody else") != 1 {
 		t.Errorf("A logged %d WARN lines, want one about the change:\n%s", n, a.log)
 	}
-	if n := b.log.count("level=WARN"); n != 1 || b.log.count("leaves it alone") != 1 {
+	if n := b.log.Count("level=WARN"); n != 1 || b.log.Count("leaves it alone") != 1 {
 		t.Errorf("B logged %d WARN lines, want one about yielding:\n%s", n, b.log)
 	}
 	if c, err := a.Status(); !c || err != nil {
@@ -162,6 +163,7 @@ func TestIntegrationOVSDBTwoOwners(t *testing.T) {
 // TestIntegrationOVSDBHumanEdits: somebody edits gwd's row with ovs-vsctl
 // again and again: gwd corrects at a slowing pace and says so once.
 func TestIntegrationOVSDBHumanEdits(t *testing.T) {
+	testbed.Integration(t)
 	o := testbed.StartOVS(t, false)
 	o.AddBridge(t, "br0")
 	r := start(t, Config{Endpoint: o.Endpoint()}, &settings)
@@ -186,7 +188,7 @@ func TestIntegrationOVSDBHumanEdits(t *testing.T) {
 	if txns-1 > 3 {
 		t.Errorf("gwd made %d corrections in 12 s, want at most 3", txns-1)
 	}
-	if n := r.log.count("changed by somebody else"); n != 1 {
+	if n := r.log.Count("changed by somebody else"); n != 1 {
 		t.Errorf("episode logged %d times, want once:\n%s", n, r.log)
 	}
 	// The last edit is corrected when its turn comes.

@@ -10,16 +10,6 @@ import (
 	"time"
 )
 
-func listenUDP(t *testing.T) net.PacketConn {
-	t.Helper()
-	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
 // TestProgrammerNoServer: a missing or refusing OVSDB is a clear error in
 // Status, logged once while Run keeps retrying; cancel ends Run at once.
 func TestProgrammerNoServer(t *testing.T) {
@@ -48,7 +38,7 @@ func TestProgrammerNoServer(t *testing.T) {
 				t.Errorf("errors.Is(%v, %v) = false", err, tt.errno)
 			}
 			time.Sleep(time.Second) // several retries: 250 ms, 500 ms, ...
-			if n := r.log.count("ovsdb unavailable"); n != 1 {
+			if n := r.log.Count("ovsdb unavailable"); n != 1 {
 				t.Errorf("logged %d times, want once:\n%s", n, r.log)
 			}
 			t0 := time.Now()

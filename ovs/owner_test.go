@@ -1,6 +1,8 @@
 package ovs
 
 import (
+	"gwd/internal/testutil"
+
 	"fmt"
 	"log/slog"
 	"maps"
@@ -34,13 +36,13 @@ func newFakeDB() *fakeDB { return &fakeDB{sn: fixture()} }
 // prog is a programmer on the fake database with its own log.
 type prog struct {
 	*Programmer
-	log  *logBuf
+	log  *testutil.SyncBuffer
 	want Settings
 }
 
 func newProg(t *testing.T, id Identity, want Settings, cfg Config) *prog {
 	t.Helper()
-	lb := &logBuf{}
+	lb := &testutil.SyncBuffer{}
 	cfg.Identity = id
 	p := NewProgrammer(cfg, slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelInfo})), nil)
 	t.Cleanup(func() {
@@ -277,11 +279,11 @@ func TestOwnerDecisions(t *testing.T) {
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("decisions (-want +got):\n%s", diff)
 			}
-			if n := p.log.count("changed by somebody else"); n != tt.warns {
+			if n := p.log.Count("changed by somebody else"); n != tt.warns {
 				t.Errorf("%d episode warnings, want %d:\n%s", n, tt.warns, p.log)
 			}
 			if strings.Contains(tt.name, "yield") {
-				if n := p.log.count("taking it over"); n != 1 {
+				if n := p.log.Count("taking it over"); n != 1 {
 					t.Errorf("take-over logged %d times:\n%s", n, p.log)
 				}
 			}
@@ -307,7 +309,7 @@ func TestOwnerWaitsForItsOwnWrite(t *testing.T) {
 	if r := db.converge(p, t0.Add(1500*time.Millisecond)); r != "" {
 		t.Errorf("cache caught up: %q", r)
 	}
-	if n := p.log.count("somebody else"); n != 0 {
+	if n := p.log.Count("somebody else"); n != 0 {
 		t.Errorf("a lagging cache was taken for a foreign change:\n%s", p.log)
 	}
 }
@@ -358,7 +360,7 @@ func TestTwoProgrammersDoNotFight(t *testing.T) {
 			if _, err := b.Status(); err != nil {
 				t.Logf("B: %v", err)
 			}
-			if a.log.count("changed by somebody else") != 1 || a.log.count("level=WARN") != 1 {
+			if a.log.Count("changed by somebody else") != 1 || a.log.Count("level=WARN") != 1 {
 				t.Errorf("A's log: want one WARN:\n%s", a.log)
 			}
 		})

@@ -2,81 +2,36 @@ package ovs
 
 import (
 	"context"
-	"errors"
-	"io"
 	"net"
 	"net/netip"
-	"os"
-	"sync"
 	"testing"
 	"time"
 
 	"gwd/agent"
 	"gwd/internal/capture"
+	"gwd/internal/testutil"
+	"gwd/internal/testutil/fakeagent"
 	"gwd/sflow"
 )
 
 // ovsCapture holds the datagrams OVS 3.1 sent for bridge br0 with ports
 // veth1 (ifIndex 10) and veth2 (12); br0 itself is ifIndex 8.
-const ovsCapture = "../testdata/captures/ovs-3.1-userspace-netdev.pcap"
+const ovsCapture = "ovs-3.1-userspace-netdev.pcap"
 
 var br0 = []Bridge{{Name: "br0", Ports: []Port{{Name: "br0", IfIndex: 8, Type: "internal"}, {Name: "veth1", IfIndex: 10}, {Name: "veth2", IfIndex: 12}}}}
 
+// loadOVS returns the UDP payloads of ovsCapture.
 func loadOVS(t testing.TB) [][]byte {
 	t.Helper()
-	f, err := os.Open(ovsCapture)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, err := capture.NewReader(f)
+	pkts, err := capture.ReadFile(testutil.Capture(t, ovsCapture))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out [][]byte
-	for {
-		p, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, append([]byte(nil), p.Payload...))
+	for _, p := range pkts {
+		out = append(out, p.Payload)
 	}
-}
-
-// fakeSink records what the relay hands to the agent.
-type fakeSink struct {
-	mu      sync.Mutex
-	pollers map[agent.DataSource]agent.Poller
-	flows   []sflow.Sample
-	flowDS  []agent.DataSource
-}
-
-func (f *fakeSink) RegisterPriority(_ string, ds agent.DataSource, p agent.Poller, _ int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.pollers == nil {
-		f.pollers = map[agent.DataSource]agent.Poller{}
-	}
-	f.pollers[ds] = p
-}
-
-func (f *fakeSink) Unregister(_ string, ds agent.DataSource) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	delete(f.pollers, ds)
-}
-
-func (f *fakeSink) SubmitFlow(ds agent.DataSource, s *sflow.Sample) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	c := *s
-	c.Records = append([]sflow.Record(nil), s.Records...)
-	f.flows = append(f.flows, c)
-	f.flowDS = append(f.flowDS, ds)
-	return nil
+	return out
 }
 
 func newTestRelay(t testing.TB, sink Sink) *Relay {
@@ -92,7 +47,7 @@ func newTestRelay(t testing.TB, sink Sink) *Relay {
 var loopback = netip.MustParseAddr("127.0.0.1")
 
 func TestRelayCaptureFlowsAndCounters(t *testing.T) {
-	sink := &fakeSink{}
+	sink := fakeagent.New()
 	r := newTestRelay(t, sink)
 	r.SetBridges(br0)
 	for _, b := range loadOVS(t) {
@@ -103,23 +58,24 @@ func TestRelayCaptureFlowsAndCounters(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 	want := agent.BridgeSource(r.bridges["br0"].slot)
-	for i, s := range sink.flows {
-		if sink.flowDS[i] != want {
-			t.Errorf("flow %d relayed for %v, want %v", i, sink.flowDS[i], want)
+	flows := sink.Flows()
+	for i, f := range flows {
+		if f.DS != want {
+			t.Errorf("flow %d relayed for %v, want %v", i, f.DS, want)
 		}
-		if s.Input.Value != 10 && s.Input.Value != 12 {
+		if s := f.Sample; s.Input.Value != 10 && s.Input.Value != 12 {
 			t.Errorf("flow %d input %d", i, s.Input.Value)
 		}
-		if i > 0 && s.SamplePool <= sink.flows[i-1].SamplePool {
-			t.Errorf("sample pool went %d -> %d", sink.flows[i-1].SamplePool, s.SamplePool)
+		if i > 0 && f.Sample.SamplePool <= flows[i-1].Sample.SamplePool {
+			t.Errorf("sample pool went %d -> %d", flows[i-1].Sample.SamplePool, f.Sample.SamplePool)
 		}
 	}
 	// Counters: one poller per port and one for the bridge, each giving
 	// OVS's records.
 	for _, ds := range []agent.DataSource{agent.InterfaceSource(8), agent.InterfaceSource(10), agent.InterfaceSource(12), want} {
-		p := sink.pollers[ds]
+		p := sink.Poller(ds)
 		if p == nil {
-			t.Fatalf("no poller for %v (have %v)", ds, sink.pollers)
+			t.Fatalf("no poller for %v (have %v)", ds, sink.Sources())
 		}
 		recs, err := p.Poll(nil)
 		if err != nil || len(recs) == 0 {
@@ -138,18 +94,18 @@ func TestRelayCaptureFlowsAndCounters(t *testing.T) {
 	}
 	// Stale counters are not sent.
 	r.now = func() time.Time { return time.Now().Add(time.Minute) }
-	if recs, _ := sink.pollers[agent.InterfaceSource(10)].Poll(nil); len(recs) != 0 {
+	if recs, _ := sink.Poller(agent.InterfaceSource(10)).Poll(nil); len(recs) != 0 {
 		t.Errorf("stale counters relayed: %d records", len(recs))
 	}
 	// A port that leaves OVS is unregistered.
 	r.SetBridges([]Bridge{{Name: "br0", Ports: br0[0].Ports[:2]}})
-	if sink.pollers[agent.InterfaceSource(12)] != nil {
+	if sink.Poller(agent.InterfaceSource(12)) != nil {
 		t.Error("veth2 still registered after it left the bridge")
 	}
 }
 
 func TestRelayPoolMonotonicAcrossRestart(t *testing.T) {
-	sink := &fakeSink{}
+	sink := fakeagent.New()
 	r := newTestRelay(t, sink)
 	r.SetBridges(br0)
 	send := func(uptime, pool, drops uint32) {
@@ -168,9 +124,9 @@ func TestRelayPoolMonotonicAcrossRestart(t *testing.T) {
 	send(500, 5, 0) // the row changed: OVS restarted its agent
 	send(1500, 30, 1)
 	var pools, drops []uint32
-	for _, s := range sink.flows {
-		pools = append(pools, s.SamplePool)
-		drops = append(drops, s.Drops)
+	for _, f := range sink.Flows() {
+		pools = append(pools, f.Sample.SamplePool)
+		drops = append(drops, f.Sample.Drops)
 	}
 	if want := []uint32{100, 150, 155, 180}; !equal(pools, want) {
 		t.Errorf("pools %v, want %v", pools, want)
@@ -193,18 +149,18 @@ func equal(a, b []uint32) bool {
 }
 
 func TestRelayDropsForeignSenders(t *testing.T) {
-	sink := &fakeSink{}
+	sink := fakeagent.New()
 	r := newTestRelay(t, sink)
 	r.SetBridges(br0)
 	dgs := loadOVS(t)
 	r.handle(dgs[0], netip.MustParseAddr("192.0.2.7"))
-	if st := r.Stats(); st.Foreign != 1 || st.Datagrams != 0 || len(sink.flows) != 0 {
-		t.Fatalf("stats %+v, %d flows", st, len(sink.flows))
+	if st := r.Stats(); st.Foreign != 1 || st.Datagrams != 0 || len(sink.Flows()) != 0 {
+		t.Fatalf("stats %+v, %d flows", st, len(sink.Flows()))
 	}
 }
 
 func TestRelayUnmappedWithTwoBridges(t *testing.T) {
-	sink := &fakeSink{}
+	sink := fakeagent.New()
 	r := newTestRelay(t, sink)
 	r.SetBridges([]Bridge{{Name: "br0", Ports: []Port{{Name: "x", IfIndex: 90}}}, {Name: "br1", Ports: []Port{{Name: "y", IfIndex: 91}}}})
 	for _, b := range loadOVS(t) {
@@ -226,12 +182,8 @@ func (staticAddrs) Changes(context.Context) <-chan struct{} { return nil }
 // TestRelayEndToEnd sends the capture through the relay's socket into a real
 // agent and reads the relayed flow samples at a collector.
 func TestRelayEndToEnd(t *testing.T) {
-	col, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer col.Close()
-	a, err := agent.New(agent.Config{Polling: time.Second, Collectors: []agent.CollectorConfig{{Addr: col.LocalAddr().(*net.UDPAddr).AddrPort()}}}, staticAddrs{}, nil)
+	col := testutil.NewCollector(t)
+	a, err := agent.New(agent.Config{Polling: time.Second, Collectors: []agent.CollectorConfig{{Addr: col.Addr}}}, staticAddrs{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,14 +203,9 @@ func TestRelayEndToEnd(t *testing.T) {
 		out.Write(b)
 	}
 	var d sflow.Decoder
-	buf := make([]byte, 65536)
-	col.SetReadDeadline(time.Now().Add(5 * time.Second))
-	n, err := col.Read(buf)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := col.Next(t, 5*time.Second)
 	t.Logf("first relayed datagram %v after the OVS datagrams were sent", time.Since(start))
-	dg, err := d.Decode(buf[:n])
+	dg, err := d.Decode(b)
 	if err != nil {
 		t.Fatal(err)
 	}

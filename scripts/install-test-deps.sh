@@ -4,8 +4,11 @@
 # and the Go modules. Idempotent: a machine that has everything is untouched.
 set -euo pipefail
 
-# Real components used by integration tests (see ../shared/TESTBED.md).
-PACKAGES=(iproute2 iputils-ping procps ethtool openvswitch-switch redis-server snmpd)
+# Real components used by integration tests (internal/testbed; see
+# ../shared/TESTBED.md). Installed without recommends: libvirt-daemon would
+# otherwise pull in qemu and more.
+PACKAGES=(iproute2 iputils-ping procps ethtool openvswitch-switch redis-server snmpd
+  bird2 libvirt-daemon libvirt-clients)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

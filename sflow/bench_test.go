@@ -60,14 +60,14 @@ func cpuMeter(b *testing.B) (stop func()) {
 	}
 }
 
-// benchCapture is one shared capture as the decode benchmarks use it.
+// benchCapture is one capture as the decode benchmarks use it.
 type benchCapture struct {
 	name     string // file name without .pcap
 	payloads [][]byte
 	avgSize  int64 // mean datagram size, for b.SetBytes
 }
 
-// benchCaptures returns the shared captures in name order, without the
+// benchCaptures returns the captures in name order, without the
 // datagrams goflow2 cannot decode (goflow2Fails), so that BenchmarkDecode and
 // BenchmarkGoflow2Decode decode exactly the same bytes.
 func benchCaptures(b *testing.B) []benchCapture {
@@ -92,7 +92,7 @@ func benchCaptures(b *testing.B) []benchCapture {
 	return out
 }
 
-// BenchmarkDecode decodes the datagrams of each shared capture round-robin
+// BenchmarkDecode decodes the datagrams of each capture round-robin
 // with one Decoder, one datagram per iteration. The Decoder first decodes
 // each datagram once, so the figures are its steady state.
 func BenchmarkDecode(b *testing.B) {
@@ -102,7 +102,7 @@ func BenchmarkDecode(b *testing.B) {
 	})
 }
 
-// benchDecoder runs one sub-benchmark per shared capture: a decoder made by
+// benchDecoder runs one sub-benchmark per capture: a decoder made by
 // newDecode decodes each datagram once (warm-up), then the datagrams
 // round-robin, one per iteration.
 func benchDecoder(b *testing.B, newDecode func() func([]byte) error) {
@@ -213,7 +213,7 @@ func BenchmarkEncodeHostCounters(b *testing.B) {
 }
 
 // TestDecodeAllocs holds the Decoder to its steady state of no allocation,
-// outside the benchmarks: over every shared datagram, over a synthetic one
+// outside the benchmarks: over every captured datagram, over a synthetic one
 // with 802.11 aggregation records nested two deep, and over one with the
 // rtmetric and rtflow samples hsflowd's json module sends.
 func TestDecodeAllocs(t *testing.T) {

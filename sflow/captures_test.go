@@ -2,56 +2,33 @@ package sflow
 
 import (
 	"bytes"
-	"errors"
-	"io"
-	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
 
 	"gwd/internal/capture"
+	"gwd/internal/testutil"
 )
-
-// sharedCaptures is the folder of real captures that CI has beside the repo.
-const sharedCaptures = "../../shared/sflow-captures"
 
 type capturedDatagram struct {
 	name    string // file#index
 	payload []byte
 }
 
-// loadCaptures returns the UDP payloads of every shared capture, by file.
+// loadCaptures returns the UDP payloads of every capture in the
+// repository's testdata/captures, by file.
 func loadCaptures(t testing.TB) map[string][]capturedDatagram {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(sharedCaptures, "*.pcap"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no captures in %s (err %v): shared/ must sit beside the repository", sharedCaptures, err)
-	}
 	out := map[string][]capturedDatagram{}
-	for _, f := range files {
-		fh, err := os.Open(f)
+	for _, f := range testutil.CaptureFiles(t) {
+		pkts, err := capture.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
-		r, err := capture.NewReader(fh)
-		if err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
 		base := filepath.Base(f)
-		for i := 0; ; i++ {
-			pkt, err := r.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				t.Fatalf("%s: %v", f, err)
-			}
-			out[base] = append(out[base], capturedDatagram{
-				name:    base + "#" + strconv.Itoa(i),
-				payload: bytes.Clone(pkt.Payload),
-			})
+		for i, p := range pkts {
+			out[base] = append(out[base], capturedDatagram{name: base + "#" + strconv.Itoa(i), payload: p.Payload})
 		}
-		fh.Close()
 	}
 	return out
 }
@@ -101,7 +78,7 @@ func onlyPadding(out, in []byte) bool {
 	return true
 }
 
-// TestCaptureRoundTrip decodes every datagram of every shared capture and
+// TestCaptureRoundTrip decodes every datagram of every capture and
 // encodes it again: the bytes must be the same.
 func TestCaptureRoundTrip(t *testing.T) {
 	var d Decoder
@@ -136,6 +113,6 @@ func TestCaptureRoundTrip(t *testing.T) {
 		}
 	}
 	if total < 1000 {
-		t.Fatalf("only %d datagrams read from the shared captures", total)
+		t.Fatalf("only %d datagrams read from the captures", total)
 	}
 }

@@ -1,9 +1,9 @@
 package sflow
 
 // Fuzz targets for the codec. Both are seeded with every datagram of the
-// shared captures and with the hand-made inputs of fuzzTrickyInputs; crashers
-// the fuzzer finds land in testdata/fuzz/<Target>/ and stay there as
-// regression tests. Run one target at a time:
+// repository's captures (testdata/captures) and with the hand-made inputs of
+// fuzzTrickyInputs; crashers the fuzzer finds land in testdata/fuzz/<Target>/
+// and stay there as regression tests. Run one target at a time:
 //
 //	go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime 3m ./sflow/
 //	go test -run '^$' -fuzz '^FuzzRoundTrip$' -fuzztime 3m ./sflow/

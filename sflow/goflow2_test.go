@@ -2,7 +2,7 @@ package sflow
 
 // goflow2 (github.com/netsampler/goflow2/v2, a test-only dependency) is the
 // reference point for the decode benchmarks: BenchmarkGoflow2Decode decodes
-// the same shared captures with its sFlow decoder, and
+// the same captures (testdata/captures) with its sFlow decoder, and
 // TestGoflow2AgreesOnCaptures checks that both decoders read the same
 // datagrams the same way, so that the comparison is apples to apples.
 
@@ -14,14 +14,18 @@ import (
 	g2sflow "github.com/netsampler/goflow2/v2/decoders/sflow"
 )
 
-// goflow2Fails lists the shared datagrams (file#index) that goflow2 v2.2.6
+// goflow2Fails lists the captured datagrams (file#index) that goflow2 v2.2.6
 // cannot decode, with the reason. They are left out of both decode
-// benchmarks. goflow2 decodes every datagram of the current captures, so the
-// list is empty; TestGoflow2AgreesOnCaptures fails when a capture added to
-// shared/ makes goflow2 fail, and the datagram must then be listed here.
+// benchmarks. goflow2 decodes every datagram of the real captures; it has no
+// decoder for the sFlow-RT sample types of the synthetic one. TestGoflow2AgreesOnCaptures fails when a capture added to
+// testdata/captures makes goflow2 fail, and the datagram must then be listed here.
 // (goflow2 rejects, for example, agent address type 0 and sample types other
 // than 0:1 to 0:5, which gwd decodes.)
-var goflow2Fails = map[string]string{}
+var goflow2Fails = map[string]string{
+	"hsflowd-json-rtmetric-rtflow.pcap#0": "sample types 4300:1002 and 4300:1003 (rtmetric, rtflow)",
+	"hsflowd-json-rtmetric-rtflow.pcap#1": "sample types 4300:1002 and 4300:1003 (rtmetric, rtflow)",
+	"hsflowd-json-rtmetric-rtflow.pcap#2": "sample types 4300:1002 and 4300:1003 (rtmetric, rtflow)",
+}
 
 // goflow2Decoder decodes payloads the way goflow2's own pipeline does
 // (utils.SFlowPipe.DecodeFlow: bytes.NewBuffer(payload), then
@@ -58,7 +62,7 @@ func goflow2Sample(s any) (seq uint32, records int, ok bool) {
 	return 0, 0, false
 }
 
-// TestGoflow2AgreesOnCaptures decodes every shared datagram with gwd and with
+// TestGoflow2AgreesOnCaptures decodes every captured datagram with gwd and with
 // goflow2: both must succeed and agree on the agent address, the sequence
 // number, the number of samples and, per sample, its sequence number and
 // number of records.
@@ -113,7 +117,7 @@ func TestGoflow2AgreesOnCaptures(t *testing.T) {
 		}
 	}
 	if total < 1000 {
-		t.Fatalf("only %d datagrams read from the shared captures", total)
+		t.Fatalf("only %d datagrams read from the captures", total)
 	}
 	t.Logf("%d datagrams, %d samples, %d records compared (%d datagrams excluded)", total, samples, records, len(goflow2Fails))
 }

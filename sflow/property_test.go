@@ -106,8 +106,13 @@ func (g *valueGen) flowRecords() []Record {
 var cmpOpts = []cmp.Option{cmpopts.EquateComparable(netip.Addr{}), cmpopts.EquateEmpty(), cmpopts.IgnoreFields(Sample{}, "Raw")}
 
 // TestRecordRoundTrip encodes random values of every structure and decodes
-// them again: the values must come back unchanged.
+// them again: the values must come back unchanged. 40 values each, 5 under
+// -short.
 func TestRecordRoundTrip(t *testing.T) {
+	iters := 40
+	if testing.Short() {
+		iters = 5
+	}
 	g := &valueGen{r: rand.New(rand.NewPCG(1, 2))}
 	var d Decoder
 	for _, flow := range []bool{true, false} {
@@ -117,7 +122,7 @@ func TestRecordRoundTrip(t *testing.T) {
 			tags, st = FlowRecordTags(), SampleFlowExpanded
 		}
 		for _, tag := range tags {
-			for iter := range 40 {
+			for iter := range iters {
 				rec := fillRecord(g, flow, tag)
 				in := &Datagram{AgentAddress: g.ip4(), SequenceNumber: uint32(iter), Samples: []Sample{{
 					Tag: st, SequenceNumber: 7, SourceIDType: 2, SourceIDIndex: 1, Records: []Record{rec},

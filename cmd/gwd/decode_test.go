@@ -17,14 +17,15 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 
+	"gwd/internal/testutil"
 	"gwd/sflow"
 )
 
-const hsflowdCapture = "../../testdata/captures/hsflowd-2.1.25-hostcounters-poll5.pcap"
+const hsflowdCapture = "hsflowd-2.1.25-hostcounters-poll5.pcap"
 
 func TestDecodeFileText(t *testing.T) {
 	var out, errb bytes.Buffer
-	if rc := run([]string{"decode", "-r", hsflowdCapture}, &out, &errb); rc != 0 {
+	if rc := run([]string{"decode", "-r", testutil.Capture(t, hsflowdCapture)}, &out, &errb); rc != 0 {
 		t.Fatalf("exit %d, stderr %q", rc, errb.String())
 	}
 	s := out.String()
@@ -40,7 +41,7 @@ func TestDecodeFileText(t *testing.T) {
 
 func TestDecodeFileJSON(t *testing.T) {
 	var out, errb bytes.Buffer
-	if rc := run([]string{"decode", "-r", hsflowdCapture, "--format", "json"}, &out, &errb); rc != 0 {
+	if rc := run([]string{"decode", "-r", testutil.Capture(t, hsflowdCapture), "--format", "json"}, &out, &errb); rc != 0 {
 		t.Fatalf("exit %d, stderr %q", rc, errb.String())
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
@@ -68,12 +69,7 @@ func TestDecodeUsageErrors(t *testing.T) {
 // TestDecodeListen sends a good and a bad datagram to `gwd decode -p` on a
 // loopback port: the good one is printed, the bad one gives one stderr line.
 func TestDecodeListen(t *testing.T) {
-	l, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.LocalAddr().(*net.UDPAddr).Port
-	l.Close()
+	port := testutil.FreeUDPPort(t, "127.0.0.1")
 
 	good, err := sflow.AppendDatagram(nil, &sflow.Datagram{
 		AgentAddress: netip.MustParseAddr("192.0.2.9"), SequenceNumber: 42,

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"gwd/internal/testbed"
+	"gwd/internal/testutil"
 	"gwd/sflow"
 )
 
@@ -104,34 +105,6 @@ func (p *proc) stop(t *testing.T) {
 	}
 }
 
-// udpCollector is a test collector on a free loopback port.
-type udpCollector struct {
-	conn *net.UDPConn
-	port int
-}
-
-func newCollector(t *testing.T) *udpCollector {
-	t.Helper()
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return &udpCollector{conn: c, port: c.LocalAddr().(*net.UDPAddr).Port}
-}
-
-// next returns the next datagram, failing the test after timeout.
-func (c *udpCollector) next(t *testing.T, timeout time.Duration) []byte {
-	t.Helper()
-	b := make([]byte, 65536)
-	c.conn.SetReadDeadline(time.Now().Add(timeout))
-	n, err := c.conn.Read(b)
-	if err != nil {
-		t.Fatalf("collector :%d: no datagram within %v: %v", c.port, timeout, err)
-	}
-	return b[:n]
-}
-
 func writeFile(t *testing.T, dir, name, content string) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
@@ -148,9 +121,10 @@ var hostRecords = []sflow.Tag{sflow.TagHostDescr, sflow.TagHostAdapters, sflow.T
 // TestIntegrationAgentExports runs the built binary with a config file and
 // three collectors, one of them unreachable, and checks what arrives.
 func TestIntegrationAgentExports(t *testing.T) {
+	testbed.Integration(t)
 	bin := gwdBinary(t)
-	c1, c2, dead := newCollector(t), newCollector(t), newCollector(t)
-	dead.conn.Close() // a closed port: ICMP port unreachable
+	c1, c2, dead := testutil.NewCollector(t), testutil.NewCollector(t), testutil.NewCollector(t)
+	dead.Close() // a closed port: ICMP port unreachable
 	dir := t.TempDir()
 	cfg := writeFile(t, dir, "gwd.yaml", fmt.Sprintf(`polling: 1s
 collectors:
@@ -160,7 +134,7 @@ collectors:
     port: %d
   - address: 127.0.0.1
     port: %d
-`, dead.port, c1.port, c2.port))
+`, dead.Port(), c1.Port(), c2.Port()))
 	p := start(t, bin, "run", "--config", cfg)
 
 	var d1, d2 sflow.Decoder
@@ -169,8 +143,8 @@ collectors:
 	lastSample := map[[2]uint32]uint32{}
 	sawHost := 0
 	for i := 0; i < 6; i++ {
-		b1 := c1.next(t, 10*time.Second)
-		b2 := c2.next(t, 10*time.Second)
+		b1 := c1.Next(t, 10*time.Second)
+		b2 := c2.Next(t, 10*time.Second)
 		if !bytes.Equal(b1, b2) {
 			t.Fatalf("datagram %d differs between the two collectors", i)
 		}
@@ -245,12 +219,13 @@ func checkHostSample(t *testing.T, s *sflow.Sample, hostname string) {
 // TestIntegrationSighupBrokenConfig: a broken file on SIGHUP keeps the
 // running configuration, says why, and the export goes on.
 func TestIntegrationSighupBrokenConfig(t *testing.T) {
+	testbed.Integration(t)
 	bin := gwdBinary(t)
-	c := newCollector(t)
+	c := testutil.NewCollector(t)
 	dir := t.TempDir()
-	cfg := writeFile(t, dir, "gwd.yaml", fmt.Sprintf("polling: 1s\ncollectors:\n  - address: 127.0.0.1\n    port: %d\n", c.port))
+	cfg := writeFile(t, dir, "gwd.yaml", fmt.Sprintf("polling: 1s\ncollectors:\n  - address: 127.0.0.1\n    port: %d\n", c.Port()))
 	p := start(t, bin, "run", "--config", cfg)
-	c.next(t, 10*time.Second)
+	c.Next(t, 10*time.Second)
 	writeFile(t, dir, "gwd.yaml", "polling: 1s\ncollectors:\n  - adress: 127.0.0.1\n")
 	p.cmd.Process.Signal(syscall.SIGHUP)
 	deadline := time.Now().Add(10 * time.Second)
@@ -263,7 +238,7 @@ func TestIntegrationSighupBrokenConfig(t *testing.T) {
 	var d sflow.Decoder
 	seq := uint32(0)
 	for i := 0; i < 3; i++ {
-		dg, err := d.Decode(c.next(t, 10*time.Second))
+		dg, err := d.Decode(c.Next(t, 10*time.Second))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -297,8 +272,9 @@ func jsonLines(r io.Reader, ch chan<- map[string]any) {
 // polling interval, with its sub-agent id, and reports the module blocks
 // gwd does not have instead of failing.
 func TestIntegrationHsflowdConf(t *testing.T) {
+	testbed.Integration(t)
 	bin := gwdBinary(t)
-	c := newCollector(t)
+	c := testutil.NewCollector(t)
 	cfg := writeFile(t, t.TempDir(), "hsflowd.conf", fmt.Sprintf(`# hsflowd configuration
 sflow {
   polling = 1
@@ -307,10 +283,10 @@ sflow {
   collector { ip = 127.0.0.1 udpport = %d }
   docker { }
 }
-`, c.port))
+`, c.Port()))
 	p := start(t, bin, "run", "--config", cfg)
 	var d sflow.Decoder
-	dg, err := d.Decode(c.next(t, 10*time.Second))
+	dg, err := d.Decode(c.Next(t, 10*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,7 +294,7 @@ sflow {
 		t.Errorf("sub-agent %d, want hsflowd.conf's 7", dg.SubAgentID)
 	}
 	first := dg.SequenceNumber
-	dg2, err := d.Decode(c.next(t, 5*time.Second))
+	dg2, err := d.Decode(c.Next(t, 5*time.Second))
 	if err != nil || dg2.SequenceNumber != first+1 {
 		t.Fatalf("second datagram: %v seq %d after %d", err, dg2.SequenceNumber, first)
 	}
@@ -330,20 +306,21 @@ sflow {
 // TestIntegrationSighupReload: a good new file takes effect on SIGHUP (here
 // a new collector) and the datagram sequence carries on.
 func TestIntegrationSighupReload(t *testing.T) {
+	testbed.Integration(t)
 	bin := gwdBinary(t)
-	c1, c2 := newCollector(t), newCollector(t)
+	c1, c2 := testutil.NewCollector(t), testutil.NewCollector(t)
 	dir := t.TempDir()
-	cfg := writeFile(t, dir, "gwd.yaml", fmt.Sprintf("polling: 1s\ncollectors:\n  - address: 127.0.0.1\n    port: %d\n", c1.port))
+	cfg := writeFile(t, dir, "gwd.yaml", fmt.Sprintf("polling: 1s\ncollectors:\n  - address: 127.0.0.1\n    port: %d\n", c1.Port()))
 	p := start(t, bin, "run", "--config", cfg)
 	var d sflow.Decoder
-	dg, err := d.Decode(c1.next(t, 10*time.Second))
+	dg, err := d.Decode(c1.Next(t, 10*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
 	before := dg.SequenceNumber
-	writeFile(t, dir, "gwd.yaml", fmt.Sprintf("polling: 1s\ncollectors:\n  - address: 127.0.0.1\n    port: %d\nhost:\n  interfaces:\n    exclude: nothing\n", c2.port))
+	writeFile(t, dir, "gwd.yaml", fmt.Sprintf("polling: 1s\ncollectors:\n  - address: 127.0.0.1\n    port: %d\nhost:\n  interfaces:\n    exclude: nothing\n", c2.Port()))
 	p.cmd.Process.Signal(syscall.SIGHUP)
-	dg, err = d.Decode(c2.next(t, 10*time.Second))
+	dg, err = d.Decode(c2.Next(t, 10*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -363,13 +340,14 @@ func TestIntegrationSighupReload(t *testing.T) {
 // directory refuses to start, naming the first one, and the first keeps
 // exporting with its sequence going on.
 func TestIntegrationSecondInstance(t *testing.T) {
+	testbed.Integration(t)
 	bin := gwdBinary(t)
-	c := newCollector(t)
+	c := testutil.NewCollector(t)
 	dir := t.TempDir()
-	cfg := writeFile(t, dir, "gwd.yaml", fmt.Sprintf("polling: 1s\ncollectors: [\"127.0.0.1:%d\"]\n", c.port))
+	cfg := writeFile(t, dir, "gwd.yaml", fmt.Sprintf("polling: 1s\ncollectors: [\"127.0.0.1:%d\"]\n", c.Port()))
 	first := start(t, bin, "run", "--config", cfg, "--run-dir", dir)
 	var d sflow.Decoder
-	dg, err := d.Decode(c.next(t, 10*time.Second))
+	dg, err := d.Decode(c.Next(t, 10*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -387,7 +365,7 @@ func TestIntegrationSecondInstance(t *testing.T) {
 	if second.status == nil {
 		t.Error("the second gwd exited 0")
 	}
-	dg, err = d.Decode(c.next(t, 10*time.Second))
+	dg, err = d.Decode(c.Next(t, 10*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}

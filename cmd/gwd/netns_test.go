@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -12,60 +11,14 @@ import (
 	"gwd/internal/testbed"
 )
 
-// netns is a network namespace the test created; it is deleted (with its
-// interfaces) when the test ends.
-type netns struct {
-	name string
-	t    *testing.T
-}
-
-func newNetns(t *testing.T) *netns {
+// newNetns is a network namespace of the testbed, without IPv6: an
+// interface without its IPv4 address must have no address at all (no
+// link-local fallback) for the "no usable address" case.
+func newNetns(t *testing.T) *testbed.Netns {
 	t.Helper()
-	testbed.NeedRoot(t)
-	testbed.NeedCommand(t, "ip")
-	n := &netns{name: fmt.Sprintf("gwdt%d", rand.IntN(1_000_000)), t: t}
-	if out, err := exec.Command("ip", "netns", "add", n.name).CombinedOutput(); err != nil {
-		testbed.Missing(t, fmt.Sprintf("cannot create a network namespace: %v: %s", err, out))
-	}
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", n.name).Run() })
-	// No IPv6: an interface without its IPv4 address must have no address
-	// at all (no link-local fallback) for the "no usable address" case.
-	n.run("ip", "netns", "exec", n.name, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
-	n.ip("link", "set", "lo", "up")
-	return n
-}
-
-func (n *netns) run(args ...string) string {
-	n.t.Helper()
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-	if err != nil {
-		n.t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
-// ip runs `ip -n NS args...`.
-func (n *netns) ip(args ...string) string {
-	n.t.Helper()
-	return n.run(append([]string{"ip", "-n", n.name}, args...)...)
-}
-
-// veth creates a veth pair a/b in the namespace, both up.
-func (n *netns) veth(a, b string) {
-	n.t.Helper()
-	n.ip("link", "add", a, "type", "veth", "peer", "name", b)
-	n.ip("link", "set", a, "up")
-	n.ip("link", "set", b, "up")
-}
-
-func (n *netns) ifIndex(name string) uint32 {
-	n.t.Helper()
-	out := n.ip("-o", "link", "show", name)
-	i, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(out, ":", 2)[0]))
-	if err != nil {
-		n.t.Fatalf("ifindex of %s from %q: %v", name, out, err)
-	}
-	return uint32(i)
+	ns := testbed.NewNetns(t)
+	ns.Exec(t, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
+	return ns
 }
 
 // datagram is what the test reads of `gwd decode --format json`.
@@ -115,12 +68,13 @@ func waitFor(t *testing.T, ch <-chan map[string]any, timeout time.Duration, what
 // runs come and go as data sources, and removing the agent address stops
 // the export until the address is back, with no jump in sequence numbers.
 func TestIntegrationInterfacesAndAddressChange(t *testing.T) {
+	testbed.Integration(t)
 	bin := gwdBinary(t)
 	ns := newNetns(t)
-	ns.veth("gwa0", "gwa1")
-	ns.ip("addr", "add", "10.77.0.1/24", "dev", "gwa0")
-	ns.veth("gwb0", "gwb1")
-	b0 := ns.ifIndex("gwb0")
+	ns.Veth(t, "gwa0", "gwa1")
+	ns.IP(t, "addr", "add", "10.77.0.1/24", "dev", "gwa0")
+	ns.Veth(t, "gwb0", "gwb1")
+	b0 := ns.IfIndex(t, "gwb0")
 
 	cfg := writeFile(t, t.TempDir(), "gwd.yaml", `polling: 1s
 agent:
@@ -132,9 +86,9 @@ collectors:
   - address: 127.0.0.1
     port: 6343
 `)
-	ch := startDecoder(t, "ip", "netns", "exec", ns.name, bin, "decode", "-b", "127.0.0.1", "-p", "6343", "--format", "json")
+	ch := startDecoder(t, "ip", "netns", "exec", ns.Name, bin, "decode", "-b", "127.0.0.1", "-p", "6343", "--format", "json")
 	time.Sleep(300 * time.Millisecond) // let the decoder bind before gwd sends
-	p := start(t, "ip", "netns", "exec", ns.name, bin, "run", "--config", cfg)
+	p := start(t, "ip", "netns", "exec", ns.Name, bin, "run", "--config", cfg)
 
 	both := "0:" + strconv.Itoa(int(b0))
 	first := waitFor(t, ch, 15*time.Second, "gwb0's counters", func(d datagram) bool { return d.sources[both] })
@@ -143,18 +97,18 @@ collectors:
 	}
 
 	// Delete gwb0 (and its peer): its data source disappears.
-	ns.ip("link", "del", "gwb0")
+	ns.IP(t, "link", "del", "gwb0")
 	gone := time.Now()
 	waitFor(t, ch, 15*time.Second, "gwb0 gone", func(d datagram) bool {
 		return !d.sources[both] && time.Since(gone) > 2*time.Second
 	})
 	// Re-create it: it comes back under its new ifIndex.
-	ns.veth("gwb0", "gwb1")
-	again := "0:" + strconv.Itoa(int(ns.ifIndex("gwb0")))
+	ns.Veth(t, "gwb0", "gwb1")
+	again := "0:" + strconv.Itoa(int(ns.IfIndex(t, "gwb0")))
 	last := waitFor(t, ch, 15*time.Second, "re-created gwb0", func(d datagram) bool { return d.sources[again] })
 
 	// Remove the agent address: nothing is sent while gwa0 has none.
-	ns.ip("addr", "del", "10.77.0.1/24", "dev", "gwa0")
+	ns.IP(t, "addr", "del", "10.77.0.1/24", "dev", "gwa0")
 	removed := time.Now()
 	quietUntil := removed.Add(6 * time.Second)
 	for wait := time.Until(quietUntil); wait > 0; wait = time.Until(quietUntil) {
@@ -173,7 +127,7 @@ collectors:
 	if !strings.Contains(p.output(), "no usable agent address") {
 		t.Errorf("the missing address was not logged:\n%s", p.output())
 	}
-	ns.ip("addr", "add", "10.77.0.1/24", "dev", "gwa0")
+	ns.IP(t, "addr", "add", "10.77.0.1/24", "dev", "gwa0")
 	back := waitFor(t, ch, 15*time.Second, "the address back", func(d datagram) bool { return d.agent == "10.77.0.1" })
 	if back.seq != last.seq+1 {
 		t.Errorf("datagram sequence went %d -> %d across the address change, want +1", last.seq, back.seq)

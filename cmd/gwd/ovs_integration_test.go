@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"gwd/internal/testbed"
+	"gwd/internal/testutil"
 	"gwd/sflow"
 )
 
@@ -32,15 +33,15 @@ type seenSample struct {
 }
 
 // gather decodes what c receives for d and returns the samples.
-func gather(t *testing.T, c *udpCollector, d time.Duration) []seenSample {
+func gather(t *testing.T, c *testutil.Collector, d time.Duration) []seenSample {
 	t.Helper()
 	var dec sflow.Decoder
 	var out []seenSample
 	b := make([]byte, 65536)
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
-		c.conn.SetReadDeadline(deadline)
-		n, err := c.conn.Read(b)
+		c.Conn.SetReadDeadline(deadline)
+		n, err := c.Conn.Read(b)
 		if err != nil {
 			break
 		}
@@ -104,14 +105,15 @@ collectors:
 // run time; restarts of vswitchd, ovsdb-server and gwd keep everything
 // monotonic and leave one row.
 func TestIntegrationOVS(t *testing.T) {
+	testbed.Integration(t)
 	bin := gwdBinary(t)
 	o := testbed.StartOVS(t, true)
 	o.AddBridge(t, "br0")
 	o.AddNamespacePort(t, "br0", "gwva", "nsa", "10.91.0.1/24")
 	o.AddNamespacePort(t, "br0", "gwvb", "nsb", "10.91.0.2/24")
 	va, vb := ifIndexOf(t, "gwva"), ifIndexOf(t, "gwvb")
-	c := newCollector(t)
-	cfg := ovsConfig(t, o, c.port, "")
+	c := testutil.NewCollector(t)
+	cfg := ovsConfig(t, o, c.Port(), "")
 	p := start(t, bin, "run", "--config", cfg)
 
 	// The row: one, owned by gwd, pointing at its intake, on br0.
@@ -293,8 +295,9 @@ func checkMonotonic(t *testing.T, last map[string]uint32, ss []seenSample) {
 // counters; with enabled: true it is an error at start-up (exit 1) that
 // names the module and the socket.
 func TestIntegrationOVSDBMissing(t *testing.T) {
+	testbed.Integration(t)
 	bin := gwdBinary(t)
-	c := newCollector(t)
+	c := testutil.NewCollector(t)
 	sock := filepath.Join(t.TempDir(), "nope.sock")
 	conf := func(mode string) string {
 		return writeFile(t, t.TempDir(), "gwd.yaml", fmt.Sprintf(`polling: 1s
@@ -305,13 +308,13 @@ modules:
 collectors:
   - address: 127.0.0.1
     port: %d
-`, mode, sock, c.port))
+`, mode, sock, c.Port()))
 	}
 	p := start(t, bin, "run", "--config", conf("auto"))
 	var d sflow.Decoder
 	host := 0
 	for i := 0; i < 4; i++ {
-		dg, err := d.Decode(c.next(t, 10*time.Second))
+		dg, err := d.Decode(c.Next(t, 10*time.Second))
 		if err != nil {
 			t.Fatal(err)
 		}

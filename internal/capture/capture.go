@@ -24,12 +24,14 @@ package capture
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
 	"time"
 
 	"github.com/gopacket/gopacket"
@@ -473,4 +475,32 @@ func parseUDP(src, dst netip.Addr, b []byte) (Packet, skipReason) {
 		p.Truncated = true
 	}
 	return p, accepted
+}
+
+// ReadFile reads every UDP datagram of the capture file at path (pcap or
+// pcapng, gzip-compressed or not). Unlike Next, the Payloads it returns are
+// copies that stay valid. On an error it returns the datagrams read before
+// it.
+func ReadFile(path string) ([]Packet, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	r, err := NewReader(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	var out []Packet
+	for {
+		p, err := r.Next()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return out, fmt.Errorf("%s: %w", path, err)
+		}
+		p.Payload = bytes.Clone(p.Payload)
+		out = append(out, p)
+	}
 }

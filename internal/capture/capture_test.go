@@ -1,7 +1,6 @@
 package capture
 
 import (
-	"bufio"
 	"bytes"
 	"compress/gzip"
 	"encoding/binary"
@@ -16,14 +15,12 @@ import (
 	"testing"
 	"time"
 
+	"gwd/internal/testutil"
+
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 )
-
-// sharedDir holds the real captures; the repository and shared/ sit side by
-// side, here and in CI.
-const sharedDir = "../../../shared/sflow-captures"
 
 // got is what a test keeps of a Packet: a copy of the payload.
 type got struct {
@@ -69,24 +66,14 @@ type sflowtoolDatagram struct {
 // readSflowtool reads the reference output of `sflowtool -r` for a capture.
 func readSflowtool(t *testing.T, capture string) []sflowtoolDatagram {
 	t.Helper()
-	base := filepath.Join(sharedDir, "sflowtool", strings.TrimSuffix(capture, ".pcap")+".txt")
-	f, err := os.Open(base)
-	var rd io.Reader = f
-	if errors.Is(err, os.ErrNotExist) {
-		f, err = os.Open(base + ".gz")
-		if err == nil {
-			rd, err = gzip.NewReader(f)
-		}
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []sflowtoolDatagram
-	var sec time.Time
-	sc := bufio.NewScanner(rd)
-	for sc.Scan() {
-		key, val, _ := strings.Cut(sc.Text(), " ")
+	base := testutil.SflowtoolText(t, capture)
+	var (
+		out []sflowtoolDatagram
+		sec time.Time
+		err error
+	)
+	for _, line := range testutil.ReadLines(t, base) {
+		key, val, _ := strings.Cut(line, " ")
 		switch key {
 		case "startDatagram":
 			out = append(out, sflowtoolDatagram{})
@@ -102,16 +89,15 @@ func readSflowtool(t *testing.T, capture string) []sflowtoolDatagram {
 			out[len(out)-1].ts = sec.Add(time.Duration(us) * time.Microsecond).UTC()
 		}
 		if err != nil {
-			t.Fatalf("%s: %q: %v", base, sc.Text(), err)
+			t.Fatalf("%s: %q: %v", base, line, err)
 		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
 	}
 	return out
 }
 
-func TestSharedCaptures(t *testing.T) {
+// TestRealCaptures reads every capture of testdata/captures: as many
+// datagrams as sflowtool found, with its sizes, agents and timestamps.
+func TestRealCaptures(t *testing.T) {
 	telegrafSrc := netip.MustParseAddrPort("192.0.2.1:40000")
 	telegrafDst := netip.MustParseAddrPort("192.0.2.2:6343")
 	// Datagram counts are those of SOURCES.md (tshark -Y sflow); for the two
@@ -139,16 +125,13 @@ func TestSharedCaptures(t *testing.T) {
 			dst: netip.MustParseAddrPort("127.0.0.1:6343")},
 		{file: "ovs-3.1-userspace-netdev.pcap", datagrams: 11,
 			dst: netip.MustParseAddrPort("127.0.0.1:16343")},
+		// synthetic (see SOURCES.md): hsflowd's json module, 192.0.2.2 -> 192.0.2.1:6343
+		{file: "hsflowd-json-rtmetric-rtflow.pcap", datagrams: 3,
+			src: netip.MustParseAddrPort("192.0.2.2:50000"), dst: netip.MustParseAddrPort("192.0.2.1:6343")},
 	}
 
 	// Every capture in the folder has a row.
-	files, err := filepath.Glob(filepath.Join(sharedDir, "*.pcap*"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(files) == 0 {
-		t.Fatalf("no captures in %s", sharedDir)
-	}
+	files := testutil.CaptureFiles(t)
 	listed := map[string]bool{}
 	for _, tt := range tests {
 		listed[tt.file] = true
@@ -161,7 +144,7 @@ func TestSharedCaptures(t *testing.T) {
 
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			pkts, r, err := readAll(t, filepath.Join(sharedDir, tt.file))
+			pkts, r, err := readAll(t, testutil.Capture(t, tt.file))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -809,7 +792,7 @@ func fuzzSeeds(t testing.TB) [][]byte {
 		gzipped(t, pcapFile(t, linkEthernet, false, eth4)),
 	}
 	// The small real captures too.
-	files, _ := filepath.Glob(filepath.Join(sharedDir, "*.pcap"))
+	files := testutil.CaptureFiles(t)
 	for _, f := range files {
 		if fi, err := os.Stat(f); err == nil && fi.Size() <= 2048 {
 			if b, err := os.ReadFile(f); err == nil {
@@ -855,7 +838,7 @@ func FuzzReader(f *testing.F) {
 }
 
 func BenchmarkReader(b *testing.B) {
-	data, err := os.ReadFile(filepath.Join(sharedDir, "hp-procurve-2011.pcap"))
+	data, err := os.ReadFile(testutil.Capture(b, "hp-procurve-2011.pcap"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -874,5 +857,35 @@ func BenchmarkReader(b *testing.B) {
 				break
 			}
 		}
+	}
+}
+
+// TestReadFile: ReadFile returns what Next returns, with payloads that
+// stay valid after the file is read; errors name the file.
+func TestReadFile(t *testing.T) {
+	path := testutil.Capture(t, "hsflowd-2.1.25-hostcounters-poll5.pcap")
+	want, _, err := readAll(t, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkts, err := ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pkts) != len(want) {
+		t.Fatalf("%d datagrams, want %d", len(pkts), len(want))
+	}
+	for i, p := range pkts {
+		if string(p.Payload) != want[i].Payload || p.Src != want[i].Src || p.Frame != want[i].Frame {
+			t.Errorf("datagram %d differs from Next's", i)
+		}
+	}
+	if _, err := ReadFile(filepath.Join(t.TempDir(), "none.pcap")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file: %v", err)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.pcap")
+	os.WriteFile(bad, []byte("not a capture at all"), 0o644)
+	if _, err := ReadFile(bad); !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), bad) {
+		t.Errorf("bad file: %v", err)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,16 +41,10 @@ type OVS struct {
 	vswitchd bool
 
 	mu      sync.Mutex
-	procs   map[string]*ovsProc // by daemon name
-	veths   []string            // root-namespace ends, deleted at cleanup
-	netns   map[string]string   // caller's namespace name -> real name
-	nsPorts map[string]int      // ports per namespace, to name the peers
-}
-
-// ovsProc is one OVS daemon run as a child of the test process.
-type ovsProc struct {
-	cmd    *exec.Cmd
-	exited chan struct{}
+	procs   map[string]*daemon // by daemon name
+	veths   []string           // root-namespace ends, deleted at cleanup
+	netns   map[string]string  // caller's namespace name -> real name
+	nsPorts map[string]int     // ports per namespace, to name the peers
 }
 
 // Endpoint is the OVSDB endpoint for clients: "unix:" + DB.
@@ -68,6 +61,7 @@ func (o *OVS) Endpoint() string { return "unix:" + o.DB }
 // no root or no /dev/net/tun call Missing.
 func StartOVS(t testing.TB, withVswitchd bool) *OVS {
 	t.Helper()
+	Integration(t)
 	for _, c := range []string{"ovsdb-tool", "ovsdb-server", "ovs-vsctl"} {
 		NeedCommand(t, c)
 	}
@@ -83,20 +77,12 @@ func StartOVS(t testing.TB, withVswitchd bool) *OVS {
 		}
 		lockOVS(t)
 	}
-	dir := t.TempDir()
-	if len(dir) > 70 { // unix socket paths (dir/<bridge>.snoop) must fit 107 bytes
-		d, err := os.MkdirTemp("", "gwdovs")
-		if err != nil {
-			t.Fatalf("ovs testbed: %v", err)
-		}
-		t.Cleanup(func() { os.RemoveAll(d) })
-		dir = d
-	}
+	dir := privateDir(t, "gwdovs") // unix socket paths (dir/<bridge>.snoop) must fit 107 bytes
 	o := &OVS{
 		Dir:      dir,
 		DB:       filepath.Join(dir, "db.sock"),
 		vswitchd: withVswitchd,
-		procs:    map[string]*ovsProc{},
+		procs:    map[string]*daemon{},
 		netns:    map[string]string{},
 		nsPorts:  map[string]int{},
 		env: append(os.Environ(), "OVS_RUNDIR="+dir, "OVS_LOGDIR="+dir, "OVS_DBDIR="+dir,
@@ -197,71 +183,18 @@ func ipQuiet(args ...string) {
 }
 
 // run runs one OVS or ip command in the testbed's environment.
-func (o *OVS) run(name string, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Env = o.env
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	cmd.WaitDelay = 2 * time.Second
-	if err := cmd.Run(); err != nil {
-		return out.String(), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err,
-			strings.TrimSpace(errb.String()+" "+out.String()))
-	}
-	return out.String(), nil
-}
+func (o *OVS) run(name string, args ...string) (string, error) { return runEnv(o.env, name, args...) }
 
-// spawn starts an OVS daemon as a child that the kernel kills if the test
-// process dies (Pdeathsig), and waits until its socket at path accepts
-// connections.
+// spawn starts an OVS daemon as a child of the test process and waits
+// until its socket at path accepts connections.
 func (o *OVS) spawn(t testing.TB, name, path string, args ...string) {
 	t.Helper()
-	stderr, err := os.Create(filepath.Join(o.Dir, name+".stderr"))
-	if err != nil {
-		t.Fatalf("ovs testbed: %v", err)
-	}
-	defer stderr.Close()
 	os.Remove(path)
-	cmd := exec.Command(name, args...)
-	cmd.Env = o.env
-	cmd.Stdout, cmd.Stderr = stderr, stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	p := &ovsProc{cmd: cmd, exited: make(chan struct{})}
-	started := make(chan error, 1)
-	go func() {
-		// Pdeathsig follows the thread that forked the child: keep that
-		// thread alive (locked, waiting) for as long as the child lives.
-		runtime.LockOSThread()
-		err := cmd.Start()
-		started <- err
-		if err == nil {
-			cmd.Wait()
-		}
-		close(p.exited)
-	}()
-	if err := <-started; err != nil {
-		t.Fatalf("ovs testbed: start %s: %v", name, err)
-	}
+	d := spawn(t, o.Dir, name, o.env, args...)
 	o.mu.Lock()
-	o.procs[name] = p
+	o.procs[name] = d
 	o.mu.Unlock()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		// The socket file appears at bind, before listen: wait for accept.
-		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-			c.Close()
-			return
-		}
-		select {
-		case <-p.exited:
-			t.Fatalf("ovs testbed: %s exited at start: %s", name, o.tail(name+".stderr", 20)+o.tail(name+".log", 20))
-		case <-time.After(10 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("ovs testbed: %s did not listen on %s within 15 s: %s", name, path, o.tail(name+".log", 20))
-		}
-	}
+	d.waitReady(t, 15*time.Second, accepts(path), name+".log")
 }
 
 func (o *OVS) startOVSDB(t testing.TB) {
@@ -286,30 +219,15 @@ func (o *OVS) startVswitchd(t testing.TB) {
 	o.Vsctl(t, "set", "Open_vSwitch", ".", "external_ids:gwd-testbed-start="+strconv.FormatInt(time.Now().UnixNano(), 10))
 }
 
-// stopProc stops a daemon by the PID in its pidfile (falling back to the
-// child's PID): SIGTERM, then SIGKILL after 5 s.
+// stopProc stops a daemon by its PID: SIGTERM, then SIGKILL after 5 s.
 func (o *OVS) stopProc(name string) {
 	o.mu.Lock()
-	p := o.procs[name]
+	d := o.procs[name]
 	delete(o.procs, name)
 	o.mu.Unlock()
-	if p == nil {
-		return
+	if d != nil {
+		d.stop()
 	}
-	pid := p.cmd.Process.Pid
-	if b, err := os.ReadFile(filepath.Join(o.Dir, name+".pid")); err == nil {
-		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && n == pid {
-			pid = n
-		}
-	}
-	_ = syscall.Kill(pid, syscall.SIGTERM)
-	select {
-	case <-p.exited:
-		return
-	case <-time.After(5 * time.Second):
-	}
-	_ = syscall.Kill(pid, syscall.SIGKILL)
-	<-p.exited
 }
 
 // internalPorts lists the Interface rows of type internal: the tap devices
@@ -359,14 +277,7 @@ func (o *OVS) stop(t testing.TB) {
 }
 
 // tail returns the last n lines of a file in the testbed directory.
-func (o *OVS) tail(name string, n int) string {
-	b, err := os.ReadFile(filepath.Join(o.Dir, name))
-	if err != nil {
-		return ""
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
-}
+func (o *OVS) tail(name string, n int) string { return tail(filepath.Join(o.Dir, name), n) }
 
 // Vsctl runs ovs-vsctl against the testbed's database and returns its
 // output without the trailing newline. Without vswitchd it does not wait
@@ -405,9 +316,7 @@ func (o *OVS) Netns(ns string) string {
 // cross the userspace datapath). Cleanup deletes both, and the namespace.
 func (o *OVS) AddNamespacePort(t testing.TB, bridge, port, ns, addrCIDR string) {
 	t.Helper()
-	if len(port) > 15 {
-		t.Fatalf("ovs testbed: interface name %q longer than 15 bytes", port)
-	}
+	checkIfName(t, port)
 	NeedCommand(t, "ip")
 	NeedCommand(t, "ethtool")
 	NeedRoot(t)

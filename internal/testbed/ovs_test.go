@@ -11,6 +11,7 @@ import (
 // bridge with two namespace ports, pings and sends UDP across it, and
 // restarts both daemons.
 func TestIntegrationOVSHarness(t *testing.T) {
+	Integration(t)
 	o := StartOVS(t, true)
 	o.AddBridge(t, "gwdbr0")
 	o.AddNamespacePort(t, "gwdbr0", "gwdh1", "a", "10.77.0.1/24")

@@ -1,7 +1,14 @@
-// Package testbed starts real components for integration tests (see
-// ../shared/TESTBED.md) and decides what a missing component means: a skip
-// with the reason when developing, a failure when GWD_REQUIRE_INTEGRATION=1
-// (as in CI), so CI can never be green by skipping.
+// Package testbed starts real components for integration tests, each in a
+// private directory, on ports chosen at run time, stopped by PID when the
+// test ends (see ../shared/TESTBED.md for how each one runs on these
+// machines): Open vSwitch (StartOVS), redis-server (StartRedis), snmpd
+// (StartSNMPD), network namespaces with veth pairs (NewNetns), BIRD as a BGP
+// peer (StartBird) and libvirtd with its test driver (StartLibvirtd).
+//
+// It also decides what a missing component means: a skip with the reason
+// when developing, a failure when GWD_REQUIRE_INTEGRATION=1 (as in CI), so
+// CI can never be green by skipping. Every TestIntegration* test starts
+// with Integration(t), which skips it under `go test -short`.
 package testbed
 
 import (
@@ -10,15 +17,34 @@ import (
 	"testing"
 )
 
+// RequireEnv is the environment variable that makes a missing component a
+// failure instead of a skip when set to 1.
+const RequireEnv = "GWD_REQUIRE_INTEGRATION"
+
 // Required reports whether integration tests must run (CI).
-func Required() bool { return os.Getenv("GWD_REQUIRE_INTEGRATION") == "1" }
+func Required() bool { return os.Getenv(RequireEnv) == "1" }
+
+// Integration marks t as an integration test: under `go test -short` it is
+// skipped, unless integration is required, which makes -short a failure
+// (CI must not pass by skipping). Every TestIntegration* test calls it
+// first; the starters of this package call it too.
+func Integration(t testing.TB) {
+	t.Helper()
+	if !testing.Short() {
+		return
+	}
+	if Required() {
+		t.Fatalf("integration test under -short, but %s=1 requires it to run", RequireEnv)
+	}
+	t.Skip("integration test: skipped with -short")
+}
 
 // Missing skips the test with reason, or fails it when integration is
 // required.
 func Missing(t testing.TB, reason string) {
 	t.Helper()
 	if Required() {
-		t.Fatalf("integration component missing (GWD_REQUIRE_INTEGRATION=1): %s", reason)
+		t.Fatalf("integration component missing (%s=1): %s", RequireEnv, reason)
 	}
 	t.Skipf("integration component missing: %s", reason)
 }

@@ -2,33 +2,31 @@ package sflowfmt
 
 import (
 	"bytes"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"gwd/internal/testutil"
 )
 
 // FuzzHeaderDecode feeds arbitrary header bytes, trailers, protocols and
 // inherited state to the decode: it must not panic, must only append, must
 // stay within maxHeaderDecodeLen, and must print whole "key value" lines.
 func FuzzHeaderDecode(f *testing.F) {
-	if dir := hdrFindCaptureDir(); dir != "" {
-		// A few records of each output shape (protocol and key sequence),
-		// so every kind of header in the captures is a seed.
-		perShape := map[string]int{}
-		for _, c := range hdrLoadCases(f, dir) {
-			shape := strconv.FormatUint(uint64(c.rec.Protocol), 10)
-			for line := range strings.Lines(c.want) {
-				k, _, _ := strings.Cut(line, " ")
-				shape += " " + k
-			}
-			if perShape[shape] >= 3 {
-				continue
-			}
-			perShape[shape]++
-			f.Add(c.rec.Protocol, c.rec.FrameLength, c.rec.Stripped, c.rec.Header, []byte(nil), uint8(0), uint16(0))
+	// A few records of each output shape (protocol and key sequence),
+	// so every kind of header in the captures is a seed.
+	perShape := map[string]int{}
+	for _, c := range hdrLoadCases(f, testutil.SflowtoolDir(f)) {
+		shape := strconv.FormatUint(uint64(c.rec.Protocol), 10)
+		for line := range strings.Lines(c.want) {
+			k, _, _ := strings.Cut(line, " ")
+			shape += " " + k
 		}
+		if perShape[shape] >= 3 {
+			continue
+		}
+		perShape[shape]++
+		f.Add(c.rec.Protocol, c.rec.FrameLength, c.rec.Stripped, c.rec.Header, []byte(nil), uint8(0), uint16(0))
 	}
 	for _, p := range []uint32{1, 11, 12, 13, 15, 18, 99} {
 		f.Add(p, uint32(64), uint32(4), []byte{}, []byte{0x08, 0x00}, uint8(3), uint16(14))
@@ -72,25 +70,4 @@ func FuzzHeaderDecode(f *testing.F) {
 			t.Fatalf("negative offset in state: %+v", st)
 		}
 	})
-}
-
-// hdrFindCaptureDir walks up from the package directory to shared/sflow-captures/sflowtool;
-// "" when absent.
-func hdrFindCaptureDir() string {
-	dir, err := os.Getwd()
-	if err != nil {
-		return ""
-	}
-	for range 8 {
-		for _, c := range []string{
-			filepath.Join(dir, "shared", "sflow-captures", "sflowtool"),
-			filepath.Join(dir, "..", "shared", "sflow-captures", "sflowtool"),
-		} {
-			if st, err := os.Stat(c); err == nil && st.IsDir() {
-				return c
-			}
-		}
-		dir = filepath.Dir(dir)
-	}
-	return ""
 }

@@ -1,15 +1,13 @@
 package sflowfmt
 
 import (
-	"bufio"
-	"compress/gzip"
 	"encoding/hex"
-	"io"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"gwd/internal/testutil"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -23,17 +21,6 @@ type hdrCase struct {
 	sampleNo int // index of the sample in file, for the per-sample state
 	rec      sampledHeader
 	want     string
-}
-
-// hdrCaptureDir returns shared/sflow-captures/sflowtool (the repository sits
-// next to shared/, in CI too); the test fails when it is not there.
-func hdrCaptureDir(t testing.TB) string {
-	t.Helper()
-	dir := hdrFindCaptureDir()
-	if dir == "" {
-		t.Fatal("shared/sflow-captures/sflowtool not found next to the repository")
-	}
-	return dir
 }
 
 // hdrLoadCases parses every sflowtool text output (plain or .gz) in dir
@@ -53,23 +40,7 @@ func hdrLoadCases(t testing.TB, dir string) []hdrCase {
 
 func hdrParseSflowtoolText(t testing.TB, name string) []hdrCase {
 	t.Helper()
-	f, err := os.Open(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var r io.Reader = f
-	if strings.HasSuffix(name, ".gz") {
-		zr, err := gzip.NewReader(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer zr.Close()
-		r = zr
-	}
 	base := filepath.Base(name)
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 1<<16), 1<<20)
 
 	var (
 		out      []hdrCase
@@ -88,9 +59,8 @@ func hdrParseSflowtoolText(t testing.TB, name string) []hdrCase {
 			cur, lines = nil, nil
 		}
 	}
-	for sc.Scan() {
+	for _, line := range testutil.ReadLines(t, name) {
 		lineNo++
-		line := sc.Text()
 		key, val, _ := strings.Cut(line, " ")
 		if strings.HasPrefix(line, "startSample") || strings.HasPrefix(line, "endSample") ||
 			strings.HasPrefix(line, "endDatagram") || strings.HasPrefix(line, "startDatagram") ||
@@ -122,9 +92,6 @@ func hdrParseSflowtoolText(t testing.TB, name string) []hdrCase {
 			cur = &hdrCase{file: base, line: lineNo, sampleNo: sampleNo, rec: rec}
 		}
 	}
-	if err := sc.Err(); err != nil {
-		t.Fatalf("%s: %v", base, err)
-	}
 	flush()
 	return out
 }
@@ -138,11 +105,12 @@ func hdrParseU32(t testing.TB, file string, line int, s string) uint32 {
 	return uint32(v)
 }
 
-// TestHeaderDecodeAllCaptures decodes every sampled_header in every shared
-// sflowtool output and compares with what sflowtool printed. The decode state
-// is carried across the records of one sample, as sflowtool does.
+// TestHeaderDecodeAllCaptures decodes every sampled_header in every
+// sflowtool output (testdata/captures/sflowtool) and compares with what
+// sflowtool printed. The decode state is carried across the records of one
+// sample, as sflowtool does.
 func TestHeaderDecodeAllCaptures(t *testing.T) {
-	cases := hdrLoadCases(t, hdrCaptureDir(t))
+	cases := hdrLoadCases(t, testutil.SflowtoolDir(t))
 	if len(cases) < 5000 {
 		t.Fatalf("found only %d sampled_header records", len(cases))
 	}
@@ -172,7 +140,7 @@ func TestHeaderDecodeAllCaptures(t *testing.T) {
 // sflowtool output holds all the given lines, so that every kind of header
 // the captures show is checked by name.
 func TestHeaderDecodeKinds(t *testing.T) {
-	all := hdrLoadCases(t, hdrCaptureDir(t))
+	all := hdrLoadCases(t, testutil.SflowtoolDir(t))
 	tests := []struct {
 		name string
 		file string

@@ -1,13 +1,9 @@
 package sflowfmt
 
 import (
-	"bufio"
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
-	"errors"
 	"flag"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,12 +12,11 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"gwd/internal/capture"
+	"gwd/internal/testutil"
 	"gwd/sflow"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
-
-const sharedCaptures = "../../../shared/sflow-captures"
 
 // receptionLines are sflowtool lines that depend on how a datagram was
 // received, not on its bytes: they are left out of the comparison.
@@ -41,53 +36,19 @@ next:
 	return out
 }
 
-func readLines(t *testing.T, path string) []string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var r io.Reader = f
-	if strings.HasSuffix(path, ".gz") {
-		if r, err = gzip.NewReader(f); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var lines []string
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return lines
-}
-
 // decodeCapture prints every datagram of a capture with print (text or JSON).
 func decodeCapture(t *testing.T, path string, max int, print func([]byte, *Meta, *sflow.Datagram, error) []byte) []byte {
 	t.Helper()
-	f, err := os.Open(path)
+	pkts, err := capture.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	r, err := capture.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
+	if max > 0 && len(pkts) > max {
+		pkts = pkts[:max]
 	}
 	var d sflow.Decoder
 	var out []byte
-	for n := 0; max == 0 || n < max; n++ {
-		pkt, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	for n, pkt := range pkts {
 		dg, derr := d.Decode(pkt.Payload)
 		if derr != nil {
 			t.Errorf("%s datagram %d: %v", path, n, derr)
@@ -97,26 +58,13 @@ func decodeCapture(t *testing.T, path string, max int, print func([]byte, *Meta,
 	return out
 }
 
-func sharedPcaps(t *testing.T) []string {
-	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(sharedCaptures, "*.pcap"))
-	if len(files) == 0 {
-		t.Fatalf("no captures in %s: shared/ must sit beside the repository", sharedCaptures)
-	}
-	return files
-}
-
-// TestSflowtoolParity: for every shared capture, gwd's text output equals
+// TestSflowtoolParity: for every capture in testdata/captures, gwd's text output equals
 // what sflowtool 6.11 printed, line for line, but for the reception lines.
 func TestSflowtoolParity(t *testing.T) {
-	for _, pcap := range sharedPcaps(t) {
+	for _, pcap := range testutil.CaptureFiles(t) {
 		name := strings.TrimSuffix(filepath.Base(pcap), ".pcap")
 		t.Run(name, func(t *testing.T) {
-			ref := filepath.Join(sharedCaptures, "sflowtool", name+".txt")
-			if _, err := os.Stat(ref); err != nil {
-				ref += ".gz"
-			}
-			want := dropReception(readLines(t, ref))
+			want := dropReception(testutil.ReadLines(t, testutil.SflowtoolText(t, pcap)))
 			out := decodeCapture(t, pcap, 0, AppendText)
 			got := dropReception(strings.Split(strings.TrimSuffix(string(out), "\n"), "\n"))
 			if diff := cmp.Diff(want, got); diff != "" {
@@ -126,10 +74,10 @@ func TestSflowtoolParity(t *testing.T) {
 	}
 }
 
-// TestJSONGolden: the JSON of every shared capture (the first 20 datagrams
+// TestJSONGolden: the JSON of every capture (the first 20 datagrams
 // of the large one) equals testdata/golden/<capture>.json; -update rewrites.
 func TestJSONGolden(t *testing.T) {
-	for _, pcap := range sharedPcaps(t) {
+	for _, pcap := range testutil.CaptureFiles(t) {
 		name := strings.TrimSuffix(filepath.Base(pcap), ".pcap")
 		t.Run(name, func(t *testing.T) {
 			got := decodeCapture(t, pcap, 20, AppendJSON)

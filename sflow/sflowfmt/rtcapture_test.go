@@ -1,6 +1,8 @@
 package sflowfmt
 
 import (
+	"gwd/internal/testutil"
+
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
@@ -27,7 +29,7 @@ import (
 )
 
 // The repository's own captures (testdata/captures), next to which
-// <name>.sflowtool.txt holds what sflowtool printed for them.
+// sflowtool/<name>.txt holds what sflowtool printed for them.
 const repoCaptures = "../../testdata/captures"
 
 // rtCaptureName is the synthetic capture of what hsflowd's json module sends
@@ -426,32 +428,33 @@ func TestHsflowdJSONCapture(t *testing.T) {
 	}
 }
 
-// repoPcaps are the repository's captures that have sflowtool's output next
-// to them.
+// repoPcaps are the repository's captures that have golden files here
+// (testdata/golden/<name>.txt): the synthetic ones.
 func repoPcaps(t *testing.T) []string {
 	t.Helper()
 	files, _ := filepath.Glob(filepath.Join(repoCaptures, "*.pcap"))
 	var out []string
 	for _, f := range files {
-		if _, err := os.Stat(strings.TrimSuffix(f, ".pcap") + ".sflowtool.txt"); err == nil {
+		name := strings.TrimSuffix(filepath.Base(f), ".pcap")
+		if _, err := os.Stat(filepath.Join("testdata", "golden", name+".txt")); err == nil {
 			out = append(out, f)
 		}
 	}
 	if len(out) == 0 {
-		t.Fatalf("no capture with sflowtool output in %s", repoCaptures)
+		t.Fatalf("no capture with golden files in testdata/golden from %s", repoCaptures)
 	}
 	return out
 }
 
 // TestSflowtoolParityRepoCaptures: for the repository's captures, gwd's text
-// equals what sflowtool printed (<name>.sflowtool.txt), line for line, but for
+// equals what sflowtool printed (sflowtool/<name>.txt), line for line, but for
 // the reception lines; and gwd's text and JSON equal their golden files
 // (testdata/golden/<name>.txt and .json; -update rewrites them).
 func TestSflowtoolParityRepoCaptures(t *testing.T) {
 	for _, pcap := range repoPcaps(t) {
 		name := strings.TrimSuffix(filepath.Base(pcap), ".pcap")
 		t.Run(name, func(t *testing.T) {
-			want := dropReception(readLines(t, strings.TrimSuffix(pcap, ".pcap")+".sflowtool.txt"))
+			want := dropReception(testutil.ReadLines(t, filepath.Join(repoCaptures, "sflowtool", name+".txt")))
 			text := decodeCapture(t, pcap, 0, AppendText)
 			got := dropReception(strings.Split(strings.TrimSuffix(string(text), "\n"), "\n"))
 			if diff := cmp.Diff(want, got); diff != "" {

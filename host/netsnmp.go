@@ -25,8 +25,8 @@ const (
 var groupPrefix = [nGroups]string{"Ip:", "Icmp:", "Tcp:", "Udp:"}
 var groupRecord = [nGroups]string{"mib2_ip_group", "mib2_icmp_group", "mib2_tcp_group", "mib2_udp_group"}
 
-// snmpFields maps each group's kernel field names to the record fields.
-func snmpFields(ip *sflow.MIB2IPGroup, icmp *sflow.MIB2ICMPGroup, tcp *sflow.MIB2TCPGroup, udp *sflow.MIB2UDPGroup) [nGroups]map[string]*uint32 {
+// netSNMPFields maps each group's kernel field names to the record fields.
+func netSNMPFields(ip *sflow.MIB2IPGroup, icmp *sflow.MIB2ICMPGroup, tcp *sflow.MIB2TCPGroup, udp *sflow.MIB2UDPGroup) [nGroups]map[string]*uint32 {
 	return [nGroups]map[string]*uint32{
 		grpIP: {
 			"Forwarding": &ip.Forwarding, "DefaultTTL": &ip.DefaultTTL, "InReceives": &ip.InReceives,
@@ -63,9 +63,9 @@ func snmpFields(ip *sflow.MIB2IPGroup, icmp *sflow.MIB2ICMPGroup, tcp *sflow.MIB
 	}
 }
 
-// pollSNMP fills the four MIB-2 records and reports which groups were
+// pollNetSNMP fills the four MIB-2 records and reports which groups were
 // found; err covers the groups that were not.
-func (p *hostPoller) pollSNMP() (found [nGroups]bool, err error) {
+func (p *hostPoller) pollNetSNMP() (found [nGroups]bool, err error) {
 	p.ip, p.icmp, p.tcp, p.udp = sflow.MIB2IPGroup{}, sflow.MIB2ICMPGroup{}, sflow.MIB2TCPGroup{}, sflow.MIB2UDPGroup{}
 	b, rerr := p.rd.read(p.h.proc, "net/snmp")
 	if rerr != nil {
@@ -93,7 +93,7 @@ func (p *hostPoller) pollSNMP() (found [nGroups]bool, err error) {
 					if len(name) == 0 || len(val) == 0 {
 						break
 					}
-					if dst, ok := p.snmp[g][string(name)]; ok {
+					if dst, ok := p.netSNMP[g][string(name)]; ok {
 						v, _ := parseInt(val)
 						*dst = uint32(v)
 					}
