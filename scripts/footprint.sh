@@ -10,7 +10,9 @@
 # the same work: host counters (2:1) and the counters of the interfaces gwd
 # selects by default (physical and bond interfaces, given to hsflowd as
 # switch ports through `dent { switchport = ... }`) at polling 5, and gets a
-# line of its own. HSFLOWD= (empty) leaves it out.
+# line of its own. It starts first, and gwd once hsflowd has sent its first
+# interface counters (see below); both are measured over the same window.
+# HSFLOWD= (empty) leaves it out.
 set -euo pipefail
 dur=${1:-60}
 bin=${GWD:-bin/gwd}
@@ -49,10 +51,7 @@ collectors:
   - address: 127.0.0.1
     port: $(port gwd)
 CONF
-"$bin" run --config "$tmp/gwd.yaml" > "$tmp/gwd.log" 2>&1 &
-pid=$!
-pids+=("$pid")
-agents=("gwd $pid")
+agents=()
 if [[ -n $hsf ]]; then
   # gwd's default interfaces: those with a device (physical) or bonding dir.
   ifs=$(for d in /sys/class/net/*; do
@@ -61,6 +60,7 @@ if [[ -n $hsf ]]; then
   {
     echo "sflow {"
     echo "  polling = 5"
+    echo "  refreshAdaptors = 60"
     echo "  collector { ip = 127.0.0.1 udpport = $(port hsflowd) }"
     # Unquoted: hsflowd 2.1.25's tokenizer mangles a quoted value.
     [[ -n $ifs ]] && echo "  dent { switchport = ^($ifs)\$ }"
@@ -72,7 +72,24 @@ if [[ -n $hsf ]]; then
   hpid=$!
   pids+=("$hpid")
   agents+=("hsflowd $hpid")
+  # hsflowd 2.1.25 creates the switch ports' pollers when its interface list
+  # changes, and mod_dent marks them only after its first look: on a box
+  # whose interfaces do not change, they start at the next full refresh
+  # (refreshAdaptors, 180 s by default; 60 above). Wait for the first
+  # interface sample, so that both agents are measured doing the same work.
+  if [[ -n $ifs ]]; then
+    for ((i = 0; i < 400; i++)); do
+      grep -q '^hsflowd .* \(0:\|[^ ]*,0:\)' "$tmp/log" && break
+      kill -0 "$hpid" 2>/dev/null || break
+      sleep 0.2
+    done
+    grep -q '^hsflowd .* \(0:\|[^ ]*,0:\)' "$tmp/log" || echo "hsflowd sent no interface counters in 80 s" >&2
+  fi
 fi
+"$bin" run --config "$tmp/gwd.yaml" > "$tmp/gwd.log" 2>&1 &
+pid=$!
+pids+=("$pid")
+agents=("gwd $pid" "${agents[@]}")
 cpu() { cat /proc/$1/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f\n", s}'; }
 sleep 5 # start-up: configuration, first interface scan, NVML probe
 declare -A start_ns

@@ -70,7 +70,7 @@ func (w lockedWriter) Write(b []byte) (int, error) {
 // start runs name args..., stopping it (by PID) when the test ends.
 func start(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
-	if len(args) > 0 && args[0] == "run" && !slices.Contains(args, "--run-dir") {
+	if gwdRun := slices.Index(args, "run"); gwdRun >= 0 && (gwdRun == 0 || strings.HasSuffix(args[gwdRun-1], "gwd")) && !slices.Contains(args, "--run-dir") {
 		args = append(args, "--run-dir", t.TempDir()) // tests run side by side
 	}
 	p := &proc{cmd: exec.Command(name, args...), done: make(chan struct{})}
