@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -449,3 +450,53 @@ func randSuffix(n int) string {
 	rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// Signal sends sig to one of the testbed's daemons, by its PID
+// ("ovs-vswitchd" or "ovsdb-server"): SIGSTOP and SIGCONT pause and resume
+// it, to order what other processes see.
+func (o *OVS) Signal(t testing.TB, name string, sig syscall.Signal) {
+	t.Helper()
+	o.mu.Lock()
+	d := o.procs[name]
+	o.mu.Unlock()
+	if d == nil {
+		t.Fatalf("ovs testbed: no %s running", name)
+	}
+	if err := syscall.Kill(d.pid, sig); err != nil {
+		t.Fatalf("ovs testbed: signal %v to %s (pid %d): %v", sig, name, d.pid, err)
+	}
+}
+
+// PingFor pings addr from namespace ns every 0.2 s for about d (a bounded
+// count) in the background; the returned function waits for it and says
+// how many requests went out and how many replies came back.
+func (o *OVS) PingFor(t testing.TB, ns, addr string, d time.Duration) (wait func() (sent, received int)) {
+	t.Helper()
+	name := o.Netns(ns)
+	if name == "" {
+		t.Fatalf("ovs testbed: no namespace %q", ns)
+	}
+	NeedCommand(t, "ping")
+	count := max(1, int(d/(200*time.Millisecond)))
+	cmd := exec.Command("ip", "netns", "exec", name, "ping", "-n", "-q", "-c", strconv.Itoa(count), "-i", "0.2", "-W", "1", addr)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("ovs testbed: ping: %v", err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-done })
+	return func() (int, int) {
+		<-done
+		m := pingSummary.FindStringSubmatch(out.String())
+		if m == nil {
+			t.Fatalf("ovs testbed: no ping summary in:\n%s", out.String())
+		}
+		sent, _ := strconv.Atoi(m[1])
+		received, _ := strconv.Atoi(m[2])
+		return sent, received
+	}
+}
+
+var pingSummary = regexp.MustCompile(`(\d+) packets transmitted, (\d+) (?:packets )?received`)
