@@ -13,8 +13,10 @@
 # its own port of a counting collector (scripts/sflowcount.py) on 127.0.0.1
 # in A. After both have sent a first datagram and a warm-up of
 # max(5 s, 2 x POLLING) ($WARMUP), the agents are measured for SECONDS:
-# CPU from utime+stime in /proc/PID/stat (all threads; 10 ms ticks), RSS
-# (VmRSS) at the end, and what the collector received. One line per agent.
+# CPU from utime+stime in /proc/PID/stat (cpu=, all threads; 10 ms ticks) and
+# from the threads' schedstat (sched=, ns), RSS (VmRSS) at the end, and what
+# the collector received (scripts/sflowcount.py explains each field). One
+# line per agent.
 # Everything (processes by PID, namespaces, temp dir) is removed on exit,
 # also on Ctrl-C; KEEP=1 keeps the temp dir (agent logs, collector log).
 set -euo pipefail
@@ -96,8 +98,12 @@ modules:
   nvml: {enabled: false}
   asic: {enabled: false}
 CONF
+# Its own pid-file directory, where gwd has one (the default, /run/gwd,
+# would keep this gwd or the box's from starting).
+rundir=()
+"$bin" run --help 2>&1 | grep -q -- -run-dir && rundir=(--run-dir "$tmp/run")
 exec_gwd=$(date +%s.%N)
-ip netns exec "$A" "$bin" run --config "$tmp/gwd.yaml" > "$tmp/gwd.log" 2>&1 &
+ip netns exec "$A" "$bin" run --config "$tmp/gwd.yaml" "${rundir[@]}" > "$tmp/gwd.log" 2>&1 &
 gpid=$!
 pids+=("$gpid")
 agents=("$gpid")
@@ -143,20 +149,25 @@ sleep "$warm"
 alive
 
 # --- measurement ----------------------------------------------------------------
+# utime+stime of the process (all threads, exited ones too; 10 ms ticks) and
+# the sum of its threads' schedstat run time (ns) as a finer cross-check.
 ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
+sched() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f\n", s}'; }
 hz=$(getconf CLK_TCK)
-declare -A c0 c1
+declare -A c0 c1 s0 s1
 t0=$(date +%s.%N)
-for p in "${agents[@]}" "$cpid"; do c0[$p]=$(ticks "$p"); done
+for p in "${agents[@]}" "$cpid"; do c0[$p]=$(ticks "$p"); s0[$p]=$(sched "$p"); done
 sleep "$dur"
 t1=$(date +%s.%N)
-for p in "${agents[@]}" "$cpid"; do c1[$p]=$(ticks "$p"); done
+for p in "${agents[@]}" "$cpid"; do c1[$p]=$(ticks "$p"); s1[$p]=$(sched "$p"); done
 alive
 msps() { awk -v a="${c0[$1]}" -v b="${c1[$1]}" -v hz="$hz" -v t0="$t0" -v t1="$t1" \
-  'BEGIN {printf "%.2f", (b - a) * 1000 / hz / (t1 - t0)}'; }
+  'BEGIN {printf "%.3f", (b - a) * 1000 / hz / (t1 - t0)}'; }
+smsps() { awk -v a="${s0[$1]}" -v b="${s1[$1]}" -v t0="$t0" -v t1="$t1" \
+  'BEGIN {printf "%.3f", (b - a) / 1e6 / (t1 - t0)}'; }
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
-args=(--agent gwd "$exec_gwd" "$(msps "$gpid")" "$(rss "$gpid")")
-[[ -n $hsf ]] && args+=(--agent hsflowd "$exec_hsf" "$(msps "$hpid")" "$(rss "$hpid")")
+args=(--agent gwd "$exec_gwd" "$(msps "$gpid")" "$(smsps "$gpid")" "$(rss "$gpid")")
+[[ -n $hsf ]] && args+=(--agent hsflowd "$exec_hsf" "$(msps "$hpid")" "$(smsps "$hpid")" "$(rss "$hpid")")
 ccpu=$(msps "$cpid")
 kill "$cpid"
 for ((i = 0; i < 50; i++)); do kill -0 "$cpid" 2>/dev/null || break; sleep 0.1; done

@@ -12,8 +12,10 @@ costs the agents it measures as little CPU as possible.
       half second; stops on SIGTERM or SIGINT.
 
   sflowcount.py report LOG --window T0 T1 --polling P --expect N
-                 --agent NAME EXEC_T CPU_MS_PER_S RSS_KB [--agent ...]
-      Prints one line per agent for the datagrams received in [T0, T1):
+                 --agent NAME EXEC_T CPU_MS_PER_S SCHED_MS_PER_S RSS_KB [--agent ...]
+      Prints one line per agent for the datagrams received in [T0, T1)
+      (CPU_MS_PER_S: from utime+stime; SCHED_MS_PER_S: from the threads'
+      schedstat, nanoseconds, which us/ifsample uses):
       datagrams/s, counter samples/s, interface (0:*) samples/s, distinct
       0:* sources per polling interval (mean, and min and max when they
       differ, on the interval grid phase that suits the agent best: see
@@ -93,6 +95,11 @@ def record(portfile, logpath, names):
     log.close()
 
 
+def g3(x):
+    """x with three significant digits, without an exponent."""
+    return "%.0f" % x if x >= 100 else "%.3g" % x if x >= 0.001 else "0"
+
+
 def per_interval(times, t0, polling, nint, phases=20):
     """Distinct sources in each of the nint whole polling intervals of the
     window, on the grid phase (t0 + j*polling/phases) that gives the largest
@@ -136,8 +143,9 @@ def report(argv):
             expect = int(args[i + 1])
             i += 2
         elif a == "--agent":
-            agents.append((args[i + 1], float(args[i + 2]), float(args[i + 3]), int(args[i + 4])))
-            i += 5
+            agents.append((args[i + 1], float(args[i + 2]), float(args[i + 3]),
+                           float(args[i + 4]), int(args[i + 5])))
+            i += 6
         else:
             sys.exit("report: unknown argument " + a)
     st = {a[0]: {"first": None, "first21": None, "dg": 0, "cs": 0, "ifs": 0,
@@ -165,7 +173,7 @@ def report(argv):
                     s["ifs"] += 1
                     s["all"].setdefault(x, []).append(t)
     dur = t1 - t0
-    for name, exec_t, cpu, rss in agents:
+    for name, exec_t, cpu, sched, rss in agents:
         s = st[name]
         ifrate = s["ifs"] / dur
         per = per_interval(s["all"], t0, polling, nint)
@@ -179,13 +187,14 @@ def report(argv):
         for ts in s["all"].values():
             gap = max(gap, ts[0] - t0, t1 - ts[-1], *(b - a for a, b in zip(ts, ts[1:])))
         gap = "%.2fs" % gap if len(s["all"]) >= expect and s["all"] else "inf"
-        us = "%.1f" % (cpu * 1000 / ifrate) if ifrate else "-"
+        us = g3(sched * 1000 / ifrate) if ifrate else "-"  # the finer of the two
         fd = "%.2fs" % (s["first"] - exec_t) if s["first"] else "never"
         f21 = "%.2fs" % (s["first21"] - exec_t) if s["first21"] else "never"
-        print("%-7s N=%d polling=%gs cpu=%.1fms/s us/ifsample=%s dgrams/s=%.1f samples/s=%.0f "
-              "ifsamples/s=%.0f sources/interval=%s ifsources=%d/%d max_gap=%s max_dgram=%d first_dgram=%s "
+        print("%-7s N=%d polling=%gs cpu=%sms/s sched=%sms/s us/ifsample=%s dgrams/s=%s samples/s=%s "
+              "ifsamples/s=%s sources/interval=%s ifsources=%d/%d max_gap=%s max_dgram=%d first_dgram=%s "
               "first_2:1=%s rss=%.1fMB"
-              % (name, expect, polling, cpu, us, s["dg"] / dur, s["cs"] / dur, ifrate, srci,
+              % (name, expect, polling, g3(cpu), g3(sched), us, g3(s["dg"] / dur), g3(s["cs"] / dur),
+                 g3(ifrate), srci,
                  len(s["all"]), expect, gap, s["max"], fd, f21, rss / 1024))
 
 
