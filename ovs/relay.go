@@ -131,6 +131,18 @@ func NewRelay(cfg RelayConfig, sink Sink, log *slog.Logger) (*Relay, error) {
 	if !cfg.Listen.IsValid() {
 		cfg.Listen = netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), 0)
 	}
+	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(cfg.Listen))
+	if err != nil {
+		return nil, fmt.Errorf("ovs relay: listen on %s: %w", cfg.Listen, err)
+	}
+	_ = conn.SetReadBuffer(4 << 20)
+	r := newRelay(cfg, sink, log)
+	r.conn = conn
+	return r, nil
+}
+
+// newRelay is a relay without its socket (handle feeds it).
+func newRelay(cfg RelayConfig, sink Sink, log *slog.Logger) *Relay {
 	if len(cfg.Allow) == 0 {
 		cfg.Allow = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 	}
@@ -140,18 +152,13 @@ func NewRelay(cfg RelayConfig, sink Sink, log *slog.Logger) (*Relay, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(cfg.Listen))
-	if err != nil {
-		return nil, fmt.Errorf("ovs relay: listen on %s: %w", cfg.Listen, err)
-	}
-	_ = conn.SetReadBuffer(4 << 20)
 	return &Relay{
-		cfg: cfg, sink: sink, log: log, conn: conn, t0: time.Now(),
+		cfg: cfg, sink: sink, log: log, t0: time.Now(),
 		portBridge: map[uint32]string{}, bridges: map[string]*bridgeState{},
 		ports: map[uint32]*portState{}, retired: map[uint32][2]uint32{}, now: time.Now,
 		rejectLog: limiter{msg: "ovs relay: datagrams rejected"},
 		dropLog:   limiter{msg: "ovs relay: samples dropped"},
-	}, nil
+	}
 }
 
 // Addr is the intake address to put in OVS's sFlow targets.
@@ -290,7 +297,7 @@ func (r *Relay) handle(b []byte, src netip.AddrPort) {
 		r.mu.Unlock()
 		return
 	}
-	if a := r.agentAddr; a[0].IsValid() && dg.AgentAddress.Unmap() != a[0] && dg.AgentAddress.Unmap() != a[1] {
+	if a, got := r.agentAddr, dg.AgentAddress.Unmap(); a[0].IsValid() && got != a[0] && (!a[1].IsValid() || got != a[1]) {
 		r.stats.Foreign++
 		r.rejected(now, src, fmt.Errorf("agent address %v, OVS was given %v", dg.AgentAddress, a[0]))
 		r.mu.Unlock()

@@ -363,6 +363,17 @@ func TestRelayAgentAddress(t *testing.T) {
 	if st := r.Stats(); st.Foreign != 2 || st.Datagrams != 2 {
 		t.Errorf("stats %+v", st)
 	}
+	var d sflow.Decoder
+	dg, _ := d.Decode(pkts[4].b)
+	dg.AgentAddress = netip.Addr{} // address type 0
+	noAddr, err := sflow.AppendDatagram(nil, dg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	feed(r, ovsPacket{noAddr, pkts[4].at})
+	if st := r.Stats(); st.Foreign != 3 {
+		t.Errorf("agent address type 0 accepted: %+v", st)
+	}
 	r.SetAgentAddress(netip.Addr{})
 	feed(r, pkts[4])
 	if st := r.Stats(); st.Datagrams != 3 {
