@@ -162,6 +162,10 @@ func TestIntegrationRelayHostileIntake(t *testing.T) {
 	defer out.Close()
 	const hostile = 6000
 	before := relay.Stats()
+	t.Logf("relay before the attack: %+v", before)
+	if before.rejections() != 0 {
+		t.Errorf("OVS's own datagrams rejected: %+v\n%s", before, lb)
+	}
 	attack := time.Now()
 	for i := range hostile {
 		c := append([]byte(nil), material[rng.IntN(len(material))].b...)

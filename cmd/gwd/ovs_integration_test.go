@@ -252,7 +252,9 @@ func TestIntegrationOVS(t *testing.T) {
 	p.cmd.Process.Signal(syscall.SIGKILL)
 	<-p.done
 	p2 := start(t, bin, "run", "--config", cfg)
-	time.Sleep(3 * time.Second)
+	// Connected to OVSDB (not a fixed sleep: on a loaded machine gwd may
+	// take longer, and a stop before it connects cannot remove the row).
+	waitOutput(t, p2, "ovsdb connected", 20*time.Second)
 	if got := waitRow("after kill -9"); got != row {
 		t.Errorf("row %s after restart, was %s\n%s", got, row, p2.output())
 	}
@@ -350,5 +352,17 @@ func (c *udpCollector) drain() {
 		if _, err := c.conn.Read(b); err != nil {
 			return
 		}
+	}
+}
+
+// waitOutput waits until p's output contains s, failing after d.
+func waitOutput(t *testing.T, p *proc, s string, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !strings.Contains(p.output(), s) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q in gwd's output within %v\n%s", s, d, p.output())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
