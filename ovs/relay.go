@@ -383,7 +383,7 @@ func (r *Relay) flowLocked(in *instance, dg *sflow.Datagram, s *sflow.Sample, no
 		return
 	}
 	r.heard(in, dg.SequenceNumber, now, t)
-	b := r.bridge(in.bridge)
+	b := in.b
 	b.pool += dPool
 	b.drops += dDrops
 	s.SamplePool, s.Drops = b.pool, b.drops
@@ -412,7 +412,7 @@ func (r *Relay) countersLocked(in *instance, dg *sflow.Datagram, s *sflow.Sample
 	r.heard(in, dg.SequenceNumber, now, t)
 	r.stats.Counters++
 	if !port {
-		b := r.bridge(in.bridge)
+		b := in.b
 		b.counters.store(s, now)
 		if !b.registered {
 			b.registered = true

@@ -75,7 +75,8 @@ type instance struct {
 	created  int64 // ms
 	lastSeen int64 // ms, last sample accepted (or creation)
 	bridge   string
-	dgSeq    uint32 // OVS's datagram sequence number, of the last datagram with a sample accepted
+	b        *bridgeState // bridge's state (instances go with their bridge)
+	dgSeq    uint32       // OVS's datagram sequence number, of the last datagram with a sample accepted
 
 	flowStarted bool
 	seq, pool   uint32 // OVS's, of the last accepted flow sample
@@ -140,7 +141,7 @@ func (r *Relay) instanceFor(dg *sflow.Datagram, now time.Time, t int64, from net
 		r.stats.Restarts++
 	}
 	b.lastNew = now
-	in := &instance{sub: dg.SubAgentID, bootLo: est, bootHi: est, created: t, lastSeen: t, bridge: name, dgSeq: dg.SequenceNumber - 1}
+	in := &instance{sub: dg.SubAgentID, bootLo: est, bootHi: est, created: t, lastSeen: t, bridge: name, b: b, dgSeq: dg.SequenceNumber - 1}
 	if len(r.insts) >= maxInstances {
 		oldest := 0
 		for i, x := range r.insts {
@@ -214,7 +215,7 @@ func (r *Relay) heard(in *instance, dgSeq uint32, now time.Time, t int64) {
 			continue
 		}
 		r.stats.Replays++
-		r.bridge(in.bridge).holdUntil = now.Add(ReplayHoldoff)
+		in.b.holdUntil = now.Add(ReplayHoldoff)
 		r.insts = append(r.insts[:i], r.insts[i+1:]...)
 		i--
 	}

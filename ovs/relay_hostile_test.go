@@ -425,3 +425,41 @@ func TestRelayCounterReplays(t *testing.T) {
 		t.Errorf("cached %v, %v", recs, err)
 	}
 }
+
+// TestRelayFlowLen: the hot path's length of a flow sample is the one its
+// encoding has, for OVS's samples and samples with other records.
+func TestRelayFlowLen(t *testing.T) {
+	o := newOVSStream(t, nil, 0, 1)
+	extra := o.next()
+	extra.Records = append(extra.Records, &sflow.ExtendedRouter{NextHop: loopback})
+	expanded := o.next()
+	expanded.Tag = sflow.SampleFlowExpanded
+	odd := o.next()
+	odd.Records[1].(*sflow.SampledHeader).Header = make([]byte, 61)
+	samples := []sflow.Sample{extra, expanded, odd}
+	for _, b := range loadOVS(t) {
+		var d sflow.Decoder // each its own: samples point into its memory
+		dg, err := d.Decode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		samples = append(samples, dg.Samples...)
+	}
+	fast := 0
+	for i := range samples {
+		s := &samples[i]
+		enc, err := sflow.AppendSample(nil, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, ok := flowLen(s); ok {
+			fast++
+			if n != len(enc)-8 {
+				t.Errorf("sample %d (%s): flowLen %d, encoded %d", i, s.Tag, n, len(enc)-8)
+			}
+		}
+	}
+	if fast != 2+16 {
+		t.Errorf("%d samples measured without encoding, want 18", fast)
+	}
+}
