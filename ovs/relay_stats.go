@@ -94,11 +94,12 @@ func (l *limiter) flush(log *slog.Logger, now time.Time) {
 // healthState remembers the counts at the start of the current health
 // window and the rejections of the window before it.
 type healthState struct {
-	start    time.Time
-	base     RelayStats // totals at start
-	previous RelayStats // what the window before start saw
-	lastErr  error
-	lastFrom netip.AddrPort
+	start     time.Time
+	base      RelayStats // totals at start
+	prevStart time.Time  // start of the window before
+	previous  RelayStats // what the window before start saw
+	lastErr   error
+	lastFrom  netip.AddrPort
 }
 
 // Stats returns the relay's counts so far.
@@ -109,8 +110,8 @@ func (r *Relay) Stats() RelayStats {
 }
 
 // Health reports nil while the intake is clean, or an error that counts
-// what was rejected or dropped in the last HealthWindow (up to two windows)
-// and names the latest sender and reason. The wiring joins it to the OVS
+// what was rejected or dropped in the current HealthWindow and the one
+// before, and names the latest sender and reason. The wiring joins it to the OVS
 // source's health; calling it also writes any log line about rejections
 // still held back by LogEvery.
 func (r *Relay) Health() error {
@@ -121,11 +122,11 @@ func (r *Relay) Health() error {
 	r.dropLog.flush(r.log, now)
 	h := &r.health
 	if h.start.IsZero() {
-		h.start = now
+		h.start, h.prevStart = now, now
 	}
 	if now.Sub(h.start) >= HealthWindow {
 		h.previous = r.stats.sub(h.base)
-		h.base, h.start = r.stats, now
+		h.base, h.prevStart, h.start = r.stats, h.start, now
 	}
 	cur := r.stats.sub(h.base)
 	if cur.rejections()+h.previous.rejections() == 0 {
@@ -139,7 +140,7 @@ func (r *Relay) Health() error {
 	sum.Stale += h.previous.Stale
 	sum.Replays += h.previous.Replays
 	return fmt.Errorf("ovs relay: rejected in the last %v: %s; latest from %s: %w",
-		HealthWindow, sum.describe(), h.lastFrom, h.lastErr)
+		now.Sub(h.prevStart).Round(time.Second), sum.describe(), h.lastFrom, h.lastErr)
 }
 
 // LogTotals logs the relay's counts (gwd calls it at exit).
