@@ -140,7 +140,7 @@ func (r *Relay) Health() error {
 	sum.Stale += h.previous.Stale
 	sum.Replays += h.previous.Replays
 	return fmt.Errorf("ovs relay: rejected in the last %v: %s; latest from %s: %w",
-		now.Sub(h.prevStart).Round(time.Second), sum.describe(), h.lastFrom, h.lastErr)
+		max(now.Sub(h.prevStart), HealthWindow).Round(time.Second), sum.describe(), h.lastFrom, h.lastErr)
 }
 
 // LogTotals logs the relay's counts (gwd calls it at exit).
