@@ -14,5 +14,11 @@
 //
 // It then relays the datagrams OVS sends to that socket: their samples are
 // handed to the agent, which re-sequences them and exports them under the
-// box's identity (agent address, sub-agents, data sources).
+// box's identity (agent address, sub-agents, data sources). Anything else
+// on loopback can send there too, so the relay passes on only what OVS can
+// have sent: whole datagrams that decode completely, from allowed senders
+// (and the agent address OVS was given), samples of known bridges that
+// move forward as OVS's do within the OVS agent instance that sent them.
+// What it rejects is counted, logged at most once per LogEvery and shown
+// by Health; the sample_pool it sends per bridge never goes backwards.
 package ovs

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -78,7 +79,7 @@ func (Module) Start(ctx context.Context, env app.Env) (app.Instance, error) {
 		relay.conn.Close()
 		return nil, fmt.Errorf("modules.ovs.bridges: %w", err)
 	}
-	r := &instance{relay: relay, done: make(chan struct{}), opts: *o}
+	r := &moduleInstance{relay: relay, done: make(chan struct{}), opts: *o}
 	r.cfg.Store(env.Config)
 	samplingFor := func(speed uint64) int { return int(r.cfg.Load().Sampling.RateFor(config.Speed(speed))) }
 	prog := NewProgrammer(pc, log, samplingFor)
@@ -93,9 +94,11 @@ func (Module) Start(ctx context.Context, env app.Env) (app.Instance, error) {
 		if len(cfg.Sampling.Speeds) == 0 && cfg.Sampling.BPSRatio == 0 {
 			s.Sampling = int(cfg.Sampling.Rate) // one configured rate
 		} // else 0: the link-speed rule on the fastest port
-		if e := a.Address(); e.Addr.IsValid() {
+		e := a.Address()
+		if e.Addr.IsValid() {
 			s.Agent = e.Addr.String()
 		}
+		relay.SetAgentAddress(e.Addr) // datagrams with another agent address are not OVS's
 		return s
 	}
 	prog.Set(r.settings())
@@ -123,15 +126,15 @@ func (Module) Start(ctx context.Context, env app.Env) (app.Instance, error) {
 				prog.Set(r.settings())
 			case <-health.C:
 				_, err := prog.Status()
-				a.SetHealth(SourceName, err)
+				a.SetHealth(SourceName, errors.Join(err, relay.Health()))
 			}
 		}
 	}()
 	return r, nil
 }
 
-// instance is the running ovs module.
-type instance struct {
+// moduleInstance is the running ovs module.
+type moduleInstance struct {
 	prog     *Programmer
 	relay    *Relay
 	cfg      atomic.Pointer[config.Config]
@@ -143,7 +146,7 @@ type instance struct {
 // Reload applies a new configuration's polling, sampling and header size
 // to the sFlow row (one transaction, none when nothing changed); the other
 // keys of modules.ovs need a restart.
-func (r *instance) Reload(cfg *config.Config) error {
+func (r *moduleInstance) Reload(cfg *config.Config) error {
 	r.cfg.Store(cfg)
 	r.relay.SetPolling(cfg.Polling)
 	r.prog.Set(r.settings())
@@ -159,11 +162,14 @@ func optionsEqual(a, b Options) bool {
 }
 
 // Wait returns when the programmer has finished (after removing gwd's row
-// on a clean shutdown).
-func (r *instance) Wait() { <-r.done }
+// on a clean shutdown), and logs the relay's totals.
+func (r *moduleInstance) Wait() {
+	<-r.done
+	r.relay.LogTotals()
+}
 
 // Describe implements app.Describer.
-func (r *instance) Describe() string {
+func (r *moduleInstance) Describe() string {
 	return fmt.Sprintf("%s, relaying from %s", r.opts.OVSDB, r.relay.Addr())
 }
 

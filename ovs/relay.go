@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -26,7 +27,9 @@ const mergePriority = 10
 
 // RelayConfig configures the intake of OVS's datagrams.
 type RelayConfig struct {
-	// Listen is the intake address (default 127.0.0.1 on a free port).
+	// Listen is the intake address (default 127.0.0.1 on a port the
+	// kernel picks at random from its ephemeral range, so another on
+	// every start).
 	Listen netip.AddrPort
 	// Allow lists the senders accepted (default: loopback only).
 	Allow []netip.Prefix
@@ -42,30 +45,17 @@ type Sink interface {
 	SubmitFlow(ds agent.DataSource, s *sflow.Sample) error
 }
 
-// RelayStats counts what the relay received.
-type RelayStats struct {
-	Datagrams   uint64 // accepted datagrams
-	FlowSamples uint64 // flow samples relayed
-	Counters    uint64 // counter samples cached for the agent's schedule
-	Foreign     uint64 // datagrams from senders not allowed, dropped
-	Unmapped    uint64 // samples whose bridge is not known yet, dropped
-	Bad         uint64 // datagrams that did not decode
-}
-
-// ovsAgent is what the relay remembers of one OVS sub-agent (one bridge).
-type ovsAgent struct {
-	uptime uint32
-	bridge string // learned from the ports its samples name
-}
-
-// bridgeState is one bridge: its data source slot, the offsets that keep
-// sample_pool and drops monotonic across OVS restarts, its cached counters.
+// bridgeState is one bridge: its data source slot, the sample_pool and
+// drops gwd sends for it (sums of what the accepted samples grew by, so
+// they never go backwards, whatever OVS restarts or whatever comes in),
+// its cached counters.
 type bridgeState struct {
-	slot                uint32
-	poolOff, dropsOff   uint32
-	lastPool, lastDrops uint32
-	counters            cached
-	registered          bool
+	slot        uint32
+	pool, drops uint32
+	holdUntil   time.Time // no new OVS agent instance before (see ReplayHoldoff)
+	lastNew     time.Time // when the bridge last took a new OVS agent instance
+	counters    cached
+	registered  bool
 }
 
 // cached is the last counter sample OVS sent for a data source, kept as a
@@ -85,27 +75,43 @@ type portState struct {
 // the agent under the box's identity: flow samples at once, re-sequenced,
 // with monotonic sample pools; counter samples on the agent's schedule,
 // merged with gwd's own records for the same data source.
+//
+// Only what OVS can have sent goes on: a datagram from a sender not
+// allowed, with an agent address OVS was not given, or that does not
+// decode completely is dropped whole; samples are judged
+// against the OVS agent instance that sent them (see relay_agents.go), and
+// those of no known bridge, or that do not move forward as OVS's do, are
+// dropped. Everything dropped is counted (Stats), logged at most once per
+// LogEvery, and shown by Health.
 type Relay struct {
 	cfg  RelayConfig
 	sink Sink
 	log  *slog.Logger
 	conn *net.UDPConn
+	t0   time.Time // the relay's clock starts here
 
-	dec sflow.Decoder // read goroutine only
+	dec     sflow.Decoder // read goroutine only
+	scratch []byte        // re-encoding for the completeness check, under mu
 
 	mu         sync.Mutex
 	portBridge map[uint32]string // kernel ifIndex -> bridge, from OVSDB
 	bridges    map[string]*bridgeState
 	ports      map[uint32]*portState
-	subs       map[uint32]*ovsAgent
+	insts      []*instance          // OVS agent instances, oldest first
+	retired    map[uint32][2]uint32 // slot -> pool and drops last sent, of bridges gone
+	agentAddr  [2]netip.Addr
 	stats      RelayStats
+	health     healthState
+	rejectLog  limiter
+	dropLog    limiter
 	pollDec    sflow.Decoder // used by pollers, under mu
 	now        func() time.Time
 
 	// actions collected under mu and carried out after it is released
 	// (the agent's lock must never be taken while holding mu).
-	reg   []registration
-	flows []flowOut // read goroutine only
+	applyMu sync.Mutex
+	reg     []registration
+	flows   []flowOut // read goroutine only
 }
 
 type registration struct {
@@ -125,6 +131,18 @@ func NewRelay(cfg RelayConfig, sink Sink, log *slog.Logger) (*Relay, error) {
 	if !cfg.Listen.IsValid() {
 		cfg.Listen = netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), 0)
 	}
+	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(cfg.Listen))
+	if err != nil {
+		return nil, fmt.Errorf("ovs relay: listen on %s: %w", cfg.Listen, err)
+	}
+	_ = conn.SetReadBuffer(4 << 20)
+	r := newRelay(cfg, sink, log)
+	r.conn = conn
+	return r, nil
+}
+
+// newRelay is a relay without its socket (handle feeds it).
+func newRelay(cfg RelayConfig, sink Sink, log *slog.Logger) *Relay {
 	if len(cfg.Allow) == 0 {
 		cfg.Allow = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 	}
@@ -134,16 +152,13 @@ func NewRelay(cfg RelayConfig, sink Sink, log *slog.Logger) (*Relay, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(cfg.Listen))
-	if err != nil {
-		return nil, fmt.Errorf("ovs relay: listen on %s: %w", cfg.Listen, err)
-	}
-	_ = conn.SetReadBuffer(4 << 20)
 	return &Relay{
-		cfg: cfg, sink: sink, log: log, conn: conn,
+		cfg: cfg, sink: sink, log: log, t0: time.Now(),
 		portBridge: map[uint32]string{}, bridges: map[string]*bridgeState{},
-		ports: map[uint32]*portState{}, subs: map[uint32]*ovsAgent{}, now: time.Now,
-	}, nil
+		ports: map[uint32]*portState{}, retired: map[uint32][2]uint32{}, now: time.Now,
+		rejectLog: limiter{msg: "ovs relay: datagrams rejected"},
+		dropLog:   limiter{msg: "ovs relay: samples dropped"},
+	}
 }
 
 // Addr is the intake address to put in OVS's sFlow targets.
@@ -161,15 +176,22 @@ func (r *Relay) SetPolling(d time.Duration) {
 	r.mu.Unlock()
 }
 
-// Log is the relay's logger.
-func (r *Relay) Log() *slog.Logger { return r.log }
-
-// Stats returns the relay's counters.
-func (r *Relay) Stats() RelayStats {
+// SetAgentAddress tells the relay the agent address gwd gave OVS (the
+// sFlow row's agent); datagrams with another are rejected by sender. The
+// address given before stays accepted too, for the datagrams OVS sends
+// until it has applied the change. The invalid Addr turns the check off
+// (OVS then picks an address itself).
+func (r *Relay) SetAgentAddress(a netip.Addr) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.stats
+	a = a.Unmap()
+	if a != r.agentAddr[0] {
+		r.agentAddr = [2]netip.Addr{a, r.agentAddr[0]}
+	}
 }
+
+// Log is the relay's logger.
+func (r *Relay) Log() *slog.Logger { return r.log }
 
 // Run reads datagrams until ctx ends, then unregisters what it registered.
 func (r *Relay) Run(ctx context.Context) error {
@@ -187,7 +209,7 @@ func (r *Relay) Run(ctx context.Context) error {
 			}
 			return fmt.Errorf("ovs relay: read: %w", err)
 		}
-		r.handle(b[:n], src.Addr())
+		r.handle(b[:n], src)
 	}
 }
 
@@ -203,7 +225,7 @@ func (r *Relay) shutdown() {
 			r.reg = append(r.reg, registration{ds: agent.BridgeSource(b.slot), remove: true})
 		}
 	}
-	r.ports, r.bridges = map[uint32]*portState{}, map[string]*bridgeState{}
+	r.ports, r.bridges, r.insts = map[uint32]*portState{}, map[string]*bridgeState{}, nil
 	r.mu.Unlock()
 	r.apply()
 }
@@ -223,10 +245,13 @@ func (r *Relay) SetBridges(bridges []Bridge) {
 			}
 		}
 	}
+	var gonePorts []uint32
+	var goneBridges []string
 	for ifIndex, p := range r.ports {
 		if _, ok := r.portBridge[ifIndex]; !ok {
 			if p.registered {
 				r.reg = append(r.reg, registration{ds: agent.InterfaceSource(ifIndex), remove: true})
+				gonePorts = append(gonePorts, ifIndex)
 			}
 			delete(r.ports, ifIndex)
 		}
@@ -236,62 +261,59 @@ func (r *Relay) SetBridges(bridges []Bridge) {
 			if b.registered {
 				r.reg = append(r.reg, registration{ds: agent.BridgeSource(b.slot), remove: true})
 			}
+			r.retired[b.slot] = [2]uint32{b.pool, b.drops}
 			delete(r.bridges, name)
+			goneBridges = append(goneBridges, name)
 		}
 	}
-	for _, s := range r.subs {
-		if !names[s.bridge] {
-			s.bridge = ""
-		}
-	}
+	r.forgetBridges(names)
 	r.mu.Unlock()
 	r.apply()
+	if len(gonePorts)+len(goneBridges) > 0 {
+		slices.Sort(gonePorts)
+		slices.Sort(goneBridges)
+		r.log.Info("ovs relay: no longer relayed", "bridges", goneBridges, "ports", gonePorts)
+	}
 }
 
 // handle processes one datagram from src.
-func (r *Relay) handle(b []byte, src netip.Addr) {
+func (r *Relay) handle(b []byte, src netip.AddrPort) {
 	r.mu.Lock()
-	if !r.allowed(src) {
+	r.stats.Received++
+	now := r.now()
+	if !r.allowed(src.Addr()) {
 		r.stats.Foreign++
+		r.rejected(now, src, errSender)
 		r.mu.Unlock()
 		return
 	}
 	dg, err := r.dec.Decode(b)
-	if err != nil && dg == nil {
-		r.stats.Bad++
-		r.mu.Unlock()
-		return
+	if err == nil {
+		err = r.complete(dg, b)
 	}
 	if err != nil {
 		r.stats.Bad++
+		r.rejected(now, src, err)
+		r.mu.Unlock()
+		return
+	}
+	if a, got := r.agentAddr, dg.AgentAddress.Unmap(); a[0].IsValid() && got != a[0] && (!a[1].IsValid() || got != a[1]) {
+		r.stats.Foreign++
+		r.rejected(now, src, fmt.Errorf("agent address %v, OVS was given %v", dg.AgentAddress, a[0]))
+		r.mu.Unlock()
+		return
 	}
 	r.stats.Datagrams++
-	sub := r.subs[dg.SubAgentID]
-	if sub == nil {
-		sub = &ovsAgent{}
-		r.subs[dg.SubAgentID] = sub
-	}
-	if dg.Uptime < sub.uptime {
-		// OVS restarted this agent (its sFlow row changed, or vswitchd
-		// restarted): its numbering of bridges may have changed, and its
-		// pools start again from zero.
-		if b := r.bridges[sub.bridge]; b != nil {
-			b.restart()
-		}
-		sub.bridge = ""
-	}
-	sub.uptime = dg.Uptime
-	var now time.Time
-	for i := range dg.Samples {
-		s := &dg.Samples[i]
-		switch s.Tag {
-		case sflow.SampleFlow, sflow.SampleFlowExpanded:
-			r.flowLocked(sub, s)
-		case sflow.SampleCounters, sflow.SampleCountersExpanded:
-			if now.IsZero() {
-				now = r.now()
+	t := r.ms(now)
+	if in := r.instanceFor(dg, now, t, src); in != nil {
+		for i := range dg.Samples {
+			s := &dg.Samples[i]
+			switch s.Tag {
+			case sflow.SampleFlow, sflow.SampleFlowExpanded:
+				r.flowLocked(in, dg, s, now, t, src)
+			case sflow.SampleCounters, sflow.SampleCountersExpanded:
+				r.countersLocked(in, dg, s, now, t, src)
 			}
-			r.countersLocked(sub, s, now)
 		}
 	}
 	needApply := len(r.reg) > 0
@@ -301,6 +323,8 @@ func (r *Relay) handle(b []byte, src netip.Addr) {
 		r.apply()
 	}
 }
+
+var errSender = errors.New("sender not allowed")
 
 func (r *Relay) allowed(a netip.Addr) bool {
 	a = a.Unmap()
@@ -312,32 +336,15 @@ func (r *Relay) allowed(a netip.Addr) bool {
 	return false
 }
 
-// learn maps an OVS sub-agent to the bridge of a port its sample names.
-func (r *Relay) learn(sub *ovsAgent, ifIndex uint32) {
-	if br, ok := r.portBridge[ifIndex]; ok {
-		sub.bridge = br
-	}
-}
-
-// bridgeOf returns the state of the sub-agent's bridge, or nil when it is
-// not known yet (then the only bridge, if there is just one).
-func (r *Relay) bridgeOf(sub *ovsAgent) *bridgeState {
-	name := sub.bridge
-	if name == "" {
-		seen := map[string]bool{}
-		for _, b := range r.portBridge {
-			seen[b] = true
-		}
-		if len(seen) != 1 {
-			return nil
-		}
-		for b := range seen {
-			name = b
-		}
-	}
+// bridge returns the state of a bridge, made on first use.
+func (r *Relay) bridge(name string) *bridgeState {
 	b := r.bridges[name]
 	if b == nil {
 		b = &bridgeState{slot: r.slotFor(name)}
+		// A bridge that comes back (or a new one on a slot used before)
+		// goes on from what its data source last sent.
+		t := r.retired[b.slot]
+		b.pool, b.drops = t[0], t[1]
 		r.bridges[name] = b
 	}
 	return b
@@ -359,66 +366,53 @@ func (r *Relay) slotFor(name string) uint32 {
 	return n
 }
 
-// restart folds the last pool and drops into the offsets, so the values
-// sent keep growing after OVS starts counting again from zero.
-func (b *bridgeState) restart() {
-	b.poolOff += b.lastPool
-	b.dropsOff += b.lastDrops
-	b.lastPool, b.lastDrops = 0, 0
-}
-
-func (r *Relay) flowLocked(sub *ovsAgent, s *sflow.Sample) {
-	if s.Input.Format == 0 {
-		r.learn(sub, s.Input.Value)
-	}
-	if sub.bridge == "" && s.Output.Format == 0 {
-		r.learn(sub, s.Output.Value)
-	}
-	b := r.bridgeOf(sub)
-	if b == nil {
+// flowLocked relays a flow sample of instance in: its ports must not be
+// another bridge's, and it must move forward; the pool and drops sent are
+// the bridge's totals.
+func (r *Relay) flowLocked(in *instance, dg *sflow.Datagram, s *sflow.Sample, now time.Time, t int64, src netip.AddrPort) {
+	if !r.portOK(s.Input, in.bridge) || !r.portOK(s.Output, in.bridge) {
 		r.stats.Unmapped++
+		r.dropped(now, src, fmt.Errorf("sub-agent %d (%s), ports %d/%d: %w", dg.SubAgentID, in.bridge, s.Input.Value, s.Output.Value, errPorts))
 		return
 	}
-	if s.SamplePool < b.lastPool && b.lastPool-s.SamplePool < 1<<31 {
-		b.restart() // went backwards by less than a wrap: a restart
+	dPool, dDrops, ok := in.acceptFlow(s)
+	if !ok {
+		r.stats.Backwards++
+		r.dropped(now, src, fmt.Errorf("sub-agent %d (%s), sequence %d, pool %d, drops %d after %d, %d, %d: %w",
+			dg.SubAgentID, in.bridge, s.SequenceNumber, s.SamplePool, s.Drops, in.seq, in.pool, in.drops, errBackwards))
+		return
 	}
-	b.lastPool, b.lastDrops = s.SamplePool, s.Drops
-	s.SamplePool += b.poolOff
-	s.Drops += b.dropsOff
+	r.heard(in, dg.SequenceNumber, now, t)
+	b := in.b
+	b.pool += dPool
+	b.drops += dDrops
+	s.SamplePool, s.Drops = b.pool, b.drops
 	r.stats.FlowSamples++
 	r.flows = append(r.flows, flowOut{ds: agent.BridgeSource(b.slot), s: s})
 }
 
-func (r *Relay) countersLocked(sub *ovsAgent, s *sflow.Sample, now time.Time) {
-	switch {
-	case s.SourceIDType == 0:
-		ifIndex := s.SourceIDIndex
-		r.learn(sub, ifIndex)
-		if _, ok := r.portBridge[ifIndex]; !ok {
-			r.stats.Unmapped++
-			return
-		}
-		p := r.ports[ifIndex]
-		if p == nil {
-			p = &portState{}
-			r.ports[ifIndex] = p
-		}
-		p.counters.store(s, now)
-		if !p.registered {
-			p.registered = true
-			r.reg = append(r.reg, registration{ds: agent.InterfaceSource(ifIndex), poller: r.poller(func() *cached {
-				if p := r.ports[ifIndex]; p != nil {
-					return &p.counters
-				}
-				return nil
-			})})
-		}
-	case s.SourceIDType == 2 && s.SourceIDIndex >= 1000:
-		b := r.bridgeOf(sub)
-		if b == nil {
-			r.stats.Unmapped++
-			return
-		}
+// countersLocked caches a counter sample of instance in for the agent's
+// schedule: a port of its bridge (0:ifIndex) or the bridge itself
+// (2:(1000+n)), with a sequence number that moved forward.
+func (r *Relay) countersLocked(in *instance, dg *sflow.Datagram, s *sflow.Sample, now time.Time, t int64, src netip.AddrPort) {
+	port := s.SourceIDType == 0
+	if !port && (s.SourceIDType != 2 || s.SourceIDIndex < 1000) {
+		return // not a data source OVS sends
+	}
+	if port && r.portBridge[s.SourceIDIndex] != in.bridge {
+		r.stats.Unmapped++
+		r.dropped(now, src, fmt.Errorf("sub-agent %d (%s), counters of %d:%d: %w", dg.SubAgentID, in.bridge, s.SourceIDType, s.SourceIDIndex, errPorts))
+		return
+	}
+	if !in.acceptCounters(s, dg.Uptime, r.cfg.Polling) {
+		r.stats.Backwards++
+		r.dropped(now, src, fmt.Errorf("sub-agent %d (%s), counters of %d:%d, sequence %d: %w", dg.SubAgentID, in.bridge, s.SourceIDType, s.SourceIDIndex, s.SequenceNumber, errBackwards))
+		return
+	}
+	r.heard(in, dg.SequenceNumber, now, t)
+	r.stats.Counters++
+	if !port {
+		b := in.b
 		b.counters.store(s, now)
 		if !b.registered {
 			b.registered = true
@@ -432,10 +426,24 @@ func (r *Relay) countersLocked(sub *ovsAgent, s *sflow.Sample, now time.Time) {
 				return nil
 			})})
 		}
-	default:
 		return
 	}
-	r.stats.Counters++
+	ifIndex := s.SourceIDIndex
+	p := r.ports[ifIndex]
+	if p == nil {
+		p = &portState{}
+		r.ports[ifIndex] = p
+	}
+	p.counters.store(s, now)
+	if !p.registered {
+		p.registered = true
+		r.reg = append(r.reg, registration{ds: agent.InterfaceSource(ifIndex), poller: r.poller(func() *cached {
+			if p := r.ports[ifIndex]; p != nil {
+				return &p.counters
+			}
+			return nil
+		})})
+	}
 }
 
 // store keeps s as a one-sample datagram made of its bytes as received.
@@ -466,8 +474,11 @@ func (r *Relay) poller(find func() *cached) agent.Poller {
 }
 
 // apply carries out the registrations collected under mu, without holding
-// it (the agent's lock must not be taken inside mu).
+// it (the agent's lock must not be taken inside mu), in the order they were
+// collected: applyMu keeps a later batch from overtaking an earlier one.
 func (r *Relay) apply() {
+	r.applyMu.Lock()
+	defer r.applyMu.Unlock()
 	r.mu.Lock()
 	reg := r.reg
 	r.reg = nil

@@ -20,18 +20,43 @@ const ovsCapture = "ovs-3.1-userspace-netdev.pcap"
 
 var br0 = []Bridge{{Name: "br0", Ports: []Port{{Name: "br0", IfIndex: 8, Type: "internal"}, {Name: "veth1", IfIndex: 10}, {Name: "veth2", IfIndex: 12}}}}
 
+// ovsPacket is one datagram of the capture and when it arrived.
+type ovsPacket struct {
+	b  []byte
+	at time.Time
+}
+
 // loadOVS returns the UDP payloads of ovsCapture.
 func loadOVS(t testing.TB) [][]byte {
+	t.Helper()
+	var out [][]byte
+	for _, p := range loadOVSPackets(t) {
+		out = append(out, p.b)
+	}
+	return out
+}
+
+// loadOVSPackets returns the datagrams of ovsCapture with their times.
+func loadOVSPackets(t testing.TB) []ovsPacket {
 	t.Helper()
 	pkts, err := capture.ReadFile(testutil.Capture(t, ovsCapture))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out [][]byte
+	var out []ovsPacket
 	for _, p := range pkts {
-		out = append(out, p.Payload)
+		out = append(out, ovsPacket{p.Payload, p.Timestamp})
 	}
 	return out
+}
+
+// feed hands datagrams to the relay as if they arrived at their times.
+func feed(r *Relay, pkts ...ovsPacket) {
+	for _, p := range pkts {
+		at := p.at
+		r.now = func() time.Time { return at }
+		r.handle(p.b, loopbackSender)
+	}
 }
 
 func newTestRelay(t testing.TB, sink Sink) *Relay {
@@ -44,17 +69,18 @@ func newTestRelay(t testing.TB, sink Sink) *Relay {
 	return r
 }
 
-var loopback = netip.MustParseAddr("127.0.0.1")
+var (
+	loopback       = netip.MustParseAddr("127.0.0.1")
+	loopbackSender = netip.AddrPortFrom(loopback, 40000)
+)
 
 func TestRelayCaptureFlowsAndCounters(t *testing.T) {
 	sink := fakeagent.New()
 	r := newTestRelay(t, sink)
 	r.SetBridges(br0)
-	for _, b := range loadOVS(t) {
-		r.handle(b, loopback)
-	}
+	feed(r, loadOVSPackets(t)...)
 	st := r.Stats()
-	if st.Datagrams != 11 || st.FlowSamples != 16 || st.Unmapped != 0 || st.Foreign != 0 {
+	if st.Received != 11 || st.Datagrams != 11 || st.FlowSamples != 16 || st.Counters != 36 || st.rejections() != 0 || st.Restarts != 0 {
 		t.Fatalf("stats %+v", st)
 	}
 	want := agent.BridgeSource(r.bridges["br0"].slot)
@@ -92,8 +118,12 @@ func TestRelayCaptureFlowsAndCounters(t *testing.T) {
 			t.Errorf("%v records %v", ds, names)
 		}
 	}
+	if err := r.Health(); err != nil {
+		t.Errorf("Health() = %v after OVS's own datagrams", err)
+	}
 	// Stale counters are not sent.
-	r.now = func() time.Time { return time.Now().Add(time.Minute) }
+	last := r.now()
+	r.now = func() time.Time { return last.Add(time.Minute) }
 	if recs, _ := sink.Poller(agent.InterfaceSource(10)).Poll(nil); len(recs) != 0 {
 		t.Errorf("stale counters relayed: %d records", len(recs))
 	}
@@ -108,31 +138,27 @@ func TestRelayPoolMonotonicAcrossRestart(t *testing.T) {
 	sink := fakeagent.New()
 	r := newTestRelay(t, sink)
 	r.SetBridges(br0)
-	send := func(uptime, pool, drops uint32) {
-		b, err := sflow.AppendDatagram(nil, &sflow.Datagram{AgentAddress: loopback, Uptime: uptime, Samples: []sflow.Sample{{
-			Tag: sflow.SampleFlow, SourceIDType: 2, SourceIDIndex: 1000, SamplingRate: 1, SamplePool: pool, Drops: drops,
-			Input: sflow.Interface{Value: 10}, Output: sflow.Interface{Value: 12},
-			Records: []sflow.Record{&sflow.ExtendedSwitch{}},
-		}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.handle(b, loopback)
-	}
-	send(1000, 100, 2)
-	send(2000, 150, 3)
-	send(500, 5, 0) // the row changed: OVS restarted its agent
-	send(1500, 30, 1)
+	o := newOVSStream(t, r, 0, 10) // OVS runs since long before gwd
+	o.send(1000, o.next(), o.next())
+	o.send(2000, o.next())
+	o.restart(6600) // the row changed: OVS restarted its agent
+	o.send(7100, o.next())
+	o.drops++ // one sample lost in OVS
+	o.send(8100, o.next(), o.next())
 	var pools, drops []uint32
 	for _, f := range sink.Flows() {
 		pools = append(pools, f.Sample.SamplePool)
 		drops = append(drops, f.Sample.Drops)
 	}
-	if want := []uint32{100, 150, 155, 180}; !equal(pools, want) {
+	// From OVS's pool at first, then growing by what OVS's grew by.
+	if want := []uint32{10010, 10020, 10030, 10040, 10050, 10060}; !equal(pools, want) {
 		t.Errorf("pools %v, want %v", pools, want)
 	}
-	if want := []uint32{2, 3, 3, 4}; !equal(drops, want) {
+	if want := []uint32{0, 0, 0, 0, 1, 1}; !equal(drops, want) {
 		t.Errorf("drops %v, want %v", drops, want)
+	}
+	if st := r.Stats(); st.Restarts != 1 || st.rejections() != 0 {
+		t.Errorf("stats %+v", st)
 	}
 }
 
@@ -153,7 +179,7 @@ func TestRelayDropsForeignSenders(t *testing.T) {
 	r := newTestRelay(t, sink)
 	r.SetBridges(br0)
 	dgs := loadOVS(t)
-	r.handle(dgs[0], netip.MustParseAddr("192.0.2.7"))
+	r.handle(dgs[0], netip.MustParseAddrPort("192.0.2.7:6343"))
 	if st := r.Stats(); st.Foreign != 1 || st.Datagrams != 0 || len(sink.Flows()) != 0 {
 		t.Fatalf("stats %+v, %d flows", st, len(sink.Flows()))
 	}
@@ -163,9 +189,7 @@ func TestRelayUnmappedWithTwoBridges(t *testing.T) {
 	sink := fakeagent.New()
 	r := newTestRelay(t, sink)
 	r.SetBridges([]Bridge{{Name: "br0", Ports: []Port{{Name: "x", IfIndex: 90}}}, {Name: "br1", Ports: []Port{{Name: "y", IfIndex: 91}}}})
-	for _, b := range loadOVS(t) {
-		r.handle(b, loopback)
-	}
+	feed(r, loadOVSPackets(t)...)
 	if st := r.Stats(); st.FlowSamples != 0 || st.Unmapped == 0 {
 		t.Fatalf("samples of unknown ports relayed: %+v", st)
 	}
