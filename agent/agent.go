@@ -326,7 +326,9 @@ func (a *Agent) Reconfigure(cfg Config) error {
 	a.cfg = cfg
 	a.exporter = ex
 	old.close()
-	a.electLocked()
+	a.mu.Unlock()
+	a.Elect() // lists the addresses without holding the lock
+	a.mu.Lock()
 	a.poke()
 	return nil
 }
@@ -353,17 +355,18 @@ func (a *Agent) Collectors() []CollectorStats {
 // Elect re-runs the agent address election now.
 func (a *Agent) Elect() Election {
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.electLocked()
-	return a.address
-}
-
-func (a *Agent) electLocked() {
+	cfg := a.cfg.Address
+	a.mu.Unlock()
+	// List the box's addresses (a netlink dump, slow with thousands of
+	// links) without holding the lock the polls need; none is needed when
+	// the address is configured.
 	var addrs []IfAddr
 	var err error
-	if a.addrs != nil {
+	if a.addrs != nil && !cfg.IP.IsValid() {
 		addrs, err = a.addrs.Addresses()
 	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	e := elect(a.cfg.Address, addrs, err)
 	if e != a.address {
 		select {
@@ -377,6 +380,7 @@ func (a *Agent) electLocked() {
 		}
 	}
 	a.address = e
+	return e
 }
 
 // Run polls and exports until ctx ends. Polls happen on whole seconds; each

@@ -12,32 +12,36 @@ import (
 // through netlink address and link notifications.
 type SystemAddresses struct{}
 
-// Addresses implements AddressWatcher.
+// Addresses implements AddressWatcher with two netlink dumps whatever the
+// number of links: the links (names, flags) and every address of the box
+// (net.Interface.Addrs would dump all addresses once per link).
 func (SystemAddresses) Addresses() ([]IfAddr, error) {
 	ifs, err := net.Interfaces()
 	if err != nil {
 		return nil, err
 	}
-	var out []IfAddr
+	byIndex := make(map[int]net.Interface, len(ifs))
 	for _, ifc := range ifs {
-		addrs, err := ifc.Addrs()
-		if err != nil {
+		byIndex[ifc.Index] = ifc
+	}
+	addrs, err := netlink.AddrList(nil, netlink.FAMILY_ALL)
+	if err != nil {
+		return nil, err
+	}
+	var out []IfAddr
+	for _, a := range addrs {
+		ifc, ok := byIndex[a.LinkIndex]
+		if !ok || a.IPNet == nil {
 			continue // the interface went away meanwhile
 		}
-		for _, a := range addrs {
-			n, ok := a.(*net.IPNet)
-			if !ok {
-				continue
-			}
-			ip, ok := netip.AddrFromSlice(n.IP)
-			if !ok {
-				continue
-			}
-			out = append(out, IfAddr{
-				Interface: ifc.Name, Index: ifc.Index, Addr: ip.Unmap(),
-				Up: ifc.Flags&net.FlagUp != 0, Loopback: ifc.Flags&net.FlagLoopback != 0,
-			})
+		ip, ok := netip.AddrFromSlice(a.IP)
+		if !ok {
+			continue
 		}
+		out = append(out, IfAddr{
+			Interface: ifc.Name, Index: ifc.Index, Addr: ip.Unmap(),
+			Up: ifc.Flags&net.FlagUp != 0, Loopback: ifc.Flags&net.FlagLoopback != 0,
+		})
 	}
 	return out, nil
 }
