@@ -72,18 +72,14 @@ func (i *instance) Describe() string {
 	return strconv.Itoa(len(i.h.Interfaces())) + " interfaces"
 }
 
-// Label implements app.Labeler: interface names for 0:ifIndex.
-func (i *instance) Label(ds agent.DataSource) string {
-	if ds == agent.HostSource {
-		return "the host"
+// Labels implements app.Labeler: the host, and interface names for
+// 0:ifIndex.
+func (i *instance) Labels() map[agent.DataSource]string {
+	ifs := i.h.Interfaces()
+	out := make(map[agent.DataSource]string, len(ifs)+1)
+	out[agent.HostSource] = "the host"
+	for _, f := range ifs {
+		out[agent.InterfaceSource(f.IfIndex)] = "interface " + f.Name
 	}
-	if ds.Type != 0 {
-		return ""
-	}
-	for _, f := range i.h.Interfaces() {
-		if f.IfIndex == ds.Index {
-			return "interface " + f.Name
-		}
-	}
-	return ""
+	return out
 }

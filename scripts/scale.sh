@@ -103,7 +103,7 @@ CONF
 rundir=()
 "$bin" run --help 2>&1 | grep -q -- -run-dir && rundir=(--run-dir "$tmp/run")
 exec_gwd=$(date +%s.%N)
-ip netns exec "$A" "$bin" run --config "$tmp/gwd.yaml" "${rundir[@]}" > "$tmp/gwd.log" 2>&1 &
+ip netns exec "$A" "$bin" run ${GWD_ARGS:-} --config "$tmp/gwd.yaml" "${rundir[@]}" > "$tmp/gwd.log" 2>&1 &
 gpid=$!
 pids+=("$gpid")
 agents=("$gpid")

@@ -65,7 +65,7 @@ type Describer interface {
 // Labeler is implemented by instances that can name data sources
 // (interface names) in the summary.
 type Labeler interface {
-	Label(ds agent.DataSource) string
+	Labels() map[agent.DataSource]string
 }
 
 // Env is what a module gets when it starts.
@@ -288,17 +288,20 @@ func (r *Runtime) Status() []Status {
 	return out
 }
 
-// Label names a data source through the running modules (an interface
-// name), or returns "".
-func (r *Runtime) Label(ds agent.DataSource) string {
+// Labels names data sources through the running modules (interface
+// names); the first module to name one wins.
+func (r *Runtime) Labels() map[agent.DataSource]string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	out := map[agent.DataSource]string{}
 	for _, m := range r.modules {
 		if l, ok := r.running[m.Section().Name].(Labeler); ok {
-			if s := l.Label(ds); s != "" {
-				return s
+			for ds, s := range l.Labels() {
+				if _, taken := out[ds]; !taken {
+					out[ds] = s
+				}
 			}
 		}
 	}
-	return ""
+	return out
 }

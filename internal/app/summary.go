@@ -10,6 +10,10 @@ import (
 	"gwd/config"
 )
 
+// maxListed bounds the data sources the summary lists one by one (a box
+// with thousands of links gets a count).
+const maxListed = 32
+
 // Summary writes what gwd is doing, for the start of `gwd run`: the agent
 // address, the data sources (named by the modules), the collectors and the
 // state of every module.
@@ -33,9 +37,14 @@ func (r *Runtime) Summary(w io.Writer, header string) {
 		return keys[i].Index < keys[j].Index
 	})
 	fmt.Fprintf(w, "  data sources    %d\n", len(keys))
-	for _, ds := range keys {
+	labels := r.Labels()
+	for i, ds := range keys {
+		if i == maxListed {
+			fmt.Fprintf(w, "    ... and %d more\n", len(keys)-maxListed)
+			break
+		}
 		what := strings.Join(dss[ds], "+")
-		if l := r.Label(ds); l != "" {
+		if l := labels[ds]; l != "" {
 			what += ", " + l
 		}
 		fmt.Fprintf(w, "    %-12s %s\n", ds, what)
