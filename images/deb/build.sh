@@ -16,10 +16,11 @@ commit=$(git -C "$here" rev-parse HEAD 2>/dev/null || echo unknown)
 # Debian versions start with a digit: v1.2.0-3-gabc -> 1.2.0+3+gabc; a bare
 # commit hash (no tag yet) -> 0~git<commit time>.<hash>.
 epoch=$(date -u -d "$date" +%s)
-case $version in
-v[0-9]* | [0-9]*) debver=$(echo "${version#v}" | tr -- '-_' '++') ;;
-*) debver="0~git$(date -u -d "@$epoch" +%Y%m%d%H%M%S).$(echo "$version" | tr -- '-_' '++')" ;;
-esac
+if [[ $version =~ ^v?[0-9]+\.[0-9] ]]; then
+	debver=$(echo "${version#v}" | tr -- '-_' '++')
+else
+	debver="0~git$(date -u -d "@$epoch" +%Y%m%d%H%M%S).$(echo "$version" | tr -- '-_' '++')"
+fi
 arch=$(dpkg --print-architecture)
 # The newest glibc symbol version the binary needs: its one dependency.
 glibc=$(objdump -T "$bin" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -n1)
