@@ -35,10 +35,11 @@ LDFLAGS   := -linkmode=internal -X main.version=$(VERSION) -X main.commit=$(COMM
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/gwd
 
-# The Debian package bin/gwd_<version>_<arch>.deb (images/deb/, built with
-# dpkg-deb): /usr/sbin/gwd, /etc/gwd/gwd.yaml, the systemd unit, gwd(8).
+# The Debian package DEBDIR/gwd_<version>_<arch>.deb (images/deb/, built
+# with dpkg-deb): /usr/sbin/gwd, /etc/gwd/gwd.yaml, the systemd unit, gwd(8).
+DEBDIR ?= bin
 deb: build
-	./images/deb/build.sh $(BIN) '$(VERSION)' '$(DATE)' bin
+	./images/deb/build.sh $(BIN) '$(VERSION)' '$(DATE)' $(DEBDIR)
 
 # Runs the agent in the foreground on the built-in default configuration
 # (config/default.yaml, embedded in the binary): host and interface counters
