@@ -376,3 +376,23 @@ func TestKubernetes(t *testing.T) {
 		t.Errorf("%d volumes, %d mounted", len(volumes), len(mounts))
 	}
 }
+
+// TestReadmeYAML: every ```yaml block of the notes in images/ is a
+// configuration `gwd config check` accepts.
+func TestReadmeYAML(t *testing.T) {
+	block := regexp.MustCompile("(?s)```yaml\n(.*?)```")
+	n := 0
+	for _, path := range []string{"sonic/README.md", "container/README.md"} {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, m := range block.FindAllSubmatch(data, -1) {
+			parse(t, path+" block "+strconv.Itoa(i+1), m[1])
+			n++
+		}
+	}
+	if n < 2 {
+		t.Errorf("found %d yaml blocks, want the SONiC notes' two", n)
+	}
+}
