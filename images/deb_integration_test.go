@@ -76,7 +76,7 @@ func TestIntegrationDeb(t *testing.T) {
 	sh(t, "dpkg", "-i", deb)
 
 	out := sh(t, "/usr/sbin/gwd", "version")
-	if !strings.HasPrefix(out, "gwd ") || strings.Contains(out, "dev") || strings.Contains(out, "unknown") {
+	if f := strings.Fields(out); len(f) != 6 || f[0] != "gwd" || f[1] == "dev" || f[3] == "unknown" || f[5] == "unknown" {
 		t.Errorf("gwd version: %q, want the version, commit and date set by make", out)
 	}
 	cmd := exec.Command("/usr/sbin/gwd", "config", "check", "--config", "/etc/gwd/gwd.yaml")

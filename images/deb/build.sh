@@ -15,7 +15,8 @@ commit=$(git -C "$here" rev-parse HEAD 2>/dev/null || echo unknown)
 
 # Debian versions start with a digit: v1.2.0-3-gabc -> 1.2.0+3+gabc; a bare
 # commit hash (no tag yet) -> 0~git<commit time>.<hash>.
-epoch=$(date -u -d "$date" +%s)
+# Outside a git checkout (DATE unknown): SOURCE_DATE_EPOCH, else 0.
+epoch=$(date -u -d "$date" +%s 2>/dev/null || echo "${SOURCE_DATE_EPOCH:-0}")
 if [[ $version =~ ^v?[0-9]+\.[0-9] ]]; then
 	debver=$(echo "${version#v}" | tr -- '-_' '++')
 else
