@@ -5,7 +5,7 @@ PKGS      := ./...
 FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
 
-.PHONY: all build run test test-short test-deps bench fuzz lint generate check-generated clean footprint scale gpu-check
+.PHONY: all build deb run test test-short test-deps bench fuzz lint generate check-generated clean footprint scale gpu-check
 
 all: build
 
@@ -24,11 +24,22 @@ export CGO_CFLAGS
 
 # Internal linking keeps the cgo build (NVML) from touching ~5 MB more of the
 # binary at start-up through the system linker's relocations (RSS 21 -> 16 MB).
+# `gwd version` prints version, commit and build date; the date is the last
+# commit's (git log -1 --format=%cI), not the wall clock, so that a build of a
+# commit is reproducible.
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-LDFLAGS   := -linkmode=internal -X main.version=$(VERSION)
+COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+DATE      ?= $(shell git log -1 --format=%cI 2>/dev/null || echo unknown)
+LDFLAGS   := -linkmode=internal -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/gwd
+
+# The Debian package DEBDIR/gwd_<version>_<arch>.deb (images/deb/, built
+# with dpkg-deb): /usr/sbin/gwd, /etc/gwd/gwd.yaml, the systemd unit, gwd(8).
+DEBDIR ?= bin
+deb: build
+	./images/deb/build.sh $(BIN) '$(VERSION)' '$(DATE)' $(DEBDIR)
 
 # Runs the agent in the foreground on the built-in default configuration
 # (config/default.yaml, embedded in the binary): host and interface counters

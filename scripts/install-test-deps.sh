@@ -7,8 +7,10 @@ set -euo pipefail
 # Real components used by integration tests (internal/testbed; see
 # ../shared/TESTBED.md). Installed without recommends: libvirt-daemon would
 # otherwise pull in qemu and more.
+# lintian, binutils (objdump, strip) and systemd (systemd-analyze) check the
+# .deb that `make deb` builds (images/, TestIntegrationDeb).
 PACKAGES=(iproute2 iputils-ping procps ethtool openvswitch-switch redis-server snmpd
-  bird2 libvirt-daemon libvirt-clients)
+  bird2 libvirt-daemon libvirt-clients lintian binutils systemd man-db)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -14,8 +14,11 @@ import (
 	"os"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version, commit and date are set at build time with -ldflags "-X
+// main.version=... -X main.commit=... -X main.date=..." (the Makefile: git
+// describe, the commit hash and the commit's date, so builds are
+// reproducible).
+var version, commit, date = "dev", "unknown", "unknown"
 
 const usage = `gwd is the box's one sFlow v5 agent.
 
@@ -45,7 +48,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "decode":
 		return cmdDecode(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
-		fmt.Fprintf(stdout, "gwd %s\n", version)
+		fmt.Fprintf(stdout, "gwd %s commit %s built %s\n", version, commit, date)
 		return 0
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
