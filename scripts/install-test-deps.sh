@@ -6,9 +6,11 @@ set -euo pipefail
 
 # Real components used by integration tests (internal/testbed; see
 # ../shared/TESTBED.md). Installed without recommends: libvirt-daemon would
-# otherwise pull in qemu and more.
+# otherwise pull in qemu and more. chromium drives the web page's browser
+# test (web/, through chromedp); prometheus brings promtool, which checks
+# /metrics.
 PACKAGES=(iproute2 iputils-ping procps ethtool openvswitch-switch redis-server snmpd
-  bird2 libvirt-daemon libvirt-clients)
+  bird2 libvirt-daemon libvirt-clients chromium prometheus)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -45,7 +45,7 @@ var (
 	mIfPkts     = desc("gwd_interface_packets_total", "Interface packets, unicast+multicast+broadcast (if_counters 0:1).", "ifindex", "name", "direction")
 	mIfErrors   = desc("gwd_interface_errors_total", "Interface errors (if_counters 0:1).", "ifindex", "name", "direction")
 	mIfDiscards = desc("gwd_interface_discards_total", "Interface discards (if_counters 0:1).", "ifindex", "name", "direction")
-	mIfSpeed    = desc("gwd_interface_speed_bits_per_second", "Interface speed (if_counters 0:1).", "ifindex", "name")
+	mIfSpeed    = desc("gwd_interface_speed_bytes", "Interface speed in bytes per second, ifSpeed/8 (if_counters 0:1).", "ifindex", "name")
 )
 
 // collector is /metrics: gwd's own counters and the latest counters sent.
@@ -152,13 +152,18 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		f, idx, name := d.ifc, strconv.FormatUint(uint64(ds.Index), 10), names[i]
 		counter(ch, mIfBytes, float64(f.InOctets), idx, name, "in")
 		counter(ch, mIfBytes, float64(f.OutOctets), idx, name, "out")
-		counter(ch, mIfPkts, float64(uint64(f.InUcastPkts)+uint64(f.InMulticastPkts)+uint64(f.InBroadcastPkts)), idx, name, "in")
-		counter(ch, mIfPkts, float64(uint64(f.OutUcastPkts)+uint64(f.OutMulticastPkts)+uint64(f.OutBroadcastPkts)), idx, name, "out")
-		counter(ch, mIfErrors, float64(f.InErrors), idx, name, "in")
-		counter(ch, mIfErrors, float64(f.OutErrors), idx, name, "out")
-		counter(ch, mIfDiscards, float64(f.InDiscards), idx, name, "in")
-		counter(ch, mIfDiscards, float64(f.OutDiscards), idx, name, "out")
-		gauge(ch, mIfSpeed, float64(f.IfSpeed), idx, name)
+		counter(ch, mIfPkts, float64(known(f.InUcastPkts, f.InMulticastPkts, f.InBroadcastPkts)), idx, name, "in")
+		counter(ch, mIfPkts, float64(known(f.OutUcastPkts, f.OutMulticastPkts, f.OutBroadcastPkts)), idx, name, "out")
+		for _, v := range []struct {
+			d   *prometheus.Desc
+			n   uint32
+			dir string
+		}{{mIfErrors, f.InErrors, "in"}, {mIfErrors, f.OutErrors, "out"}, {mIfDiscards, f.InDiscards, "in"}, {mIfDiscards, f.OutDiscards, "out"}} {
+			if v.n != unknown { // not counted by the device: no series
+				counter(ch, v.d, float64(v.n), idx, name, v.dir)
+			}
+		}
+		gauge(ch, mIfSpeed, float64(f.IfSpeed)/8, idx, name)
 	}
 }
 

@@ -317,10 +317,10 @@ func (d *dsState) values() (map[string]uint64, map[string]float64) {
 	c, g := map[string]uint64{}, map[string]float64{}
 	if f := d.ifc; f != nil {
 		c["in_octets"], c["out_octets"] = f.InOctets, f.OutOctets
-		c["in_packets"] = uint64(f.InUcastPkts) + uint64(f.InMulticastPkts) + uint64(f.InBroadcastPkts)
-		c["out_packets"] = uint64(f.OutUcastPkts) + uint64(f.OutMulticastPkts) + uint64(f.OutBroadcastPkts)
-		c["in_errors"], c["out_errors"] = uint64(f.InErrors), uint64(f.OutErrors)
-		c["in_discards"], c["out_discards"] = uint64(f.InDiscards), uint64(f.OutDiscards)
+		c["in_packets"] = known(f.InUcastPkts, f.InMulticastPkts, f.InBroadcastPkts)
+		c["out_packets"] = known(f.OutUcastPkts, f.OutMulticastPkts, f.OutBroadcastPkts)
+		c["in_errors"], c["out_errors"] = known(f.InErrors), known(f.OutErrors)
+		c["in_discards"], c["out_discards"] = known(f.InDiscards), known(f.OutDiscards)
 		g["speed_bps"] = float64(f.IfSpeed)
 		g["oper_up"] = float64((f.IfStatus >> 1) & 1)
 	}
@@ -358,4 +358,18 @@ func (s *server) flows() any {
 		out.Recent = append(out.Recent, s.state.recent[i])
 	}
 	return out
+}
+
+// unknown is the value of an if_counters field the device does not count.
+const unknown = 0xffffffff
+
+// known sums the 32-bit counters that are not unknown.
+func known(vs ...uint32) uint64 {
+	var n uint64
+	for _, v := range vs {
+		if v != unknown {
+			n += uint64(v)
+		}
+	}
+	return n
 }

@@ -61,7 +61,7 @@ func startFixture(t *testing.T, webYAML string, reloadErr error) (*fixture, erro
 	a.Register("fixture", agent.InterfaceSource(7), agent.PollerFunc(func(recs []sflow.Record) ([]sflow.Record, error) {
 		n := octets.Add(125000) // 1 Mbit/s at 1 s polling
 		return append(recs, &sflow.IfCounters{IfIndex: 7, IfType: 6, IfSpeed: 1e9, IfStatus: 3, InOctets: n, OutOctets: 2 * n,
-			InUcastPkts: 10, OutUcastPkts: 20}), nil
+			InUcastPkts: 10, OutUcastPkts: 20, InMulticastPkts: 0xffffffff, InErrors: 0xffffffff}), nil // unknown: not summed, no series
 	}))
 	a.SetHealth("broken", errors.New("disk on fire"))
 
@@ -240,10 +240,14 @@ func TestEndpoints(t *testing.T) {
 		`gwd_module_running{mode="auto",module="web"} 1`,
 		`gwd_records_left_out_total 0`,
 		`gwd_web_tap_dropped_total 0`,
+		`gwd_interface_errors_total{direction="out",ifindex="7",name=""} 0`,
 	} {
 		if code != 200 || !strings.Contains(body, want) {
 			t.Errorf("/metrics (%d) lacks %s", code, want)
 		}
+	}
+	if strings.Contains(body, `gwd_interface_errors_total{direction="in"`) {
+		t.Error("/metrics has a series for an unknown (0xffffffff) counter")
 	}
 	if code, _ := get(t, f.url+"api/v1/nothing", ""); code != http.StatusNotFound {
 		t.Errorf("GET unknown endpoint: %d", code)

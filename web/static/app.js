@@ -86,10 +86,10 @@ function render(st, cols, srcs, dss, flows) {
   fill(document.querySelector("#module-table tbody"), srcs.modules.map((m) => el("tr", {},
     el("td", {}, m.name), el("td", {}, m.mode),
     el("td", { class: m.running ? "ok" : m.mode === "false" ? "off" : "dim" }, m.running ? "running" : m.mode === "false" ? "off" : "not running"),
-    el("td", { class: "dim" }, m.mode === "false" ? "" : m.detail))));
+    el("td", { class: "dim wrap" }, m.mode === "false" ? "" : m.detail))));
   fill(document.querySelector("#source-table tbody"), srcs.sources.map((s) => el("tr", {},
     el("td", {}, s.name), el("td", { class: s.healthy ? "ok" : "bad" }, s.healthy ? "healthy" : "unhealthy"),
-    el("td", { class: "num" }, num(s.poll_errors)), el("td", { class: "bad" }, s.last_error))));
+    el("td", { class: "num" }, num(s.poll_errors)), el("td", { class: "bad wrap" }, s.last_error))));
 
   const hw = srcs.modules.filter((m) => ["ovs", "nvml", "asic"].includes(m.name) && m.mode !== "false");
   const hws = document.getElementById("hardware");
@@ -99,7 +99,7 @@ function render(st, cols, srcs, dss, flows) {
     const h = health[m.name];
     return el("li", {}, el("b", {}, { ovs: "OVS", nvml: "GPU (NVML)", asic: "ASIC" }[m.name] + ": "),
       el("span", { class: m.running ? "ok" : "dim" }, m.running ? "running" : "not running"),
-      " " + (m.detail || "") + (h && !h.healthy ? " — " : ""), el("span", { class: "bad" }, h && !h.healthy ? h.last_error : ""));
+      " " + (m.detail || ""), el("span", { class: "bad" }, h && !h.healthy && !(m.detail || "").includes(h.last_error) ? " — " + h.last_error : ""));
   }));
 
   document.getElementById("ds-count").textContent = dss.length;
