@@ -39,7 +39,7 @@ type server struct {
 
 func newServer(env app.Env, o Options, addr string) *server {
 	s := &server{agent: env.Agent, rt: env.Runtime, token: o.Token, loopback: loopback(o.Listen),
-		url: "http://" + addr + "/", tap: newTapQueue(tapDepth), state: newState(), cfg: env.Config}
+		url: "http://" + addr + "/", tap: newTapQueue(tapBytes), state: newState(), cfg: env.Config}
 	s.metrics = prometheus.NewPedanticRegistry()
 	s.metrics.MustRegister(&collector{s: s})
 	return s

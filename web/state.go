@@ -89,14 +89,22 @@ func newState() *state {
 // run decodes the tap's datagrams until ctx ends.
 func (s *state) run(ctx context.Context, q *tapQueue) {
 	var dec sflow.Decoder
+	var buf []byte
+	var sizes []int
+	t := time.NewTicker(tapEvery)
+	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case b := <-q.ch:
-			dg, err := dec.Decode(b)
+		case <-t.C:
+		}
+		buf, sizes = q.take(buf, sizes)
+		off := 0
+		for _, n := range sizes {
+			dg, err := dec.Decode(buf[off : off+n])
 			s.add(dg, err)
-			q.recycle(b)
+			off += n
 		}
 	}
 }

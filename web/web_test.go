@@ -352,20 +352,22 @@ func TestValidate(t *testing.T) {
 }
 
 // TestTapNeverBlocks: a full queue drops and counts, and put returns at
-// once.
+// once; take empties it.
 func TestTapNeverBlocks(t *testing.T) {
-	q := newTapQueue(2)
+	q := newTapQueue(10)
 	for range 5 {
 		q.put([]byte{1, 2, 3})
 	}
-	if q.seen.Load() != 5 || q.dropped.Load() != 3 || len(q.ch) != 2 {
-		t.Errorf("seen %d dropped %d queued %d", q.seen.Load(), q.dropped.Load(), len(q.ch))
+	if q.seen.Load() != 5 || q.dropped.Load() != 2 {
+		t.Errorf("seen %d dropped %d", q.seen.Load(), q.dropped.Load())
 	}
-	b := <-q.ch
-	q.recycle(b)
+	buf, sizes := q.take(nil, nil)
+	if len(buf) != 9 || fmt.Sprint(sizes) != "[3 3 3]" {
+		t.Errorf("take = %v %v", buf, sizes)
+	}
 	q.put([]byte{4})
-	if q.dropped.Load() != 3 {
-		t.Error("a freed slot was not used")
+	if buf, sizes = q.take(buf, sizes); q.dropped.Load() != 2 || fmt.Sprint(buf, sizes) != "[4] [1]" {
+		t.Errorf("after take: dropped %d, %v %v", q.dropped.Load(), buf, sizes)
 	}
 }
 
