@@ -294,7 +294,7 @@ func (s *server) dataSources() []DataSource {
 		d := DataSource{ID: ds.String(), Type: ds.Type, Index: ds.Index, Kind: kind(ds), Label: labels[i],
 			Contributors: reg[ds], Records: []string{}, InBps: []float64{}, OutBps: []float64{}}
 		if d.Contributors == nil {
-			d.Contributors = []string{} // relayed (OVS), not polled by gwd
+			d.Contributors = []string{} // seen only in what was sent (flows, or unregistered since)
 		}
 		if st := s.state.sources[ds]; st != nil {
 			if !st.last.IsZero() {

@@ -104,7 +104,7 @@ function render(st, cols, srcs, dss, flows) {
 
   document.getElementById("ds-count").textContent = dss.length;
   fill(document.querySelector("#datasources tbody"), dss.map((d) => el("tr", { "data-id": d.id },
-    el("td", {}, d.id), el("td", {}, d.kind), el("td", {}, d.label), el("td", { class: "dim" }, d.contributors.join("+") || "relayed"),
+    el("td", {}, d.id), el("td", {}, d.kind), el("td", {}, d.label), el("td", { class: "dim" }, d.contributors.join("+") || "—"),
     el("td", {}, keyCounters(d)),
     el("td", {}, spark(d.in_bps, d.out_bps), " ", el("span", { class: "dim" }, d.in_bps.length ? rate(d.in_bps) + " / " + rate(d.out_bps) : "")))));
 
