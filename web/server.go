@@ -5,7 +5,9 @@ import (
 	"embed"
 	"encoding/json"
 	"io/fs"
+	"net"
 	"net/http"
+	"net/netip"
 	"sort"
 	"strings"
 	"sync"
@@ -91,8 +93,28 @@ func (s *server) auth(next http.Handler) http.Handler {
 			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": msg})
 			return
 		}
+		if read && s.loopback && !s.authorized(r) && !loopbackHost(r.Host) {
+			// A page of another site whose name was rebound to 127.0.0.1
+			// must not read the API through the visitor's browser.
+			writeJSON(w, http.StatusForbidden, map[string]string{"error": "Host " + r.Host + " is not a loopback name: use http://127.0.0.1 or localhost, or send the token"})
+			return
+		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// loopbackHost reports whether a Host header names this box's loopback
+// (localhost or a loopback address, with or without a port).
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

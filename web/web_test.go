@@ -264,6 +264,23 @@ func TestAuthLoopback(t *testing.T) {
 	if code, _ := get(t, f.url+"api/v1/status", ""); code != 200 {
 		t.Errorf("GET without token on loopback: %d", code)
 	}
+	// DNS rebinding: another site's name pointing at 127.0.0.1.
+	req, _ := http.NewRequest(http.MethodGet, f.url+"api/v1/status", nil)
+	req.Host = "evil.example:8008"
+	if code, body := do(t, req); code != http.StatusForbidden || !strings.Contains(body, "not a loopback name") {
+		t.Errorf("GET with Host evil.example: %d %s", code, body)
+	}
+	req.Header.Set("Authorization", "Bearer s3cret")
+	if code, _ := do(t, req); code != 200 {
+		t.Errorf("GET with Host evil.example and the token: %d", code)
+	}
+	for _, h := range []string{"localhost:8008", "[::1]:8008", "127.0.0.1"} {
+		req, _ := http.NewRequest(http.MethodGet, f.url+"api/v1/status", nil)
+		req.Host = h
+		if code, _ := do(t, req); code != 200 {
+			t.Errorf("GET with Host %s: %d", h, code)
+		}
+	}
 	for _, tok := range []string{"", "wrong"} {
 		if code, _ := post(t, f.url+"api/v1/reload", tok); code != http.StatusUnauthorized {
 			t.Errorf("POST reload with token %q: %d, want 401", tok, code)
