@@ -148,6 +148,8 @@ type Status struct {
 	Version       string         `json:"version"`
 	Agent         AgentAddress   `json:"agent"`
 	SubAgent      uint32         `json:"sub_agent"`
+	Hostname      string         `json:"hostname"`
+	UUID          string         `json:"uuid"`
 	Started       time.Time      `json:"started"`
 	UptimeSeconds float64        `json:"uptime_seconds"`
 	Polling       float64        `json:"polling_seconds"`
@@ -187,6 +189,9 @@ func (s *server) status() any {
 	if e.Addr.IsValid() {
 		st.Agent.Address = e.Addr.String()
 	}
+	s.state.mu.Lock()
+	st.Hostname, st.UUID = s.state.hostname, s.state.uuid
+	s.state.mu.Unlock()
 	if !p.Started.IsZero() {
 		st.UptimeSeconds = time.Since(p.Started).Round(time.Second).Seconds()
 	}

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"net/netip"
 	"sort"
 	"sync"
@@ -79,6 +80,8 @@ type state struct {
 	talks        []talk // oldest first
 	datagrams    uint64
 	decodeErrors uint64
+	hostname     string // from the last host_descr (0:2000) sent
+	uuid         string
 	now          func() time.Time
 }
 
@@ -128,6 +131,11 @@ func (s *state) add(dg *sflow.Datagram, err error) {
 		case sflow.SampleCounters, sflow.SampleCountersExpanded:
 			if d := s.sourceLocked(ds); d != nil {
 				d.counters(now, sm.Records)
+			}
+			for _, r := range sm.Records {
+				if h, ok := r.(*sflow.HostDescr); ok && ds == agent.HostSource {
+					s.hostname, s.uuid = string(h.Hostname), formatUUID(h.UUID)
+				}
 			}
 		case sflow.SampleFlow, sflow.SampleFlowExpanded:
 			if d := s.sourceLocked(ds); d != nil {
@@ -325,4 +333,12 @@ func parseEthernet(h []byte) (src, dst netip.Addr, proto uint8, sport, dport uin
 		}
 	}
 	return
+}
+
+// formatUUID writes a UUID in its usual text form; "" for the nil UUID.
+func formatUUID(u [16]byte) string {
+	if u == [16]byte{} {
+		return ""
+	}
+	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
 }

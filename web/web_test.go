@@ -55,7 +55,7 @@ func startFixture(t *testing.T, webYAML string, reloadErr error) (*fixture, erro
 	f.a = a
 	var octets atomic.Uint64
 	a.Register("fixture", agent.HostSource, agent.PollerFunc(func(recs []sflow.Record) ([]sflow.Record, error) {
-		return append(recs, &sflow.HostCPU{LoadOne: 0.5, CPUNum: 4, User: 1500, Idle: 90000},
+		return append(recs, &sflow.HostDescr{Hostname: []byte("box1"), UUID: [16]byte{0x12, 0x34, 15: 0xff}}, &sflow.HostCPU{LoadOne: 0.5, CPUNum: 4, User: 1500, Idle: 90000},
 			&sflow.HostMemory{MemTotal: 8 << 30, MemFree: 2 << 30}, &sflow.HostNetIO{BytesIn: 100, BytesOut: 200}), nil
 	}))
 	a.Register("fixture", agent.InterfaceSource(7), agent.PollerFunc(func(recs []sflow.Record) ([]sflow.Record, error) {
@@ -197,7 +197,7 @@ func TestEndpoints(t *testing.T) {
 	var st Status
 	getJSON(t, f.url+"api/v1/status", &st)
 	if st.Version != "v-test" || st.Agent.Address != "192.0.2.9" || st.Agent.Reason != "configured address" ||
-		len(st.Modules) != 1 || st.Modules[0].Name != "web" || !st.Modules[0].Running || st.Tap.Datagrams == 0 || st.Polling != 1 {
+		st.Hostname != "box1" || st.UUID != "12340000-0000-0000-0000-0000000000ff" || len(st.Modules) != 1 || st.Modules[0].Name != "web" || !st.Modules[0].Running || st.Tap.Datagrams == 0 || st.Polling != 1 {
 		t.Errorf("status = %+v", st)
 	}
 

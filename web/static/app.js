@@ -74,6 +74,8 @@ function render(st, cols, srcs, dss, flows) {
   document.getElementById("agent-address").textContent = st.agent.address || "none";
   document.getElementById("agent-reason").textContent = (st.agent.interface ? st.agent.interface + ": " : "") + st.agent.reason;
   document.getElementById("sub-agent").textContent = st.sub_agent;
+  document.getElementById("host").textContent = st.hostname || "—";
+  document.getElementById("uuid").textContent = st.uuid || "—";
   document.getElementById("uptime").textContent = duration(st.uptime_seconds);
   document.getElementById("polling").textContent = "every " + st.polling_seconds + " s";
   document.getElementById("tap").textContent = num(st.tap.datagrams) + " datagrams seen, " + num(st.tap.dropped) + " dropped, " + num(st.tap.decode_errors) + " undecodable";
