@@ -413,3 +413,14 @@ func TestParseEthernet(t *testing.T) {
 		}
 	}
 }
+
+func TestKind(t *testing.T) {
+	for ds, want := range map[agent.DataSource]string{
+		agent.HostSource: "host", agent.InterfaceSource(3): "interface", agent.BridgeSource(0): "bridge",
+		agent.GPUSource(1): "gpu", {Type: 3, Index: 100001}: "virtual", {Type: 1, Index: 5}: "other",
+	} {
+		if got := kind(ds); got != want {
+			t.Errorf("kind(%v) = %q, want %q", ds, got, want)
+		}
+	}
+}
