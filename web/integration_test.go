@@ -111,31 +111,7 @@ func TestIntegrationWebPage(t *testing.T) {
 		t.Fatalf("no agent address on this box: %+v", st.Agent)
 	}
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox,
-		chromedp.DisableGPU, chromedp.Flag("disable-quic", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 1000))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	// Every console message, exception and browser log entry of warning
-	// or error level is a problem (a 404, a script error).
-	var mu sync.Mutex
-	var problems []string
-	messages := chromedp.Console(ctx)
-	consoleDone := make(chan struct{})
-	go func() {
-		defer close(consoleDone)
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			if m.Type == chromedp.ConsoleError || m.Type == chromedp.ConsoleWarning || m.IsException() {
-				mu.Lock()
-				problems = append(problems, m.String()+" "+m.URL)
-				mu.Unlock()
-			}
-		}
-	}()
+	ctx, problems := browser(t, chromium)
 	tctx, tcancel := context.WithTimeout(ctx, 60*time.Second)
 	defer tcancel()
 
@@ -187,12 +163,82 @@ func TestIntegrationWebPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s (%d bytes); updates %s -> %s", shot, len(png), updates1, updates2)
-	cancel() // ends the browser and the console's iterator
-	<-consoleDone
-	mu.Lock()
-	defer mu.Unlock()
-	if len(problems) > 0 {
-		t.Errorf("browser reported:\n%s", strings.Join(problems, "\n"))
+	if p := problems(); len(p) > 0 {
+		t.Errorf("browser reported:\n%s", strings.Join(p, "\n"))
+	}
+}
+
+// browser starts headless Chromium for the test; problems stops it and
+// returns every console error or warning, exception and browser log entry
+// of warning or error level it saw (a 404, a script error).
+func browser(t *testing.T, chromium string) (ctx context.Context, problems func() []string) {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox,
+		chromedp.DisableGPU, chromedp.Flag("disable-quic", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 1000))
+	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	var mu sync.Mutex
+	var seen []string
+	messages := chromedp.Console(ctx)
+	consoleDone := make(chan struct{})
+	go func() {
+		defer close(consoleDone)
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			if m.Type == chromedp.ConsoleError || m.Type == chromedp.ConsoleWarning || m.IsException() {
+				mu.Lock()
+				seen = append(seen, m.String()+" "+m.URL)
+				mu.Unlock()
+			}
+		}
+	}()
+	stop := func() {
+		cancel() // ends the browser and the console's iterator
+		acancel()
+		<-consoleDone
+	}
+	t.Cleanup(stop)
+	return ctx, func() []string {
+		stop()
+		mu.Lock()
+		defer mu.Unlock()
+		return seen
+	}
+}
+
+// TestIntegrationWebPageFlows loads the page against an in-process agent
+// whose fixture submits flow samples: the recent flows and the top talkers
+// show them, with no console errors.
+func TestIntegrationWebPageFlows(t *testing.T) {
+	testbed.Integration(t)
+	chromium := testbed.NeedCommand(t, "chromium")
+	f, err := startFixture(t, `{listen: "127.0.0.1:0"}`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, problems := browser(t, chromium)
+	tctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if err := chromedp.Do(tctx, chromedp.Navigate(f.url)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(tctx, chromedp.Poll[chromedp.Void](`document.querySelector("#recent tbody").textContent.includes("10.1.1.1:5353") && document.querySelector("#talkers tbody").textContent.includes("10.2.2.2")`,
+		chromedp.WithPollingTimeout(15*time.Second))); err != nil {
+		t.Fatalf("flows not shown: %v", err)
+	}
+	row, err := chromedp.Run(tctx, chromedp.Text("#recent tbody tr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"0:7", "UDP", "10.1.1.1:5353", "10.2.2.2:53", "1000", "1:100"} {
+		if !strings.Contains(row, want) {
+			t.Errorf("recent flow row %q lacks %q", row, want)
+		}
+	}
+	if p := problems(); len(p) > 0 {
+		t.Errorf("browser reported:\n%s", strings.Join(p, "\n"))
 	}
 }
 
