@@ -130,8 +130,10 @@ type Agent struct {
 	wake        chan struct{}
 	elected     chan struct{} // signalled when the election result changes
 	onSend      func([]byte)  // tests: sees every datagram sent
+	taps        []*tapFn      // see Tap
 
-	oversize uint64 // records left out of samples too big for a datagram
+	oversize uint64            // records left out of samples too big for a datagram
+	pollErrs map[string]uint64 // source -> polls that returned an error
 
 	// scratch, used only by the scheduler goroutine
 	owners  []int  // contributor index of each of recs
@@ -158,7 +160,8 @@ func New(cfg Config, addrs AddressWatcher, log *slog.Logger) (*Agent, error) {
 	return &Agent{
 		log: log, addrs: addrs, start: time.Now(), now: time.Now, cfg: cfg,
 		sources: map[DataSource]*dataSource{}, health: map[string]string{}, reported: map[string]string{}, exporter: ex,
-		wake: make(chan struct{}, 1), elected: make(chan struct{}, 1),
+		pollErrs: map[string]uint64{},
+		wake:     make(chan struct{}, 1), elected: make(chan struct{}, 1),
 	}, nil
 }
 
@@ -494,6 +497,9 @@ func (a *Agent) pollLocked(d *dataSource, polled map[string]bool) {
 		polled[c.source] = true
 		n := len(recs)
 		recs, c.err = pollSafely(c.poller, recs)
+		if c.err != nil {
+			a.pollErrs[c.source]++
+		}
 		for range recs[n:] {
 			owners = append(owners, i)
 		}
@@ -573,6 +579,18 @@ func (a *Agent) RecordsLeftOut() uint64 {
 	return a.oversize
 }
 
+// PollErrors counts, per source, the polls of its pollers that returned an
+// error (for the web module's metrics).
+func (a *Agent) PollErrors() map[string]uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make(map[string]uint64, len(a.pollErrs))
+	for k, v := range a.pollErrs {
+		out[k] = v
+	}
+	return out
+}
+
 // dedupTags keeps the first record of each tag (contributors are polled in
 // priority order), preserving order, in place; owners follows recs.
 func dedupTags(recs []sflow.Record, owners []int) ([]sflow.Record, []int) {
@@ -641,6 +659,9 @@ func (a *Agent) emitLocked(buf []byte, n int, samples ...[]byte) []byte {
 	a.exporter.send(out)
 	if a.onSend != nil {
 		a.onSend(out)
+	}
+	for _, t := range a.taps {
+		t.fn(out)
 	}
 	return out[:0]
 }

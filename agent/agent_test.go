@@ -427,3 +427,34 @@ func TestHealthDoesNotFlapAcrossDataSources(t *testing.T) {
 		t.Errorf("health %q, want the explicit report", h)
 	}
 }
+
+// TestTap: a tap sees every datagram sent, after the send, and no more
+// once untapped.
+func TestTap(t *testing.T) {
+	a, err := New(Config{Polling: time.Second}, &fakeAddrs{addrs: []IfAddr{ifa("eth0", 2, "10.0.0.7")}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Elect()
+	a.Register("host", InterfaceSource(1), PollerFunc(func(recs []sflow.Record) ([]sflow.Record, error) {
+		return append(recs, &sflow.IfCounters{IfIndex: 1}), nil
+	}))
+	var got [][]byte
+	untap := a.Tap(func(b []byte) { got = append(got, append([]byte(nil), b...)) })
+	for sec := int64(0); sec < 3; sec++ {
+		a.tick(sec)
+	}
+	if len(got) != 3 {
+		t.Fatalf("tap saw %d datagrams, want 3", len(got))
+	}
+	var dec sflow.Decoder
+	dg, err := dec.Decode(got[2])
+	if err != nil || dg.SequenceNumber != 3 || len(dg.Samples) != 1 {
+		t.Fatalf("third datagram: %+v, %v", dg, err)
+	}
+	untap()
+	a.tick(3)
+	if len(got) != 3 {
+		t.Errorf("tap saw %d datagrams after untap, want 3", len(got))
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"gwd/host"
 	"gwd/internal/app"
 	"gwd/ovs"
+	"gwd/web"
 )
 
 var update = flag.Bool("update", false, "rewrite deb/gwd.yaml from the keys' descriptions")
@@ -32,6 +33,7 @@ var modules = []app.Module{
 	ovs.Module{},
 	gpu.Module{},
 	asic.Module{},
+	web.Module{},
 }
 
 // TestModulesMatchCommand: the module list above is the one of
@@ -58,7 +60,7 @@ func TestModulesMatchCommand(t *testing.T) {
 		ours = append(ours, s.Name)
 	}
 	var theirs []string
-	sectionOf := map[string]string{"host.Module": "host", "ovs.Module": "ovs", "gpu.Module": "nvml", "asic.Module": "asic"}
+	sectionOf := map[string]string{"host.Module": "host", "ovs.Module": "ovs", "gpu.Module": "nvml", "asic.Module": "asic", "web.Module": "web"}
 	for _, m := range cmdList {
 		name, ok := sectionOf[m]
 		if !ok {

@@ -8,9 +8,11 @@ set -euo pipefail
 # ../shared/TESTBED.md). Installed without recommends: libvirt-daemon would
 # otherwise pull in qemu and more.
 # lintian, binutils (objdump, strip) and systemd (systemd-analyze) check the
-# .deb that `make deb` builds (images/, TestIntegrationDeb).
+# .deb that `make deb` builds (images/, TestIntegrationDeb). chromium drives
+# the web page's browser test (web/, through chromedp); prometheus brings
+# promtool, which checks /metrics.
 PACKAGES=(iproute2 iputils-ping procps ethtool openvswitch-switch redis-server snmpd
-  bird2 libvirt-daemon libvirt-clients lintian binutils systemd man-db)
+  bird2 libvirt-daemon libvirt-clients lintian binutils systemd man-db chromium prometheus)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -6,6 +6,7 @@ import (
 	"gwd/host"
 	"gwd/internal/app"
 	"gwd/ovs"
+	"gwd/web"
 )
 
 // modules are gwd's capabilities in start order; adding one is a line
@@ -15,4 +16,5 @@ var modules = []app.Module{
 	ovs.Module{},
 	gpu.Module{},
 	asic.Module{},
+	web.Module{}, // last: it shows the others
 }

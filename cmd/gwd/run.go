@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -27,6 +28,7 @@ func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
 
 func cmdRun(args []string, stdout, stderr io.Writer) int {
+	started := time.Now()
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o app.Overrides
@@ -76,6 +78,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	a.Elect()
 	rt := app.New(modules, a, log)
+	rt.SetProcess(app.Process{Version: version, Started: started, Reload: func() error { return reload(*path, o, rt, log) }})
 	if err := rt.Start(ctx, cfg); err != nil {
 		fmt.Fprintf(stderr, "gwd run: %v\n", err)
 		stop()
@@ -98,7 +101,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 			case <-ctx.Done():
 				return
 			case <-hup:
-				reload(*path, o, rt, log)
+				_ = reload(*path, o, rt, log) // logged there
 			}
 		}
 	}()
@@ -114,9 +117,13 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// reload re-reads the configuration on SIGHUP; a bad file keeps the running
-// configuration and says why.
-func reload(path string, o app.Overrides, rt *app.Runtime, log *slog.Logger) {
+var reloadMu sync.Mutex
+
+// reload re-reads the configuration on SIGHUP (and POST /api/v1/reload); a
+// bad file keeps the running configuration and says why.
+func reload(path string, o app.Overrides, rt *app.Runtime, log *slog.Logger) error {
+	reloadMu.Lock() // SIGHUP and the web page's reload, one at a time
+	defer reloadMu.Unlock()
 	cfg, source, err := app.Load(path, modules, o)
 	if err == nil {
 		var acfg agent.Config
@@ -126,7 +133,8 @@ func reload(path string, o app.Overrides, rt *app.Runtime, log *slog.Logger) {
 	}
 	if err != nil {
 		log.Error("reload failed: keeping the running configuration", "file", source, "err", err)
-		return
+		return fmt.Errorf("%s: %w", source, err)
 	}
 	log.Info("configuration reloaded", "file", source, "collectors", len(cfg.Collectors), "polling", cfg.Polling)
+	return nil
 }

@@ -73,6 +73,21 @@ type Env struct {
 	Agent  *agent.Agent
 	Log    *slog.Logger
 	Config *config.Config
+	// Runtime is the runtime that started the module, for modules that
+	// report on the others (the web page reads Status, Label and Process).
+	Runtime *Runtime
+}
+
+// Process is what cmd/gwd tells the runtime about the process, for
+// modules that show or act on it.
+type Process struct {
+	// Version is gwd's version.
+	Version string
+	// Started is when the process started.
+	Started time.Time
+	// Reload re-reads the configuration file and applies it, as SIGHUP
+	// does; nil when the process cannot reload.
+	Reload func() error
 }
 
 // Sections returns the sections of modules, for config.Parse.
@@ -95,6 +110,21 @@ type Runtime struct {
 	running map[string]Instance
 	waiting map[string]string // module -> why it is not running (auto)
 	wg      sync.WaitGroup
+	proc    Process
+}
+
+// SetProcess records what the process is (call it before Start).
+func (r *Runtime) SetProcess(p Process) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.proc = p
+}
+
+// Process returns what SetProcess recorded.
+func (r *Runtime) Process() Process {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.proc
 }
 
 // New returns a runtime for modules, in start order.
@@ -151,7 +181,7 @@ func (r *Runtime) Start(ctx context.Context, cfg *config.Config) error {
 // start starts one module with the logger and environment it gets.
 func (r *Runtime) start(ctx context.Context, m Module, cfg *config.Config) (Instance, error) {
 	s := m.Section()
-	return m.Start(ctx, Env{Agent: r.agent, Log: r.log.With("module", s.Name), Config: cfg})
+	return m.Start(ctx, Env{Agent: r.agent, Log: r.log.With("module", s.Name), Config: cfg, Runtime: r})
 }
 
 // retry tries to start an absent module every interval until it starts,
