@@ -24,8 +24,6 @@ func seqsOf(dgs []*sflow.Datagram) []string {
 func onlyFlows(s sflow.Sample) bool {
 	return s.Tag == sflow.SampleFlow || s.Tag == sflow.SampleFlowExpanded
 }
-func onlyCounters(s sflow.Sample) bool          { return !onlyFlows(s) }
-func countersOf(dgs []*sflow.Datagram) []string { return keyed(dgs, onlyCounters) }
 
 // keyed lists "type:index#seq" for every sample that keep selects.
 func keyed(dgs []*sflow.Datagram, keep func(sflow.Sample) bool) []string {
