@@ -10,42 +10,10 @@ package sflow
 import (
 	"bytes"
 	"net/netip"
-	"os"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
-
-// clockTicks is USER_HZ, the unit of the times in /proc/self/stat: 100 on
-// every Linux architecture Go supports.
-const clockTicks = 100
-
-// processCPU is the CPU time (user and system, all threads, so the garbage
-// collector's too) the test process has used, from /proc/self/stat; ok is
-// false where there is no such file. Its resolution is 10ms, fine for
-// benchmarks that run for seconds.
-func processCPU() (cpu time.Duration, ok bool) {
-	b, err := os.ReadFile("/proc/self/stat")
-	if err != nil {
-		return 0, false
-	}
-	i := bytes.LastIndexByte(b, ')') // the command name may hold spaces
-	if i < 0 {
-		return 0, false
-	}
-	f := strings.Fields(string(b[i+1:])) // from field 3, state
-	if len(f) < 13 {
-		return 0, false
-	}
-	utime, err1 := strconv.ParseUint(f[11], 10, 64) // field 14
-	stime, err2 := strconv.ParseUint(f[12], 10, 64) // field 15
-	if err1 != nil || err2 != nil {
-		return 0, false
-	}
-	return time.Duration(utime+stime) * (time.Second / clockTicks), true
-}
 
 // cpuMeter starts measuring the process's CPU time; the function it returns
 // reports it per iteration as cpu-ns/op. Call it just before the b.Loop loop

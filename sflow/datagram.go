@@ -111,7 +111,7 @@ const maxDepth = 2
 type Decoder struct {
 	dg     Datagram
 	pools  recordPools
-	dirty  []resetter // pools used since the last Decode
+	gen    uint64 // Decode calls, which empty the pools (pool.next)
 	opaque pool[OpaqueRecord]
 	depth  int
 	errs   []error
@@ -131,10 +131,7 @@ type Decoder struct {
 // error, and every other sample and record is still returned. The error is
 // nil, a *DecodeError, or several joined with errors.Join.
 func (d *Decoder) Decode(b []byte) (*Datagram, error) {
-	for _, p := range d.dirty {
-		p.reset()
-	}
-	d.dirty = d.dirty[:0]
+	d.gen++
 	d.errs = d.errs[:0]
 	d.nested = d.nested[:0]
 	d.depth = 0
@@ -277,7 +274,7 @@ func (d *Decoder) decodeRecords(recs []Record, r *reader, sample int, st Tag, fl
 			if br.err != nil {
 				d.errs = append(d.errs, d.errorAt(sample, st, j, tag, br.base+br.off, br.err))
 			}
-			o := d.opaque.next(&d.dirty)
+			o := d.opaque.next(d.gen)
 			*o = OpaqueRecord{Format: tag, Data: body}
 			rec = o
 		}
@@ -317,7 +314,7 @@ func (d *Decoder) decodeNested(r *reader) []Record {
 			break
 		}
 		if rec == nil {
-			o := d.opaque.next(&d.dirty)
+			o := d.opaque.next(d.gen)
 			*o = OpaqueRecord{Format: tag, Data: body}
 			rec = o
 		}

@@ -130,271 +130,469 @@ type recordPools struct {
 func (d *Decoder) decodeFlowRecord(t Tag, r *reader) Record {
 	switch t {
 	case TagSampledHeader:
-		x := d.pools.sampledHeader.next(&d.dirty)
+		x := d.pools.sampledHeader.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagSampledEthernet:
-		x := d.pools.sampledEthernet.next(&d.dirty)
+		x := d.pools.sampledEthernet.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagSampledIPv4:
-		x := d.pools.sampledIPv4.next(&d.dirty)
+		x := d.pools.sampledIPv4.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagSampledIPv6:
-		x := d.pools.sampledIPv6.next(&d.dirty)
+		x := d.pools.sampledIPv6.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtendedSwitch:
-		x := d.pools.extendedSwitch.next(&d.dirty)
+		x := d.pools.extendedSwitch.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtendedRouter:
-		x := d.pools.extendedRouter.next(&d.dirty)
+		x := d.pools.extendedRouter.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtendedGateway:
-		x := d.pools.extendedGateway.next(&d.dirty)
+		x := d.pools.extendedGateway.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtendedUser:
-		x := d.pools.extendedUser.next(&d.dirty)
+		x := d.pools.extendedUser.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtendedURL:
-		x := d.pools.extendedURL.next(&d.dirty)
+		x := d.pools.extendedURL.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtendedMPLS:
-		x := d.pools.extendedMPLS.next(&d.dirty)
+		x := d.pools.extendedMPLS.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtendedNAT:
-		x := d.pools.extendedNAT.next(&d.dirty)
+		x := d.pools.extendedNAT.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtendedMPLSTunnel:
-		x := d.pools.extendedMPLSTunnel.next(&d.dirty)
+		x := d.pools.extendedMPLSTunnel.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtendedMPLSVC:
-		x := d.pools.extendedMPLSVC.next(&d.dirty)
+		x := d.pools.extendedMPLSVC.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtendedMPLSFTN:
-		x := d.pools.extendedMPLSFTN.next(&d.dirty)
+		x := d.pools.extendedMPLSFTN.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtendedMPLSLDPFEC:
-		x := d.pools.extendedMPLSLDPFEC.next(&d.dirty)
+		x := d.pools.extendedMPLSLDPFEC.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtendedVLANTunnel:
-		x := d.pools.extendedVLANTunnel.next(&d.dirty)
+		x := d.pools.extendedVLANTunnel.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtended80211Payload:
-		x := d.pools.extended80211Payload.next(&d.dirty)
+		x := d.pools.extended80211Payload.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtended80211RX:
-		x := d.pools.extended80211RX.next(&d.dirty)
+		x := d.pools.extended80211RX.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtended80211TX:
-		x := d.pools.extended80211TX.next(&d.dirty)
+		x := d.pools.extended80211TX.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtended80211Aggregation:
-		x := d.pools.extended80211Aggregation.next(&d.dirty)
+		x := d.pools.extended80211Aggregation.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtendedOpenFlowV1:
-		x := d.pools.extendedOpenFlowV1.next(&d.dirty)
+		x := d.pools.extendedOpenFlowV1.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtendedFC:
-		x := d.pools.extendedFC.next(&d.dirty)
+		x := d.pools.extendedFC.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtendedQueueLength:
-		x := d.pools.extendedQueueLength.next(&d.dirty)
+		x := d.pools.extendedQueueLength.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtendedNATPort:
-		x := d.pools.extendedNATPort.next(&d.dirty)
+		x := d.pools.extendedNATPort.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtendedL2TunnelEgress:
-		x := d.pools.extendedL2TunnelEgress.next(&d.dirty)
+		x := d.pools.extendedL2TunnelEgress.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtendedL2TunnelIngress:
-		x := d.pools.extendedL2TunnelIngress.next(&d.dirty)
+		x := d.pools.extendedL2TunnelIngress.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtendedIPv4TunnelEgress:
-		x := d.pools.extendedIPv4TunnelEgress.next(&d.dirty)
+		x := d.pools.extendedIPv4TunnelEgress.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtendedIPv4TunnelIngress:
-		x := d.pools.extendedIPv4TunnelIngress.next(&d.dirty)
+		x := d.pools.extendedIPv4TunnelIngress.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtendedIPv6TunnelEgress:
-		x := d.pools.extendedIPv6TunnelEgress.next(&d.dirty)
+		x := d.pools.extendedIPv6TunnelEgress.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtendedIPv6TunnelIngress:
-		x := d.pools.extendedIPv6TunnelIngress.next(&d.dirty)
+		x := d.pools.extendedIPv6TunnelIngress.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtendedDecapsulateEgress:
-		x := d.pools.extendedDecapsulateEgress.next(&d.dirty)
+		x := d.pools.extendedDecapsulateEgress.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtendedDecapsulateIngress:
-		x := d.pools.extendedDecapsulateIngress.next(&d.dirty)
+		x := d.pools.extendedDecapsulateIngress.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtendedVNIEgress:
-		x := d.pools.extendedVNIEgress.next(&d.dirty)
+		x := d.pools.extendedVNIEgress.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtendedVNIIngress:
-		x := d.pools.extendedVNIIngress.next(&d.dirty)
+		x := d.pools.extendedVNIIngress.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtendedIBLRH:
-		x := d.pools.extendedIBLRH.next(&d.dirty)
+		x := d.pools.extendedIBLRH.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtendedIBGRH:
-		x := d.pools.extendedIBGRH.next(&d.dirty)
+		x := d.pools.extendedIBGRH.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtendedIBBTH:
-		x := d.pools.extendedIBBTH.next(&d.dirty)
+		x := d.pools.extendedIBBTH.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtendedVLANIn:
-		x := d.pools.extendedVLANIn.next(&d.dirty)
+		x := d.pools.extendedVLANIn.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtendedVLANOut:
-		x := d.pools.extendedVLANOut.next(&d.dirty)
+		x := d.pools.extendedVLANOut.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtendedEgressQueue:
-		x := d.pools.extendedEgressQueue.next(&d.dirty)
+		x := d.pools.extendedEgressQueue.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtendedACL:
-		x := d.pools.extendedACL.next(&d.dirty)
+		x := d.pools.extendedACL.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtendedFunction:
-		x := d.pools.extendedFunction.next(&d.dirty)
+		x := d.pools.extendedFunction.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtendedTransit:
-		x := d.pools.extendedTransit.next(&d.dirty)
+		x := d.pools.extendedTransit.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtendedQueue:
-		x := d.pools.extendedQueue.next(&d.dirty)
+		x := d.pools.extendedQueue.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtendedHWTrap:
-		x := d.pools.extendedHWTrap.next(&d.dirty)
+		x := d.pools.extendedHWTrap.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtendedLinuxDropReason:
-		x := d.pools.extendedLinuxDropReason.next(&d.dirty)
+		x := d.pools.extendedLinuxDropReason.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtendedTimestamp:
-		x := d.pools.extendedTimestamp.next(&d.dirty)
+		x := d.pools.extendedTimestamp.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagTransaction:
-		x := d.pools.transaction.next(&d.dirty)
+		x := d.pools.transaction.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtendedNFSStorageTransaction:
-		x := d.pools.extendedNFSStorageTransaction.next(&d.dirty)
+		x := d.pools.extendedNFSStorageTransaction.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtendedSCSIStorageTransaction:
-		x := d.pools.extendedSCSIStorageTransaction.next(&d.dirty)
+		x := d.pools.extendedSCSIStorageTransaction.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtendedHTTPTransaction:
-		x := d.pools.extendedHTTPTransaction.next(&d.dirty)
+		x := d.pools.extendedHTTPTransaction.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtendedSocketIPv4:
-		x := d.pools.extendedSocketIPv4.next(&d.dirty)
+		x := d.pools.extendedSocketIPv4.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtendedSocketIPv6:
-		x := d.pools.extendedSocketIPv6.next(&d.dirty)
+		x := d.pools.extendedSocketIPv6.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtendedProxySocketIPv4:
-		x := d.pools.extendedProxySocketIPv4.next(&d.dirty)
+		x := d.pools.extendedProxySocketIPv4.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtendedProxySocketIPv6:
-		x := d.pools.extendedProxySocketIPv6.next(&d.dirty)
+		x := d.pools.extendedProxySocketIPv6.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagMemcacheOperation:
-		x := d.pools.memcacheOperation.next(&d.dirty)
+		x := d.pools.memcacheOperation.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagHTTPRequestDeprecated:
-		x := d.pools.hTTPRequestDeprecated.next(&d.dirty)
+		x := d.pools.hTTPRequestDeprecated.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagAppOperation:
-		x := d.pools.appOperation.next(&d.dirty)
+		x := d.pools.appOperation.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagAppParentContext:
-		x := d.pools.appParentContext.next(&d.dirty)
+		x := d.pools.appParentContext.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagAppInitiator:
-		x := d.pools.appInitiator.next(&d.dirty)
+		x := d.pools.appInitiator.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagAppTarget:
-		x := d.pools.appTarget.next(&d.dirty)
+		x := d.pools.appTarget.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagHTTPRequest:
-		x := d.pools.hTTPRequest.next(&d.dirty)
+		x := d.pools.hTTPRequest.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtendedProxyRequest:
-		x := d.pools.extendedProxyRequest.next(&d.dirty)
+		x := d.pools.extendedProxyRequest.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtendedNavTiming:
-		x := d.pools.extendedNavTiming.next(&d.dirty)
+		x := d.pools.extendedNavTiming.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtendedTCPInfo:
-		x := d.pools.extendedTCPInfo.next(&d.dirty)
+		x := d.pools.extendedTCPInfo.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagExtendedEntities:
-		x := d.pools.extendedEntities.next(&d.dirty)
+		x := d.pools.extendedEntities.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagBSTEgressQueue:
-		x := d.pools.bSTEgressQueue.next(&d.dirty)
+		x := d.pools.bSTEgressQueue.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	}
@@ -405,203 +603,353 @@ func (d *Decoder) decodeFlowRecord(t Tag, r *reader) Record {
 func (d *Decoder) decodeCounterRecord(t Tag, r *reader) Record {
 	switch t {
 	case TagIfCounters:
-		x := d.pools.ifCounters.next(&d.dirty)
+		x := d.pools.ifCounters.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagEthernetCounters:
-		x := d.pools.ethernetCounters.next(&d.dirty)
+		x := d.pools.ethernetCounters.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagTokenRingCounters:
-		x := d.pools.tokenRingCounters.next(&d.dirty)
+		x := d.pools.tokenRingCounters.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagVGCounters:
-		x := d.pools.vGCounters.next(&d.dirty)
+		x := d.pools.vGCounters.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagVLANCounters:
-		x := d.pools.vLANCounters.next(&d.dirty)
+		x := d.pools.vLANCounters.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagIEEE80211Counters:
-		x := d.pools.iEEE80211Counters.next(&d.dirty)
+		x := d.pools.iEEE80211Counters.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagLAGPortStats:
-		x := d.pools.lAGPortStats.next(&d.dirty)
+		x := d.pools.lAGPortStats.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagSlowPathCounts:
-		x := d.pools.slowPathCounts.next(&d.dirty)
+		x := d.pools.slowPathCounts.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagInfiniBandCounters:
-		x := d.pools.infiniBandCounters.next(&d.dirty)
+		x := d.pools.infiniBandCounters.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagSFP:
-		x := d.pools.sFP.next(&d.dirty)
+		x := d.pools.sFP.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagPFCCounters:
-		x := d.pools.pFCCounters.next(&d.dirty)
+		x := d.pools.pFCCounters.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagProcessor:
-		x := d.pools.processor.next(&d.dirty)
+		x := d.pools.processor.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagRadioUtilization:
-		x := d.pools.radioUtilization.next(&d.dirty)
+		x := d.pools.radioUtilization.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagQueueLengthCounters:
-		x := d.pools.queueLengthCounters.next(&d.dirty)
+		x := d.pools.queueLengthCounters.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagOFPort:
-		x := d.pools.oFPort.next(&d.dirty)
+		x := d.pools.oFPort.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagPortName:
-		x := d.pools.portName.next(&d.dirty)
+		x := d.pools.portName.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagHostDescr:
-		x := d.pools.hostDescr.next(&d.dirty)
+		x := d.pools.hostDescr.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagHostAdapters:
-		x := d.pools.hostAdapters.next(&d.dirty)
+		x := d.pools.hostAdapters.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagHostParent:
-		x := d.pools.hostParent.next(&d.dirty)
+		x := d.pools.hostParent.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagHostCPU:
-		x := d.pools.hostCPU.next(&d.dirty)
+		x := d.pools.hostCPU.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagHostMemory:
-		x := d.pools.hostMemory.next(&d.dirty)
+		x := d.pools.hostMemory.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagHostDiskIO:
-		x := d.pools.hostDiskIO.next(&d.dirty)
+		x := d.pools.hostDiskIO.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagHostNetIO:
-		x := d.pools.hostNetIO.next(&d.dirty)
+		x := d.pools.hostNetIO.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagMIB2IPGroup:
-		x := d.pools.mIB2IPGroup.next(&d.dirty)
+		x := d.pools.mIB2IPGroup.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagMIB2ICMPGroup:
-		x := d.pools.mIB2ICMPGroup.next(&d.dirty)
+		x := d.pools.mIB2ICMPGroup.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagMIB2TCPGroup:
-		x := d.pools.mIB2TCPGroup.next(&d.dirty)
+		x := d.pools.mIB2TCPGroup.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagMIB2UDPGroup:
-		x := d.pools.mIB2UDPGroup.next(&d.dirty)
+		x := d.pools.mIB2UDPGroup.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagVirtNode:
-		x := d.pools.virtNode.next(&d.dirty)
+		x := d.pools.virtNode.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagVirtCPU:
-		x := d.pools.virtCPU.next(&d.dirty)
+		x := d.pools.virtCPU.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagVirtMemory:
-		x := d.pools.virtMemory.next(&d.dirty)
+		x := d.pools.virtMemory.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagVirtDiskIO:
-		x := d.pools.virtDiskIO.next(&d.dirty)
+		x := d.pools.virtDiskIO.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagVirtNetIO:
-		x := d.pools.virtNetIO.next(&d.dirty)
+		x := d.pools.virtNetIO.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagJVMRuntime:
-		x := d.pools.jVMRuntime.next(&d.dirty)
+		x := d.pools.jVMRuntime.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagJVMStatistics:
-		x := d.pools.jVMStatistics.next(&d.dirty)
+		x := d.pools.jVMStatistics.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagMemcacheLegacyCounters:
-		x := d.pools.memcacheLegacyCounters.next(&d.dirty)
+		x := d.pools.memcacheLegacyCounters.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagHTTPCounters:
-		x := d.pools.hTTPCounters.next(&d.dirty)
+		x := d.pools.hTTPCounters.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagAppOperationCounters:
-		x := d.pools.appOperationCounters.next(&d.dirty)
+		x := d.pools.appOperationCounters.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagAppResources:
-		x := d.pools.appResources.next(&d.dirty)
+		x := d.pools.appResources.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagMemcacheCounters:
-		x := d.pools.memcacheCounters.next(&d.dirty)
+		x := d.pools.memcacheCounters.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagVDICounters:
-		x := d.pools.vDICounters.next(&d.dirty)
+		x := d.pools.vDICounters.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagAppWorkers:
-		x := d.pools.appWorkers.next(&d.dirty)
+		x := d.pools.appWorkers.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagOVSDPStats:
-		x := d.pools.oVSDPStats.next(&d.dirty)
+		x := d.pools.oVSDPStats.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagEnergy:
-		x := d.pools.energy.next(&d.dirty)
+		x := d.pools.energy.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagTemperature:
-		x := d.pools.temperature.next(&d.dirty)
+		x := d.pools.temperature.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagHumidity:
-		x := d.pools.humidity.next(&d.dirty)
+		x := d.pools.humidity.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagFans:
-		x := d.pools.fans.next(&d.dirty)
+		x := d.pools.fans.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagBSTDeviceBuffers:
-		x := d.pools.bSTDeviceBuffers.next(&d.dirty)
+		x := d.pools.bSTDeviceBuffers.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagBSTPortBuffers:
-		x := d.pools.bSTPortBuffers.next(&d.dirty)
+		x := d.pools.bSTPortBuffers.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagHWTables:
-		x := d.pools.hWTables.next(&d.dirty)
+		x := d.pools.hWTables.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	case TagNVIDIAGPU:
-		x := d.pools.nVIDIAGPU.next(&d.dirty)
+		x := d.pools.nVIDIAGPU.next(d.gen)
+		if _, ok := x.decodeFast(r.b[r.off:]); ok {
+			return x
+		}
 		x.decode(r, d)
 		return x
 	}
@@ -613,11 +961,11 @@ func (d *Decoder) decodeCounterRecord(t Tag, r *reader) Record {
 func (d *Decoder) decodeSampleBody(t Tag, r *reader) SampleBody {
 	switch t {
 	case SampleRTMetric:
-		x := d.pools.rTMetric.next(&d.dirty)
+		x := d.pools.rTMetric.next(d.gen)
 		x.decode(r, d)
 		return x
 	case SampleRTFlow:
-		x := d.pools.rTFlow.next(&d.dirty)
+		x := d.pools.rTFlow.next(d.gen)
 		x.decode(r, d)
 		return x
 	}
@@ -691,6 +1039,36 @@ func (x *IfCounters) appendTo(w writer) writer {
 	return w
 }
 
+func (x *IfCounters) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 88 {
+		return p, false
+	}
+	{
+		q := p[:88]
+		x.IfIndex = be32(q[0:])
+		x.IfType = be32(q[4:])
+		x.IfSpeed = be64(q[8:])
+		x.IfDirection = be32(q[16:])
+		x.IfStatus = be32(q[20:])
+		x.InOctets = be64(q[24:])
+		x.InUcastPkts = be32(q[32:])
+		x.InMulticastPkts = be32(q[36:])
+		x.InBroadcastPkts = be32(q[40:])
+		x.InDiscards = be32(q[44:])
+		x.InErrors = be32(q[48:])
+		x.InUnknownProtos = be32(q[52:])
+		x.OutOctets = be64(q[56:])
+		x.OutUcastPkts = be32(q[64:])
+		x.OutMulticastPkts = be32(q[68:])
+		x.OutBroadcastPkts = be32(q[72:])
+		x.OutDiscards = be32(q[76:])
+		x.OutErrors = be32(q[80:])
+		x.PromiscuousMode = be32(q[84:])
+	}
+	p = p[88:]
+	return p, true
+}
+
 func (x *EthernetCounters) decode(r *reader, d *Decoder) {
 	if p := r.fixed(52); p != nil {
 		x.AlignmentErrors = be32(p[0:])
@@ -738,6 +1116,30 @@ func (x *EthernetCounters) appendTo(w writer) writer {
 	w.u32(x.InternalMacReceiveErrors)
 	w.u32(x.SymbolErrors)
 	return w
+}
+
+func (x *EthernetCounters) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 52 {
+		return p, false
+	}
+	{
+		q := p[:52]
+		x.AlignmentErrors = be32(q[0:])
+		x.FCSErrors = be32(q[4:])
+		x.SingleCollisionFrames = be32(q[8:])
+		x.MultipleCollisionFrames = be32(q[12:])
+		x.SQETestErrors = be32(q[16:])
+		x.DeferredTransmissions = be32(q[20:])
+		x.LateCollisions = be32(q[24:])
+		x.ExcessiveCollisions = be32(q[28:])
+		x.InternalMacTransmitErrors = be32(q[32:])
+		x.CarrierSenseErrors = be32(q[36:])
+		x.FrameTooLongs = be32(q[40:])
+		x.InternalMacReceiveErrors = be32(q[44:])
+		x.SymbolErrors = be32(q[48:])
+	}
+	p = p[52:]
+	return p, true
 }
 
 func (x *TokenRingCounters) decode(r *reader, d *Decoder) {
@@ -804,6 +1206,35 @@ func (x *TokenRingCounters) appendTo(w writer) writer {
 	return w
 }
 
+func (x *TokenRingCounters) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 72 {
+		return p, false
+	}
+	{
+		q := p[:72]
+		x.LineErrors = be32(q[0:])
+		x.BurstErrors = be32(q[4:])
+		x.ACErrors = be32(q[8:])
+		x.AbortTransErrors = be32(q[12:])
+		x.InternalErrors = be32(q[16:])
+		x.LostFrameErrors = be32(q[20:])
+		x.ReceiveCongestions = be32(q[24:])
+		x.FrameCopiedErrors = be32(q[28:])
+		x.TokenErrors = be32(q[32:])
+		x.SoftErrors = be32(q[36:])
+		x.HardErrors = be32(q[40:])
+		x.SignalLoss = be32(q[44:])
+		x.TransmitBeacons = be32(q[48:])
+		x.Recoverys = be32(q[52:])
+		x.LobeWires = be32(q[56:])
+		x.Removes = be32(q[60:])
+		x.Singles = be32(q[64:])
+		x.FreqErrors = be32(q[68:])
+	}
+	p = p[72:]
+	return p, true
+}
+
 func (x *VGCounters) decode(r *reader, d *Decoder) {
 	if p := r.fixed(80); p != nil {
 		x.InHighPriorityFrames = be32(p[0:])
@@ -856,6 +1287,31 @@ func (x *VGCounters) appendTo(w writer) writer {
 	return w
 }
 
+func (x *VGCounters) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 80 {
+		return p, false
+	}
+	{
+		q := p[:80]
+		x.InHighPriorityFrames = be32(q[0:])
+		x.InHighPriorityOctets = be64(q[4:])
+		x.InNormPriorityFrames = be32(q[12:])
+		x.InNormPriorityOctets = be64(q[16:])
+		x.InIPMErrors = be32(q[24:])
+		x.InOversizeFrameErrors = be32(q[28:])
+		x.InDataErrors = be32(q[32:])
+		x.InNullAddressedFrames = be32(q[36:])
+		x.OutHighPriorityFrames = be32(q[40:])
+		x.OutHighPriorityOctets = be64(q[44:])
+		x.TransitionIntoTrainings = be32(q[52:])
+		x.HCInHighPriorityOctets = be64(q[56:])
+		x.HCInNormPriorityOctets = be64(q[64:])
+		x.HCOutHighPriorityOctets = be64(q[72:])
+	}
+	p = p[80:]
+	return p, true
+}
+
 func (x *VLANCounters) decode(r *reader, d *Decoder) {
 	if p := r.fixed(28); p != nil {
 		x.VLANID = be32(p[0:])
@@ -882,6 +1338,23 @@ func (x *VLANCounters) appendTo(w writer) writer {
 	w.u32(x.BroadcastPkts)
 	w.u32(x.Discards)
 	return w
+}
+
+func (x *VLANCounters) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 28 {
+		return p, false
+	}
+	{
+		q := p[:28]
+		x.VLANID = be32(q[0:])
+		x.Octets = be64(q[4:])
+		x.UcastPkts = be32(q[12:])
+		x.MulticastPkts = be32(q[16:])
+		x.BroadcastPkts = be32(q[20:])
+		x.Discards = be32(q[24:])
+	}
+	p = p[28:]
+	return p, true
 }
 
 func (x *IEEE80211Counters) decode(r *reader, d *Decoder) {
@@ -954,6 +1427,37 @@ func (x *IEEE80211Counters) appendTo(w writer) writer {
 	return w
 }
 
+func (x *IEEE80211Counters) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 80 {
+		return p, false
+	}
+	{
+		q := p[:80]
+		x.TransmittedFragmentCount = be32(q[0:])
+		x.MulticastTransmittedFrameCount = be32(q[4:])
+		x.FailedCount = be32(q[8:])
+		x.RetryCount = be32(q[12:])
+		x.MultipleRetryCount = be32(q[16:])
+		x.FrameDuplicateCount = be32(q[20:])
+		x.RTSSuccessCount = be32(q[24:])
+		x.RTSFailureCount = be32(q[28:])
+		x.ACKFailureCount = be32(q[32:])
+		x.ReceivedFragmentCount = be32(q[36:])
+		x.MulticastReceivedFrameCount = be32(q[40:])
+		x.FCSErrorCount = be32(q[44:])
+		x.TransmittedFrameCount = be32(q[48:])
+		x.WEPUndecryptableCount = be32(q[52:])
+		x.QoSDiscardedFragmentCount = be32(q[56:])
+		x.AssociatedStationCount = be32(q[60:])
+		x.QoSCFPollsReceivedCount = be32(q[64:])
+		x.QoSCFPollsUnusedCount = be32(q[68:])
+		x.QoSCFPollsUnusableCount = be32(q[72:])
+		x.QoSCFPollsLostCount = be32(q[76:])
+	}
+	p = p[80:]
+	return p, true
+}
+
 func (x *LAGPortStats) decode(r *reader, d *Decoder) {
 	if p := r.fixed(56); p != nil {
 		x.ActorSystemID = macAt(p[0:])
@@ -1000,6 +1504,29 @@ func (x *LAGPortStats) appendTo(w writer) writer {
 	return w
 }
 
+func (x *LAGPortStats) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 56 {
+		return p, false
+	}
+	{
+		q := p[:56]
+		x.ActorSystemID = macAt(q[0:])
+		x.PartnerOperSystemID = macAt(q[8:])
+		x.AttachedAggID = be32(q[16:])
+		x.PortState = b4At(q[20:])
+		x.LACPDUsRx = be32(q[24:])
+		x.MarkerPDUsRx = be32(q[28:])
+		x.MarkerResponsePDUsRx = be32(q[32:])
+		x.UnknownRx = be32(q[36:])
+		x.IllegalRx = be32(q[40:])
+		x.LACPDUsTx = be32(q[44:])
+		x.MarkerPDUsTx = be32(q[48:])
+		x.MarkerResponsePDUsTx = be32(q[52:])
+	}
+	p = p[56:]
+	return p, true
+}
+
 func (x *SlowPathCounts) decode(r *reader, d *Decoder) {
 	if p := r.fixed(24); p != nil {
 		x.Unknown = be32(p[0:])
@@ -1026,6 +1553,23 @@ func (x *SlowPathCounts) appendTo(w writer) writer {
 	w.u32(x.NoHWSupport)
 	w.u32(x.Cntrl)
 	return w
+}
+
+func (x *SlowPathCounts) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 24 {
+		return p, false
+	}
+	{
+		q := p[:24]
+		x.Unknown = be32(q[0:])
+		x.Other = be32(q[4:])
+		x.CAMMiss = be32(q[8:])
+		x.CAMFull = be32(q[12:])
+		x.NoHWSupport = be32(q[16:])
+		x.Cntrl = be32(q[20:])
+	}
+	p = p[24:]
+	return p, true
 }
 
 func (x *InfiniBandCounters) decode(r *reader, d *Decoder) {
@@ -1080,6 +1624,31 @@ func (x *InfiniBandCounters) appendTo(w writer) writer {
 	return w
 }
 
+func (x *InfiniBandCounters) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 64 {
+		return p, false
+	}
+	{
+		q := p[:64]
+		x.PortXmitPkts = be64(q[0:])
+		x.PortRcvPkts = be64(q[8:])
+		x.SymbolErrorCounter = be32(q[16:])
+		x.LinkErrorRecoveryCounter = be32(q[20:])
+		x.LinkDownedCounter = be32(q[24:])
+		x.PortRcvErrors = be32(q[28:])
+		x.PortRcvRemotePhysicalErrors = be32(q[32:])
+		x.PortRcvSwitchRelayErrors = be32(q[36:])
+		x.PortXmitDiscards = be32(q[40:])
+		x.PortXmitConstraintErrors = be32(q[44:])
+		x.PortRcvConstraintErrors = be32(q[48:])
+		x.LocalLinkIntegrityErrors = be32(q[52:])
+		x.ExcessiveBufferOverrunErrors = be32(q[56:])
+		x.VL15Dropped = be32(q[60:])
+	}
+	p = p[64:]
+	return p, true
+}
+
 func (x *SFPLane) decode(r *reader, d *Decoder) {
 	if p := r.fixed(40); p != nil {
 		x.Index = be32(p[0:])
@@ -1120,6 +1689,27 @@ func (x *SFPLane) appendTo(w writer) writer {
 	return w
 }
 
+func (x *SFPLane) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 40 {
+		return p, false
+	}
+	{
+		q := p[:40]
+		x.Index = be32(q[0:])
+		x.TxBiasCurrent = be32(q[4:])
+		x.TxPower = be32(q[8:])
+		x.TxPowerMin = be32(q[12:])
+		x.TxPowerMax = be32(q[16:])
+		x.TxWavelength = be32(q[20:])
+		x.RxPower = be32(q[24:])
+		x.RxPowerMin = be32(q[28:])
+		x.RxPowerMax = be32(q[32:])
+		x.RxWavelength = be32(q[36:])
+	}
+	p = p[40:]
+	return p, true
+}
+
 func (x *SFP) decode(r *reader, d *Decoder) {
 	if p := r.fixed(16); p != nil {
 		x.ModuleID = be32(p[0:])
@@ -1150,6 +1740,33 @@ func (x *SFP) appendTo(w writer) writer {
 	return w
 }
 
+func (x *SFP) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 16 {
+		return p, false
+	}
+	{
+		q := p[:16]
+		x.ModuleID = be32(q[0:])
+		x.ModuleTotalLanes = be32(q[4:])
+		x.ModuleSupplyVoltage = be32(q[8:])
+		x.ModuleTemperature = int32(be32(q[12:]))
+	}
+	p = p[16:]
+	{
+		n, rest, ok := cutCount(p, 0, 40)
+		if !ok {
+			return p, false
+		}
+		x.Lanes, p = grow(x.Lanes, n), rest
+		for i := range x.Lanes {
+			if p, ok = x.Lanes[i].decodeFast(p); !ok {
+				return p, false
+			}
+		}
+	}
+	return p, true
+}
+
 func (x *PFCCounters) decode(r *reader, d *Decoder) {
 	if p := r.fixed(20); p != nil {
 		x.Requests = be32(p[0:])
@@ -1173,6 +1790,22 @@ func (x *PFCCounters) appendTo(w writer) writer {
 	w.u32(x.StormDetected)
 	w.u32(x.StormRestored)
 	return w
+}
+
+func (x *PFCCounters) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 20 {
+		return p, false
+	}
+	{
+		q := p[:20]
+		x.Requests = be32(q[0:])
+		x.Indications = be32(q[4:])
+		x.PauseDuration = be32(q[8:])
+		x.StormDetected = be32(q[12:])
+		x.StormRestored = be32(q[16:])
+	}
+	p = p[20:]
+	return p, true
 }
 
 func (x *Processor) decode(r *reader, d *Decoder) {
@@ -1200,6 +1833,22 @@ func (x *Processor) appendTo(w writer) writer {
 	return w
 }
 
+func (x *Processor) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 28 {
+		return p, false
+	}
+	{
+		q := p[:28]
+		x.CPU5s = int32(be32(q[0:]))
+		x.CPU1m = int32(be32(q[4:]))
+		x.CPU5m = int32(be32(q[8:]))
+		x.TotalMemory = be64(q[12:])
+		x.FreeMemory = be64(q[20:])
+	}
+	p = p[28:]
+	return p, true
+}
+
 func (x *RadioUtilization) decode(r *reader, d *Decoder) {
 	if p := r.fixed(12); p != nil {
 		x.ElapsedTime = be32(p[0:])
@@ -1217,6 +1866,20 @@ func (x *RadioUtilization) appendTo(w writer) writer {
 	w.u32(x.OnChannelTime)
 	w.u32(x.OnChannelBusyTime)
 	return w
+}
+
+func (x *RadioUtilization) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 12 {
+		return p, false
+	}
+	{
+		q := p[:12]
+		x.ElapsedTime = be32(q[0:])
+		x.OnChannelTime = be32(q[4:])
+		x.OnChannelBusyTime = be32(q[8:])
+	}
+	p = p[12:]
+	return p, true
 }
 
 func (x *QueueLengthCounters) decode(r *reader, d *Decoder) {
@@ -1268,6 +1931,30 @@ func (x *QueueLengthCounters) appendTo(w writer) writer {
 	return w
 }
 
+func (x *QueueLengthCounters) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 52 {
+		return p, false
+	}
+	{
+		q := p[:52]
+		x.QueueIndex = be32(q[0:])
+		x.SegmentSize = be32(q[4:])
+		x.QueueSegments = be32(q[8:])
+		x.QueueLength0 = be32(q[12:])
+		x.QueueLength1 = be32(q[16:])
+		x.QueueLength2 = be32(q[20:])
+		x.QueueLength4 = be32(q[24:])
+		x.QueueLength8 = be32(q[28:])
+		x.QueueLength32 = be32(q[32:])
+		x.QueueLength128 = be32(q[36:])
+		x.QueueLength1024 = be32(q[40:])
+		x.QueueLengthMore = be32(q[44:])
+		x.Dropped = be32(q[48:])
+	}
+	p = p[52:]
+	return p, true
+}
+
 func (x *OFPort) decode(r *reader, d *Decoder) {
 	if p := r.fixed(12); p != nil {
 		x.DatapathID = be64(p[0:])
@@ -1284,6 +1971,19 @@ func (x *OFPort) appendTo(w writer) writer {
 	return w
 }
 
+func (x *OFPort) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 12 {
+		return p, false
+	}
+	{
+		q := p[:12]
+		x.DatapathID = be64(q[0:])
+		x.PortNo = be32(q[8:])
+	}
+	p = p[12:]
+	return p, true
+}
+
 func (x *PortName) decode(r *reader, d *Decoder) {
 	x.Name = r.opaque(255)
 }
@@ -1291,6 +1991,17 @@ func (x *PortName) decode(r *reader, d *Decoder) {
 func (x *PortName) appendTo(w writer) writer {
 	w.opaque(x.Name, 255)
 	return w
+}
+
+func (x *PortName) decodeFast(p []byte) ([]byte, bool) {
+	{
+		v, rest, ok := cutOpaque(p, 255)
+		if !ok {
+			return p, false
+		}
+		x.Name, p = v, rest
+	}
+	return p, true
 }
 
 func (x *HostDescr) reset() {
@@ -1383,6 +2094,86 @@ func (x *HostDescr) appendTo(w writer) writer {
 	return w
 }
 
+func (x *HostDescr) decodeFastLayout0(p []byte) ([]byte, bool) {
+	x.reset()
+	x.Layout = 0
+	{
+		v, rest, ok := cutOpaque(p, 64)
+		if !ok {
+			return p, false
+		}
+		x.Hostname, p = v, rest
+	}
+	if len(p) < 24 {
+		return p, false
+	}
+	{
+		q := p[:24]
+		x.UUID = uuidAt(q[0:])
+		x.MachineType = be32(q[16:])
+		x.OSName = be32(q[20:])
+	}
+	p = p[24:]
+	{
+		v, rest, ok := cutOpaque(p, 32)
+		if !ok {
+			return p, false
+		}
+		x.OSRelease, p = v, rest
+	}
+	return p, true
+}
+
+func (x *HostDescr) decodeFastLayout1(p []byte) ([]byte, bool) {
+	x.reset()
+	x.Layout = 1
+	{
+		v, rest, ok := cutOpaque(p, 64)
+		if !ok {
+			return p, false
+		}
+		x.Hostname, p = v, rest
+	}
+	if len(p) < 28 {
+		return p, false
+	}
+	{
+		q := p[:28]
+		if be32(q[0:]) != 16 {
+			return p, false
+		}
+		x.UUID = uuidAt(q[4:])
+		x.MachineType = be32(q[20:])
+		x.OSName = be32(q[24:])
+	}
+	p = p[28:]
+	{
+		v, rest, ok := cutOpaque(p, 32)
+		if !ok {
+			return p, false
+		}
+		x.OSRelease, p = v, rest
+	}
+	return p, true
+}
+
+// decodeFast takes the first layout that fills p exactly, else the first that fits.
+func (x *HostDescr) decodeFast(p []byte) ([]byte, bool) {
+	if rest, ok := x.decodeFastLayout0(p); ok && len(rest) == 0 {
+		return rest, true
+	}
+	if rest, ok := x.decodeFastLayout1(p); ok && len(rest) == 0 {
+		return rest, true
+	}
+	if rest, ok := x.decodeFastLayout0(p); ok {
+		return rest, true
+	}
+	if rest, ok := x.decodeFastLayout1(p); ok {
+		return rest, true
+	}
+	return p, false
+}
+
 func (x *HostAdapter) decode(r *reader, d *Decoder) {
 	x.IfIndex = r.u32()
 	x.MACs = grow(x.MACs, r.count(0, 8))
@@ -1400,6 +2191,29 @@ func (x *HostAdapter) appendTo(w writer) writer {
 	return w
 }
 
+func (x *HostAdapter) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 4 {
+		return p, false
+	}
+	{
+		q := p[:4]
+		x.IfIndex = be32(q[0:])
+	}
+	p = p[4:]
+	{
+		n, rest, ok := cutCount(p, 0, 8)
+		if !ok {
+			return p, false
+		}
+		x.MACs, p = grow(x.MACs, n), rest
+		for i := range x.MACs {
+			x.MACs[i] = macAt(p[8*i:])
+		}
+		p = p[8*len(x.MACs):]
+	}
+	return p, true
+}
+
 func (x *HostAdapters) decode(r *reader, d *Decoder) {
 	x.Adapters = grow(x.Adapters, r.count(0, 8))
 	for i := range x.Adapters {
@@ -1413,6 +2227,22 @@ func (x *HostAdapters) appendTo(w writer) writer {
 		w = x.Adapters[i].appendTo(w)
 	}
 	return w
+}
+
+func (x *HostAdapters) decodeFast(p []byte) ([]byte, bool) {
+	{
+		n, rest, ok := cutCount(p, 0, 8)
+		if !ok {
+			return p, false
+		}
+		x.Adapters, p = grow(x.Adapters, n), rest
+		for i := range x.Adapters {
+			if p, ok = x.Adapters[i].decodeFast(p); !ok {
+				return p, false
+			}
+		}
+	}
+	return p, true
 }
 
 func (x *HostParent) decode(r *reader, d *Decoder) {
@@ -1429,6 +2259,19 @@ func (x *HostParent) appendTo(w writer) writer {
 	w.u32(x.ContainerType)
 	w.u32(x.ContainerIndex)
 	return w
+}
+
+func (x *HostParent) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 8 {
+		return p, false
+	}
+	{
+		q := p[:8]
+		x.ContainerType = be32(q[0:])
+		x.ContainerIndex = be32(q[4:])
+	}
+	p = p[8:]
+	return p, true
 }
 
 func (x *HostCPU) reset() {
@@ -1622,6 +2465,84 @@ func (x *HostCPU) appendTo(w writer) writer {
 	return w
 }
 
+func (x *HostCPU) decodeFastLayout0(p []byte) ([]byte, bool) {
+	x.reset()
+	x.Layout = 0
+	if len(p) < 80 {
+		return p, false
+	}
+	{
+		q := p[:80]
+		x.LoadOne = bef32(q[0:])
+		x.LoadFive = bef32(q[4:])
+		x.LoadFifteen = bef32(q[8:])
+		x.ProcRun = be32(q[12:])
+		x.ProcTotal = be32(q[16:])
+		x.CPUNum = be32(q[20:])
+		x.CPUSpeed = be32(q[24:])
+		x.Uptime = be32(q[28:])
+		x.User = be32(q[32:])
+		x.Nice = be32(q[36:])
+		x.System = be32(q[40:])
+		x.Idle = be32(q[44:])
+		x.Wio = be32(q[48:])
+		x.Intr = be32(q[52:])
+		x.SoftIntr = be32(q[56:])
+		x.Interrupts = be32(q[60:])
+		x.Contexts = be32(q[64:])
+		x.Steal = be32(q[68:])
+		x.Guest = be32(q[72:])
+		x.GuestNice = be32(q[76:])
+	}
+	p = p[80:]
+	return p, true
+}
+
+func (x *HostCPU) decodeFastLayout1(p []byte) ([]byte, bool) {
+	x.reset()
+	x.Layout = 1
+	if len(p) < 68 {
+		return p, false
+	}
+	{
+		q := p[:68]
+		x.LoadOne = bef32(q[0:])
+		x.LoadFive = bef32(q[4:])
+		x.LoadFifteen = bef32(q[8:])
+		x.ProcRun = be32(q[12:])
+		x.ProcTotal = be32(q[16:])
+		x.CPUNum = be32(q[20:])
+		x.CPUSpeed = be32(q[24:])
+		x.Uptime = be32(q[28:])
+		x.User = be32(q[32:])
+		x.Nice = be32(q[36:])
+		x.System = be32(q[40:])
+		x.Idle = be32(q[44:])
+		x.Wio = be32(q[48:])
+		x.Intr = be32(q[52:])
+		x.SoftIntr = be32(q[56:])
+		x.Interrupts = be32(q[60:])
+		x.Contexts = be32(q[64:])
+	}
+	p = p[68:]
+	return p, true
+}
+
+// decodeFast takes the first layout that fills p exactly, else the first that fits.
+func (x *HostCPU) decodeFast(p []byte) ([]byte, bool) {
+	switch {
+	case len(p) == 80:
+		return x.decodeFastLayout0(p)
+	case len(p) == 68:
+		return x.decodeFastLayout1(p)
+	case len(p) >= 80:
+		return x.decodeFastLayout0(p)
+	case len(p) >= 68:
+		return x.decodeFastLayout1(p)
+	}
+	return p, false
+}
+
 func (x *HostMemory) decode(r *reader, d *Decoder) {
 	if p := r.fixed(72); p != nil {
 		x.MemTotal = be64(p[0:])
@@ -1665,6 +2586,28 @@ func (x *HostMemory) appendTo(w writer) writer {
 	return w
 }
 
+func (x *HostMemory) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 72 {
+		return p, false
+	}
+	{
+		q := p[:72]
+		x.MemTotal = be64(q[0:])
+		x.MemFree = be64(q[8:])
+		x.MemShared = be64(q[16:])
+		x.MemBuffers = be64(q[24:])
+		x.MemCached = be64(q[32:])
+		x.SwapTotal = be64(q[40:])
+		x.SwapFree = be64(q[48:])
+		x.PageIn = be32(q[56:])
+		x.PageOut = be32(q[60:])
+		x.SwapIn = be32(q[64:])
+		x.SwapOut = be32(q[68:])
+	}
+	p = p[72:]
+	return p, true
+}
+
 func (x *HostDiskIO) decode(r *reader, d *Decoder) {
 	if p := r.fixed(52); p != nil {
 		x.DiskTotal = be64(p[0:])
@@ -1702,6 +2645,26 @@ func (x *HostDiskIO) appendTo(w writer) writer {
 	return w
 }
 
+func (x *HostDiskIO) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 52 {
+		return p, false
+	}
+	{
+		q := p[:52]
+		x.DiskTotal = be64(q[0:])
+		x.DiskFree = be64(q[8:])
+		x.PartMaxUsed = int32(be32(q[16:]))
+		x.Reads = be32(q[20:])
+		x.BytesRead = be64(q[24:])
+		x.ReadTime = be32(q[32:])
+		x.Writes = be32(q[36:])
+		x.BytesWritten = be64(q[40:])
+		x.WriteTime = be32(q[48:])
+	}
+	p = p[52:]
+	return p, true
+}
+
 func (x *HostNetIO) decode(r *reader, d *Decoder) {
 	if p := r.fixed(40); p != nil {
 		x.BytesIn = be64(p[0:])
@@ -1734,6 +2697,25 @@ func (x *HostNetIO) appendTo(w writer) writer {
 	w.u32(x.ErrsOut)
 	w.u32(x.DropsOut)
 	return w
+}
+
+func (x *HostNetIO) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 40 {
+		return p, false
+	}
+	{
+		q := p[:40]
+		x.BytesIn = be64(q[0:])
+		x.PktsIn = be32(q[8:])
+		x.ErrsIn = be32(q[12:])
+		x.DropsIn = be32(q[16:])
+		x.BytesOut = be64(q[20:])
+		x.PktsOut = be32(q[28:])
+		x.ErrsOut = be32(q[32:])
+		x.DropsOut = be32(q[36:])
+	}
+	p = p[40:]
+	return p, true
 }
 
 func (x *MIB2IPGroup) decode(r *reader, d *Decoder) {
@@ -1801,6 +2783,36 @@ func (x *MIB2IPGroup) appendTo(w writer) writer {
 	w.u32(x.FragFails)
 	w.u32(x.FragCreates)
 	return w
+}
+
+func (x *MIB2IPGroup) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 76 {
+		return p, false
+	}
+	{
+		q := p[:76]
+		x.Forwarding = be32(q[0:])
+		x.DefaultTTL = be32(q[4:])
+		x.InReceives = be32(q[8:])
+		x.InHdrErrors = be32(q[12:])
+		x.InAddrErrors = be32(q[16:])
+		x.ForwDatagrams = be32(q[20:])
+		x.InUnknownProtos = be32(q[24:])
+		x.InDiscards = be32(q[28:])
+		x.InDelivers = be32(q[32:])
+		x.OutRequests = be32(q[36:])
+		x.OutDiscards = be32(q[40:])
+		x.OutNoRoutes = be32(q[44:])
+		x.ReasmTimeout = be32(q[48:])
+		x.ReasmReqds = be32(q[52:])
+		x.ReasmOKs = be32(q[56:])
+		x.ReasmFails = be32(q[60:])
+		x.FragOKs = be32(q[64:])
+		x.FragFails = be32(q[68:])
+		x.FragCreates = be32(q[72:])
+	}
+	p = p[76:]
+	return p, true
 }
 
 func (x *MIB2ICMPGroup) decode(r *reader, d *Decoder) {
@@ -1888,6 +2900,42 @@ func (x *MIB2ICMPGroup) appendTo(w writer) writer {
 	return w
 }
 
+func (x *MIB2ICMPGroup) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 100 {
+		return p, false
+	}
+	{
+		q := p[:100]
+		x.InMsgs = be32(q[0:])
+		x.InErrors = be32(q[4:])
+		x.InDestUnreachs = be32(q[8:])
+		x.InTimeExcds = be32(q[12:])
+		x.InParamProbs = be32(q[16:])
+		x.InSrcQuenchs = be32(q[20:])
+		x.InRedirects = be32(q[24:])
+		x.InEchos = be32(q[28:])
+		x.InEchoReps = be32(q[32:])
+		x.InTimestamps = be32(q[36:])
+		x.InAddrMasks = be32(q[40:])
+		x.InAddrMaskReps = be32(q[44:])
+		x.OutMsgs = be32(q[48:])
+		x.OutErrors = be32(q[52:])
+		x.OutDestUnreachs = be32(q[56:])
+		x.OutTimeExcds = be32(q[60:])
+		x.OutParamProbs = be32(q[64:])
+		x.OutSrcQuenchs = be32(q[68:])
+		x.OutRedirects = be32(q[72:])
+		x.OutEchos = be32(q[76:])
+		x.OutEchoReps = be32(q[80:])
+		x.OutTimestamps = be32(q[84:])
+		x.OutTimestampReps = be32(q[88:])
+		x.OutAddrMasks = be32(q[92:])
+		x.OutAddrMaskReps = be32(q[96:])
+	}
+	p = p[100:]
+	return p, true
+}
+
 func (x *MIB2TCPGroup) decode(r *reader, d *Decoder) {
 	if p := r.fixed(60); p != nil {
 		x.RtoAlgorithm = be32(p[0:])
@@ -1943,6 +2991,32 @@ func (x *MIB2TCPGroup) appendTo(w writer) writer {
 	return w
 }
 
+func (x *MIB2TCPGroup) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 60 {
+		return p, false
+	}
+	{
+		q := p[:60]
+		x.RtoAlgorithm = be32(q[0:])
+		x.RtoMin = be32(q[4:])
+		x.RtoMax = be32(q[8:])
+		x.MaxConn = be32(q[12:])
+		x.ActiveOpens = be32(q[16:])
+		x.PassiveOpens = be32(q[20:])
+		x.AttemptFails = be32(q[24:])
+		x.EstabResets = be32(q[28:])
+		x.CurrEstab = be32(q[32:])
+		x.InSegs = be32(q[36:])
+		x.OutSegs = be32(q[40:])
+		x.RetransSegs = be32(q[44:])
+		x.InErrs = be32(q[48:])
+		x.OutRsts = be32(q[52:])
+		x.InCsumErrors = be32(q[56:])
+	}
+	p = p[60:]
+	return p, true
+}
+
 func (x *MIB2UDPGroup) decode(r *reader, d *Decoder) {
 	if p := r.fixed(28); p != nil {
 		x.InDatagrams = be32(p[0:])
@@ -1974,6 +3048,24 @@ func (x *MIB2UDPGroup) appendTo(w writer) writer {
 	return w
 }
 
+func (x *MIB2UDPGroup) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 28 {
+		return p, false
+	}
+	{
+		q := p[:28]
+		x.InDatagrams = be32(q[0:])
+		x.NoPorts = be32(q[4:])
+		x.InErrors = be32(q[8:])
+		x.OutDatagrams = be32(q[12:])
+		x.RcvbufErrors = be32(q[16:])
+		x.SndbufErrors = be32(q[20:])
+		x.InCsumErrors = be32(q[24:])
+	}
+	p = p[28:]
+	return p, true
+}
+
 func (x *VirtNode) decode(r *reader, d *Decoder) {
 	if p := r.fixed(28); p != nil {
 		x.MHz = be32(p[0:])
@@ -1999,6 +3091,22 @@ func (x *VirtNode) appendTo(w writer) writer {
 	return w
 }
 
+func (x *VirtNode) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 28 {
+		return p, false
+	}
+	{
+		q := p[:28]
+		x.MHz = be32(q[0:])
+		x.CPUs = be32(q[4:])
+		x.Memory = be64(q[8:])
+		x.MemoryFree = be64(q[16:])
+		x.NumDomains = be32(q[24:])
+	}
+	p = p[28:]
+	return p, true
+}
+
 func (x *VirtCPU) decode(r *reader, d *Decoder) {
 	if p := r.fixed(12); p != nil {
 		x.State = be32(p[0:])
@@ -2018,6 +3126,20 @@ func (x *VirtCPU) appendTo(w writer) writer {
 	return w
 }
 
+func (x *VirtCPU) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 12 {
+		return p, false
+	}
+	{
+		q := p[:12]
+		x.State = be32(q[0:])
+		x.CPUTime = be32(q[4:])
+		x.NrVirtCPU = be32(q[8:])
+	}
+	p = p[12:]
+	return p, true
+}
+
 func (x *VirtMemory) decode(r *reader, d *Decoder) {
 	if p := r.fixed(16); p != nil {
 		x.Memory = be64(p[0:])
@@ -2032,6 +3154,19 @@ func (x *VirtMemory) appendTo(w writer) writer {
 	w.u64(x.Memory)
 	w.u64(x.MaxMemory)
 	return w
+}
+
+func (x *VirtMemory) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 16 {
+		return p, false
+	}
+	{
+		q := p[:16]
+		x.Memory = be64(q[0:])
+		x.MaxMemory = be64(q[8:])
+	}
+	p = p[16:]
+	return p, true
 }
 
 func (x *VirtDiskIO) decode(r *reader, d *Decoder) {
@@ -2068,6 +3203,25 @@ func (x *VirtDiskIO) appendTo(w writer) writer {
 	return w
 }
 
+func (x *VirtDiskIO) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 52 {
+		return p, false
+	}
+	{
+		q := p[:52]
+		x.Capacity = be64(q[0:])
+		x.Allocation = be64(q[8:])
+		x.Physical = be64(q[16:])
+		x.RdReq = be32(q[24:])
+		x.RdBytes = be64(q[28:])
+		x.WrReq = be32(q[36:])
+		x.WrBytes = be64(q[40:])
+		x.Errs = be32(q[48:])
+	}
+	p = p[52:]
+	return p, true
+}
+
 func (x *VirtNetIO) decode(r *reader, d *Decoder) {
 	if p := r.fixed(40); p != nil {
 		x.RxBytes = be64(p[0:])
@@ -2102,6 +3256,25 @@ func (x *VirtNetIO) appendTo(w writer) writer {
 	return w
 }
 
+func (x *VirtNetIO) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 40 {
+		return p, false
+	}
+	{
+		q := p[:40]
+		x.RxBytes = be64(q[0:])
+		x.RxPackets = be32(q[8:])
+		x.RxErrs = be32(q[12:])
+		x.RxDrop = be32(q[16:])
+		x.TxBytes = be64(q[20:])
+		x.TxPackets = be32(q[28:])
+		x.TxErrs = be32(q[32:])
+		x.TxDrop = be32(q[36:])
+	}
+	p = p[40:]
+	return p, true
+}
+
 func (x *JVMRuntime) decode(r *reader, d *Decoder) {
 	x.VMName = r.opaque(64)
 	x.VMVendor = r.opaque(32)
@@ -2113,6 +3286,31 @@ func (x *JVMRuntime) appendTo(w writer) writer {
 	w.opaque(x.VMVendor, 32)
 	w.opaque(x.VMVersion, 32)
 	return w
+}
+
+func (x *JVMRuntime) decodeFast(p []byte) ([]byte, bool) {
+	{
+		v, rest, ok := cutOpaque(p, 64)
+		if !ok {
+			return p, false
+		}
+		x.VMName, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 32)
+		if !ok {
+			return p, false
+		}
+		x.VMVendor, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 32)
+		if !ok {
+			return p, false
+		}
+		x.VMVersion, p = v, rest
+	}
+	return p, true
 }
 
 func (x *JVMStatistics) reset() {
@@ -2302,6 +3500,83 @@ func (x *JVMStatistics) appendTo(w writer) writer {
 	return w
 }
 
+func (x *JVMStatistics) decodeFastLayout0(p []byte) ([]byte, bool) {
+	x.reset()
+	x.Layout = 0
+	if len(p) < 108 {
+		return p, false
+	}
+	{
+		q := p[:108]
+		x.HeapInitial = be64(q[0:])
+		x.HeapUsed = be64(q[8:])
+		x.HeapCommitted = be64(q[16:])
+		x.HeapMax = be64(q[24:])
+		x.NonHeapInitial = be64(q[32:])
+		x.NonHeapUsed = be64(q[40:])
+		x.NonHeapCommitted = be64(q[48:])
+		x.NonHeapMax = be64(q[56:])
+		x.GCCount = be32(q[64:])
+		x.GCTime = be32(q[68:])
+		x.ClassesLoaded = be32(q[72:])
+		x.ClassesTotal = be32(q[76:])
+		x.ClassesUnloaded = be32(q[80:])
+		x.CompilationTime = be32(q[84:])
+		x.ThreadsLive = be32(q[88:])
+		x.ThreadsDaemon = be32(q[92:])
+		x.ThreadsStarted = be32(q[96:])
+		x.FDsOpen = be32(q[100:])
+		x.FDsMax = be32(q[104:])
+	}
+	p = p[108:]
+	return p, true
+}
+
+func (x *JVMStatistics) decodeFastLayout1(p []byte) ([]byte, bool) {
+	x.reset()
+	x.Layout = 1
+	if len(p) < 100 {
+		return p, false
+	}
+	{
+		q := p[:100]
+		x.HeapInitial = be64(q[0:])
+		x.HeapUsed = be64(q[8:])
+		x.HeapCommitted = be64(q[16:])
+		x.HeapMax = be64(q[24:])
+		x.NonHeapInitial = be64(q[32:])
+		x.NonHeapUsed = be64(q[40:])
+		x.NonHeapCommitted = be64(q[48:])
+		x.NonHeapMax = be64(q[56:])
+		x.GCCount = be32(q[64:])
+		x.GCTime = be32(q[68:])
+		x.ClassesLoaded = be32(q[72:])
+		x.ClassesTotal = be32(q[76:])
+		x.ClassesUnloaded = be32(q[80:])
+		x.CompilationTime = be32(q[84:])
+		x.ThreadsLive = be32(q[88:])
+		x.ThreadsDaemon = be32(q[92:])
+		x.ThreadsStarted = be32(q[96:])
+	}
+	p = p[100:]
+	return p, true
+}
+
+// decodeFast takes the first layout that fills p exactly, else the first that fits.
+func (x *JVMStatistics) decodeFast(p []byte) ([]byte, bool) {
+	switch {
+	case len(p) == 108:
+		return x.decodeFastLayout0(p)
+	case len(p) == 100:
+		return x.decodeFastLayout1(p)
+	case len(p) >= 108:
+		return x.decodeFastLayout0(p)
+	case len(p) >= 100:
+		return x.decodeFastLayout1(p)
+	}
+	return p, false
+}
+
 func (x *MemcacheLegacyCounters) decode(r *reader, d *Decoder) {
 	if p := r.fixed(144); p != nil {
 		x.Uptime = be32(p[0:])
@@ -2411,6 +3686,50 @@ func (x *MemcacheLegacyCounters) appendTo(w writer) writer {
 	return w
 }
 
+func (x *MemcacheLegacyCounters) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 144 {
+		return p, false
+	}
+	{
+		q := p[:144]
+		x.Uptime = be32(q[0:])
+		x.RusageUser = be32(q[4:])
+		x.RusageSystem = be32(q[8:])
+		x.CurrConnections = be32(q[12:])
+		x.TotalConnections = be32(q[16:])
+		x.ConnectionStructures = be32(q[20:])
+		x.CmdGet = be32(q[24:])
+		x.CmdSet = be32(q[28:])
+		x.CmdFlush = be32(q[32:])
+		x.GetHits = be32(q[36:])
+		x.GetMisses = be32(q[40:])
+		x.DeleteMisses = be32(q[44:])
+		x.DeleteHits = be32(q[48:])
+		x.IncrMisses = be32(q[52:])
+		x.IncrHits = be32(q[56:])
+		x.DecrMisses = be32(q[60:])
+		x.DecrHits = be32(q[64:])
+		x.CasMisses = be32(q[68:])
+		x.CasHits = be32(q[72:])
+		x.CasBadval = be32(q[76:])
+		x.AuthCmds = be32(q[80:])
+		x.AuthErrors = be32(q[84:])
+		x.BytesRead = be64(q[88:])
+		x.BytesWritten = be64(q[96:])
+		x.LimitMaxbytes = be32(q[104:])
+		x.AcceptingConns = be32(q[108:])
+		x.ListenDisabledNum = be32(q[112:])
+		x.Threads = be32(q[116:])
+		x.ConnYields = be32(q[120:])
+		x.Bytes = be64(q[124:])
+		x.CurrItems = be32(q[132:])
+		x.TotalItems = be32(q[136:])
+		x.Evictions = be32(q[140:])
+	}
+	p = p[144:]
+	return p, true
+}
+
 func (x *HTTPCounters) decode(r *reader, d *Decoder) {
 	if p := r.fixed(60); p != nil {
 		x.MethodOptionCount = be32(p[0:])
@@ -2466,6 +3785,32 @@ func (x *HTTPCounters) appendTo(w writer) writer {
 	return w
 }
 
+func (x *HTTPCounters) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 60 {
+		return p, false
+	}
+	{
+		q := p[:60]
+		x.MethodOptionCount = be32(q[0:])
+		x.MethodGetCount = be32(q[4:])
+		x.MethodHeadCount = be32(q[8:])
+		x.MethodPostCount = be32(q[12:])
+		x.MethodPutCount = be32(q[16:])
+		x.MethodDeleteCount = be32(q[20:])
+		x.MethodTraceCount = be32(q[24:])
+		x.MethodConnectCount = be32(q[28:])
+		x.MethodOtherCount = be32(q[32:])
+		x.Status1XXCount = be32(q[36:])
+		x.Status2XXCount = be32(q[40:])
+		x.Status3XXCount = be32(q[44:])
+		x.Status4XXCount = be32(q[48:])
+		x.Status5XXCount = be32(q[52:])
+		x.StatusOtherCount = be32(q[56:])
+	}
+	p = p[60:]
+	return p, true
+}
+
 func (x *AppOperationCounters) decode(r *reader, d *Decoder) {
 	x.Application = r.opaque(32)
 	if p := r.fixed(44); p != nil {
@@ -2511,6 +3856,35 @@ func (x *AppOperationCounters) appendTo(w writer) writer {
 	return w
 }
 
+func (x *AppOperationCounters) decodeFast(p []byte) ([]byte, bool) {
+	{
+		v, rest, ok := cutOpaque(p, 32)
+		if !ok {
+			return p, false
+		}
+		x.Application, p = v, rest
+	}
+	if len(p) < 44 {
+		return p, false
+	}
+	{
+		q := p[:44]
+		x.Success = be32(q[0:])
+		x.Other = be32(q[4:])
+		x.Timeout = be32(q[8:])
+		x.InternalError = be32(q[12:])
+		x.BadRequest = be32(q[16:])
+		x.Forbidden = be32(q[20:])
+		x.TooLarge = be32(q[24:])
+		x.NotImplemented = be32(q[28:])
+		x.NotFound = be32(q[32:])
+		x.Unavailable = be32(q[36:])
+		x.Unauthorized = be32(q[40:])
+	}
+	p = p[44:]
+	return p, true
+}
+
 func (x *AppResources) decode(r *reader, d *Decoder) {
 	if p := r.fixed(40); p != nil {
 		x.UserTime = be32(p[0:])
@@ -2543,6 +3917,25 @@ func (x *AppResources) appendTo(w writer) writer {
 	w.u32(x.ConnOpen)
 	w.u32(x.ConnMax)
 	return w
+}
+
+func (x *AppResources) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 40 {
+		return p, false
+	}
+	{
+		q := p[:40]
+		x.UserTime = be32(q[0:])
+		x.SystemTime = be32(q[4:])
+		x.MemUsed = be64(q[8:])
+		x.MemMax = be64(q[16:])
+		x.FDOpen = be32(q[24:])
+		x.FDMax = be32(q[28:])
+		x.ConnOpen = be32(q[32:])
+		x.ConnMax = be32(q[36:])
+	}
+	p = p[40:]
+	return p, true
 }
 
 func (x *MemcacheCounters) decode(r *reader, d *Decoder) {
@@ -2648,6 +4041,48 @@ func (x *MemcacheCounters) appendTo(w writer) writer {
 	return w
 }
 
+func (x *MemcacheCounters) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 140 {
+		return p, false
+	}
+	{
+		q := p[:140]
+		x.CmdSet = be32(q[0:])
+		x.CmdTouch = be32(q[4:])
+		x.CmdFlush = be32(q[8:])
+		x.GetHits = be32(q[12:])
+		x.GetMisses = be32(q[16:])
+		x.DeleteHits = be32(q[20:])
+		x.DeleteMisses = be32(q[24:])
+		x.IncrHits = be32(q[28:])
+		x.IncrMisses = be32(q[32:])
+		x.DecrHits = be32(q[36:])
+		x.DecrMisses = be32(q[40:])
+		x.CasHits = be32(q[44:])
+		x.CasMisses = be32(q[48:])
+		x.CasBadval = be32(q[52:])
+		x.AuthCmds = be32(q[56:])
+		x.AuthErrors = be32(q[60:])
+		x.Threads = be32(q[64:])
+		x.ConnYields = be32(q[68:])
+		x.ListenDisabledNum = be32(q[72:])
+		x.CurrConnections = be32(q[76:])
+		x.RejectedConnections = be32(q[80:])
+		x.TotalConnections = be32(q[84:])
+		x.ConnectionStructures = be32(q[88:])
+		x.Evictions = be32(q[92:])
+		x.Reclaimed = be32(q[96:])
+		x.CurrItems = be32(q[100:])
+		x.TotalItems = be32(q[104:])
+		x.BytesRead = be64(q[108:])
+		x.BytesWritten = be64(q[116:])
+		x.Bytes = be64(q[124:])
+		x.LimitMaxbytes = be64(q[132:])
+	}
+	p = p[140:]
+	return p, true
+}
+
 func (x *VDICounters) decode(r *reader, d *Decoder) {
 	if p := r.fixed(92); p != nil {
 		x.SessionsCurrent = be32(p[0:])
@@ -2727,6 +4162,40 @@ func (x *VDICounters) appendTo(w writer) writer {
 	return w
 }
 
+func (x *VDICounters) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 92 {
+		return p, false
+	}
+	{
+		q := p[:92]
+		x.SessionsCurrent = be32(q[0:])
+		x.SessionsTotal = be32(q[4:])
+		x.SessionsDuration = be32(q[8:])
+		x.RxBytes = be32(q[12:])
+		x.TxBytes = be32(q[16:])
+		x.RxPackets = be32(q[20:])
+		x.TxPackets = be32(q[24:])
+		x.RxPacketsLost = be32(q[28:])
+		x.TxPacketsLost = be32(q[32:])
+		x.RTTMinMs = be32(q[36:])
+		x.RTTMaxMs = be32(q[40:])
+		x.RTTAvgMs = be32(q[44:])
+		x.AudioRxBytes = be32(q[48:])
+		x.AudioTxBytes = be32(q[52:])
+		x.AudioTxLimit = be32(q[56:])
+		x.ImgRxBytes = be32(q[60:])
+		x.ImgTxBytes = be32(q[64:])
+		x.ImgFrames = be32(q[68:])
+		x.ImgQualMin = be32(q[72:])
+		x.ImgQualMax = be32(q[76:])
+		x.ImgQualAvg = be32(q[80:])
+		x.USBRxBytes = be32(q[84:])
+		x.USBTxBytes = be32(q[88:])
+	}
+	p = p[92:]
+	return p, true
+}
+
 func (x *AppWorkers) decode(r *reader, d *Decoder) {
 	if p := r.fixed(20); p != nil {
 		x.WorkersActive = be32(p[0:])
@@ -2750,6 +4219,22 @@ func (x *AppWorkers) appendTo(w writer) writer {
 	w.u32(x.ReqDelayed)
 	w.u32(x.ReqDropped)
 	return w
+}
+
+func (x *AppWorkers) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 20 {
+		return p, false
+	}
+	{
+		q := p[:20]
+		x.WorkersActive = be32(q[0:])
+		x.WorkersIdle = be32(q[4:])
+		x.WorkersMax = be32(q[8:])
+		x.ReqDelayed = be32(q[12:])
+		x.ReqDropped = be32(q[16:])
+	}
+	p = p[20:]
+	return p, true
 }
 
 func (x *OVSDPStats) decode(r *reader, d *Decoder) {
@@ -2780,6 +4265,23 @@ func (x *OVSDPStats) appendTo(w writer) writer {
 	return w
 }
 
+func (x *OVSDPStats) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 24 {
+		return p, false
+	}
+	{
+		q := p[:24]
+		x.Hits = be32(q[0:])
+		x.Misses = be32(q[4:])
+		x.Lost = be32(q[8:])
+		x.MaskHits = be32(q[12:])
+		x.Flows = be32(q[16:])
+		x.Masks = be32(q[20:])
+	}
+	p = p[24:]
+	return p, true
+}
+
 func (x *Energy) decode(r *reader, d *Decoder) {
 	if p := r.fixed(24); p != nil {
 		x.Voltage = be32(p[0:])
@@ -2808,6 +4310,23 @@ func (x *Energy) appendTo(w writer) writer {
 	return w
 }
 
+func (x *Energy) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 24 {
+		return p, false
+	}
+	{
+		q := p[:24]
+		x.Voltage = be32(q[0:])
+		x.Current = be32(q[4:])
+		x.RealPower = be32(q[8:])
+		x.PowerFactor = int32(be32(q[12:]))
+		x.Energy = be32(q[16:])
+		x.Errors = be32(q[20:])
+	}
+	p = p[24:]
+	return p, true
+}
+
 func (x *Temperature) decode(r *reader, d *Decoder) {
 	if p := r.fixed(12); p != nil {
 		x.Minimum = int32(be32(p[0:]))
@@ -2827,6 +4346,20 @@ func (x *Temperature) appendTo(w writer) writer {
 	return w
 }
 
+func (x *Temperature) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 12 {
+		return p, false
+	}
+	{
+		q := p[:12]
+		x.Minimum = int32(be32(q[0:]))
+		x.Maximum = int32(be32(q[4:]))
+		x.Errors = be32(q[8:])
+	}
+	p = p[12:]
+	return p, true
+}
+
 func (x *Humidity) decode(r *reader, d *Decoder) {
 	x.Relative = r.i32()
 }
@@ -2834,6 +4367,18 @@ func (x *Humidity) decode(r *reader, d *Decoder) {
 func (x *Humidity) appendTo(w writer) writer {
 	w.i32(x.Relative)
 	return w
+}
+
+func (x *Humidity) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 4 {
+		return p, false
+	}
+	{
+		q := p[:4]
+		x.Relative = int32(be32(q[0:]))
+	}
+	p = p[4:]
+	return p, true
 }
 
 func (x *Fans) decode(r *reader, d *Decoder) {
@@ -2855,6 +4400,20 @@ func (x *Fans) appendTo(w writer) writer {
 	return w
 }
 
+func (x *Fans) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 12 {
+		return p, false
+	}
+	{
+		q := p[:12]
+		x.Total = be32(q[0:])
+		x.Failed = be32(q[4:])
+		x.Speed = be32(q[8:])
+	}
+	p = p[12:]
+	return p, true
+}
+
 func (x *BSTDeviceBuffers) decode(r *reader, d *Decoder) {
 	if p := r.fixed(8); p != nil {
 		x.UCPct = int32(be32(p[0:]))
@@ -2869,6 +4428,19 @@ func (x *BSTDeviceBuffers) appendTo(w writer) writer {
 	w.i32(x.UCPct)
 	w.i32(x.MCPct)
 	return w
+}
+
+func (x *BSTDeviceBuffers) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 8 {
+		return p, false
+	}
+	{
+		q := p[:8]
+		x.UCPct = int32(be32(q[0:]))
+		x.MCPct = int32(be32(q[4:]))
+	}
+	p = p[8:]
+	return p, true
 }
 
 func (x *BSTPortBuffers) decode(r *reader, d *Decoder) {
@@ -2907,6 +4479,43 @@ func (x *BSTPortBuffers) appendTo(w writer) writer {
 		w.i32(v)
 	}
 	return w
+}
+
+func (x *BSTPortBuffers) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 16 {
+		return p, false
+	}
+	{
+		q := p[:16]
+		x.IngressUCPct = int32(be32(q[0:]))
+		x.IngressMCPct = int32(be32(q[4:]))
+		x.EgressUCPct = int32(be32(q[8:]))
+		x.EgressMCPct = int32(be32(q[12:]))
+	}
+	p = p[16:]
+	{
+		n, rest, ok := cutCount(p, 8, 4)
+		if !ok {
+			return p, false
+		}
+		x.EgressQueueUCPct, p = grow(x.EgressQueueUCPct, n), rest
+		for i := range x.EgressQueueUCPct {
+			x.EgressQueueUCPct[i] = int32(be32(p[4*i:]))
+		}
+		p = p[4*len(x.EgressQueueUCPct):]
+	}
+	{
+		n, rest, ok := cutCount(p, 8, 4)
+		if !ok {
+			return p, false
+		}
+		x.EgressQueueMCPct, p = grow(x.EgressQueueMCPct, n), rest
+		for i := range x.EgressQueueMCPct {
+			x.EgressQueueMCPct[i] = int32(be32(p[4*i:]))
+		}
+		p = p[4*len(x.EgressQueueMCPct):]
+	}
+	return p, true
 }
 
 func (x *HWTables) decode(r *reader, d *Decoder) {
@@ -3027,6 +4636,53 @@ func (x *HWTables) appendTo(w writer) writer {
 	return w
 }
 
+func (x *HWTables) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 144 {
+		return p, false
+	}
+	{
+		q := p[:144]
+		x.HostEntries = be32(q[0:])
+		x.HostEntriesMax = be32(q[4:])
+		x.IPv4Entries = be32(q[8:])
+		x.IPv4EntriesMax = be32(q[12:])
+		x.IPv6Entries = be32(q[16:])
+		x.IPv6EntriesMax = be32(q[20:])
+		x.IPv4IPv6Entries = be32(q[24:])
+		x.IPv4IPv6EntriesMax = be32(q[28:])
+		x.LongIPv6Entries = be32(q[32:])
+		x.LongIPv6EntriesMax = be32(q[36:])
+		x.TotalRoutes = be32(q[40:])
+		x.TotalRoutesMax = be32(q[44:])
+		x.ECMPNexthops = be32(q[48:])
+		x.ECMPNexthopsMax = be32(q[52:])
+		x.MACEntries = be32(q[56:])
+		x.MACEntriesMax = be32(q[60:])
+		x.IPv4Neighbors = be32(q[64:])
+		x.IPv6Neighbors = be32(q[68:])
+		x.IPv4Routes = be32(q[72:])
+		x.IPv6Routes = be32(q[76:])
+		x.ACLIngressEntries = be32(q[80:])
+		x.ACLIngressEntriesMax = be32(q[84:])
+		x.ACLIngressCounters = be32(q[88:])
+		x.ACLIngressCountersMax = be32(q[92:])
+		x.ACLIngressMeters = be32(q[96:])
+		x.ACLIngressMetersMax = be32(q[100:])
+		x.ACLIngressSlices = be32(q[104:])
+		x.ACLIngressSlicesMax = be32(q[108:])
+		x.ACLEgressEntries = be32(q[112:])
+		x.ACLEgressEntriesMax = be32(q[116:])
+		x.ACLEgressCounters = be32(q[120:])
+		x.ACLEgressCountersMax = be32(q[124:])
+		x.ACLEgressMeters = be32(q[128:])
+		x.ACLEgressMetersMax = be32(q[132:])
+		x.ACLEgressSlices = be32(q[136:])
+		x.ACLEgressSlicesMax = be32(q[140:])
+	}
+	p = p[144:]
+	return p, true
+}
+
 func (x *NVIDIAGPU) decode(r *reader, d *Decoder) {
 	if p := r.fixed(48); p != nil {
 		x.DeviceCount = be32(p[0:])
@@ -3067,6 +4723,27 @@ func (x *NVIDIAGPU) appendTo(w writer) writer {
 	return w
 }
 
+func (x *NVIDIAGPU) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 48 {
+		return p, false
+	}
+	{
+		q := p[:48]
+		x.DeviceCount = be32(q[0:])
+		x.Processes = be32(q[4:])
+		x.GPUTime = be32(q[8:])
+		x.MemTime = be32(q[12:])
+		x.MemTotal = be64(q[16:])
+		x.MemFree = be64(q[24:])
+		x.ECCErrors = be32(q[32:])
+		x.Energy = be32(q[36:])
+		x.Temperature = be32(q[40:])
+		x.FanSpeed = be32(q[44:])
+	}
+	p = p[48:]
+	return p, true
+}
+
 func (x *SampledHeader) decode(r *reader, d *Decoder) {
 	if p := r.fixed(12); p != nil {
 		x.Protocol = be32(p[0:])
@@ -3086,6 +4763,27 @@ func (x *SampledHeader) appendTo(w writer) writer {
 	w.u32(x.Stripped)
 	w.opaque(x.Header, 0)
 	return w
+}
+
+func (x *SampledHeader) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 12 {
+		return p, false
+	}
+	{
+		q := p[:12]
+		x.Protocol = be32(q[0:])
+		x.FrameLength = be32(q[4:])
+		x.Stripped = be32(q[8:])
+	}
+	p = p[12:]
+	{
+		v, rest, ok := cutOpaque(p, 0)
+		if !ok {
+			return p, false
+		}
+		x.Header, p = v, rest
+	}
+	return p, true
 }
 
 func (x *SampledEthernet) decode(r *reader, d *Decoder) {
@@ -3108,6 +4806,21 @@ func (x *SampledEthernet) appendTo(w writer) writer {
 	w.mac(x.DstMAC)
 	w.u32(x.EtherType)
 	return w
+}
+
+func (x *SampledEthernet) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 24 {
+		return p, false
+	}
+	{
+		q := p[:24]
+		x.Length = be32(q[0:])
+		x.SrcMAC = macAt(q[4:])
+		x.DstMAC = macAt(q[12:])
+		x.EtherType = be32(q[20:])
+	}
+	p = p[24:]
+	return p, true
 }
 
 func (x *SampledIPv4) decode(r *reader, d *Decoder) {
@@ -3144,6 +4857,25 @@ func (x *SampledIPv4) appendTo(w writer) writer {
 	return w
 }
 
+func (x *SampledIPv4) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 32 {
+		return p, false
+	}
+	{
+		q := p[:32]
+		x.Length = be32(q[0:])
+		x.Protocol = be32(q[4:])
+		x.SrcIP = ip4at(q[8:])
+		x.DstIP = ip4at(q[12:])
+		x.SrcPort = be32(q[16:])
+		x.DstPort = be32(q[20:])
+		x.TCPFlags = be32(q[24:])
+		x.TOS = be32(q[28:])
+	}
+	p = p[32:]
+	return p, true
+}
+
 func (x *SampledIPv6) decode(r *reader, d *Decoder) {
 	if p := r.fixed(56); p != nil {
 		x.Length = be32(p[0:])
@@ -3178,6 +4910,25 @@ func (x *SampledIPv6) appendTo(w writer) writer {
 	return w
 }
 
+func (x *SampledIPv6) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 56 {
+		return p, false
+	}
+	{
+		q := p[:56]
+		x.Length = be32(q[0:])
+		x.Protocol = be32(q[4:])
+		x.SrcIP = ip6at(q[8:])
+		x.DstIP = ip6at(q[24:])
+		x.SrcPort = be32(q[40:])
+		x.DstPort = be32(q[44:])
+		x.TCPFlags = be32(q[48:])
+		x.Priority = be32(q[52:])
+	}
+	p = p[56:]
+	return p, true
+}
+
 func (x *ExtendedSwitch) decode(r *reader, d *Decoder) {
 	if p := r.fixed(16); p != nil {
 		x.SrcVLAN = be32(p[0:])
@@ -3200,6 +4951,21 @@ func (x *ExtendedSwitch) appendTo(w writer) writer {
 	return w
 }
 
+func (x *ExtendedSwitch) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 16 {
+		return p, false
+	}
+	{
+		q := p[:16]
+		x.SrcVLAN = be32(q[0:])
+		x.SrcPriority = be32(q[4:])
+		x.DstVLAN = be32(q[8:])
+		x.DstPriority = be32(q[12:])
+	}
+	p = p[16:]
+	return p, true
+}
+
 func (x *ExtendedRouter) decode(r *reader, d *Decoder) {
 	x.NextHop = r.addr()
 	if p := r.fixed(8); p != nil {
@@ -3218,6 +4984,26 @@ func (x *ExtendedRouter) appendTo(w writer) writer {
 	return w
 }
 
+func (x *ExtendedRouter) decodeFast(p []byte) ([]byte, bool) {
+	{
+		v, rest, ok := cutAddr(p)
+		if !ok {
+			return p, false
+		}
+		x.NextHop, p = v, rest
+	}
+	if len(p) < 8 {
+		return p, false
+	}
+	{
+		q := p[:8]
+		x.SrcMaskLen = be32(q[0:])
+		x.DstMaskLen = be32(q[4:])
+	}
+	p = p[8:]
+	return p, true
+}
+
 func (x *ASPathSegment) decode(r *reader, d *Decoder) {
 	x.Type = r.u32()
 	x.ASNs = grow(x.ASNs, r.count(0, 4))
@@ -3233,6 +5019,29 @@ func (x *ASPathSegment) appendTo(w writer) writer {
 		w.u32(v)
 	}
 	return w
+}
+
+func (x *ASPathSegment) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 4 {
+		return p, false
+	}
+	{
+		q := p[:4]
+		x.Type = be32(q[0:])
+	}
+	p = p[4:]
+	{
+		n, rest, ok := cutCount(p, 0, 4)
+		if !ok {
+			return p, false
+		}
+		x.ASNs, p = grow(x.ASNs, n), rest
+		for i := range x.ASNs {
+			x.ASNs[i] = be32(p[4*i:])
+		}
+		p = p[4*len(x.ASNs):]
+	}
+	return p, true
 }
 
 func (x *ExtendedGateway) decode(r *reader, d *Decoder) {
@@ -3274,6 +5083,58 @@ func (x *ExtendedGateway) appendTo(w writer) writer {
 	return w
 }
 
+func (x *ExtendedGateway) decodeFast(p []byte) ([]byte, bool) {
+	{
+		v, rest, ok := cutAddr(p)
+		if !ok {
+			return p, false
+		}
+		x.NextHop, p = v, rest
+	}
+	if len(p) < 12 {
+		return p, false
+	}
+	{
+		q := p[:12]
+		x.AS = be32(q[0:])
+		x.SrcAS = be32(q[4:])
+		x.SrcPeerAS = be32(q[8:])
+	}
+	p = p[12:]
+	{
+		n, rest, ok := cutCount(p, 0, 8)
+		if !ok {
+			return p, false
+		}
+		x.DstASPath, p = grow(x.DstASPath, n), rest
+		for i := range x.DstASPath {
+			if p, ok = x.DstASPath[i].decodeFast(p); !ok {
+				return p, false
+			}
+		}
+	}
+	{
+		n, rest, ok := cutCount(p, 0, 4)
+		if !ok {
+			return p, false
+		}
+		x.Communities, p = grow(x.Communities, n), rest
+		for i := range x.Communities {
+			x.Communities[i] = be32(p[4*i:])
+		}
+		p = p[4*len(x.Communities):]
+	}
+	if len(p) < 4 {
+		return p, false
+	}
+	{
+		q := p[:4]
+		x.LocalPref = be32(q[0:])
+	}
+	p = p[4:]
+	return p, true
+}
+
 func (x *ExtendedUser) decode(r *reader, d *Decoder) {
 	x.SrcCharset = r.u32()
 	x.SrcUser = r.opaque(0)
@@ -3289,6 +5150,40 @@ func (x *ExtendedUser) appendTo(w writer) writer {
 	return w
 }
 
+func (x *ExtendedUser) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 4 {
+		return p, false
+	}
+	{
+		q := p[:4]
+		x.SrcCharset = be32(q[0:])
+	}
+	p = p[4:]
+	{
+		v, rest, ok := cutOpaque(p, 0)
+		if !ok {
+			return p, false
+		}
+		x.SrcUser, p = v, rest
+	}
+	if len(p) < 4 {
+		return p, false
+	}
+	{
+		q := p[:4]
+		x.DstCharset = be32(q[0:])
+	}
+	p = p[4:]
+	{
+		v, rest, ok := cutOpaque(p, 0)
+		if !ok {
+			return p, false
+		}
+		x.DstUser, p = v, rest
+	}
+	return p, true
+}
+
 func (x *ExtendedURL) decode(r *reader, d *Decoder) {
 	x.Direction = r.u32()
 	x.URL = r.opaque(0)
@@ -3300,6 +5195,32 @@ func (x *ExtendedURL) appendTo(w writer) writer {
 	w.opaque(x.URL, 0)
 	w.opaque(x.Host, 0)
 	return w
+}
+
+func (x *ExtendedURL) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 4 {
+		return p, false
+	}
+	{
+		q := p[:4]
+		x.Direction = be32(q[0:])
+	}
+	p = p[4:]
+	{
+		v, rest, ok := cutOpaque(p, 0)
+		if !ok {
+			return p, false
+		}
+		x.URL, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 0)
+		if !ok {
+			return p, false
+		}
+		x.Host, p = v, rest
+	}
+	return p, true
 }
 
 func (x *ExtendedMPLS) decode(r *reader, d *Decoder) {
@@ -3327,6 +5248,39 @@ func (x *ExtendedMPLS) appendTo(w writer) writer {
 	return w
 }
 
+func (x *ExtendedMPLS) decodeFast(p []byte) ([]byte, bool) {
+	{
+		v, rest, ok := cutAddr(p)
+		if !ok {
+			return p, false
+		}
+		x.NextHop, p = v, rest
+	}
+	{
+		n, rest, ok := cutCount(p, 0, 4)
+		if !ok {
+			return p, false
+		}
+		x.InStack, p = grow(x.InStack, n), rest
+		for i := range x.InStack {
+			x.InStack[i] = int32(be32(p[4*i:]))
+		}
+		p = p[4*len(x.InStack):]
+	}
+	{
+		n, rest, ok := cutCount(p, 0, 4)
+		if !ok {
+			return p, false
+		}
+		x.OutStack, p = grow(x.OutStack, n), rest
+		for i := range x.OutStack {
+			x.OutStack[i] = int32(be32(p[4*i:]))
+		}
+		p = p[4*len(x.OutStack):]
+	}
+	return p, true
+}
+
 func (x *ExtendedNAT) decode(r *reader, d *Decoder) {
 	x.SrcAddress = r.addr()
 	x.DstAddress = r.addr()
@@ -3336,6 +5290,24 @@ func (x *ExtendedNAT) appendTo(w writer) writer {
 	w.addr(x.SrcAddress)
 	w.addr(x.DstAddress)
 	return w
+}
+
+func (x *ExtendedNAT) decodeFast(p []byte) ([]byte, bool) {
+	{
+		v, rest, ok := cutAddr(p)
+		if !ok {
+			return p, false
+		}
+		x.SrcAddress, p = v, rest
+	}
+	{
+		v, rest, ok := cutAddr(p)
+		if !ok {
+			return p, false
+		}
+		x.DstAddress, p = v, rest
+	}
+	return p, true
 }
 
 func (x *ExtendedMPLSTunnel) decode(r *reader, d *Decoder) {
@@ -3356,6 +5328,26 @@ func (x *ExtendedMPLSTunnel) appendTo(w writer) writer {
 	return w
 }
 
+func (x *ExtendedMPLSTunnel) decodeFast(p []byte) ([]byte, bool) {
+	{
+		v, rest, ok := cutOpaque(p, 0)
+		if !ok {
+			return p, false
+		}
+		x.TunnelLSPName, p = v, rest
+	}
+	if len(p) < 8 {
+		return p, false
+	}
+	{
+		q := p[:8]
+		x.TunnelID = be32(q[0:])
+		x.TunnelCoS = be32(q[4:])
+	}
+	p = p[8:]
+	return p, true
+}
+
 func (x *ExtendedMPLSVC) decode(r *reader, d *Decoder) {
 	x.VCInstanceName = r.opaque(0)
 	if p := r.fixed(8); p != nil {
@@ -3374,6 +5366,26 @@ func (x *ExtendedMPLSVC) appendTo(w writer) writer {
 	return w
 }
 
+func (x *ExtendedMPLSVC) decodeFast(p []byte) ([]byte, bool) {
+	{
+		v, rest, ok := cutOpaque(p, 0)
+		if !ok {
+			return p, false
+		}
+		x.VCInstanceName, p = v, rest
+	}
+	if len(p) < 8 {
+		return p, false
+	}
+	{
+		q := p[:8]
+		x.VLLVCID = be32(q[0:])
+		x.VCLabelCoS = be32(q[4:])
+	}
+	p = p[8:]
+	return p, true
+}
+
 func (x *ExtendedMPLSFTN) decode(r *reader, d *Decoder) {
 	x.FTNDescr = r.opaque(0)
 	x.FTNMask = r.u32()
@@ -3385,6 +5397,25 @@ func (x *ExtendedMPLSFTN) appendTo(w writer) writer {
 	return w
 }
 
+func (x *ExtendedMPLSFTN) decodeFast(p []byte) ([]byte, bool) {
+	{
+		v, rest, ok := cutOpaque(p, 0)
+		if !ok {
+			return p, false
+		}
+		x.FTNDescr, p = v, rest
+	}
+	if len(p) < 4 {
+		return p, false
+	}
+	{
+		q := p[:4]
+		x.FTNMask = be32(q[0:])
+	}
+	p = p[4:]
+	return p, true
+}
+
 func (x *ExtendedMPLSLDPFEC) decode(r *reader, d *Decoder) {
 	x.FECAddrPrefixLength = r.u32()
 }
@@ -3392,6 +5423,18 @@ func (x *ExtendedMPLSLDPFEC) decode(r *reader, d *Decoder) {
 func (x *ExtendedMPLSLDPFEC) appendTo(w writer) writer {
 	w.u32(x.FECAddrPrefixLength)
 	return w
+}
+
+func (x *ExtendedMPLSLDPFEC) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 4 {
+		return p, false
+	}
+	{
+		q := p[:4]
+		x.FECAddrPrefixLength = be32(q[0:])
+	}
+	p = p[4:]
+	return p, true
 }
 
 func (x *ExtendedVLANTunnel) decode(r *reader, d *Decoder) {
@@ -3407,6 +5450,21 @@ func (x *ExtendedVLANTunnel) appendTo(w writer) writer {
 		w.u32(v)
 	}
 	return w
+}
+
+func (x *ExtendedVLANTunnel) decodeFast(p []byte) ([]byte, bool) {
+	{
+		n, rest, ok := cutCount(p, 0, 4)
+		if !ok {
+			return p, false
+		}
+		x.Stack, p = grow(x.Stack, n), rest
+		for i := range x.Stack {
+			x.Stack[i] = be32(p[4*i:])
+		}
+		p = p[4*len(x.Stack):]
+	}
+	return p, true
 }
 
 func (x *Extended80211Payload) reset() {
@@ -3490,6 +5548,68 @@ func (x *Extended80211Payload) appendTo(w writer) writer {
 	return w
 }
 
+func (x *Extended80211Payload) decodeFastLayout0(p []byte) ([]byte, bool) {
+	x.reset()
+	x.Layout = 0
+	if len(p) < 4 {
+		return p, false
+	}
+	{
+		q := p[:4]
+		x.CipherSuite = be32(q[0:])
+	}
+	p = p[4:]
+	{
+		v, rest, ok := cutOpaque(p, 0)
+		if !ok {
+			return p, false
+		}
+		x.Data, p = v, rest
+	}
+	return p, true
+}
+
+func (x *Extended80211Payload) decodeFastLayout1(p []byte) ([]byte, bool) {
+	x.reset()
+	x.Layout = 1
+	if len(p) < 16 {
+		return p, false
+	}
+	{
+		q := p[:16]
+		x.CipherSuite = be32(q[0:])
+		x.Protocol = be32(q[4:])
+		x.FrameLength = be32(q[8:])
+		x.Stripped = be32(q[12:])
+	}
+	p = p[16:]
+	{
+		v, rest, ok := cutOpaque(p, 0)
+		if !ok {
+			return p, false
+		}
+		x.Header, p = v, rest
+	}
+	return p, true
+}
+
+// decodeFast takes the first layout that fills p exactly, else the first that fits.
+func (x *Extended80211Payload) decodeFast(p []byte) ([]byte, bool) {
+	if rest, ok := x.decodeFastLayout0(p); ok && len(rest) == 0 {
+		return rest, true
+	}
+	if rest, ok := x.decodeFastLayout1(p); ok && len(rest) == 0 {
+		return rest, true
+	}
+	if rest, ok := x.decodeFastLayout0(p); ok {
+		return rest, true
+	}
+	if rest, ok := x.decodeFastLayout1(p); ok {
+		return rest, true
+	}
+	return p, false
+}
+
 func (x *Extended80211RX) decode(r *reader, d *Decoder) {
 	x.SSID = r.opaque(32)
 	if p := r.fixed(36); p != nil {
@@ -3521,6 +5641,31 @@ func (x *Extended80211RX) appendTo(w writer) writer {
 	w.u32(x.RCPI)
 	w.u32(x.PacketDurationMicros)
 	return w
+}
+
+func (x *Extended80211RX) decodeFast(p []byte) ([]byte, bool) {
+	{
+		v, rest, ok := cutOpaque(p, 32)
+		if !ok {
+			return p, false
+		}
+		x.SSID, p = v, rest
+	}
+	if len(p) < 36 {
+		return p, false
+	}
+	{
+		q := p[:36]
+		x.BSSID = macAt(q[0:])
+		x.Version = be32(q[8:])
+		x.Channel = be32(q[12:])
+		x.Speed = be64(q[16:])
+		x.RSNI = be32(q[24:])
+		x.RCPI = be32(q[28:])
+		x.PacketDurationMicros = be32(q[32:])
+	}
+	p = p[36:]
+	return p, true
 }
 
 func (x *Extended80211TX) decode(r *reader, d *Decoder) {
@@ -3557,6 +5702,32 @@ func (x *Extended80211TX) appendTo(w writer) writer {
 	w.u64(x.Speed)
 	w.u32(x.PowerMW)
 	return w
+}
+
+func (x *Extended80211TX) decodeFast(p []byte) ([]byte, bool) {
+	{
+		v, rest, ok := cutOpaque(p, 32)
+		if !ok {
+			return p, false
+		}
+		x.SSID, p = v, rest
+	}
+	if len(p) < 40 {
+		return p, false
+	}
+	{
+		q := p[:40]
+		x.BSSID = macAt(q[0:])
+		x.Version = be32(q[8:])
+		x.Transmissions = be32(q[12:])
+		x.PacketDurationMicros = be32(q[16:])
+		x.RetransDurationMicros = be32(q[20:])
+		x.Channel = be32(q[24:])
+		x.Speed = be64(q[28:])
+		x.PowerMW = be32(q[36:])
+	}
+	p = p[40:]
+	return p, true
 }
 
 func (x *AggregationPDU) decode(r *reader, d *Decoder) {
@@ -3602,6 +5773,20 @@ func (x *ExtendedOpenFlowV1) appendTo(w writer) writer {
 	return w
 }
 
+func (x *ExtendedOpenFlowV1) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 16 {
+		return p, false
+	}
+	{
+		q := p[:16]
+		x.FlowCookie = be64(q[0:])
+		x.FlowMatch = be32(q[8:])
+		x.FlowActions = be32(q[12:])
+	}
+	p = p[16:]
+	return p, true
+}
+
 func (x *ExtendedFC) decode(r *reader, d *Decoder) {
 	if p := r.fixed(16); p != nil {
 		x.SrcMaskLen = be32(p[0:])
@@ -3624,6 +5809,21 @@ func (x *ExtendedFC) appendTo(w writer) writer {
 	return w
 }
 
+func (x *ExtendedFC) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 16 {
+		return p, false
+	}
+	{
+		q := p[:16]
+		x.SrcMaskLen = be32(q[0:])
+		x.DstMaskLen = be32(q[4:])
+		x.NextHop = be32(q[8:])
+		x.Metric = be32(q[12:])
+	}
+	p = p[16:]
+	return p, true
+}
+
 func (x *ExtendedQueueLength) decode(r *reader, d *Decoder) {
 	if p := r.fixed(8); p != nil {
 		x.QueueIndex = be32(p[0:])
@@ -3640,6 +5840,19 @@ func (x *ExtendedQueueLength) appendTo(w writer) writer {
 	return w
 }
 
+func (x *ExtendedQueueLength) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 8 {
+		return p, false
+	}
+	{
+		q := p[:8]
+		x.QueueIndex = be32(q[0:])
+		x.QueueLength = be32(q[4:])
+	}
+	p = p[8:]
+	return p, true
+}
+
 func (x *ExtendedNATPort) decode(r *reader, d *Decoder) {
 	if p := r.fixed(8); p != nil {
 		x.SrcPort = be32(p[0:])
@@ -3654,6 +5867,19 @@ func (x *ExtendedNATPort) appendTo(w writer) writer {
 	w.u32(x.SrcPort)
 	w.u32(x.DstPort)
 	return w
+}
+
+func (x *ExtendedNATPort) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 8 {
+		return p, false
+	}
+	{
+		q := p[:8]
+		x.SrcPort = be32(q[0:])
+		x.DstPort = be32(q[4:])
+	}
+	p = p[8:]
+	return p, true
 }
 
 func (x *ExtendedL2TunnelEgress) decode(r *reader, d *Decoder) {
@@ -3678,6 +5904,21 @@ func (x *ExtendedL2TunnelEgress) appendTo(w writer) writer {
 	return w
 }
 
+func (x *ExtendedL2TunnelEgress) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 24 {
+		return p, false
+	}
+	{
+		q := p[:24]
+		x.Length = be32(q[0:])
+		x.SrcMAC = macAt(q[4:])
+		x.DstMAC = macAt(q[12:])
+		x.EtherType = be32(q[20:])
+	}
+	p = p[24:]
+	return p, true
+}
+
 func (x *ExtendedL2TunnelIngress) decode(r *reader, d *Decoder) {
 	if p := r.fixed(24); p != nil {
 		x.Length = be32(p[0:])
@@ -3698,6 +5939,21 @@ func (x *ExtendedL2TunnelIngress) appendTo(w writer) writer {
 	w.mac(x.DstMAC)
 	w.u32(x.EtherType)
 	return w
+}
+
+func (x *ExtendedL2TunnelIngress) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 24 {
+		return p, false
+	}
+	{
+		q := p[:24]
+		x.Length = be32(q[0:])
+		x.SrcMAC = macAt(q[4:])
+		x.DstMAC = macAt(q[12:])
+		x.EtherType = be32(q[20:])
+	}
+	p = p[24:]
+	return p, true
 }
 
 func (x *ExtendedIPv4TunnelEgress) decode(r *reader, d *Decoder) {
@@ -3734,6 +5990,25 @@ func (x *ExtendedIPv4TunnelEgress) appendTo(w writer) writer {
 	return w
 }
 
+func (x *ExtendedIPv4TunnelEgress) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 32 {
+		return p, false
+	}
+	{
+		q := p[:32]
+		x.Length = be32(q[0:])
+		x.Protocol = be32(q[4:])
+		x.SrcIP = ip4at(q[8:])
+		x.DstIP = ip4at(q[12:])
+		x.SrcPort = be32(q[16:])
+		x.DstPort = be32(q[20:])
+		x.TCPFlags = be32(q[24:])
+		x.TOS = be32(q[28:])
+	}
+	p = p[32:]
+	return p, true
+}
+
 func (x *ExtendedIPv4TunnelIngress) decode(r *reader, d *Decoder) {
 	if p := r.fixed(32); p != nil {
 		x.Length = be32(p[0:])
@@ -3766,6 +6041,25 @@ func (x *ExtendedIPv4TunnelIngress) appendTo(w writer) writer {
 	w.u32(x.TCPFlags)
 	w.u32(x.TOS)
 	return w
+}
+
+func (x *ExtendedIPv4TunnelIngress) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 32 {
+		return p, false
+	}
+	{
+		q := p[:32]
+		x.Length = be32(q[0:])
+		x.Protocol = be32(q[4:])
+		x.SrcIP = ip4at(q[8:])
+		x.DstIP = ip4at(q[12:])
+		x.SrcPort = be32(q[16:])
+		x.DstPort = be32(q[20:])
+		x.TCPFlags = be32(q[24:])
+		x.TOS = be32(q[28:])
+	}
+	p = p[32:]
+	return p, true
 }
 
 func (x *ExtendedIPv6TunnelEgress) decode(r *reader, d *Decoder) {
@@ -3802,6 +6096,25 @@ func (x *ExtendedIPv6TunnelEgress) appendTo(w writer) writer {
 	return w
 }
 
+func (x *ExtendedIPv6TunnelEgress) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 56 {
+		return p, false
+	}
+	{
+		q := p[:56]
+		x.Length = be32(q[0:])
+		x.Protocol = be32(q[4:])
+		x.SrcIP = ip6at(q[8:])
+		x.DstIP = ip6at(q[24:])
+		x.SrcPort = be32(q[40:])
+		x.DstPort = be32(q[44:])
+		x.TCPFlags = be32(q[48:])
+		x.Priority = be32(q[52:])
+	}
+	p = p[56:]
+	return p, true
+}
+
 func (x *ExtendedIPv6TunnelIngress) decode(r *reader, d *Decoder) {
 	if p := r.fixed(56); p != nil {
 		x.Length = be32(p[0:])
@@ -3836,6 +6149,25 @@ func (x *ExtendedIPv6TunnelIngress) appendTo(w writer) writer {
 	return w
 }
 
+func (x *ExtendedIPv6TunnelIngress) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 56 {
+		return p, false
+	}
+	{
+		q := p[:56]
+		x.Length = be32(q[0:])
+		x.Protocol = be32(q[4:])
+		x.SrcIP = ip6at(q[8:])
+		x.DstIP = ip6at(q[24:])
+		x.SrcPort = be32(q[40:])
+		x.DstPort = be32(q[44:])
+		x.TCPFlags = be32(q[48:])
+		x.Priority = be32(q[52:])
+	}
+	p = p[56:]
+	return p, true
+}
+
 func (x *ExtendedDecapsulateEgress) decode(r *reader, d *Decoder) {
 	x.InnerHeaderOffset = r.u32()
 }
@@ -3843,6 +6175,18 @@ func (x *ExtendedDecapsulateEgress) decode(r *reader, d *Decoder) {
 func (x *ExtendedDecapsulateEgress) appendTo(w writer) writer {
 	w.u32(x.InnerHeaderOffset)
 	return w
+}
+
+func (x *ExtendedDecapsulateEgress) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 4 {
+		return p, false
+	}
+	{
+		q := p[:4]
+		x.InnerHeaderOffset = be32(q[0:])
+	}
+	p = p[4:]
+	return p, true
 }
 
 func (x *ExtendedDecapsulateIngress) decode(r *reader, d *Decoder) {
@@ -3854,6 +6198,18 @@ func (x *ExtendedDecapsulateIngress) appendTo(w writer) writer {
 	return w
 }
 
+func (x *ExtendedDecapsulateIngress) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 4 {
+		return p, false
+	}
+	{
+		q := p[:4]
+		x.InnerHeaderOffset = be32(q[0:])
+	}
+	p = p[4:]
+	return p, true
+}
+
 func (x *ExtendedVNIEgress) decode(r *reader, d *Decoder) {
 	x.VNI = r.u32()
 }
@@ -3863,6 +6219,18 @@ func (x *ExtendedVNIEgress) appendTo(w writer) writer {
 	return w
 }
 
+func (x *ExtendedVNIEgress) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 4 {
+		return p, false
+	}
+	{
+		q := p[:4]
+		x.VNI = be32(q[0:])
+	}
+	p = p[4:]
+	return p, true
+}
+
 func (x *ExtendedVNIIngress) decode(r *reader, d *Decoder) {
 	x.VNI = r.u32()
 }
@@ -3870,6 +6238,18 @@ func (x *ExtendedVNIIngress) decode(r *reader, d *Decoder) {
 func (x *ExtendedVNIIngress) appendTo(w writer) writer {
 	w.u32(x.VNI)
 	return w
+}
+
+func (x *ExtendedVNIIngress) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 4 {
+		return p, false
+	}
+	{
+		q := p[:4]
+		x.VNI = be32(q[0:])
+	}
+	p = p[4:]
+	return p, true
 }
 
 func (x *ExtendedIBLRH) decode(r *reader, d *Decoder) {
@@ -3912,6 +6292,27 @@ func (x *ExtendedIBLRH) appendTo(w writer) writer {
 	return w
 }
 
+func (x *ExtendedIBLRH) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 40 {
+		return p, false
+	}
+	{
+		q := p[:40]
+		x.SrcVL = be32(q[0:])
+		x.SrcSL = be32(q[4:])
+		x.SrcDLID = be32(q[8:])
+		x.SrcSLID = be32(q[12:])
+		x.SrcLNH = be32(q[16:])
+		x.DstVL = be32(q[20:])
+		x.DstSL = be32(q[24:])
+		x.DstDLID = be32(q[28:])
+		x.DstSLID = be32(q[32:])
+		x.DstLNH = be32(q[36:])
+	}
+	p = p[40:]
+	return p, true
+}
+
 func (x *ExtendedIBGRH) decode(r *reader, d *Decoder) {
 	if p := r.fixed(48); p != nil {
 		x.FlowLabel = be32(p[0:])
@@ -3940,6 +6341,23 @@ func (x *ExtendedIBGRH) appendTo(w writer) writer {
 	return w
 }
 
+func (x *ExtendedIBGRH) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 48 {
+		return p, false
+	}
+	{
+		q := p[:48]
+		x.FlowLabel = be32(q[0:])
+		x.TC = be32(q[4:])
+		x.SGID = ip6at(q[8:])
+		x.DGID = ip6at(q[24:])
+		x.NextHeader = be32(q[40:])
+		x.Length = be32(q[44:])
+	}
+	p = p[48:]
+	return p, true
+}
+
 func (x *ExtendedIBBTH) decode(r *reader, d *Decoder) {
 	if p := r.fixed(12); p != nil {
 		x.PKey = be32(p[0:])
@@ -3959,6 +6377,20 @@ func (x *ExtendedIBBTH) appendTo(w writer) writer {
 	return w
 }
 
+func (x *ExtendedIBBTH) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 12 {
+		return p, false
+	}
+	{
+		q := p[:12]
+		x.PKey = be32(q[0:])
+		x.DstQP = be32(q[4:])
+		x.Opcode = be32(q[8:])
+	}
+	p = p[12:]
+	return p, true
+}
+
 func (x *ExtendedVLANIn) decode(r *reader, d *Decoder) {
 	x.Stack = grow(x.Stack, r.count(0, 4))
 	for i := range x.Stack {
@@ -3972,6 +6404,21 @@ func (x *ExtendedVLANIn) appendTo(w writer) writer {
 		w.u32(v)
 	}
 	return w
+}
+
+func (x *ExtendedVLANIn) decodeFast(p []byte) ([]byte, bool) {
+	{
+		n, rest, ok := cutCount(p, 0, 4)
+		if !ok {
+			return p, false
+		}
+		x.Stack, p = grow(x.Stack, n), rest
+		for i := range x.Stack {
+			x.Stack[i] = be32(p[4*i:])
+		}
+		p = p[4*len(x.Stack):]
+	}
+	return p, true
 }
 
 func (x *ExtendedVLANOut) decode(r *reader, d *Decoder) {
@@ -3989,6 +6436,21 @@ func (x *ExtendedVLANOut) appendTo(w writer) writer {
 	return w
 }
 
+func (x *ExtendedVLANOut) decodeFast(p []byte) ([]byte, bool) {
+	{
+		n, rest, ok := cutCount(p, 0, 4)
+		if !ok {
+			return p, false
+		}
+		x.Stack, p = grow(x.Stack, n), rest
+		for i := range x.Stack {
+			x.Stack[i] = be32(p[4*i:])
+		}
+		p = p[4*len(x.Stack):]
+	}
+	return p, true
+}
+
 func (x *ExtendedEgressQueue) decode(r *reader, d *Decoder) {
 	x.Queue = r.u32()
 }
@@ -3996,6 +6458,18 @@ func (x *ExtendedEgressQueue) decode(r *reader, d *Decoder) {
 func (x *ExtendedEgressQueue) appendTo(w writer) writer {
 	w.u32(x.Queue)
 	return w
+}
+
+func (x *ExtendedEgressQueue) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 4 {
+		return p, false
+	}
+	{
+		q := p[:4]
+		x.Queue = be32(q[0:])
+	}
+	p = p[4:]
+	return p, true
 }
 
 func (x *ExtendedACL) decode(r *reader, d *Decoder) {
@@ -4011,6 +6485,33 @@ func (x *ExtendedACL) appendTo(w writer) writer {
 	return w
 }
 
+func (x *ExtendedACL) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 4 {
+		return p, false
+	}
+	{
+		q := p[:4]
+		x.Number = be32(q[0:])
+	}
+	p = p[4:]
+	{
+		v, rest, ok := cutOpaque(p, 0)
+		if !ok {
+			return p, false
+		}
+		x.Name, p = v, rest
+	}
+	if len(p) < 4 {
+		return p, false
+	}
+	{
+		q := p[:4]
+		x.Direction = be32(q[0:])
+	}
+	p = p[4:]
+	return p, true
+}
+
 func (x *ExtendedFunction) decode(r *reader, d *Decoder) {
 	x.Symbol = r.opaque(0)
 }
@@ -4018,6 +6519,17 @@ func (x *ExtendedFunction) decode(r *reader, d *Decoder) {
 func (x *ExtendedFunction) appendTo(w writer) writer {
 	w.opaque(x.Symbol, 0)
 	return w
+}
+
+func (x *ExtendedFunction) decodeFast(p []byte) ([]byte, bool) {
+	{
+		v, rest, ok := cutOpaque(p, 0)
+		if !ok {
+			return p, false
+		}
+		x.Symbol, p = v, rest
+	}
+	return p, true
 }
 
 func (x *ExtendedTransit) decode(r *reader, d *Decoder) {
@@ -4029,6 +6541,18 @@ func (x *ExtendedTransit) appendTo(w writer) writer {
 	return w
 }
 
+func (x *ExtendedTransit) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 4 {
+		return p, false
+	}
+	{
+		q := p[:4]
+		x.DelayNanos = be32(q[0:])
+	}
+	p = p[4:]
+	return p, true
+}
+
 func (x *ExtendedQueue) decode(r *reader, d *Decoder) {
 	x.DepthBytes = r.u32()
 }
@@ -4036,6 +6560,18 @@ func (x *ExtendedQueue) decode(r *reader, d *Decoder) {
 func (x *ExtendedQueue) appendTo(w writer) writer {
 	w.u32(x.DepthBytes)
 	return w
+}
+
+func (x *ExtendedQueue) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 4 {
+		return p, false
+	}
+	{
+		q := p[:4]
+		x.DepthBytes = be32(q[0:])
+	}
+	p = p[4:]
+	return p, true
 }
 
 func (x *ExtendedHWTrap) decode(r *reader, d *Decoder) {
@@ -4049,6 +6585,24 @@ func (x *ExtendedHWTrap) appendTo(w writer) writer {
 	return w
 }
 
+func (x *ExtendedHWTrap) decodeFast(p []byte) ([]byte, bool) {
+	{
+		v, rest, ok := cutOpaque(p, 0)
+		if !ok {
+			return p, false
+		}
+		x.Group, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 0)
+		if !ok {
+			return p, false
+		}
+		x.Trap, p = v, rest
+	}
+	return p, true
+}
+
 func (x *ExtendedLinuxDropReason) decode(r *reader, d *Decoder) {
 	x.Reason = r.opaque(0)
 }
@@ -4058,6 +6612,17 @@ func (x *ExtendedLinuxDropReason) appendTo(w writer) writer {
 	return w
 }
 
+func (x *ExtendedLinuxDropReason) decodeFast(p []byte) ([]byte, bool) {
+	{
+		v, rest, ok := cutOpaque(p, 0)
+		if !ok {
+			return p, false
+		}
+		x.Reason, p = v, rest
+	}
+	return p, true
+}
+
 func (x *ExtendedTimestamp) decode(r *reader, d *Decoder) {
 	x.Nanos = r.u64()
 }
@@ -4065,6 +6630,18 @@ func (x *ExtendedTimestamp) decode(r *reader, d *Decoder) {
 func (x *ExtendedTimestamp) appendTo(w writer) writer {
 	w.u64(x.Nanos)
 	return w
+}
+
+func (x *ExtendedTimestamp) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 8 {
+		return p, false
+	}
+	{
+		q := p[:8]
+		x.Nanos = be64(q[0:])
+	}
+	p = p[8:]
+	return p, true
 }
 
 func (x *Transaction) decode(r *reader, d *Decoder) {
@@ -4095,6 +6672,23 @@ func (x *Transaction) appendTo(w writer) writer {
 	return w
 }
 
+func (x *Transaction) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 32 {
+		return p, false
+	}
+	{
+		q := p[:32]
+		x.Direction = be32(q[0:])
+		x.WaitMicros = be32(q[4:])
+		x.DurationMicros = be32(q[8:])
+		x.Status = be32(q[12:])
+		x.BytesReceived = be64(q[16:])
+		x.BytesSent = be64(q[24:])
+	}
+	p = p[32:]
+	return p, true
+}
+
 func (x *ExtendedNFSStorageTransaction) decode(r *reader, d *Decoder) {
 	x.Path = r.opaque(0)
 	if p := r.fixed(8); p != nil {
@@ -4111,6 +6705,26 @@ func (x *ExtendedNFSStorageTransaction) appendTo(w writer) writer {
 	w.u32(x.Operation)
 	w.u32(x.Status)
 	return w
+}
+
+func (x *ExtendedNFSStorageTransaction) decodeFast(p []byte) ([]byte, bool) {
+	{
+		v, rest, ok := cutOpaque(p, 0)
+		if !ok {
+			return p, false
+		}
+		x.Path, p = v, rest
+	}
+	if len(p) < 8 {
+		return p, false
+	}
+	{
+		q := p[:8]
+		x.Operation = be32(q[0:])
+		x.Status = be32(q[4:])
+	}
+	p = p[8:]
+	return p, true
 }
 
 func (x *ExtendedSCSIStorageTransaction) decode(r *reader, d *Decoder) {
@@ -4132,6 +6746,20 @@ func (x *ExtendedSCSIStorageTransaction) appendTo(w writer) writer {
 	return w
 }
 
+func (x *ExtendedSCSIStorageTransaction) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 12 {
+		return p, false
+	}
+	{
+		q := p[:12]
+		x.LUN = be32(q[0:])
+		x.Operation = be32(q[4:])
+		x.Status = be32(q[8:])
+	}
+	p = p[12:]
+	return p, true
+}
+
 func (x *ExtendedHTTPTransaction) decode(r *reader, d *Decoder) {
 	x.URL = r.opaque(0)
 	x.Host = r.opaque(0)
@@ -4149,6 +6777,53 @@ func (x *ExtendedHTTPTransaction) appendTo(w writer) writer {
 	w.opaque(x.User, 0)
 	w.u32(x.Status)
 	return w
+}
+
+func (x *ExtendedHTTPTransaction) decodeFast(p []byte) ([]byte, bool) {
+	{
+		v, rest, ok := cutOpaque(p, 0)
+		if !ok {
+			return p, false
+		}
+		x.URL, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 0)
+		if !ok {
+			return p, false
+		}
+		x.Host, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 0)
+		if !ok {
+			return p, false
+		}
+		x.Referer, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 0)
+		if !ok {
+			return p, false
+		}
+		x.UserAgent, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 0)
+		if !ok {
+			return p, false
+		}
+		x.User, p = v, rest
+	}
+	if len(p) < 4 {
+		return p, false
+	}
+	{
+		q := p[:4]
+		x.Status = be32(q[0:])
+	}
+	p = p[4:]
+	return p, true
 }
 
 func (x *ExtendedSocketIPv4) decode(r *reader, d *Decoder) {
@@ -4176,6 +6851,22 @@ func (x *ExtendedSocketIPv4) appendTo(w writer) writer {
 	return w
 }
 
+func (x *ExtendedSocketIPv4) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 20 {
+		return p, false
+	}
+	{
+		q := p[:20]
+		x.Protocol = be32(q[0:])
+		x.LocalIP = ip4at(q[4:])
+		x.RemoteIP = ip4at(q[8:])
+		x.LocalPort = be32(q[12:])
+		x.RemotePort = be32(q[16:])
+	}
+	p = p[20:]
+	return p, true
+}
+
 func (x *ExtendedSocketIPv6) decode(r *reader, d *Decoder) {
 	if p := r.fixed(44); p != nil {
 		x.Protocol = be32(p[0:])
@@ -4199,6 +6890,22 @@ func (x *ExtendedSocketIPv6) appendTo(w writer) writer {
 	w.u32(x.LocalPort)
 	w.u32(x.RemotePort)
 	return w
+}
+
+func (x *ExtendedSocketIPv6) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 44 {
+		return p, false
+	}
+	{
+		q := p[:44]
+		x.Protocol = be32(q[0:])
+		x.LocalIP = ip6at(q[4:])
+		x.RemoteIP = ip6at(q[20:])
+		x.LocalPort = be32(q[36:])
+		x.RemotePort = be32(q[40:])
+	}
+	p = p[44:]
+	return p, true
 }
 
 func (x *ExtendedProxySocketIPv4) decode(r *reader, d *Decoder) {
@@ -4226,6 +6933,22 @@ func (x *ExtendedProxySocketIPv4) appendTo(w writer) writer {
 	return w
 }
 
+func (x *ExtendedProxySocketIPv4) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 20 {
+		return p, false
+	}
+	{
+		q := p[:20]
+		x.Protocol = be32(q[0:])
+		x.LocalIP = ip4at(q[4:])
+		x.RemoteIP = ip4at(q[8:])
+		x.LocalPort = be32(q[12:])
+		x.RemotePort = be32(q[16:])
+	}
+	p = p[20:]
+	return p, true
+}
+
 func (x *ExtendedProxySocketIPv6) decode(r *reader, d *Decoder) {
 	if p := r.fixed(44); p != nil {
 		x.Protocol = be32(p[0:])
@@ -4249,6 +6972,22 @@ func (x *ExtendedProxySocketIPv6) appendTo(w writer) writer {
 	w.u32(x.LocalPort)
 	w.u32(x.RemotePort)
 	return w
+}
+
+func (x *ExtendedProxySocketIPv6) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 44 {
+		return p, false
+	}
+	{
+		q := p[:44]
+		x.Protocol = be32(q[0:])
+		x.LocalIP = ip6at(q[4:])
+		x.RemoteIP = ip6at(q[20:])
+		x.LocalPort = be32(q[36:])
+		x.RemotePort = be32(q[40:])
+	}
+	p = p[44:]
+	return p, true
 }
 
 func (x *MemcacheOperation) decode(r *reader, d *Decoder) {
@@ -4282,6 +7021,37 @@ func (x *MemcacheOperation) appendTo(w writer) writer {
 	w.u32(x.DurationMicros)
 	w.u32(x.Status)
 	return w
+}
+
+func (x *MemcacheOperation) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 8 {
+		return p, false
+	}
+	{
+		q := p[:8]
+		x.Protocol = be32(q[0:])
+		x.Cmd = be32(q[4:])
+	}
+	p = p[8:]
+	{
+		v, rest, ok := cutOpaque(p, 255)
+		if !ok {
+			return p, false
+		}
+		x.Key, p = v, rest
+	}
+	if len(p) < 16 {
+		return p, false
+	}
+	{
+		q := p[:16]
+		x.NKeys = be32(q[0:])
+		x.ValueBytes = be32(q[4:])
+		x.DurationMicros = be32(q[8:])
+		x.Status = be32(q[12:])
+	}
+	p = p[16:]
+	return p, true
 }
 
 func (x *HTTPRequestDeprecated) reset() {
@@ -4415,6 +7185,164 @@ func (x *HTTPRequestDeprecated) appendTo(w writer) writer {
 	return w
 }
 
+func (x *HTTPRequestDeprecated) decodeFastLayout0(p []byte) ([]byte, bool) {
+	x.reset()
+	x.Layout = 0
+	if len(p) < 8 {
+		return p, false
+	}
+	{
+		q := p[:8]
+		x.Method = be32(q[0:])
+		x.Protocol = be32(q[4:])
+	}
+	p = p[8:]
+	{
+		v, rest, ok := cutOpaque(p, 255)
+		if !ok {
+			return p, false
+		}
+		x.URI, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 64)
+		if !ok {
+			return p, false
+		}
+		x.Host, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 255)
+		if !ok {
+			return p, false
+		}
+		x.Referer, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 128)
+		if !ok {
+			return p, false
+		}
+		x.UserAgent, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 32)
+		if !ok {
+			return p, false
+		}
+		x.AuthUser, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 64)
+		if !ok {
+			return p, false
+		}
+		x.MimeType, p = v, rest
+	}
+	if len(p) < 16 {
+		return p, false
+	}
+	{
+		q := p[:16]
+		x.RespBytes = be64(q[0:])
+		x.DurationMicros = be32(q[8:])
+		x.Status = be32(q[12:])
+	}
+	p = p[16:]
+	return p, true
+}
+
+func (x *HTTPRequestDeprecated) decodeFastLayout1(p []byte) ([]byte, bool) {
+	x.reset()
+	x.Layout = 1
+	if len(p) < 4 {
+		return p, false
+	}
+	{
+		q := p[:4]
+		x.Method = be32(q[0:])
+	}
+	p = p[4:]
+	{
+		v, rest, ok := cutOpaque(p, 255)
+		if !ok {
+			return p, false
+		}
+		x.URI, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 64)
+		if !ok {
+			return p, false
+		}
+		x.Host, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 255)
+		if !ok {
+			return p, false
+		}
+		x.Referer, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 128)
+		if !ok {
+			return p, false
+		}
+		x.UserAgent, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 64)
+		if !ok {
+			return p, false
+		}
+		x.XFF, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 32)
+		if !ok {
+			return p, false
+		}
+		x.AuthUser, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 64)
+		if !ok {
+			return p, false
+		}
+		x.MimeType, p = v, rest
+	}
+	if len(p) < 24 {
+		return p, false
+	}
+	{
+		q := p[:24]
+		x.ReqBytes = be64(q[0:])
+		x.RespBytes = be64(q[8:])
+		x.DurationMicros = be32(q[16:])
+		x.Status = be32(q[20:])
+	}
+	p = p[24:]
+	return p, true
+}
+
+// decodeFast takes the first layout that fills p exactly, else the first that fits.
+func (x *HTTPRequestDeprecated) decodeFast(p []byte) ([]byte, bool) {
+	if rest, ok := x.decodeFastLayout0(p); ok && len(rest) == 0 {
+		return rest, true
+	}
+	if rest, ok := x.decodeFastLayout1(p); ok && len(rest) == 0 {
+		return rest, true
+	}
+	if rest, ok := x.decodeFastLayout0(p); ok {
+		return rest, true
+	}
+	if rest, ok := x.decodeFastLayout1(p); ok {
+		return rest, true
+	}
+	return p, false
+}
+
 func (x *AppOperation) decode(r *reader, d *Decoder) {
 	x.Application = r.opaque(32)
 	x.Operation = r.opaque(32)
@@ -4445,6 +7373,49 @@ func (x *AppOperation) appendTo(w writer) writer {
 	return w
 }
 
+func (x *AppOperation) decodeFast(p []byte) ([]byte, bool) {
+	{
+		v, rest, ok := cutOpaque(p, 32)
+		if !ok {
+			return p, false
+		}
+		x.Application, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 32)
+		if !ok {
+			return p, false
+		}
+		x.Operation, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 255)
+		if !ok {
+			return p, false
+		}
+		x.Attributes, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 64)
+		if !ok {
+			return p, false
+		}
+		x.StatusDescr, p = v, rest
+	}
+	if len(p) < 24 {
+		return p, false
+	}
+	{
+		q := p[:24]
+		x.ReqBytes = be64(q[0:])
+		x.RespBytes = be64(q[8:])
+		x.DurationMicros = be32(q[16:])
+		x.Status = be32(q[20:])
+	}
+	p = p[24:]
+	return p, true
+}
+
 func (x *AppParentContext) decode(r *reader, d *Decoder) {
 	x.Application = r.opaque(32)
 	x.Operation = r.opaque(32)
@@ -4458,6 +7429,31 @@ func (x *AppParentContext) appendTo(w writer) writer {
 	return w
 }
 
+func (x *AppParentContext) decodeFast(p []byte) ([]byte, bool) {
+	{
+		v, rest, ok := cutOpaque(p, 32)
+		if !ok {
+			return p, false
+		}
+		x.Application, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 32)
+		if !ok {
+			return p, false
+		}
+		x.Operation, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 255)
+		if !ok {
+			return p, false
+		}
+		x.Attributes, p = v, rest
+	}
+	return p, true
+}
+
 func (x *AppInitiator) decode(r *reader, d *Decoder) {
 	x.Actor = r.opaque(64)
 }
@@ -4467,6 +7463,17 @@ func (x *AppInitiator) appendTo(w writer) writer {
 	return w
 }
 
+func (x *AppInitiator) decodeFast(p []byte) ([]byte, bool) {
+	{
+		v, rest, ok := cutOpaque(p, 64)
+		if !ok {
+			return p, false
+		}
+		x.Actor, p = v, rest
+	}
+	return p, true
+}
+
 func (x *AppTarget) decode(r *reader, d *Decoder) {
 	x.Actor = r.opaque(64)
 }
@@ -4474,6 +7481,17 @@ func (x *AppTarget) decode(r *reader, d *Decoder) {
 func (x *AppTarget) appendTo(w writer) writer {
 	w.opaque(x.Actor, 64)
 	return w
+}
+
+func (x *AppTarget) decodeFast(p []byte) ([]byte, bool) {
+	{
+		v, rest, ok := cutOpaque(p, 64)
+		if !ok {
+			return p, false
+		}
+		x.Actor, p = v, rest
+	}
+	return p, true
 }
 
 func (x *HTTPRequest) decode(r *reader, d *Decoder) {
@@ -4521,6 +7539,79 @@ func (x *HTTPRequest) appendTo(w writer) writer {
 	return w
 }
 
+func (x *HTTPRequest) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 8 {
+		return p, false
+	}
+	{
+		q := p[:8]
+		x.Method = be32(q[0:])
+		x.Protocol = be32(q[4:])
+	}
+	p = p[8:]
+	{
+		v, rest, ok := cutOpaque(p, 255)
+		if !ok {
+			return p, false
+		}
+		x.URI, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 64)
+		if !ok {
+			return p, false
+		}
+		x.Host, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 255)
+		if !ok {
+			return p, false
+		}
+		x.Referer, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 128)
+		if !ok {
+			return p, false
+		}
+		x.UserAgent, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 64)
+		if !ok {
+			return p, false
+		}
+		x.XFF, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 32)
+		if !ok {
+			return p, false
+		}
+		x.AuthUser, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 64)
+		if !ok {
+			return p, false
+		}
+		x.MimeType, p = v, rest
+	}
+	if len(p) < 24 {
+		return p, false
+	}
+	{
+		q := p[:24]
+		x.ReqBytes = be64(q[0:])
+		x.RespBytes = be64(q[8:])
+		x.DurationMicros = be32(q[16:])
+		x.Status = int32(be32(q[20:]))
+	}
+	p = p[24:]
+	return p, true
+}
+
 func (x *ExtendedProxyRequest) decode(r *reader, d *Decoder) {
 	x.URI = r.opaque(255)
 	x.Host = r.opaque(64)
@@ -4530,6 +7621,24 @@ func (x *ExtendedProxyRequest) appendTo(w writer) writer {
 	w.opaque(x.URI, 255)
 	w.opaque(x.Host, 64)
 	return w
+}
+
+func (x *ExtendedProxyRequest) decodeFast(p []byte) ([]byte, bool) {
+	{
+		v, rest, ok := cutOpaque(p, 255)
+		if !ok {
+			return p, false
+		}
+		x.URI, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 64)
+		if !ok {
+			return p, false
+		}
+		x.Host, p = v, rest
+	}
+	return p, true
 }
 
 func (x *ExtendedNavTiming) decode(r *reader, d *Decoder) {
@@ -4611,6 +7720,40 @@ func (x *ExtendedNavTiming) appendTo(w writer) writer {
 	return w
 }
 
+func (x *ExtendedNavTiming) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 92 {
+		return p, false
+	}
+	{
+		q := p[:92]
+		x.Type = be32(q[0:])
+		x.RedirectCount = be32(q[4:])
+		x.NavigationStart = be32(q[8:])
+		x.UnloadEventStart = be32(q[12:])
+		x.UnloadEventEnd = be32(q[16:])
+		x.RedirectStart = be32(q[20:])
+		x.RedirectEnd = be32(q[24:])
+		x.FetchStart = be32(q[28:])
+		x.DomainLookupStart = be32(q[32:])
+		x.DomainLookupEnd = be32(q[36:])
+		x.ConnectStart = be32(q[40:])
+		x.ConnectEnd = be32(q[44:])
+		x.SecureConnectionStart = be32(q[48:])
+		x.RequestStart = be32(q[52:])
+		x.ResponseStart = be32(q[56:])
+		x.ResponseEnd = be32(q[60:])
+		x.DOMLoading = be32(q[64:])
+		x.DOMInteractive = be32(q[68:])
+		x.DOMContentLoadedEventStart = be32(q[72:])
+		x.DOMContentLoadedEventEnd = be32(q[76:])
+		x.DOMComplete = be32(q[80:])
+		x.LoadEventStart = be32(q[84:])
+		x.LoadEventEnd = be32(q[88:])
+	}
+	p = p[92:]
+	return p, true
+}
+
 func (x *ExtendedTCPInfo) decode(r *reader, d *Decoder) {
 	if p := r.fixed(48); p != nil {
 		x.Direction = be32(p[0:])
@@ -4657,6 +7800,29 @@ func (x *ExtendedTCPInfo) appendTo(w writer) writer {
 	return w
 }
 
+func (x *ExtendedTCPInfo) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 48 {
+		return p, false
+	}
+	{
+		q := p[:48]
+		x.Direction = be32(q[0:])
+		x.SndMSS = be32(q[4:])
+		x.RcvMSS = be32(q[8:])
+		x.Unacked = be32(q[12:])
+		x.Lost = be32(q[16:])
+		x.Retrans = be32(q[20:])
+		x.PMTU = be32(q[24:])
+		x.RTTMicros = be32(q[28:])
+		x.RTTVar = be32(q[32:])
+		x.SndCwnd = be32(q[36:])
+		x.Reordering = be32(q[40:])
+		x.MinRTT = be32(q[44:])
+	}
+	p = p[48:]
+	return p, true
+}
+
 func (x *ExtendedEntities) decode(r *reader, d *Decoder) {
 	if p := r.fixed(16); p != nil {
 		x.SrcDSClass = be32(p[0:])
@@ -4679,6 +7845,21 @@ func (x *ExtendedEntities) appendTo(w writer) writer {
 	return w
 }
 
+func (x *ExtendedEntities) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 16 {
+		return p, false
+	}
+	{
+		q := p[:16]
+		x.SrcDSClass = be32(q[0:])
+		x.SrcDSIndex = be32(q[4:])
+		x.DstDSClass = be32(q[8:])
+		x.DstDSIndex = be32(q[12:])
+	}
+	p = p[16:]
+	return p, true
+}
+
 func (x *BSTEgressQueue) decode(r *reader, d *Decoder) {
 	x.Queue = r.u32()
 }
@@ -4686,6 +7867,18 @@ func (x *BSTEgressQueue) decode(r *reader, d *Decoder) {
 func (x *BSTEgressQueue) appendTo(w writer) writer {
 	w.u32(x.Queue)
 	return w
+}
+
+func (x *BSTEgressQueue) decodeFast(p []byte) ([]byte, bool) {
+	if len(p) < 4 {
+		return p, false
+	}
+	{
+		q := p[:4]
+		x.Queue = be32(q[0:])
+	}
+	p = p[4:]
+	return p, true
 }
 
 func (x *RTMetric) decode(r *reader, d *Decoder) {

@@ -245,7 +245,11 @@ func genCodec(sp *spec) []byte {
 		b.p("func (d *Decoder) decode%sRecord(t Tag, r *reader) Record {\n\tswitch t {", title)
 		for _, it := range records(sp) {
 			if it.Kind == kind {
-				b.p("\tcase Tag%s:\n\t\tx := d.pools.%s.next(&d.dirty)\n\t\tx.decode(r, d)\n\t\treturn x", it.Name, poolName(it))
+				b.p("\tcase Tag%s:\n\t\tx := d.pools.%s.next(d.gen)", it.Name, poolName(it))
+				if sp.fastable(it) {
+					b.p("\t\tif _, ok := x.decodeFast(r.b[r.off:]); ok {\n\t\t\treturn x\n\t\t}")
+				}
+				b.p("\t\tx.decode(r, d)\n\t\treturn x")
 			}
 		}
 		b.p("\t}\n\treturn nil\n}\n")
@@ -254,7 +258,7 @@ func genCodec(sp *spec) []byte {
 	b.p("// spec, or returns nil for another tag.")
 	b.p("func (d *Decoder) decodeSampleBody(t Tag, r *reader) SampleBody {\n\tswitch t {")
 	for _, it := range samples(sp) {
-		b.p("\tcase %s:\n\t\tx := d.pools.%s.next(&d.dirty)\n\t\tx.decode(r, d)\n\t\treturn x", tagConst(it), poolName(it))
+		b.p("\tcase %s:\n\t\tx := d.pools.%s.next(d.gen)\n\t\tx.decode(r, d)\n\t\treturn x", tagConst(it), poolName(it))
 	}
 	b.p("\t}\n\treturn nil\n}\n")
 	for _, it := range sp.Items {
@@ -263,6 +267,9 @@ func genCodec(sp *spec) []byte {
 			continue
 		}
 		genItemCodec(&b, sp, it)
+		if sp.fastUsed(it) {
+			genFastCodec(&b, sp, it)
+		}
 	}
 	return b.Bytes()
 }

@@ -1,0 +1,214 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+)
+
+// The fast decoders. Every record, and every struct they hold, whose fields
+// are all plain wire types (no union, no nested flow records) also gets
+//
+//	func (x *T) decodeFast(p []byte) (rest []byte, ok bool)
+//
+// which reads the value from the front of p without the sticky-error reader:
+// each run of fixed-size fields is read after one length check, at constant
+// offsets into a subslice of constant length, so the compiler drops every
+// other bounds check. It does no error reporting: on any problem (too
+// short, a length or count above its maximum, an unknown address type) it
+// returns ok false and the caller decodes the record again with decode,
+// which finds the same problem and says where it is. On success it sets
+// exactly the values decode sets, which TestFastDecodeAgrees checks.
+
+// fastable reports whether an item (record or struct) gets a fast decoder.
+func (sp *spec) fastable(it *item) bool {
+	if it.Kind == "struct" && len(it.Layouts) > 1 {
+		// A struct's layouts would be chosen by the bytes after it.
+		return false
+	}
+	for _, l := range it.Layouts {
+		for _, lf := range l.Fields {
+			w := lf.Wire
+			switch {
+			case w == "flowrecords", sp.Unions[w] != nil:
+				return false
+			case strings.HasSuffix(w, "[]"):
+				if st := sp.Structs[strings.TrimSuffix(w, "[]")]; st != nil && !sp.fastable(st) {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
+// fastUsed reports whether an item gets a fast decoder: a fastable record,
+// or a struct that one of them holds.
+func (sp *spec) fastUsed(it *item) bool {
+	switch it.Kind {
+	case "flow", "counter":
+		return sp.fastable(it)
+	case "struct":
+		for _, o := range records(sp) {
+			if sp.fastable(o) && sp.holds(o, it.Name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// holds reports whether an item has an array of the struct, at any depth.
+func (sp *spec) holds(it *item, name string) bool {
+	for _, l := range it.Layouts {
+		for _, lf := range l.Fields {
+			el, ok := strings.CutSuffix(lf.Wire, "[]")
+			if st := sp.Structs[el]; ok && st != nil && (el == name || sp.holds(st, name)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// fastRunSize is the size of a run of fields read with one length check:
+// fixed-size fields and uuidvar (its length word must be 16).
+func fastRunSize(w string) (int, bool) {
+	if w == "uuidvar" {
+		return 20, true
+	}
+	fs, ok := fixedSize[w]
+	return fs.n, ok
+}
+
+// allFixed is the size of a layout made only of fixed-size fields.
+func allFixed(l layout) (int, bool) {
+	n := 0
+	for _, lf := range l.Fields {
+		s, ok := fastRunSize(lf.Wire)
+		if !ok {
+			return 0, false
+		}
+		n += s
+	}
+	return n, true
+}
+
+func genFastCodec(b *buf, sp *spec, it *item) {
+	n := it.Name
+	if len(it.Layouts) == 1 {
+		b.p("func (x *%s) decodeFast(p []byte) ([]byte, bool) {", n)
+		genFastFields(b, sp, it.Layouts[0])
+		b.p("\treturn p, true\n}\n")
+		return
+	}
+	for i, l := range it.Layouts {
+		b.p("func (x *%s) decodeFastLayout%d(p []byte) ([]byte, bool) {\n\tx.reset()\n\tx.Layout = %d", n, i, i)
+		genFastFields(b, sp, l)
+		b.p("\treturn p, true\n}\n")
+	}
+	b.p("// decodeFast takes the first layout that fills p exactly, else the first that fits.")
+	b.p("func (x *%s) decodeFast(p []byte) ([]byte, bool) {", n)
+	sizes := make([]int, len(it.Layouts))
+	fixed := true
+	for i, l := range it.Layouts {
+		s, ok := allFixed(l)
+		sizes[i], fixed = s, fixed && ok
+	}
+	if fixed {
+		// Fixed-size layouts: the length alone says which one fits.
+		b.p("\tswitch {")
+		for i, s := range sizes {
+			b.p("\tcase len(p) == %d:\n\t\treturn x.decodeFastLayout%d(p)", s, i)
+		}
+		for i, s := range sizes {
+			b.p("\tcase len(p) >= %d:\n\t\treturn x.decodeFastLayout%d(p)", s, i)
+		}
+		b.p("\t}\n\treturn p, false\n}\n")
+		return
+	}
+	for i := range it.Layouts {
+		b.p("\tif rest, ok := x.decodeFastLayout%d(p); ok && len(rest) == 0 {\n\t\treturn rest, true\n\t}", i)
+	}
+	for i := range it.Layouts {
+		b.p("\tif rest, ok := x.decodeFastLayout%d(p); ok {\n\t\treturn rest, true\n\t}", i)
+	}
+	b.p("\treturn p, false\n}\n")
+}
+
+func genFastFields(b *buf, sp *spec, l layout) {
+	fields := l.Fields
+	for i := 0; i < len(fields); {
+		j, n := i, 0
+		for j < len(fields) {
+			s, ok := fastRunSize(fields[j].Wire)
+			if !ok {
+				break
+			}
+			n += s
+			j++
+		}
+		if j > i {
+			// One length check for the run; q has a constant length, so
+			// the reads at constant offsets need no other check.
+			b.p("\tif len(p) < %d {\n\t\treturn p, false\n\t}", n)
+			b.p("\t{\n\t\tq := p[:%d]", n)
+			off := 0
+			for _, lf := range fields[i:j] {
+				if lf.Wire == "uuidvar" {
+					b.p("\t\tif be32(q[%d:]) != 16 {\n\t\t\treturn p, false\n\t\t}", off)
+					b.p("\t\tx.%s = uuidAt(q[%d:])", lf.F.Name, off+4)
+					off += 20
+					continue
+				}
+				fs := fixedSize[lf.Wire]
+				call := fmt.Sprintf("%s(q[%d:])", fs.fn, off)
+				if strings.HasPrefix(fs.fn, "int32(") {
+					call += ")"
+				}
+				b.p("\t\tx.%s = %s", lf.F.Name, call)
+				off += fs.n
+			}
+			b.p("\t}\n\tp = p[%d:]", n)
+			i = j
+			continue
+		}
+		genFastField(b, sp, fields[i])
+		i++
+	}
+}
+
+func genFastField(b *buf, sp *spec, lf layoutField) {
+	f, w := lf.F, lf.Wire
+	switch {
+	case w == "str" || w == "opaque":
+		b.p("\t{\n\t\tv, rest, ok := cutOpaque(p, %d)\n\t\tif !ok {\n\t\t\treturn p, false\n\t\t}", f.Max)
+		b.p("\t\tx.%s, p = v, rest\n\t}", f.Name)
+	case w == "addr":
+		b.p("\t{\n\t\tv, rest, ok := cutAddr(p)\n\t\tif !ok {\n\t\t\treturn p, false\n\t\t}")
+		b.p("\t\tx.%s, p = v, rest\n\t}", f.Name)
+	case strings.HasSuffix(w, "[]"):
+		el := strings.TrimSuffix(w, "[]")
+		st := sp.Structs[el]
+		min := sp.minSizeOf(el)
+		if st != nil {
+			min = sp.structMinSize(el)
+		}
+		b.p("\t{\n\t\tn, rest, ok := cutCount(p, %d, %d)\n\t\tif !ok {\n\t\t\treturn p, false\n\t\t}", f.Max, min)
+		b.p("\t\tx.%s, p = grow(x.%s, n), rest", f.Name, f.Name)
+		if st != nil {
+			b.p("\t\tfor i := range x.%s {\n\t\t\tif p, ok = x.%s[i].decodeFast(p); !ok {\n\t\t\t\treturn p, false\n\t\t\t}\n\t\t}", f.Name, f.Name)
+		} else {
+			// cutCount checked that n elements fit.
+			fs := fixedSize[el]
+			call := fmt.Sprintf("%s(p[%d*i:])", fs.fn, fs.n)
+			if strings.HasPrefix(fs.fn, "int32(") {
+				call += ")"
+			}
+			b.p("\t\tfor i := range x.%s {\n\t\t\tx.%s[i] = %s\n\t\t}", f.Name, f.Name, call)
+			b.p("\t\tp = p[%d*len(x.%s):]", fs.n, f.Name)
+		}
+		b.p("\t}")
+	default:
+		panic(fmt.Sprintf("%s: no fast decoder for wire type %q", f.Pos, w))
+	}
+}
