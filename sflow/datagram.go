@@ -256,9 +256,37 @@ func readSourceID(r *reader, expanded bool) (typ, index uint32) {
 // decodeRecords reads a flow_record or counter_record list into recs. A
 // framing error stops the list (r keeps the error); a bad record body is
 // kept as opaque and reported.
+//
+// The records are framed and decoded without the reader while all goes well
+// (fast*Record); from the first record that is unknown, has no fast decoder
+// or is bad, the reader takes over and says what is wrong.
 func (d *Decoder) decodeRecords(recs []Record, r *reader, sample int, st Tag, flow bool) []Record {
 	n := r.count(0, 8)
-	for j := 0; j < n && r.err == nil; j++ {
+	if r.err != nil {
+		return recs
+	}
+	p := r.b[r.off:]
+	j := 0
+	for ; j < n && len(p) >= 8; j++ {
+		size := be32(p[4:])
+		if uint64(size) > uint64(len(p)-8) {
+			break
+		}
+		body := p[8 : 8+size : 8+size]
+		var rec Record
+		if flow {
+			rec = d.fastFlowRecord(Tag(be32(p)), body)
+		} else {
+			rec = d.fastCounterRecord(Tag(be32(p)), body)
+		}
+		if rec == nil {
+			break
+		}
+		recs = append(recs, rec)
+		p = p[8+size:]
+	}
+	r.off = len(r.b) - len(p)
+	for ; j < n && r.err == nil; j++ {
 		tag, body, at := r.frame()
 		if r.err != nil {
 			return recs
@@ -304,9 +332,15 @@ func (d *Decoder) decodeNested(r *reader) []Record {
 		if r.err != nil {
 			break
 		}
+		rec := d.fastFlowRecord(tag, body)
+		if rec != nil {
+			d.nested[start+got] = rec
+			got++
+			continue
+		}
 		br := &d.nestedR[d.depth-1]
 		*br = reader{b: body, base: r.base + at}
-		rec := d.decodeFlowRecord(tag, br)
+		rec = d.decodeFlowRecord(tag, br)
 		if br.err != nil {
 			// The enclosing record fails where the nested one did.
 			r.off = br.base + br.off - r.base

@@ -126,140 +126,84 @@ type recordPools struct {
 	rTFlow                         pool[RTFlow]
 }
 
-// decodeFlowRecord decodes a flow record body, or returns nil for an unknown tag.
+// decodeFlowRecord decodes a flow record body with the reader, or returns nil for
+// an unknown tag.
 func (d *Decoder) decodeFlowRecord(t Tag, r *reader) Record {
 	switch t {
 	case TagSampledHeader:
 		x := d.pools.sampledHeader.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagSampledEthernet:
 		x := d.pools.sampledEthernet.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagSampledIPv4:
 		x := d.pools.sampledIPv4.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagSampledIPv6:
 		x := d.pools.sampledIPv6.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtendedSwitch:
 		x := d.pools.extendedSwitch.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtendedRouter:
 		x := d.pools.extendedRouter.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtendedGateway:
 		x := d.pools.extendedGateway.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtendedUser:
 		x := d.pools.extendedUser.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtendedURL:
 		x := d.pools.extendedURL.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtendedMPLS:
 		x := d.pools.extendedMPLS.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtendedNAT:
 		x := d.pools.extendedNAT.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtendedMPLSTunnel:
 		x := d.pools.extendedMPLSTunnel.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtendedMPLSVC:
 		x := d.pools.extendedMPLSVC.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtendedMPLSFTN:
 		x := d.pools.extendedMPLSFTN.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtendedMPLSLDPFEC:
 		x := d.pools.extendedMPLSLDPFEC.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtendedVLANTunnel:
 		x := d.pools.extendedVLANTunnel.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtended80211Payload:
 		x := d.pools.extended80211Payload.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtended80211RX:
 		x := d.pools.extended80211RX.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtended80211TX:
 		x := d.pools.extended80211TX.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtended80211Aggregation:
@@ -268,690 +212,998 @@ func (d *Decoder) decodeFlowRecord(t Tag, r *reader) Record {
 		return x
 	case TagExtendedOpenFlowV1:
 		x := d.pools.extendedOpenFlowV1.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtendedFC:
 		x := d.pools.extendedFC.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtendedQueueLength:
 		x := d.pools.extendedQueueLength.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtendedNATPort:
 		x := d.pools.extendedNATPort.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtendedL2TunnelEgress:
 		x := d.pools.extendedL2TunnelEgress.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtendedL2TunnelIngress:
 		x := d.pools.extendedL2TunnelIngress.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtendedIPv4TunnelEgress:
 		x := d.pools.extendedIPv4TunnelEgress.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtendedIPv4TunnelIngress:
 		x := d.pools.extendedIPv4TunnelIngress.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtendedIPv6TunnelEgress:
 		x := d.pools.extendedIPv6TunnelEgress.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtendedIPv6TunnelIngress:
 		x := d.pools.extendedIPv6TunnelIngress.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtendedDecapsulateEgress:
 		x := d.pools.extendedDecapsulateEgress.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtendedDecapsulateIngress:
 		x := d.pools.extendedDecapsulateIngress.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtendedVNIEgress:
 		x := d.pools.extendedVNIEgress.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtendedVNIIngress:
 		x := d.pools.extendedVNIIngress.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtendedIBLRH:
 		x := d.pools.extendedIBLRH.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtendedIBGRH:
 		x := d.pools.extendedIBGRH.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtendedIBBTH:
 		x := d.pools.extendedIBBTH.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtendedVLANIn:
 		x := d.pools.extendedVLANIn.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtendedVLANOut:
 		x := d.pools.extendedVLANOut.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtendedEgressQueue:
 		x := d.pools.extendedEgressQueue.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtendedACL:
 		x := d.pools.extendedACL.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtendedFunction:
 		x := d.pools.extendedFunction.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtendedTransit:
 		x := d.pools.extendedTransit.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtendedQueue:
 		x := d.pools.extendedQueue.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtendedHWTrap:
 		x := d.pools.extendedHWTrap.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtendedLinuxDropReason:
 		x := d.pools.extendedLinuxDropReason.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtendedTimestamp:
 		x := d.pools.extendedTimestamp.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagTransaction:
 		x := d.pools.transaction.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtendedNFSStorageTransaction:
 		x := d.pools.extendedNFSStorageTransaction.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtendedSCSIStorageTransaction:
 		x := d.pools.extendedSCSIStorageTransaction.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtendedHTTPTransaction:
 		x := d.pools.extendedHTTPTransaction.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtendedSocketIPv4:
 		x := d.pools.extendedSocketIPv4.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtendedSocketIPv6:
 		x := d.pools.extendedSocketIPv6.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtendedProxySocketIPv4:
 		x := d.pools.extendedProxySocketIPv4.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtendedProxySocketIPv6:
 		x := d.pools.extendedProxySocketIPv6.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagMemcacheOperation:
 		x := d.pools.memcacheOperation.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagHTTPRequestDeprecated:
 		x := d.pools.hTTPRequestDeprecated.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagAppOperation:
 		x := d.pools.appOperation.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagAppParentContext:
 		x := d.pools.appParentContext.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagAppInitiator:
 		x := d.pools.appInitiator.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagAppTarget:
 		x := d.pools.appTarget.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagHTTPRequest:
 		x := d.pools.hTTPRequest.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtendedProxyRequest:
 		x := d.pools.extendedProxyRequest.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtendedNavTiming:
 		x := d.pools.extendedNavTiming.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtendedTCPInfo:
 		x := d.pools.extendedTCPInfo.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagExtendedEntities:
 		x := d.pools.extendedEntities.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagBSTEgressQueue:
 		x := d.pools.bSTEgressQueue.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	}
 	return nil
 }
 
-// decodeCounterRecord decodes a counter record body, or returns nil for an unknown tag.
+// decodeCounterRecord decodes a counter record body with the reader, or returns nil for
+// an unknown tag.
 func (d *Decoder) decodeCounterRecord(t Tag, r *reader) Record {
 	switch t {
 	case TagIfCounters:
 		x := d.pools.ifCounters.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagEthernetCounters:
 		x := d.pools.ethernetCounters.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagTokenRingCounters:
 		x := d.pools.tokenRingCounters.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagVGCounters:
 		x := d.pools.vGCounters.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagVLANCounters:
 		x := d.pools.vLANCounters.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagIEEE80211Counters:
 		x := d.pools.iEEE80211Counters.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagLAGPortStats:
 		x := d.pools.lAGPortStats.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagSlowPathCounts:
 		x := d.pools.slowPathCounts.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagInfiniBandCounters:
 		x := d.pools.infiniBandCounters.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagSFP:
 		x := d.pools.sFP.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagPFCCounters:
 		x := d.pools.pFCCounters.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagProcessor:
 		x := d.pools.processor.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagRadioUtilization:
 		x := d.pools.radioUtilization.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagQueueLengthCounters:
 		x := d.pools.queueLengthCounters.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagOFPort:
 		x := d.pools.oFPort.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagPortName:
 		x := d.pools.portName.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagHostDescr:
 		x := d.pools.hostDescr.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagHostAdapters:
 		x := d.pools.hostAdapters.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagHostParent:
 		x := d.pools.hostParent.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagHostCPU:
 		x := d.pools.hostCPU.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagHostMemory:
 		x := d.pools.hostMemory.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagHostDiskIO:
 		x := d.pools.hostDiskIO.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagHostNetIO:
 		x := d.pools.hostNetIO.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagMIB2IPGroup:
 		x := d.pools.mIB2IPGroup.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagMIB2ICMPGroup:
 		x := d.pools.mIB2ICMPGroup.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagMIB2TCPGroup:
 		x := d.pools.mIB2TCPGroup.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagMIB2UDPGroup:
 		x := d.pools.mIB2UDPGroup.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagVirtNode:
 		x := d.pools.virtNode.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagVirtCPU:
 		x := d.pools.virtCPU.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagVirtMemory:
 		x := d.pools.virtMemory.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagVirtDiskIO:
 		x := d.pools.virtDiskIO.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagVirtNetIO:
 		x := d.pools.virtNetIO.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagJVMRuntime:
 		x := d.pools.jVMRuntime.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagJVMStatistics:
 		x := d.pools.jVMStatistics.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagMemcacheLegacyCounters:
 		x := d.pools.memcacheLegacyCounters.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagHTTPCounters:
 		x := d.pools.hTTPCounters.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagAppOperationCounters:
 		x := d.pools.appOperationCounters.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagAppResources:
 		x := d.pools.appResources.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagMemcacheCounters:
 		x := d.pools.memcacheCounters.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagVDICounters:
 		x := d.pools.vDICounters.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagAppWorkers:
 		x := d.pools.appWorkers.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagOVSDPStats:
 		x := d.pools.oVSDPStats.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagEnergy:
 		x := d.pools.energy.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagTemperature:
 		x := d.pools.temperature.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagHumidity:
 		x := d.pools.humidity.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagFans:
 		x := d.pools.fans.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagBSTDeviceBuffers:
 		x := d.pools.bSTDeviceBuffers.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagBSTPortBuffers:
 		x := d.pools.bSTPortBuffers.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagHWTables:
 		x := d.pools.hWTables.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
 	case TagNVIDIAGPU:
 		x := d.pools.nVIDIAGPU.next(d.gen)
-		if _, ok := x.decodeFast(r.b[r.off:]); ok {
-			return x
-		}
 		x.decode(r, d)
 		return x
+	}
+	return nil
+}
+
+// fastFlowRecord decodes a flow record body with its fast decoder, or returns
+// nil when the tag is unknown, has no fast decoder, or the body is bad: the
+// caller then decodes it with decodeFlowRecord, which says what is wrong.
+func (d *Decoder) fastFlowRecord(t Tag, body []byte) Record {
+	switch t {
+	case TagSampledHeader:
+		x := d.pools.sampledHeader.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagSampledEthernet:
+		x := d.pools.sampledEthernet.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagSampledIPv4:
+		x := d.pools.sampledIPv4.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagSampledIPv6:
+		x := d.pools.sampledIPv6.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtendedSwitch:
+		x := d.pools.extendedSwitch.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtendedRouter:
+		x := d.pools.extendedRouter.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtendedGateway:
+		x := d.pools.extendedGateway.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtendedUser:
+		x := d.pools.extendedUser.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtendedURL:
+		x := d.pools.extendedURL.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtendedMPLS:
+		x := d.pools.extendedMPLS.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtendedNAT:
+		x := d.pools.extendedNAT.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtendedMPLSTunnel:
+		x := d.pools.extendedMPLSTunnel.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtendedMPLSVC:
+		x := d.pools.extendedMPLSVC.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtendedMPLSFTN:
+		x := d.pools.extendedMPLSFTN.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtendedMPLSLDPFEC:
+		x := d.pools.extendedMPLSLDPFEC.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtendedVLANTunnel:
+		x := d.pools.extendedVLANTunnel.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtended80211Payload:
+		x := d.pools.extended80211Payload.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtended80211RX:
+		x := d.pools.extended80211RX.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtended80211TX:
+		x := d.pools.extended80211TX.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtendedOpenFlowV1:
+		x := d.pools.extendedOpenFlowV1.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtendedFC:
+		x := d.pools.extendedFC.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtendedQueueLength:
+		x := d.pools.extendedQueueLength.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtendedNATPort:
+		x := d.pools.extendedNATPort.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtendedL2TunnelEgress:
+		x := d.pools.extendedL2TunnelEgress.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtendedL2TunnelIngress:
+		x := d.pools.extendedL2TunnelIngress.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtendedIPv4TunnelEgress:
+		x := d.pools.extendedIPv4TunnelEgress.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtendedIPv4TunnelIngress:
+		x := d.pools.extendedIPv4TunnelIngress.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtendedIPv6TunnelEgress:
+		x := d.pools.extendedIPv6TunnelEgress.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtendedIPv6TunnelIngress:
+		x := d.pools.extendedIPv6TunnelIngress.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtendedDecapsulateEgress:
+		x := d.pools.extendedDecapsulateEgress.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtendedDecapsulateIngress:
+		x := d.pools.extendedDecapsulateIngress.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtendedVNIEgress:
+		x := d.pools.extendedVNIEgress.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtendedVNIIngress:
+		x := d.pools.extendedVNIIngress.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtendedIBLRH:
+		x := d.pools.extendedIBLRH.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtendedIBGRH:
+		x := d.pools.extendedIBGRH.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtendedIBBTH:
+		x := d.pools.extendedIBBTH.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtendedVLANIn:
+		x := d.pools.extendedVLANIn.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtendedVLANOut:
+		x := d.pools.extendedVLANOut.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtendedEgressQueue:
+		x := d.pools.extendedEgressQueue.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtendedACL:
+		x := d.pools.extendedACL.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtendedFunction:
+		x := d.pools.extendedFunction.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtendedTransit:
+		x := d.pools.extendedTransit.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtendedQueue:
+		x := d.pools.extendedQueue.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtendedHWTrap:
+		x := d.pools.extendedHWTrap.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtendedLinuxDropReason:
+		x := d.pools.extendedLinuxDropReason.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtendedTimestamp:
+		x := d.pools.extendedTimestamp.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagTransaction:
+		x := d.pools.transaction.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtendedNFSStorageTransaction:
+		x := d.pools.extendedNFSStorageTransaction.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtendedSCSIStorageTransaction:
+		x := d.pools.extendedSCSIStorageTransaction.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtendedHTTPTransaction:
+		x := d.pools.extendedHTTPTransaction.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtendedSocketIPv4:
+		x := d.pools.extendedSocketIPv4.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtendedSocketIPv6:
+		x := d.pools.extendedSocketIPv6.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtendedProxySocketIPv4:
+		x := d.pools.extendedProxySocketIPv4.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtendedProxySocketIPv6:
+		x := d.pools.extendedProxySocketIPv6.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagMemcacheOperation:
+		x := d.pools.memcacheOperation.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagHTTPRequestDeprecated:
+		x := d.pools.hTTPRequestDeprecated.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagAppOperation:
+		x := d.pools.appOperation.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagAppParentContext:
+		x := d.pools.appParentContext.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagAppInitiator:
+		x := d.pools.appInitiator.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagAppTarget:
+		x := d.pools.appTarget.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagHTTPRequest:
+		x := d.pools.hTTPRequest.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtendedProxyRequest:
+		x := d.pools.extendedProxyRequest.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtendedNavTiming:
+		x := d.pools.extendedNavTiming.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtendedTCPInfo:
+		x := d.pools.extendedTCPInfo.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagExtendedEntities:
+		x := d.pools.extendedEntities.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagBSTEgressQueue:
+		x := d.pools.bSTEgressQueue.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	}
+	return nil
+}
+
+// fastCounterRecord decodes a counter record body with its fast decoder, or returns
+// nil when the tag is unknown, has no fast decoder, or the body is bad: the
+// caller then decodes it with decodeCounterRecord, which says what is wrong.
+func (d *Decoder) fastCounterRecord(t Tag, body []byte) Record {
+	switch t {
+	case TagIfCounters:
+		x := d.pools.ifCounters.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagEthernetCounters:
+		x := d.pools.ethernetCounters.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagTokenRingCounters:
+		x := d.pools.tokenRingCounters.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagVGCounters:
+		x := d.pools.vGCounters.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagVLANCounters:
+		x := d.pools.vLANCounters.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagIEEE80211Counters:
+		x := d.pools.iEEE80211Counters.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagLAGPortStats:
+		x := d.pools.lAGPortStats.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagSlowPathCounts:
+		x := d.pools.slowPathCounts.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagInfiniBandCounters:
+		x := d.pools.infiniBandCounters.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagSFP:
+		x := d.pools.sFP.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagPFCCounters:
+		x := d.pools.pFCCounters.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagProcessor:
+		x := d.pools.processor.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagRadioUtilization:
+		x := d.pools.radioUtilization.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagQueueLengthCounters:
+		x := d.pools.queueLengthCounters.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagOFPort:
+		x := d.pools.oFPort.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagPortName:
+		x := d.pools.portName.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagHostDescr:
+		x := d.pools.hostDescr.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagHostAdapters:
+		x := d.pools.hostAdapters.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagHostParent:
+		x := d.pools.hostParent.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagHostCPU:
+		x := d.pools.hostCPU.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagHostMemory:
+		x := d.pools.hostMemory.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagHostDiskIO:
+		x := d.pools.hostDiskIO.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagHostNetIO:
+		x := d.pools.hostNetIO.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagMIB2IPGroup:
+		x := d.pools.mIB2IPGroup.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagMIB2ICMPGroup:
+		x := d.pools.mIB2ICMPGroup.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagMIB2TCPGroup:
+		x := d.pools.mIB2TCPGroup.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagMIB2UDPGroup:
+		x := d.pools.mIB2UDPGroup.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagVirtNode:
+		x := d.pools.virtNode.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagVirtCPU:
+		x := d.pools.virtCPU.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagVirtMemory:
+		x := d.pools.virtMemory.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagVirtDiskIO:
+		x := d.pools.virtDiskIO.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagVirtNetIO:
+		x := d.pools.virtNetIO.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagJVMRuntime:
+		x := d.pools.jVMRuntime.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagJVMStatistics:
+		x := d.pools.jVMStatistics.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagMemcacheLegacyCounters:
+		x := d.pools.memcacheLegacyCounters.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagHTTPCounters:
+		x := d.pools.hTTPCounters.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagAppOperationCounters:
+		x := d.pools.appOperationCounters.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagAppResources:
+		x := d.pools.appResources.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagMemcacheCounters:
+		x := d.pools.memcacheCounters.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagVDICounters:
+		x := d.pools.vDICounters.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagAppWorkers:
+		x := d.pools.appWorkers.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagOVSDPStats:
+		x := d.pools.oVSDPStats.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagEnergy:
+		x := d.pools.energy.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagTemperature:
+		x := d.pools.temperature.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagHumidity:
+		x := d.pools.humidity.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagFans:
+		x := d.pools.fans.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagBSTDeviceBuffers:
+		x := d.pools.bSTDeviceBuffers.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagBSTPortBuffers:
+		x := d.pools.bSTPortBuffers.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagHWTables:
+		x := d.pools.hWTables.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
+	case TagNVIDIAGPU:
+		x := d.pools.nVIDIAGPU.next(d.gen)
+		if _, ok := x.decodeFast(body); ok {
+			return x
+		}
 	}
 	return nil
 }

@@ -241,15 +241,27 @@ func genCodec(sp *spec) []byte {
 
 	for _, kind := range []string{"flow", "counter"} {
 		title := strings.ToUpper(kind[:1]) + kind[1:]
-		b.p("// decode%sRecord decodes a %s record body, or returns nil for an unknown tag.", title, kind)
+		b.p("// decode%sRecord decodes a %s record body with the reader, or returns nil for", title, kind)
+		b.p("// an unknown tag.")
 		b.p("func (d *Decoder) decode%sRecord(t Tag, r *reader) Record {\n\tswitch t {", title)
 		for _, it := range records(sp) {
 			if it.Kind == kind {
 				b.p("\tcase Tag%s:\n\t\tx := d.pools.%s.next(d.gen)", it.Name, poolName(it))
-				if sp.fastable(it) {
-					b.p("\t\tif _, ok := x.decodeFast(r.b[r.off:]); ok {\n\t\t\treturn x\n\t\t}")
-				}
 				b.p("\t\tx.decode(r, d)\n\t\treturn x")
+			}
+		}
+		b.p("\t}\n\treturn nil\n}\n")
+	}
+	for _, kind := range []string{"flow", "counter"} {
+		title := strings.ToUpper(kind[:1]) + kind[1:]
+		b.p("// fast%sRecord decodes a %s record body with its fast decoder, or returns", title, kind)
+		b.p("// nil when the tag is unknown, has no fast decoder, or the body is bad: the")
+		b.p("// caller then decodes it with decode%sRecord, which says what is wrong.", title)
+		b.p("func (d *Decoder) fast%sRecord(t Tag, body []byte) Record {\n\tswitch t {", title)
+		for _, it := range records(sp) {
+			if it.Kind == kind && sp.fastable(it) {
+				b.p("\tcase Tag%s:\n\t\tx := d.pools.%s.next(d.gen)", it.Name, poolName(it))
+				b.p("\t\tif _, ok := x.decodeFast(body); ok {\n\t\t\treturn x\n\t\t}")
 			}
 		}
 		b.p("\t}\n\treturn nil\n}\n")
