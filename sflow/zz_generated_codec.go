@@ -616,335 +616,137 @@ func (d *Decoder) decodeCounterRecord(t Tag, r *reader) Record {
 func (d *Decoder) fastFlowRecord(t Tag, body []byte) Record {
 	switch t {
 	case TagSampledHeader:
-		x := d.pools.sampledHeader.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastSampledHeader(body)
 	case TagSampledEthernet:
-		x := d.pools.sampledEthernet.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastSampledEthernet(body)
 	case TagSampledIPv4:
-		x := d.pools.sampledIPv4.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastSampledIPv4(body)
 	case TagSampledIPv6:
-		x := d.pools.sampledIPv6.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastSampledIPv6(body)
 	case TagExtendedSwitch:
-		x := d.pools.extendedSwitch.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtendedSwitch(body)
 	case TagExtendedRouter:
-		x := d.pools.extendedRouter.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtendedRouter(body)
 	case TagExtendedGateway:
-		x := d.pools.extendedGateway.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtendedGateway(body)
 	case TagExtendedUser:
-		x := d.pools.extendedUser.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtendedUser(body)
 	case TagExtendedURL:
-		x := d.pools.extendedURL.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtendedURL(body)
 	case TagExtendedMPLS:
-		x := d.pools.extendedMPLS.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtendedMPLS(body)
 	case TagExtendedNAT:
-		x := d.pools.extendedNAT.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtendedNAT(body)
 	case TagExtendedMPLSTunnel:
-		x := d.pools.extendedMPLSTunnel.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtendedMPLSTunnel(body)
 	case TagExtendedMPLSVC:
-		x := d.pools.extendedMPLSVC.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtendedMPLSVC(body)
 	case TagExtendedMPLSFTN:
-		x := d.pools.extendedMPLSFTN.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtendedMPLSFTN(body)
 	case TagExtendedMPLSLDPFEC:
-		x := d.pools.extendedMPLSLDPFEC.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtendedMPLSLDPFEC(body)
 	case TagExtendedVLANTunnel:
-		x := d.pools.extendedVLANTunnel.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtendedVLANTunnel(body)
 	case TagExtended80211Payload:
-		x := d.pools.extended80211Payload.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtended80211Payload(body)
 	case TagExtended80211RX:
-		x := d.pools.extended80211RX.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtended80211RX(body)
 	case TagExtended80211TX:
-		x := d.pools.extended80211TX.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtended80211TX(body)
 	case TagExtendedOpenFlowV1:
-		x := d.pools.extendedOpenFlowV1.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtendedOpenFlowV1(body)
 	case TagExtendedFC:
-		x := d.pools.extendedFC.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtendedFC(body)
 	case TagExtendedQueueLength:
-		x := d.pools.extendedQueueLength.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtendedQueueLength(body)
 	case TagExtendedNATPort:
-		x := d.pools.extendedNATPort.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtendedNATPort(body)
 	case TagExtendedL2TunnelEgress:
-		x := d.pools.extendedL2TunnelEgress.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtendedL2TunnelEgress(body)
 	case TagExtendedL2TunnelIngress:
-		x := d.pools.extendedL2TunnelIngress.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtendedL2TunnelIngress(body)
 	case TagExtendedIPv4TunnelEgress:
-		x := d.pools.extendedIPv4TunnelEgress.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtendedIPv4TunnelEgress(body)
 	case TagExtendedIPv4TunnelIngress:
-		x := d.pools.extendedIPv4TunnelIngress.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtendedIPv4TunnelIngress(body)
 	case TagExtendedIPv6TunnelEgress:
-		x := d.pools.extendedIPv6TunnelEgress.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtendedIPv6TunnelEgress(body)
 	case TagExtendedIPv6TunnelIngress:
-		x := d.pools.extendedIPv6TunnelIngress.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtendedIPv6TunnelIngress(body)
 	case TagExtendedDecapsulateEgress:
-		x := d.pools.extendedDecapsulateEgress.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtendedDecapsulateEgress(body)
 	case TagExtendedDecapsulateIngress:
-		x := d.pools.extendedDecapsulateIngress.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtendedDecapsulateIngress(body)
 	case TagExtendedVNIEgress:
-		x := d.pools.extendedVNIEgress.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtendedVNIEgress(body)
 	case TagExtendedVNIIngress:
-		x := d.pools.extendedVNIIngress.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtendedVNIIngress(body)
 	case TagExtendedIBLRH:
-		x := d.pools.extendedIBLRH.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtendedIBLRH(body)
 	case TagExtendedIBGRH:
-		x := d.pools.extendedIBGRH.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtendedIBGRH(body)
 	case TagExtendedIBBTH:
-		x := d.pools.extendedIBBTH.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtendedIBBTH(body)
 	case TagExtendedVLANIn:
-		x := d.pools.extendedVLANIn.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtendedVLANIn(body)
 	case TagExtendedVLANOut:
-		x := d.pools.extendedVLANOut.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtendedVLANOut(body)
 	case TagExtendedEgressQueue:
-		x := d.pools.extendedEgressQueue.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtendedEgressQueue(body)
 	case TagExtendedACL:
-		x := d.pools.extendedACL.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtendedACL(body)
 	case TagExtendedFunction:
-		x := d.pools.extendedFunction.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtendedFunction(body)
 	case TagExtendedTransit:
-		x := d.pools.extendedTransit.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtendedTransit(body)
 	case TagExtendedQueue:
-		x := d.pools.extendedQueue.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtendedQueue(body)
 	case TagExtendedHWTrap:
-		x := d.pools.extendedHWTrap.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtendedHWTrap(body)
 	case TagExtendedLinuxDropReason:
-		x := d.pools.extendedLinuxDropReason.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtendedLinuxDropReason(body)
 	case TagExtendedTimestamp:
-		x := d.pools.extendedTimestamp.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtendedTimestamp(body)
 	case TagTransaction:
-		x := d.pools.transaction.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastTransaction(body)
 	case TagExtendedNFSStorageTransaction:
-		x := d.pools.extendedNFSStorageTransaction.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtendedNFSStorageTransaction(body)
 	case TagExtendedSCSIStorageTransaction:
-		x := d.pools.extendedSCSIStorageTransaction.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtendedSCSIStorageTransaction(body)
 	case TagExtendedHTTPTransaction:
-		x := d.pools.extendedHTTPTransaction.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtendedHTTPTransaction(body)
 	case TagExtendedSocketIPv4:
-		x := d.pools.extendedSocketIPv4.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtendedSocketIPv4(body)
 	case TagExtendedSocketIPv6:
-		x := d.pools.extendedSocketIPv6.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtendedSocketIPv6(body)
 	case TagExtendedProxySocketIPv4:
-		x := d.pools.extendedProxySocketIPv4.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtendedProxySocketIPv4(body)
 	case TagExtendedProxySocketIPv6:
-		x := d.pools.extendedProxySocketIPv6.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtendedProxySocketIPv6(body)
 	case TagMemcacheOperation:
-		x := d.pools.memcacheOperation.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastMemcacheOperation(body)
 	case TagHTTPRequestDeprecated:
-		x := d.pools.hTTPRequestDeprecated.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastHTTPRequestDeprecated(body)
 	case TagAppOperation:
-		x := d.pools.appOperation.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastAppOperation(body)
 	case TagAppParentContext:
-		x := d.pools.appParentContext.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastAppParentContext(body)
 	case TagAppInitiator:
-		x := d.pools.appInitiator.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastAppInitiator(body)
 	case TagAppTarget:
-		x := d.pools.appTarget.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastAppTarget(body)
 	case TagHTTPRequest:
-		x := d.pools.hTTPRequest.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastHTTPRequest(body)
 	case TagExtendedProxyRequest:
-		x := d.pools.extendedProxyRequest.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtendedProxyRequest(body)
 	case TagExtendedNavTiming:
-		x := d.pools.extendedNavTiming.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtendedNavTiming(body)
 	case TagExtendedTCPInfo:
-		x := d.pools.extendedTCPInfo.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtendedTCPInfo(body)
 	case TagExtendedEntities:
-		x := d.pools.extendedEntities.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastExtendedEntities(body)
 	case TagBSTEgressQueue:
-		x := d.pools.bSTEgressQueue.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastBSTEgressQueue(body)
 	}
 	return nil
 }
@@ -955,255 +757,105 @@ func (d *Decoder) fastFlowRecord(t Tag, body []byte) Record {
 func (d *Decoder) fastCounterRecord(t Tag, body []byte) Record {
 	switch t {
 	case TagIfCounters:
-		x := d.pools.ifCounters.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastIfCounters(body)
 	case TagEthernetCounters:
-		x := d.pools.ethernetCounters.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastEthernetCounters(body)
 	case TagTokenRingCounters:
-		x := d.pools.tokenRingCounters.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastTokenRingCounters(body)
 	case TagVGCounters:
-		x := d.pools.vGCounters.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastVGCounters(body)
 	case TagVLANCounters:
-		x := d.pools.vLANCounters.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastVLANCounters(body)
 	case TagIEEE80211Counters:
-		x := d.pools.iEEE80211Counters.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastIEEE80211Counters(body)
 	case TagLAGPortStats:
-		x := d.pools.lAGPortStats.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastLAGPortStats(body)
 	case TagSlowPathCounts:
-		x := d.pools.slowPathCounts.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastSlowPathCounts(body)
 	case TagInfiniBandCounters:
-		x := d.pools.infiniBandCounters.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastInfiniBandCounters(body)
 	case TagSFP:
-		x := d.pools.sFP.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastSFP(body)
 	case TagPFCCounters:
-		x := d.pools.pFCCounters.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastPFCCounters(body)
 	case TagProcessor:
-		x := d.pools.processor.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastProcessor(body)
 	case TagRadioUtilization:
-		x := d.pools.radioUtilization.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastRadioUtilization(body)
 	case TagQueueLengthCounters:
-		x := d.pools.queueLengthCounters.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastQueueLengthCounters(body)
 	case TagOFPort:
-		x := d.pools.oFPort.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastOFPort(body)
 	case TagPortName:
-		x := d.pools.portName.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastPortName(body)
 	case TagHostDescr:
-		x := d.pools.hostDescr.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastHostDescr(body)
 	case TagHostAdapters:
-		x := d.pools.hostAdapters.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastHostAdapters(body)
 	case TagHostParent:
-		x := d.pools.hostParent.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastHostParent(body)
 	case TagHostCPU:
-		x := d.pools.hostCPU.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastHostCPU(body)
 	case TagHostMemory:
-		x := d.pools.hostMemory.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastHostMemory(body)
 	case TagHostDiskIO:
-		x := d.pools.hostDiskIO.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastHostDiskIO(body)
 	case TagHostNetIO:
-		x := d.pools.hostNetIO.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastHostNetIO(body)
 	case TagMIB2IPGroup:
-		x := d.pools.mIB2IPGroup.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastMIB2IPGroup(body)
 	case TagMIB2ICMPGroup:
-		x := d.pools.mIB2ICMPGroup.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastMIB2ICMPGroup(body)
 	case TagMIB2TCPGroup:
-		x := d.pools.mIB2TCPGroup.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastMIB2TCPGroup(body)
 	case TagMIB2UDPGroup:
-		x := d.pools.mIB2UDPGroup.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastMIB2UDPGroup(body)
 	case TagVirtNode:
-		x := d.pools.virtNode.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastVirtNode(body)
 	case TagVirtCPU:
-		x := d.pools.virtCPU.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastVirtCPU(body)
 	case TagVirtMemory:
-		x := d.pools.virtMemory.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastVirtMemory(body)
 	case TagVirtDiskIO:
-		x := d.pools.virtDiskIO.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastVirtDiskIO(body)
 	case TagVirtNetIO:
-		x := d.pools.virtNetIO.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastVirtNetIO(body)
 	case TagJVMRuntime:
-		x := d.pools.jVMRuntime.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastJVMRuntime(body)
 	case TagJVMStatistics:
-		x := d.pools.jVMStatistics.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastJVMStatistics(body)
 	case TagMemcacheLegacyCounters:
-		x := d.pools.memcacheLegacyCounters.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastMemcacheLegacyCounters(body)
 	case TagHTTPCounters:
-		x := d.pools.hTTPCounters.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastHTTPCounters(body)
 	case TagAppOperationCounters:
-		x := d.pools.appOperationCounters.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastAppOperationCounters(body)
 	case TagAppResources:
-		x := d.pools.appResources.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastAppResources(body)
 	case TagMemcacheCounters:
-		x := d.pools.memcacheCounters.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastMemcacheCounters(body)
 	case TagVDICounters:
-		x := d.pools.vDICounters.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastVDICounters(body)
 	case TagAppWorkers:
-		x := d.pools.appWorkers.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastAppWorkers(body)
 	case TagOVSDPStats:
-		x := d.pools.oVSDPStats.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastOVSDPStats(body)
 	case TagEnergy:
-		x := d.pools.energy.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastEnergy(body)
 	case TagTemperature:
-		x := d.pools.temperature.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastTemperature(body)
 	case TagHumidity:
-		x := d.pools.humidity.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastHumidity(body)
 	case TagFans:
-		x := d.pools.fans.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastFans(body)
 	case TagBSTDeviceBuffers:
-		x := d.pools.bSTDeviceBuffers.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastBSTDeviceBuffers(body)
 	case TagBSTPortBuffers:
-		x := d.pools.bSTPortBuffers.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastBSTPortBuffers(body)
 	case TagHWTables:
-		x := d.pools.hWTables.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastHWTables(body)
 	case TagNVIDIAGPU:
-		x := d.pools.nVIDIAGPU.next(d.gen)
-		if _, ok := x.decodeFast(body); ok {
-			return x
-		}
+		return d.fastNVIDIAGPU(body)
 	}
 	return nil
 }
@@ -1291,9 +943,10 @@ func (x *IfCounters) appendTo(w writer) writer {
 	return w
 }
 
-func (x *IfCounters) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastIfCounters(p []byte) Record {
+	x := d.pools.ifCounters.next(d.gen)
 	if len(p) < 88 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:88]
@@ -1317,8 +970,7 @@ func (x *IfCounters) decodeFast(p []byte) ([]byte, bool) {
 		x.OutErrors = be32(q[80:])
 		x.PromiscuousMode = be32(q[84:])
 	}
-	p = p[88:]
-	return p, true
+	return x
 }
 
 func (x *EthernetCounters) decode(r *reader, d *Decoder) {
@@ -1370,9 +1022,10 @@ func (x *EthernetCounters) appendTo(w writer) writer {
 	return w
 }
 
-func (x *EthernetCounters) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastEthernetCounters(p []byte) Record {
+	x := d.pools.ethernetCounters.next(d.gen)
 	if len(p) < 52 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:52]
@@ -1390,8 +1043,7 @@ func (x *EthernetCounters) decodeFast(p []byte) ([]byte, bool) {
 		x.InternalMacReceiveErrors = be32(q[44:])
 		x.SymbolErrors = be32(q[48:])
 	}
-	p = p[52:]
-	return p, true
+	return x
 }
 
 func (x *TokenRingCounters) decode(r *reader, d *Decoder) {
@@ -1458,9 +1110,10 @@ func (x *TokenRingCounters) appendTo(w writer) writer {
 	return w
 }
 
-func (x *TokenRingCounters) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastTokenRingCounters(p []byte) Record {
+	x := d.pools.tokenRingCounters.next(d.gen)
 	if len(p) < 72 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:72]
@@ -1483,8 +1136,7 @@ func (x *TokenRingCounters) decodeFast(p []byte) ([]byte, bool) {
 		x.Singles = be32(q[64:])
 		x.FreqErrors = be32(q[68:])
 	}
-	p = p[72:]
-	return p, true
+	return x
 }
 
 func (x *VGCounters) decode(r *reader, d *Decoder) {
@@ -1539,9 +1191,10 @@ func (x *VGCounters) appendTo(w writer) writer {
 	return w
 }
 
-func (x *VGCounters) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastVGCounters(p []byte) Record {
+	x := d.pools.vGCounters.next(d.gen)
 	if len(p) < 80 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:80]
@@ -1560,8 +1213,7 @@ func (x *VGCounters) decodeFast(p []byte) ([]byte, bool) {
 		x.HCInNormPriorityOctets = be64(q[64:])
 		x.HCOutHighPriorityOctets = be64(q[72:])
 	}
-	p = p[80:]
-	return p, true
+	return x
 }
 
 func (x *VLANCounters) decode(r *reader, d *Decoder) {
@@ -1592,9 +1244,10 @@ func (x *VLANCounters) appendTo(w writer) writer {
 	return w
 }
 
-func (x *VLANCounters) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastVLANCounters(p []byte) Record {
+	x := d.pools.vLANCounters.next(d.gen)
 	if len(p) < 28 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:28]
@@ -1605,8 +1258,7 @@ func (x *VLANCounters) decodeFast(p []byte) ([]byte, bool) {
 		x.BroadcastPkts = be32(q[20:])
 		x.Discards = be32(q[24:])
 	}
-	p = p[28:]
-	return p, true
+	return x
 }
 
 func (x *IEEE80211Counters) decode(r *reader, d *Decoder) {
@@ -1679,9 +1331,10 @@ func (x *IEEE80211Counters) appendTo(w writer) writer {
 	return w
 }
 
-func (x *IEEE80211Counters) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastIEEE80211Counters(p []byte) Record {
+	x := d.pools.iEEE80211Counters.next(d.gen)
 	if len(p) < 80 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:80]
@@ -1706,8 +1359,7 @@ func (x *IEEE80211Counters) decodeFast(p []byte) ([]byte, bool) {
 		x.QoSCFPollsUnusableCount = be32(q[72:])
 		x.QoSCFPollsLostCount = be32(q[76:])
 	}
-	p = p[80:]
-	return p, true
+	return x
 }
 
 func (x *LAGPortStats) decode(r *reader, d *Decoder) {
@@ -1756,9 +1408,10 @@ func (x *LAGPortStats) appendTo(w writer) writer {
 	return w
 }
 
-func (x *LAGPortStats) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastLAGPortStats(p []byte) Record {
+	x := d.pools.lAGPortStats.next(d.gen)
 	if len(p) < 56 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:56]
@@ -1775,8 +1428,7 @@ func (x *LAGPortStats) decodeFast(p []byte) ([]byte, bool) {
 		x.MarkerPDUsTx = be32(q[48:])
 		x.MarkerResponsePDUsTx = be32(q[52:])
 	}
-	p = p[56:]
-	return p, true
+	return x
 }
 
 func (x *SlowPathCounts) decode(r *reader, d *Decoder) {
@@ -1807,9 +1459,10 @@ func (x *SlowPathCounts) appendTo(w writer) writer {
 	return w
 }
 
-func (x *SlowPathCounts) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastSlowPathCounts(p []byte) Record {
+	x := d.pools.slowPathCounts.next(d.gen)
 	if len(p) < 24 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:24]
@@ -1820,8 +1473,7 @@ func (x *SlowPathCounts) decodeFast(p []byte) ([]byte, bool) {
 		x.NoHWSupport = be32(q[16:])
 		x.Cntrl = be32(q[20:])
 	}
-	p = p[24:]
-	return p, true
+	return x
 }
 
 func (x *InfiniBandCounters) decode(r *reader, d *Decoder) {
@@ -1876,9 +1528,10 @@ func (x *InfiniBandCounters) appendTo(w writer) writer {
 	return w
 }
 
-func (x *InfiniBandCounters) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastInfiniBandCounters(p []byte) Record {
+	x := d.pools.infiniBandCounters.next(d.gen)
 	if len(p) < 64 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:64]
@@ -1897,8 +1550,7 @@ func (x *InfiniBandCounters) decodeFast(p []byte) ([]byte, bool) {
 		x.ExcessiveBufferOverrunErrors = be32(q[56:])
 		x.VL15Dropped = be32(q[60:])
 	}
-	p = p[64:]
-	return p, true
+	return x
 }
 
 func (x *SFPLane) decode(r *reader, d *Decoder) {
@@ -1992,9 +1644,10 @@ func (x *SFP) appendTo(w writer) writer {
 	return w
 }
 
-func (x *SFP) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastSFP(p []byte) Record {
+	x := d.pools.sFP.next(d.gen)
 	if len(p) < 16 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:16]
@@ -2007,16 +1660,16 @@ func (x *SFP) decodeFast(p []byte) ([]byte, bool) {
 	{
 		n, rest, ok := cutCount(p, 0, 40)
 		if !ok {
-			return p, false
+			return nil
 		}
 		x.Lanes, p = grow(x.Lanes, n), rest
 		for i := range x.Lanes {
 			if p, ok = x.Lanes[i].decodeFast(p); !ok {
-				return p, false
+				return nil
 			}
 		}
 	}
-	return p, true
+	return x
 }
 
 func (x *PFCCounters) decode(r *reader, d *Decoder) {
@@ -2044,9 +1697,10 @@ func (x *PFCCounters) appendTo(w writer) writer {
 	return w
 }
 
-func (x *PFCCounters) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastPFCCounters(p []byte) Record {
+	x := d.pools.pFCCounters.next(d.gen)
 	if len(p) < 20 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:20]
@@ -2056,8 +1710,7 @@ func (x *PFCCounters) decodeFast(p []byte) ([]byte, bool) {
 		x.StormDetected = be32(q[12:])
 		x.StormRestored = be32(q[16:])
 	}
-	p = p[20:]
-	return p, true
+	return x
 }
 
 func (x *Processor) decode(r *reader, d *Decoder) {
@@ -2085,9 +1738,10 @@ func (x *Processor) appendTo(w writer) writer {
 	return w
 }
 
-func (x *Processor) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastProcessor(p []byte) Record {
+	x := d.pools.processor.next(d.gen)
 	if len(p) < 28 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:28]
@@ -2097,8 +1751,7 @@ func (x *Processor) decodeFast(p []byte) ([]byte, bool) {
 		x.TotalMemory = be64(q[12:])
 		x.FreeMemory = be64(q[20:])
 	}
-	p = p[28:]
-	return p, true
+	return x
 }
 
 func (x *RadioUtilization) decode(r *reader, d *Decoder) {
@@ -2120,9 +1773,10 @@ func (x *RadioUtilization) appendTo(w writer) writer {
 	return w
 }
 
-func (x *RadioUtilization) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastRadioUtilization(p []byte) Record {
+	x := d.pools.radioUtilization.next(d.gen)
 	if len(p) < 12 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:12]
@@ -2130,8 +1784,7 @@ func (x *RadioUtilization) decodeFast(p []byte) ([]byte, bool) {
 		x.OnChannelTime = be32(q[4:])
 		x.OnChannelBusyTime = be32(q[8:])
 	}
-	p = p[12:]
-	return p, true
+	return x
 }
 
 func (x *QueueLengthCounters) decode(r *reader, d *Decoder) {
@@ -2183,9 +1836,10 @@ func (x *QueueLengthCounters) appendTo(w writer) writer {
 	return w
 }
 
-func (x *QueueLengthCounters) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastQueueLengthCounters(p []byte) Record {
+	x := d.pools.queueLengthCounters.next(d.gen)
 	if len(p) < 52 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:52]
@@ -2203,8 +1857,7 @@ func (x *QueueLengthCounters) decodeFast(p []byte) ([]byte, bool) {
 		x.QueueLengthMore = be32(q[44:])
 		x.Dropped = be32(q[48:])
 	}
-	p = p[52:]
-	return p, true
+	return x
 }
 
 func (x *OFPort) decode(r *reader, d *Decoder) {
@@ -2223,17 +1876,17 @@ func (x *OFPort) appendTo(w writer) writer {
 	return w
 }
 
-func (x *OFPort) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastOFPort(p []byte) Record {
+	x := d.pools.oFPort.next(d.gen)
 	if len(p) < 12 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:12]
 		x.DatapathID = be64(q[0:])
 		x.PortNo = be32(q[8:])
 	}
-	p = p[12:]
-	return p, true
+	return x
 }
 
 func (x *PortName) decode(r *reader, d *Decoder) {
@@ -2245,15 +1898,16 @@ func (x *PortName) appendTo(w writer) writer {
 	return w
 }
 
-func (x *PortName) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastPortName(p []byte) Record {
+	x := d.pools.portName.next(d.gen)
 	{
-		v, rest, ok := cutOpaque(p, 255)
+		v, _, ok := cutOpaque(p, 255)
 		if !ok {
-			return p, false
+			return nil
 		}
-		x.Name, p = v, rest
+		x.Name = v
 	}
-	return p, true
+	return x
 }
 
 func (x *HostDescr) reset() {
@@ -2426,6 +2080,14 @@ func (x *HostDescr) decodeFast(p []byte) ([]byte, bool) {
 	return p, false
 }
 
+func (d *Decoder) fastHostDescr(p []byte) Record {
+	x := d.pools.hostDescr.next(d.gen)
+	if _, ok := x.decodeFast(p); ok {
+		return x
+	}
+	return nil
+}
+
 func (x *HostAdapter) decode(r *reader, d *Decoder) {
 	x.IfIndex = r.u32()
 	x.MACs = grow(x.MACs, r.count(0, 8))
@@ -2481,20 +2143,21 @@ func (x *HostAdapters) appendTo(w writer) writer {
 	return w
 }
 
-func (x *HostAdapters) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastHostAdapters(p []byte) Record {
+	x := d.pools.hostAdapters.next(d.gen)
 	{
 		n, rest, ok := cutCount(p, 0, 8)
 		if !ok {
-			return p, false
+			return nil
 		}
 		x.Adapters, p = grow(x.Adapters, n), rest
 		for i := range x.Adapters {
 			if p, ok = x.Adapters[i].decodeFast(p); !ok {
-				return p, false
+				return nil
 			}
 		}
 	}
-	return p, true
+	return x
 }
 
 func (x *HostParent) decode(r *reader, d *Decoder) {
@@ -2513,17 +2176,17 @@ func (x *HostParent) appendTo(w writer) writer {
 	return w
 }
 
-func (x *HostParent) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastHostParent(p []byte) Record {
+	x := d.pools.hostParent.next(d.gen)
 	if len(p) < 8 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:8]
 		x.ContainerType = be32(q[0:])
 		x.ContainerIndex = be32(q[4:])
 	}
-	p = p[8:]
-	return p, true
+	return x
 }
 
 func (x *HostCPU) reset() {
@@ -2717,82 +2380,127 @@ func (x *HostCPU) appendTo(w writer) writer {
 	return w
 }
 
-func (x *HostCPU) decodeFastLayout0(p []byte) ([]byte, bool) {
-	x.reset()
-	x.Layout = 0
-	if len(p) < 80 {
-		return p, false
-	}
-	{
-		q := p[:80]
-		x.LoadOne = bef32(q[0:])
-		x.LoadFive = bef32(q[4:])
-		x.LoadFifteen = bef32(q[8:])
-		x.ProcRun = be32(q[12:])
-		x.ProcTotal = be32(q[16:])
-		x.CPUNum = be32(q[20:])
-		x.CPUSpeed = be32(q[24:])
-		x.Uptime = be32(q[28:])
-		x.User = be32(q[32:])
-		x.Nice = be32(q[36:])
-		x.System = be32(q[40:])
-		x.Idle = be32(q[44:])
-		x.Wio = be32(q[48:])
-		x.Intr = be32(q[52:])
-		x.SoftIntr = be32(q[56:])
-		x.Interrupts = be32(q[60:])
-		x.Contexts = be32(q[64:])
-		x.Steal = be32(q[68:])
-		x.Guest = be32(q[72:])
-		x.GuestNice = be32(q[76:])
-	}
-	p = p[80:]
-	return p, true
-}
-
-func (x *HostCPU) decodeFastLayout1(p []byte) ([]byte, bool) {
-	x.reset()
-	x.Layout = 1
-	if len(p) < 68 {
-		return p, false
-	}
-	{
-		q := p[:68]
-		x.LoadOne = bef32(q[0:])
-		x.LoadFive = bef32(q[4:])
-		x.LoadFifteen = bef32(q[8:])
-		x.ProcRun = be32(q[12:])
-		x.ProcTotal = be32(q[16:])
-		x.CPUNum = be32(q[20:])
-		x.CPUSpeed = be32(q[24:])
-		x.Uptime = be32(q[28:])
-		x.User = be32(q[32:])
-		x.Nice = be32(q[36:])
-		x.System = be32(q[40:])
-		x.Idle = be32(q[44:])
-		x.Wio = be32(q[48:])
-		x.Intr = be32(q[52:])
-		x.SoftIntr = be32(q[56:])
-		x.Interrupts = be32(q[60:])
-		x.Contexts = be32(q[64:])
-	}
-	p = p[68:]
-	return p, true
-}
-
-// decodeFast takes the first layout that fills p exactly, else the first that fits.
-func (x *HostCPU) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastHostCPU(p []byte) Record {
+	x := d.pools.hostCPU.next(d.gen)
 	switch {
 	case len(p) == 80:
-		return x.decodeFastLayout0(p)
+		if len(p) < 80 {
+			return nil
+		}
+		{
+			q := p[:80]
+			x.LoadOne = bef32(q[0:])
+			x.LoadFive = bef32(q[4:])
+			x.LoadFifteen = bef32(q[8:])
+			x.ProcRun = be32(q[12:])
+			x.ProcTotal = be32(q[16:])
+			x.CPUNum = be32(q[20:])
+			x.CPUSpeed = be32(q[24:])
+			x.Uptime = be32(q[28:])
+			x.User = be32(q[32:])
+			x.Nice = be32(q[36:])
+			x.System = be32(q[40:])
+			x.Idle = be32(q[44:])
+			x.Wio = be32(q[48:])
+			x.Intr = be32(q[52:])
+			x.SoftIntr = be32(q[56:])
+			x.Interrupts = be32(q[60:])
+			x.Contexts = be32(q[64:])
+			x.Steal = be32(q[68:])
+			x.Guest = be32(q[72:])
+			x.GuestNice = be32(q[76:])
+		}
+		x.Layout = 0
+		return x
 	case len(p) == 68:
-		return x.decodeFastLayout1(p)
+		if len(p) < 68 {
+			return nil
+		}
+		{
+			q := p[:68]
+			x.LoadOne = bef32(q[0:])
+			x.LoadFive = bef32(q[4:])
+			x.LoadFifteen = bef32(q[8:])
+			x.ProcRun = be32(q[12:])
+			x.ProcTotal = be32(q[16:])
+			x.CPUNum = be32(q[20:])
+			x.CPUSpeed = be32(q[24:])
+			x.Uptime = be32(q[28:])
+			x.User = be32(q[32:])
+			x.Nice = be32(q[36:])
+			x.System = be32(q[40:])
+			x.Idle = be32(q[44:])
+			x.Wio = be32(q[48:])
+			x.Intr = be32(q[52:])
+			x.SoftIntr = be32(q[56:])
+			x.Interrupts = be32(q[60:])
+			x.Contexts = be32(q[64:])
+		}
+		x.Steal = 0
+		x.Guest = 0
+		x.GuestNice = 0
+		x.Layout = 1
+		return x
 	case len(p) >= 80:
-		return x.decodeFastLayout0(p)
+		if len(p) < 80 {
+			return nil
+		}
+		{
+			q := p[:80]
+			x.LoadOne = bef32(q[0:])
+			x.LoadFive = bef32(q[4:])
+			x.LoadFifteen = bef32(q[8:])
+			x.ProcRun = be32(q[12:])
+			x.ProcTotal = be32(q[16:])
+			x.CPUNum = be32(q[20:])
+			x.CPUSpeed = be32(q[24:])
+			x.Uptime = be32(q[28:])
+			x.User = be32(q[32:])
+			x.Nice = be32(q[36:])
+			x.System = be32(q[40:])
+			x.Idle = be32(q[44:])
+			x.Wio = be32(q[48:])
+			x.Intr = be32(q[52:])
+			x.SoftIntr = be32(q[56:])
+			x.Interrupts = be32(q[60:])
+			x.Contexts = be32(q[64:])
+			x.Steal = be32(q[68:])
+			x.Guest = be32(q[72:])
+			x.GuestNice = be32(q[76:])
+		}
+		x.Layout = 0
+		return x
 	case len(p) >= 68:
-		return x.decodeFastLayout1(p)
+		if len(p) < 68 {
+			return nil
+		}
+		{
+			q := p[:68]
+			x.LoadOne = bef32(q[0:])
+			x.LoadFive = bef32(q[4:])
+			x.LoadFifteen = bef32(q[8:])
+			x.ProcRun = be32(q[12:])
+			x.ProcTotal = be32(q[16:])
+			x.CPUNum = be32(q[20:])
+			x.CPUSpeed = be32(q[24:])
+			x.Uptime = be32(q[28:])
+			x.User = be32(q[32:])
+			x.Nice = be32(q[36:])
+			x.System = be32(q[40:])
+			x.Idle = be32(q[44:])
+			x.Wio = be32(q[48:])
+			x.Intr = be32(q[52:])
+			x.SoftIntr = be32(q[56:])
+			x.Interrupts = be32(q[60:])
+			x.Contexts = be32(q[64:])
+		}
+		x.Steal = 0
+		x.Guest = 0
+		x.GuestNice = 0
+		x.Layout = 1
+		return x
 	}
-	return p, false
+	return nil
 }
 
 func (x *HostMemory) decode(r *reader, d *Decoder) {
@@ -2838,9 +2546,10 @@ func (x *HostMemory) appendTo(w writer) writer {
 	return w
 }
 
-func (x *HostMemory) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastHostMemory(p []byte) Record {
+	x := d.pools.hostMemory.next(d.gen)
 	if len(p) < 72 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:72]
@@ -2856,8 +2565,7 @@ func (x *HostMemory) decodeFast(p []byte) ([]byte, bool) {
 		x.SwapIn = be32(q[64:])
 		x.SwapOut = be32(q[68:])
 	}
-	p = p[72:]
-	return p, true
+	return x
 }
 
 func (x *HostDiskIO) decode(r *reader, d *Decoder) {
@@ -2897,9 +2605,10 @@ func (x *HostDiskIO) appendTo(w writer) writer {
 	return w
 }
 
-func (x *HostDiskIO) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastHostDiskIO(p []byte) Record {
+	x := d.pools.hostDiskIO.next(d.gen)
 	if len(p) < 52 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:52]
@@ -2913,8 +2622,7 @@ func (x *HostDiskIO) decodeFast(p []byte) ([]byte, bool) {
 		x.BytesWritten = be64(q[40:])
 		x.WriteTime = be32(q[48:])
 	}
-	p = p[52:]
-	return p, true
+	return x
 }
 
 func (x *HostNetIO) decode(r *reader, d *Decoder) {
@@ -2951,9 +2659,10 @@ func (x *HostNetIO) appendTo(w writer) writer {
 	return w
 }
 
-func (x *HostNetIO) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastHostNetIO(p []byte) Record {
+	x := d.pools.hostNetIO.next(d.gen)
 	if len(p) < 40 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:40]
@@ -2966,8 +2675,7 @@ func (x *HostNetIO) decodeFast(p []byte) ([]byte, bool) {
 		x.ErrsOut = be32(q[32:])
 		x.DropsOut = be32(q[36:])
 	}
-	p = p[40:]
-	return p, true
+	return x
 }
 
 func (x *MIB2IPGroup) decode(r *reader, d *Decoder) {
@@ -3037,9 +2745,10 @@ func (x *MIB2IPGroup) appendTo(w writer) writer {
 	return w
 }
 
-func (x *MIB2IPGroup) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastMIB2IPGroup(p []byte) Record {
+	x := d.pools.mIB2IPGroup.next(d.gen)
 	if len(p) < 76 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:76]
@@ -3063,8 +2772,7 @@ func (x *MIB2IPGroup) decodeFast(p []byte) ([]byte, bool) {
 		x.FragFails = be32(q[68:])
 		x.FragCreates = be32(q[72:])
 	}
-	p = p[76:]
-	return p, true
+	return x
 }
 
 func (x *MIB2ICMPGroup) decode(r *reader, d *Decoder) {
@@ -3152,9 +2860,10 @@ func (x *MIB2ICMPGroup) appendTo(w writer) writer {
 	return w
 }
 
-func (x *MIB2ICMPGroup) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastMIB2ICMPGroup(p []byte) Record {
+	x := d.pools.mIB2ICMPGroup.next(d.gen)
 	if len(p) < 100 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:100]
@@ -3184,8 +2893,7 @@ func (x *MIB2ICMPGroup) decodeFast(p []byte) ([]byte, bool) {
 		x.OutAddrMasks = be32(q[92:])
 		x.OutAddrMaskReps = be32(q[96:])
 	}
-	p = p[100:]
-	return p, true
+	return x
 }
 
 func (x *MIB2TCPGroup) decode(r *reader, d *Decoder) {
@@ -3243,9 +2951,10 @@ func (x *MIB2TCPGroup) appendTo(w writer) writer {
 	return w
 }
 
-func (x *MIB2TCPGroup) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastMIB2TCPGroup(p []byte) Record {
+	x := d.pools.mIB2TCPGroup.next(d.gen)
 	if len(p) < 60 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:60]
@@ -3265,8 +2974,7 @@ func (x *MIB2TCPGroup) decodeFast(p []byte) ([]byte, bool) {
 		x.OutRsts = be32(q[52:])
 		x.InCsumErrors = be32(q[56:])
 	}
-	p = p[60:]
-	return p, true
+	return x
 }
 
 func (x *MIB2UDPGroup) decode(r *reader, d *Decoder) {
@@ -3300,9 +3008,10 @@ func (x *MIB2UDPGroup) appendTo(w writer) writer {
 	return w
 }
 
-func (x *MIB2UDPGroup) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastMIB2UDPGroup(p []byte) Record {
+	x := d.pools.mIB2UDPGroup.next(d.gen)
 	if len(p) < 28 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:28]
@@ -3314,8 +3023,7 @@ func (x *MIB2UDPGroup) decodeFast(p []byte) ([]byte, bool) {
 		x.SndbufErrors = be32(q[20:])
 		x.InCsumErrors = be32(q[24:])
 	}
-	p = p[28:]
-	return p, true
+	return x
 }
 
 func (x *VirtNode) decode(r *reader, d *Decoder) {
@@ -3343,9 +3051,10 @@ func (x *VirtNode) appendTo(w writer) writer {
 	return w
 }
 
-func (x *VirtNode) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastVirtNode(p []byte) Record {
+	x := d.pools.virtNode.next(d.gen)
 	if len(p) < 28 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:28]
@@ -3355,8 +3064,7 @@ func (x *VirtNode) decodeFast(p []byte) ([]byte, bool) {
 		x.MemoryFree = be64(q[16:])
 		x.NumDomains = be32(q[24:])
 	}
-	p = p[28:]
-	return p, true
+	return x
 }
 
 func (x *VirtCPU) decode(r *reader, d *Decoder) {
@@ -3378,9 +3086,10 @@ func (x *VirtCPU) appendTo(w writer) writer {
 	return w
 }
 
-func (x *VirtCPU) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastVirtCPU(p []byte) Record {
+	x := d.pools.virtCPU.next(d.gen)
 	if len(p) < 12 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:12]
@@ -3388,8 +3097,7 @@ func (x *VirtCPU) decodeFast(p []byte) ([]byte, bool) {
 		x.CPUTime = be32(q[4:])
 		x.NrVirtCPU = be32(q[8:])
 	}
-	p = p[12:]
-	return p, true
+	return x
 }
 
 func (x *VirtMemory) decode(r *reader, d *Decoder) {
@@ -3408,17 +3116,17 @@ func (x *VirtMemory) appendTo(w writer) writer {
 	return w
 }
 
-func (x *VirtMemory) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastVirtMemory(p []byte) Record {
+	x := d.pools.virtMemory.next(d.gen)
 	if len(p) < 16 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:16]
 		x.Memory = be64(q[0:])
 		x.MaxMemory = be64(q[8:])
 	}
-	p = p[16:]
-	return p, true
+	return x
 }
 
 func (x *VirtDiskIO) decode(r *reader, d *Decoder) {
@@ -3455,9 +3163,10 @@ func (x *VirtDiskIO) appendTo(w writer) writer {
 	return w
 }
 
-func (x *VirtDiskIO) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastVirtDiskIO(p []byte) Record {
+	x := d.pools.virtDiskIO.next(d.gen)
 	if len(p) < 52 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:52]
@@ -3470,8 +3179,7 @@ func (x *VirtDiskIO) decodeFast(p []byte) ([]byte, bool) {
 		x.WrBytes = be64(q[40:])
 		x.Errs = be32(q[48:])
 	}
-	p = p[52:]
-	return p, true
+	return x
 }
 
 func (x *VirtNetIO) decode(r *reader, d *Decoder) {
@@ -3508,9 +3216,10 @@ func (x *VirtNetIO) appendTo(w writer) writer {
 	return w
 }
 
-func (x *VirtNetIO) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastVirtNetIO(p []byte) Record {
+	x := d.pools.virtNetIO.next(d.gen)
 	if len(p) < 40 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:40]
@@ -3523,8 +3232,7 @@ func (x *VirtNetIO) decodeFast(p []byte) ([]byte, bool) {
 		x.TxErrs = be32(q[32:])
 		x.TxDrop = be32(q[36:])
 	}
-	p = p[40:]
-	return p, true
+	return x
 }
 
 func (x *JVMRuntime) decode(r *reader, d *Decoder) {
@@ -3540,29 +3248,30 @@ func (x *JVMRuntime) appendTo(w writer) writer {
 	return w
 }
 
-func (x *JVMRuntime) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastJVMRuntime(p []byte) Record {
+	x := d.pools.jVMRuntime.next(d.gen)
 	{
 		v, rest, ok := cutOpaque(p, 64)
 		if !ok {
-			return p, false
+			return nil
 		}
 		x.VMName, p = v, rest
 	}
 	{
 		v, rest, ok := cutOpaque(p, 32)
 		if !ok {
-			return p, false
+			return nil
 		}
 		x.VMVendor, p = v, rest
 	}
 	{
-		v, rest, ok := cutOpaque(p, 32)
+		v, _, ok := cutOpaque(p, 32)
 		if !ok {
-			return p, false
+			return nil
 		}
-		x.VMVersion, p = v, rest
+		x.VMVersion = v
 	}
-	return p, true
+	return x
 }
 
 func (x *JVMStatistics) reset() {
@@ -3752,81 +3461,123 @@ func (x *JVMStatistics) appendTo(w writer) writer {
 	return w
 }
 
-func (x *JVMStatistics) decodeFastLayout0(p []byte) ([]byte, bool) {
-	x.reset()
-	x.Layout = 0
-	if len(p) < 108 {
-		return p, false
-	}
-	{
-		q := p[:108]
-		x.HeapInitial = be64(q[0:])
-		x.HeapUsed = be64(q[8:])
-		x.HeapCommitted = be64(q[16:])
-		x.HeapMax = be64(q[24:])
-		x.NonHeapInitial = be64(q[32:])
-		x.NonHeapUsed = be64(q[40:])
-		x.NonHeapCommitted = be64(q[48:])
-		x.NonHeapMax = be64(q[56:])
-		x.GCCount = be32(q[64:])
-		x.GCTime = be32(q[68:])
-		x.ClassesLoaded = be32(q[72:])
-		x.ClassesTotal = be32(q[76:])
-		x.ClassesUnloaded = be32(q[80:])
-		x.CompilationTime = be32(q[84:])
-		x.ThreadsLive = be32(q[88:])
-		x.ThreadsDaemon = be32(q[92:])
-		x.ThreadsStarted = be32(q[96:])
-		x.FDsOpen = be32(q[100:])
-		x.FDsMax = be32(q[104:])
-	}
-	p = p[108:]
-	return p, true
-}
-
-func (x *JVMStatistics) decodeFastLayout1(p []byte) ([]byte, bool) {
-	x.reset()
-	x.Layout = 1
-	if len(p) < 100 {
-		return p, false
-	}
-	{
-		q := p[:100]
-		x.HeapInitial = be64(q[0:])
-		x.HeapUsed = be64(q[8:])
-		x.HeapCommitted = be64(q[16:])
-		x.HeapMax = be64(q[24:])
-		x.NonHeapInitial = be64(q[32:])
-		x.NonHeapUsed = be64(q[40:])
-		x.NonHeapCommitted = be64(q[48:])
-		x.NonHeapMax = be64(q[56:])
-		x.GCCount = be32(q[64:])
-		x.GCTime = be32(q[68:])
-		x.ClassesLoaded = be32(q[72:])
-		x.ClassesTotal = be32(q[76:])
-		x.ClassesUnloaded = be32(q[80:])
-		x.CompilationTime = be32(q[84:])
-		x.ThreadsLive = be32(q[88:])
-		x.ThreadsDaemon = be32(q[92:])
-		x.ThreadsStarted = be32(q[96:])
-	}
-	p = p[100:]
-	return p, true
-}
-
-// decodeFast takes the first layout that fills p exactly, else the first that fits.
-func (x *JVMStatistics) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastJVMStatistics(p []byte) Record {
+	x := d.pools.jVMStatistics.next(d.gen)
 	switch {
 	case len(p) == 108:
-		return x.decodeFastLayout0(p)
+		if len(p) < 108 {
+			return nil
+		}
+		{
+			q := p[:108]
+			x.HeapInitial = be64(q[0:])
+			x.HeapUsed = be64(q[8:])
+			x.HeapCommitted = be64(q[16:])
+			x.HeapMax = be64(q[24:])
+			x.NonHeapInitial = be64(q[32:])
+			x.NonHeapUsed = be64(q[40:])
+			x.NonHeapCommitted = be64(q[48:])
+			x.NonHeapMax = be64(q[56:])
+			x.GCCount = be32(q[64:])
+			x.GCTime = be32(q[68:])
+			x.ClassesLoaded = be32(q[72:])
+			x.ClassesTotal = be32(q[76:])
+			x.ClassesUnloaded = be32(q[80:])
+			x.CompilationTime = be32(q[84:])
+			x.ThreadsLive = be32(q[88:])
+			x.ThreadsDaemon = be32(q[92:])
+			x.ThreadsStarted = be32(q[96:])
+			x.FDsOpen = be32(q[100:])
+			x.FDsMax = be32(q[104:])
+		}
+		x.Layout = 0
+		return x
 	case len(p) == 100:
-		return x.decodeFastLayout1(p)
+		if len(p) < 100 {
+			return nil
+		}
+		{
+			q := p[:100]
+			x.HeapInitial = be64(q[0:])
+			x.HeapUsed = be64(q[8:])
+			x.HeapCommitted = be64(q[16:])
+			x.HeapMax = be64(q[24:])
+			x.NonHeapInitial = be64(q[32:])
+			x.NonHeapUsed = be64(q[40:])
+			x.NonHeapCommitted = be64(q[48:])
+			x.NonHeapMax = be64(q[56:])
+			x.GCCount = be32(q[64:])
+			x.GCTime = be32(q[68:])
+			x.ClassesLoaded = be32(q[72:])
+			x.ClassesTotal = be32(q[76:])
+			x.ClassesUnloaded = be32(q[80:])
+			x.CompilationTime = be32(q[84:])
+			x.ThreadsLive = be32(q[88:])
+			x.ThreadsDaemon = be32(q[92:])
+			x.ThreadsStarted = be32(q[96:])
+		}
+		x.FDsOpen = 0
+		x.FDsMax = 0
+		x.Layout = 1
+		return x
 	case len(p) >= 108:
-		return x.decodeFastLayout0(p)
+		if len(p) < 108 {
+			return nil
+		}
+		{
+			q := p[:108]
+			x.HeapInitial = be64(q[0:])
+			x.HeapUsed = be64(q[8:])
+			x.HeapCommitted = be64(q[16:])
+			x.HeapMax = be64(q[24:])
+			x.NonHeapInitial = be64(q[32:])
+			x.NonHeapUsed = be64(q[40:])
+			x.NonHeapCommitted = be64(q[48:])
+			x.NonHeapMax = be64(q[56:])
+			x.GCCount = be32(q[64:])
+			x.GCTime = be32(q[68:])
+			x.ClassesLoaded = be32(q[72:])
+			x.ClassesTotal = be32(q[76:])
+			x.ClassesUnloaded = be32(q[80:])
+			x.CompilationTime = be32(q[84:])
+			x.ThreadsLive = be32(q[88:])
+			x.ThreadsDaemon = be32(q[92:])
+			x.ThreadsStarted = be32(q[96:])
+			x.FDsOpen = be32(q[100:])
+			x.FDsMax = be32(q[104:])
+		}
+		x.Layout = 0
+		return x
 	case len(p) >= 100:
-		return x.decodeFastLayout1(p)
+		if len(p) < 100 {
+			return nil
+		}
+		{
+			q := p[:100]
+			x.HeapInitial = be64(q[0:])
+			x.HeapUsed = be64(q[8:])
+			x.HeapCommitted = be64(q[16:])
+			x.HeapMax = be64(q[24:])
+			x.NonHeapInitial = be64(q[32:])
+			x.NonHeapUsed = be64(q[40:])
+			x.NonHeapCommitted = be64(q[48:])
+			x.NonHeapMax = be64(q[56:])
+			x.GCCount = be32(q[64:])
+			x.GCTime = be32(q[68:])
+			x.ClassesLoaded = be32(q[72:])
+			x.ClassesTotal = be32(q[76:])
+			x.ClassesUnloaded = be32(q[80:])
+			x.CompilationTime = be32(q[84:])
+			x.ThreadsLive = be32(q[88:])
+			x.ThreadsDaemon = be32(q[92:])
+			x.ThreadsStarted = be32(q[96:])
+		}
+		x.FDsOpen = 0
+		x.FDsMax = 0
+		x.Layout = 1
+		return x
 	}
-	return p, false
+	return nil
 }
 
 func (x *MemcacheLegacyCounters) decode(r *reader, d *Decoder) {
@@ -3938,9 +3689,10 @@ func (x *MemcacheLegacyCounters) appendTo(w writer) writer {
 	return w
 }
 
-func (x *MemcacheLegacyCounters) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastMemcacheLegacyCounters(p []byte) Record {
+	x := d.pools.memcacheLegacyCounters.next(d.gen)
 	if len(p) < 144 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:144]
@@ -3978,8 +3730,7 @@ func (x *MemcacheLegacyCounters) decodeFast(p []byte) ([]byte, bool) {
 		x.TotalItems = be32(q[136:])
 		x.Evictions = be32(q[140:])
 	}
-	p = p[144:]
-	return p, true
+	return x
 }
 
 func (x *HTTPCounters) decode(r *reader, d *Decoder) {
@@ -4037,9 +3788,10 @@ func (x *HTTPCounters) appendTo(w writer) writer {
 	return w
 }
 
-func (x *HTTPCounters) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastHTTPCounters(p []byte) Record {
+	x := d.pools.hTTPCounters.next(d.gen)
 	if len(p) < 60 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:60]
@@ -4059,8 +3811,7 @@ func (x *HTTPCounters) decodeFast(p []byte) ([]byte, bool) {
 		x.Status5XXCount = be32(q[52:])
 		x.StatusOtherCount = be32(q[56:])
 	}
-	p = p[60:]
-	return p, true
+	return x
 }
 
 func (x *AppOperationCounters) decode(r *reader, d *Decoder) {
@@ -4108,16 +3859,17 @@ func (x *AppOperationCounters) appendTo(w writer) writer {
 	return w
 }
 
-func (x *AppOperationCounters) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastAppOperationCounters(p []byte) Record {
+	x := d.pools.appOperationCounters.next(d.gen)
 	{
 		v, rest, ok := cutOpaque(p, 32)
 		if !ok {
-			return p, false
+			return nil
 		}
 		x.Application, p = v, rest
 	}
 	if len(p) < 44 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:44]
@@ -4133,8 +3885,7 @@ func (x *AppOperationCounters) decodeFast(p []byte) ([]byte, bool) {
 		x.Unavailable = be32(q[36:])
 		x.Unauthorized = be32(q[40:])
 	}
-	p = p[44:]
-	return p, true
+	return x
 }
 
 func (x *AppResources) decode(r *reader, d *Decoder) {
@@ -4171,9 +3922,10 @@ func (x *AppResources) appendTo(w writer) writer {
 	return w
 }
 
-func (x *AppResources) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastAppResources(p []byte) Record {
+	x := d.pools.appResources.next(d.gen)
 	if len(p) < 40 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:40]
@@ -4186,8 +3938,7 @@ func (x *AppResources) decodeFast(p []byte) ([]byte, bool) {
 		x.ConnOpen = be32(q[32:])
 		x.ConnMax = be32(q[36:])
 	}
-	p = p[40:]
-	return p, true
+	return x
 }
 
 func (x *MemcacheCounters) decode(r *reader, d *Decoder) {
@@ -4293,9 +4044,10 @@ func (x *MemcacheCounters) appendTo(w writer) writer {
 	return w
 }
 
-func (x *MemcacheCounters) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastMemcacheCounters(p []byte) Record {
+	x := d.pools.memcacheCounters.next(d.gen)
 	if len(p) < 140 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:140]
@@ -4331,8 +4083,7 @@ func (x *MemcacheCounters) decodeFast(p []byte) ([]byte, bool) {
 		x.Bytes = be64(q[124:])
 		x.LimitMaxbytes = be64(q[132:])
 	}
-	p = p[140:]
-	return p, true
+	return x
 }
 
 func (x *VDICounters) decode(r *reader, d *Decoder) {
@@ -4414,9 +4165,10 @@ func (x *VDICounters) appendTo(w writer) writer {
 	return w
 }
 
-func (x *VDICounters) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastVDICounters(p []byte) Record {
+	x := d.pools.vDICounters.next(d.gen)
 	if len(p) < 92 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:92]
@@ -4444,8 +4196,7 @@ func (x *VDICounters) decodeFast(p []byte) ([]byte, bool) {
 		x.USBRxBytes = be32(q[84:])
 		x.USBTxBytes = be32(q[88:])
 	}
-	p = p[92:]
-	return p, true
+	return x
 }
 
 func (x *AppWorkers) decode(r *reader, d *Decoder) {
@@ -4473,9 +4224,10 @@ func (x *AppWorkers) appendTo(w writer) writer {
 	return w
 }
 
-func (x *AppWorkers) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastAppWorkers(p []byte) Record {
+	x := d.pools.appWorkers.next(d.gen)
 	if len(p) < 20 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:20]
@@ -4485,8 +4237,7 @@ func (x *AppWorkers) decodeFast(p []byte) ([]byte, bool) {
 		x.ReqDelayed = be32(q[12:])
 		x.ReqDropped = be32(q[16:])
 	}
-	p = p[20:]
-	return p, true
+	return x
 }
 
 func (x *OVSDPStats) decode(r *reader, d *Decoder) {
@@ -4517,9 +4268,10 @@ func (x *OVSDPStats) appendTo(w writer) writer {
 	return w
 }
 
-func (x *OVSDPStats) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastOVSDPStats(p []byte) Record {
+	x := d.pools.oVSDPStats.next(d.gen)
 	if len(p) < 24 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:24]
@@ -4530,8 +4282,7 @@ func (x *OVSDPStats) decodeFast(p []byte) ([]byte, bool) {
 		x.Flows = be32(q[16:])
 		x.Masks = be32(q[20:])
 	}
-	p = p[24:]
-	return p, true
+	return x
 }
 
 func (x *Energy) decode(r *reader, d *Decoder) {
@@ -4562,9 +4313,10 @@ func (x *Energy) appendTo(w writer) writer {
 	return w
 }
 
-func (x *Energy) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastEnergy(p []byte) Record {
+	x := d.pools.energy.next(d.gen)
 	if len(p) < 24 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:24]
@@ -4575,8 +4327,7 @@ func (x *Energy) decodeFast(p []byte) ([]byte, bool) {
 		x.Energy = be32(q[16:])
 		x.Errors = be32(q[20:])
 	}
-	p = p[24:]
-	return p, true
+	return x
 }
 
 func (x *Temperature) decode(r *reader, d *Decoder) {
@@ -4598,9 +4349,10 @@ func (x *Temperature) appendTo(w writer) writer {
 	return w
 }
 
-func (x *Temperature) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastTemperature(p []byte) Record {
+	x := d.pools.temperature.next(d.gen)
 	if len(p) < 12 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:12]
@@ -4608,8 +4360,7 @@ func (x *Temperature) decodeFast(p []byte) ([]byte, bool) {
 		x.Maximum = int32(be32(q[4:]))
 		x.Errors = be32(q[8:])
 	}
-	p = p[12:]
-	return p, true
+	return x
 }
 
 func (x *Humidity) decode(r *reader, d *Decoder) {
@@ -4621,16 +4372,16 @@ func (x *Humidity) appendTo(w writer) writer {
 	return w
 }
 
-func (x *Humidity) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastHumidity(p []byte) Record {
+	x := d.pools.humidity.next(d.gen)
 	if len(p) < 4 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:4]
 		x.Relative = int32(be32(q[0:]))
 	}
-	p = p[4:]
-	return p, true
+	return x
 }
 
 func (x *Fans) decode(r *reader, d *Decoder) {
@@ -4652,9 +4403,10 @@ func (x *Fans) appendTo(w writer) writer {
 	return w
 }
 
-func (x *Fans) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastFans(p []byte) Record {
+	x := d.pools.fans.next(d.gen)
 	if len(p) < 12 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:12]
@@ -4662,8 +4414,7 @@ func (x *Fans) decodeFast(p []byte) ([]byte, bool) {
 		x.Failed = be32(q[4:])
 		x.Speed = be32(q[8:])
 	}
-	p = p[12:]
-	return p, true
+	return x
 }
 
 func (x *BSTDeviceBuffers) decode(r *reader, d *Decoder) {
@@ -4682,17 +4433,17 @@ func (x *BSTDeviceBuffers) appendTo(w writer) writer {
 	return w
 }
 
-func (x *BSTDeviceBuffers) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastBSTDeviceBuffers(p []byte) Record {
+	x := d.pools.bSTDeviceBuffers.next(d.gen)
 	if len(p) < 8 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:8]
 		x.UCPct = int32(be32(q[0:]))
 		x.MCPct = int32(be32(q[4:]))
 	}
-	p = p[8:]
-	return p, true
+	return x
 }
 
 func (x *BSTPortBuffers) decode(r *reader, d *Decoder) {
@@ -4733,9 +4484,10 @@ func (x *BSTPortBuffers) appendTo(w writer) writer {
 	return w
 }
 
-func (x *BSTPortBuffers) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastBSTPortBuffers(p []byte) Record {
+	x := d.pools.bSTPortBuffers.next(d.gen)
 	if len(p) < 16 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:16]
@@ -4748,7 +4500,7 @@ func (x *BSTPortBuffers) decodeFast(p []byte) ([]byte, bool) {
 	{
 		n, rest, ok := cutCount(p, 8, 4)
 		if !ok {
-			return p, false
+			return nil
 		}
 		x.EgressQueueUCPct, p = grow(x.EgressQueueUCPct, n), rest
 		for i := range x.EgressQueueUCPct {
@@ -4759,15 +4511,14 @@ func (x *BSTPortBuffers) decodeFast(p []byte) ([]byte, bool) {
 	{
 		n, rest, ok := cutCount(p, 8, 4)
 		if !ok {
-			return p, false
+			return nil
 		}
 		x.EgressQueueMCPct, p = grow(x.EgressQueueMCPct, n), rest
 		for i := range x.EgressQueueMCPct {
 			x.EgressQueueMCPct[i] = int32(be32(p[4*i:]))
 		}
-		p = p[4*len(x.EgressQueueMCPct):]
 	}
-	return p, true
+	return x
 }
 
 func (x *HWTables) decode(r *reader, d *Decoder) {
@@ -4888,9 +4639,10 @@ func (x *HWTables) appendTo(w writer) writer {
 	return w
 }
 
-func (x *HWTables) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastHWTables(p []byte) Record {
+	x := d.pools.hWTables.next(d.gen)
 	if len(p) < 144 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:144]
@@ -4931,8 +4683,7 @@ func (x *HWTables) decodeFast(p []byte) ([]byte, bool) {
 		x.ACLEgressSlices = be32(q[136:])
 		x.ACLEgressSlicesMax = be32(q[140:])
 	}
-	p = p[144:]
-	return p, true
+	return x
 }
 
 func (x *NVIDIAGPU) decode(r *reader, d *Decoder) {
@@ -4975,9 +4726,10 @@ func (x *NVIDIAGPU) appendTo(w writer) writer {
 	return w
 }
 
-func (x *NVIDIAGPU) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastNVIDIAGPU(p []byte) Record {
+	x := d.pools.nVIDIAGPU.next(d.gen)
 	if len(p) < 48 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:48]
@@ -4992,8 +4744,7 @@ func (x *NVIDIAGPU) decodeFast(p []byte) ([]byte, bool) {
 		x.Temperature = be32(q[40:])
 		x.FanSpeed = be32(q[44:])
 	}
-	p = p[48:]
-	return p, true
+	return x
 }
 
 func (x *SampledHeader) decode(r *reader, d *Decoder) {
@@ -5017,9 +4768,10 @@ func (x *SampledHeader) appendTo(w writer) writer {
 	return w
 }
 
-func (x *SampledHeader) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastSampledHeader(p []byte) Record {
+	x := d.pools.sampledHeader.next(d.gen)
 	if len(p) < 12 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:12]
@@ -5029,13 +4781,13 @@ func (x *SampledHeader) decodeFast(p []byte) ([]byte, bool) {
 	}
 	p = p[12:]
 	{
-		v, rest, ok := cutOpaque(p, 0)
+		v, _, ok := cutOpaque(p, 0)
 		if !ok {
-			return p, false
+			return nil
 		}
-		x.Header, p = v, rest
+		x.Header = v
 	}
-	return p, true
+	return x
 }
 
 func (x *SampledEthernet) decode(r *reader, d *Decoder) {
@@ -5060,9 +4812,10 @@ func (x *SampledEthernet) appendTo(w writer) writer {
 	return w
 }
 
-func (x *SampledEthernet) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastSampledEthernet(p []byte) Record {
+	x := d.pools.sampledEthernet.next(d.gen)
 	if len(p) < 24 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:24]
@@ -5071,8 +4824,7 @@ func (x *SampledEthernet) decodeFast(p []byte) ([]byte, bool) {
 		x.DstMAC = macAt(q[12:])
 		x.EtherType = be32(q[20:])
 	}
-	p = p[24:]
-	return p, true
+	return x
 }
 
 func (x *SampledIPv4) decode(r *reader, d *Decoder) {
@@ -5109,9 +4861,10 @@ func (x *SampledIPv4) appendTo(w writer) writer {
 	return w
 }
 
-func (x *SampledIPv4) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastSampledIPv4(p []byte) Record {
+	x := d.pools.sampledIPv4.next(d.gen)
 	if len(p) < 32 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:32]
@@ -5124,8 +4877,7 @@ func (x *SampledIPv4) decodeFast(p []byte) ([]byte, bool) {
 		x.TCPFlags = be32(q[24:])
 		x.TOS = be32(q[28:])
 	}
-	p = p[32:]
-	return p, true
+	return x
 }
 
 func (x *SampledIPv6) decode(r *reader, d *Decoder) {
@@ -5162,9 +4914,10 @@ func (x *SampledIPv6) appendTo(w writer) writer {
 	return w
 }
 
-func (x *SampledIPv6) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastSampledIPv6(p []byte) Record {
+	x := d.pools.sampledIPv6.next(d.gen)
 	if len(p) < 56 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:56]
@@ -5177,8 +4930,7 @@ func (x *SampledIPv6) decodeFast(p []byte) ([]byte, bool) {
 		x.TCPFlags = be32(q[48:])
 		x.Priority = be32(q[52:])
 	}
-	p = p[56:]
-	return p, true
+	return x
 }
 
 func (x *ExtendedSwitch) decode(r *reader, d *Decoder) {
@@ -5203,9 +4955,10 @@ func (x *ExtendedSwitch) appendTo(w writer) writer {
 	return w
 }
 
-func (x *ExtendedSwitch) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastExtendedSwitch(p []byte) Record {
+	x := d.pools.extendedSwitch.next(d.gen)
 	if len(p) < 16 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:16]
@@ -5214,8 +4967,7 @@ func (x *ExtendedSwitch) decodeFast(p []byte) ([]byte, bool) {
 		x.DstVLAN = be32(q[8:])
 		x.DstPriority = be32(q[12:])
 	}
-	p = p[16:]
-	return p, true
+	return x
 }
 
 func (x *ExtendedRouter) decode(r *reader, d *Decoder) {
@@ -5236,24 +4988,24 @@ func (x *ExtendedRouter) appendTo(w writer) writer {
 	return w
 }
 
-func (x *ExtendedRouter) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastExtendedRouter(p []byte) Record {
+	x := d.pools.extendedRouter.next(d.gen)
 	{
 		v, rest, ok := cutAddr(p)
 		if !ok {
-			return p, false
+			return nil
 		}
 		x.NextHop, p = v, rest
 	}
 	if len(p) < 8 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:8]
 		x.SrcMaskLen = be32(q[0:])
 		x.DstMaskLen = be32(q[4:])
 	}
-	p = p[8:]
-	return p, true
+	return x
 }
 
 func (x *ASPathSegment) decode(r *reader, d *Decoder) {
@@ -5335,16 +5087,17 @@ func (x *ExtendedGateway) appendTo(w writer) writer {
 	return w
 }
 
-func (x *ExtendedGateway) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastExtendedGateway(p []byte) Record {
+	x := d.pools.extendedGateway.next(d.gen)
 	{
 		v, rest, ok := cutAddr(p)
 		if !ok {
-			return p, false
+			return nil
 		}
 		x.NextHop, p = v, rest
 	}
 	if len(p) < 12 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:12]
@@ -5356,19 +5109,19 @@ func (x *ExtendedGateway) decodeFast(p []byte) ([]byte, bool) {
 	{
 		n, rest, ok := cutCount(p, 0, 8)
 		if !ok {
-			return p, false
+			return nil
 		}
 		x.DstASPath, p = grow(x.DstASPath, n), rest
 		for i := range x.DstASPath {
 			if p, ok = x.DstASPath[i].decodeFast(p); !ok {
-				return p, false
+				return nil
 			}
 		}
 	}
 	{
 		n, rest, ok := cutCount(p, 0, 4)
 		if !ok {
-			return p, false
+			return nil
 		}
 		x.Communities, p = grow(x.Communities, n), rest
 		for i := range x.Communities {
@@ -5377,14 +5130,13 @@ func (x *ExtendedGateway) decodeFast(p []byte) ([]byte, bool) {
 		p = p[4*len(x.Communities):]
 	}
 	if len(p) < 4 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:4]
 		x.LocalPref = be32(q[0:])
 	}
-	p = p[4:]
-	return p, true
+	return x
 }
 
 func (x *ExtendedUser) decode(r *reader, d *Decoder) {
@@ -5402,9 +5154,10 @@ func (x *ExtendedUser) appendTo(w writer) writer {
 	return w
 }
 
-func (x *ExtendedUser) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastExtendedUser(p []byte) Record {
+	x := d.pools.extendedUser.next(d.gen)
 	if len(p) < 4 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:4]
@@ -5414,12 +5167,12 @@ func (x *ExtendedUser) decodeFast(p []byte) ([]byte, bool) {
 	{
 		v, rest, ok := cutOpaque(p, 0)
 		if !ok {
-			return p, false
+			return nil
 		}
 		x.SrcUser, p = v, rest
 	}
 	if len(p) < 4 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:4]
@@ -5427,13 +5180,13 @@ func (x *ExtendedUser) decodeFast(p []byte) ([]byte, bool) {
 	}
 	p = p[4:]
 	{
-		v, rest, ok := cutOpaque(p, 0)
+		v, _, ok := cutOpaque(p, 0)
 		if !ok {
-			return p, false
+			return nil
 		}
-		x.DstUser, p = v, rest
+		x.DstUser = v
 	}
-	return p, true
+	return x
 }
 
 func (x *ExtendedURL) decode(r *reader, d *Decoder) {
@@ -5449,9 +5202,10 @@ func (x *ExtendedURL) appendTo(w writer) writer {
 	return w
 }
 
-func (x *ExtendedURL) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastExtendedURL(p []byte) Record {
+	x := d.pools.extendedURL.next(d.gen)
 	if len(p) < 4 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:4]
@@ -5461,18 +5215,18 @@ func (x *ExtendedURL) decodeFast(p []byte) ([]byte, bool) {
 	{
 		v, rest, ok := cutOpaque(p, 0)
 		if !ok {
-			return p, false
+			return nil
 		}
 		x.URL, p = v, rest
 	}
 	{
-		v, rest, ok := cutOpaque(p, 0)
+		v, _, ok := cutOpaque(p, 0)
 		if !ok {
-			return p, false
+			return nil
 		}
-		x.Host, p = v, rest
+		x.Host = v
 	}
-	return p, true
+	return x
 }
 
 func (x *ExtendedMPLS) decode(r *reader, d *Decoder) {
@@ -5500,18 +5254,19 @@ func (x *ExtendedMPLS) appendTo(w writer) writer {
 	return w
 }
 
-func (x *ExtendedMPLS) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastExtendedMPLS(p []byte) Record {
+	x := d.pools.extendedMPLS.next(d.gen)
 	{
 		v, rest, ok := cutAddr(p)
 		if !ok {
-			return p, false
+			return nil
 		}
 		x.NextHop, p = v, rest
 	}
 	{
 		n, rest, ok := cutCount(p, 0, 4)
 		if !ok {
-			return p, false
+			return nil
 		}
 		x.InStack, p = grow(x.InStack, n), rest
 		for i := range x.InStack {
@@ -5522,15 +5277,14 @@ func (x *ExtendedMPLS) decodeFast(p []byte) ([]byte, bool) {
 	{
 		n, rest, ok := cutCount(p, 0, 4)
 		if !ok {
-			return p, false
+			return nil
 		}
 		x.OutStack, p = grow(x.OutStack, n), rest
 		for i := range x.OutStack {
 			x.OutStack[i] = int32(be32(p[4*i:]))
 		}
-		p = p[4*len(x.OutStack):]
 	}
-	return p, true
+	return x
 }
 
 func (x *ExtendedNAT) decode(r *reader, d *Decoder) {
@@ -5544,22 +5298,23 @@ func (x *ExtendedNAT) appendTo(w writer) writer {
 	return w
 }
 
-func (x *ExtendedNAT) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastExtendedNAT(p []byte) Record {
+	x := d.pools.extendedNAT.next(d.gen)
 	{
 		v, rest, ok := cutAddr(p)
 		if !ok {
-			return p, false
+			return nil
 		}
 		x.SrcAddress, p = v, rest
 	}
 	{
-		v, rest, ok := cutAddr(p)
+		v, _, ok := cutAddr(p)
 		if !ok {
-			return p, false
+			return nil
 		}
-		x.DstAddress, p = v, rest
+		x.DstAddress = v
 	}
-	return p, true
+	return x
 }
 
 func (x *ExtendedMPLSTunnel) decode(r *reader, d *Decoder) {
@@ -5580,24 +5335,24 @@ func (x *ExtendedMPLSTunnel) appendTo(w writer) writer {
 	return w
 }
 
-func (x *ExtendedMPLSTunnel) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastExtendedMPLSTunnel(p []byte) Record {
+	x := d.pools.extendedMPLSTunnel.next(d.gen)
 	{
 		v, rest, ok := cutOpaque(p, 0)
 		if !ok {
-			return p, false
+			return nil
 		}
 		x.TunnelLSPName, p = v, rest
 	}
 	if len(p) < 8 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:8]
 		x.TunnelID = be32(q[0:])
 		x.TunnelCoS = be32(q[4:])
 	}
-	p = p[8:]
-	return p, true
+	return x
 }
 
 func (x *ExtendedMPLSVC) decode(r *reader, d *Decoder) {
@@ -5618,24 +5373,24 @@ func (x *ExtendedMPLSVC) appendTo(w writer) writer {
 	return w
 }
 
-func (x *ExtendedMPLSVC) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastExtendedMPLSVC(p []byte) Record {
+	x := d.pools.extendedMPLSVC.next(d.gen)
 	{
 		v, rest, ok := cutOpaque(p, 0)
 		if !ok {
-			return p, false
+			return nil
 		}
 		x.VCInstanceName, p = v, rest
 	}
 	if len(p) < 8 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:8]
 		x.VLLVCID = be32(q[0:])
 		x.VCLabelCoS = be32(q[4:])
 	}
-	p = p[8:]
-	return p, true
+	return x
 }
 
 func (x *ExtendedMPLSFTN) decode(r *reader, d *Decoder) {
@@ -5649,23 +5404,23 @@ func (x *ExtendedMPLSFTN) appendTo(w writer) writer {
 	return w
 }
 
-func (x *ExtendedMPLSFTN) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastExtendedMPLSFTN(p []byte) Record {
+	x := d.pools.extendedMPLSFTN.next(d.gen)
 	{
 		v, rest, ok := cutOpaque(p, 0)
 		if !ok {
-			return p, false
+			return nil
 		}
 		x.FTNDescr, p = v, rest
 	}
 	if len(p) < 4 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:4]
 		x.FTNMask = be32(q[0:])
 	}
-	p = p[4:]
-	return p, true
+	return x
 }
 
 func (x *ExtendedMPLSLDPFEC) decode(r *reader, d *Decoder) {
@@ -5677,16 +5432,16 @@ func (x *ExtendedMPLSLDPFEC) appendTo(w writer) writer {
 	return w
 }
 
-func (x *ExtendedMPLSLDPFEC) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastExtendedMPLSLDPFEC(p []byte) Record {
+	x := d.pools.extendedMPLSLDPFEC.next(d.gen)
 	if len(p) < 4 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:4]
 		x.FECAddrPrefixLength = be32(q[0:])
 	}
-	p = p[4:]
-	return p, true
+	return x
 }
 
 func (x *ExtendedVLANTunnel) decode(r *reader, d *Decoder) {
@@ -5704,19 +5459,19 @@ func (x *ExtendedVLANTunnel) appendTo(w writer) writer {
 	return w
 }
 
-func (x *ExtendedVLANTunnel) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastExtendedVLANTunnel(p []byte) Record {
+	x := d.pools.extendedVLANTunnel.next(d.gen)
 	{
 		n, rest, ok := cutCount(p, 0, 4)
 		if !ok {
-			return p, false
+			return nil
 		}
 		x.Stack, p = grow(x.Stack, n), rest
 		for i := range x.Stack {
 			x.Stack[i] = be32(p[4*i:])
 		}
-		p = p[4*len(x.Stack):]
 	}
-	return p, true
+	return x
 }
 
 func (x *Extended80211Payload) reset() {
@@ -5862,6 +5617,14 @@ func (x *Extended80211Payload) decodeFast(p []byte) ([]byte, bool) {
 	return p, false
 }
 
+func (d *Decoder) fastExtended80211Payload(p []byte) Record {
+	x := d.pools.extended80211Payload.next(d.gen)
+	if _, ok := x.decodeFast(p); ok {
+		return x
+	}
+	return nil
+}
+
 func (x *Extended80211RX) decode(r *reader, d *Decoder) {
 	x.SSID = r.opaque(32)
 	if p := r.fixed(36); p != nil {
@@ -5895,16 +5658,17 @@ func (x *Extended80211RX) appendTo(w writer) writer {
 	return w
 }
 
-func (x *Extended80211RX) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastExtended80211RX(p []byte) Record {
+	x := d.pools.extended80211RX.next(d.gen)
 	{
 		v, rest, ok := cutOpaque(p, 32)
 		if !ok {
-			return p, false
+			return nil
 		}
 		x.SSID, p = v, rest
 	}
 	if len(p) < 36 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:36]
@@ -5916,8 +5680,7 @@ func (x *Extended80211RX) decodeFast(p []byte) ([]byte, bool) {
 		x.RCPI = be32(q[28:])
 		x.PacketDurationMicros = be32(q[32:])
 	}
-	p = p[36:]
-	return p, true
+	return x
 }
 
 func (x *Extended80211TX) decode(r *reader, d *Decoder) {
@@ -5956,16 +5719,17 @@ func (x *Extended80211TX) appendTo(w writer) writer {
 	return w
 }
 
-func (x *Extended80211TX) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastExtended80211TX(p []byte) Record {
+	x := d.pools.extended80211TX.next(d.gen)
 	{
 		v, rest, ok := cutOpaque(p, 32)
 		if !ok {
-			return p, false
+			return nil
 		}
 		x.SSID, p = v, rest
 	}
 	if len(p) < 40 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:40]
@@ -5978,8 +5742,7 @@ func (x *Extended80211TX) decodeFast(p []byte) ([]byte, bool) {
 		x.Speed = be64(q[28:])
 		x.PowerMW = be32(q[36:])
 	}
-	p = p[40:]
-	return p, true
+	return x
 }
 
 func (x *AggregationPDU) decode(r *reader, d *Decoder) {
@@ -6025,9 +5788,10 @@ func (x *ExtendedOpenFlowV1) appendTo(w writer) writer {
 	return w
 }
 
-func (x *ExtendedOpenFlowV1) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastExtendedOpenFlowV1(p []byte) Record {
+	x := d.pools.extendedOpenFlowV1.next(d.gen)
 	if len(p) < 16 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:16]
@@ -6035,8 +5799,7 @@ func (x *ExtendedOpenFlowV1) decodeFast(p []byte) ([]byte, bool) {
 		x.FlowMatch = be32(q[8:])
 		x.FlowActions = be32(q[12:])
 	}
-	p = p[16:]
-	return p, true
+	return x
 }
 
 func (x *ExtendedFC) decode(r *reader, d *Decoder) {
@@ -6061,9 +5824,10 @@ func (x *ExtendedFC) appendTo(w writer) writer {
 	return w
 }
 
-func (x *ExtendedFC) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastExtendedFC(p []byte) Record {
+	x := d.pools.extendedFC.next(d.gen)
 	if len(p) < 16 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:16]
@@ -6072,8 +5836,7 @@ func (x *ExtendedFC) decodeFast(p []byte) ([]byte, bool) {
 		x.NextHop = be32(q[8:])
 		x.Metric = be32(q[12:])
 	}
-	p = p[16:]
-	return p, true
+	return x
 }
 
 func (x *ExtendedQueueLength) decode(r *reader, d *Decoder) {
@@ -6092,17 +5855,17 @@ func (x *ExtendedQueueLength) appendTo(w writer) writer {
 	return w
 }
 
-func (x *ExtendedQueueLength) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastExtendedQueueLength(p []byte) Record {
+	x := d.pools.extendedQueueLength.next(d.gen)
 	if len(p) < 8 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:8]
 		x.QueueIndex = be32(q[0:])
 		x.QueueLength = be32(q[4:])
 	}
-	p = p[8:]
-	return p, true
+	return x
 }
 
 func (x *ExtendedNATPort) decode(r *reader, d *Decoder) {
@@ -6121,17 +5884,17 @@ func (x *ExtendedNATPort) appendTo(w writer) writer {
 	return w
 }
 
-func (x *ExtendedNATPort) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastExtendedNATPort(p []byte) Record {
+	x := d.pools.extendedNATPort.next(d.gen)
 	if len(p) < 8 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:8]
 		x.SrcPort = be32(q[0:])
 		x.DstPort = be32(q[4:])
 	}
-	p = p[8:]
-	return p, true
+	return x
 }
 
 func (x *ExtendedL2TunnelEgress) decode(r *reader, d *Decoder) {
@@ -6156,9 +5919,10 @@ func (x *ExtendedL2TunnelEgress) appendTo(w writer) writer {
 	return w
 }
 
-func (x *ExtendedL2TunnelEgress) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastExtendedL2TunnelEgress(p []byte) Record {
+	x := d.pools.extendedL2TunnelEgress.next(d.gen)
 	if len(p) < 24 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:24]
@@ -6167,8 +5931,7 @@ func (x *ExtendedL2TunnelEgress) decodeFast(p []byte) ([]byte, bool) {
 		x.DstMAC = macAt(q[12:])
 		x.EtherType = be32(q[20:])
 	}
-	p = p[24:]
-	return p, true
+	return x
 }
 
 func (x *ExtendedL2TunnelIngress) decode(r *reader, d *Decoder) {
@@ -6193,9 +5956,10 @@ func (x *ExtendedL2TunnelIngress) appendTo(w writer) writer {
 	return w
 }
 
-func (x *ExtendedL2TunnelIngress) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastExtendedL2TunnelIngress(p []byte) Record {
+	x := d.pools.extendedL2TunnelIngress.next(d.gen)
 	if len(p) < 24 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:24]
@@ -6204,8 +5968,7 @@ func (x *ExtendedL2TunnelIngress) decodeFast(p []byte) ([]byte, bool) {
 		x.DstMAC = macAt(q[12:])
 		x.EtherType = be32(q[20:])
 	}
-	p = p[24:]
-	return p, true
+	return x
 }
 
 func (x *ExtendedIPv4TunnelEgress) decode(r *reader, d *Decoder) {
@@ -6242,9 +6005,10 @@ func (x *ExtendedIPv4TunnelEgress) appendTo(w writer) writer {
 	return w
 }
 
-func (x *ExtendedIPv4TunnelEgress) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastExtendedIPv4TunnelEgress(p []byte) Record {
+	x := d.pools.extendedIPv4TunnelEgress.next(d.gen)
 	if len(p) < 32 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:32]
@@ -6257,8 +6021,7 @@ func (x *ExtendedIPv4TunnelEgress) decodeFast(p []byte) ([]byte, bool) {
 		x.TCPFlags = be32(q[24:])
 		x.TOS = be32(q[28:])
 	}
-	p = p[32:]
-	return p, true
+	return x
 }
 
 func (x *ExtendedIPv4TunnelIngress) decode(r *reader, d *Decoder) {
@@ -6295,9 +6058,10 @@ func (x *ExtendedIPv4TunnelIngress) appendTo(w writer) writer {
 	return w
 }
 
-func (x *ExtendedIPv4TunnelIngress) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastExtendedIPv4TunnelIngress(p []byte) Record {
+	x := d.pools.extendedIPv4TunnelIngress.next(d.gen)
 	if len(p) < 32 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:32]
@@ -6310,8 +6074,7 @@ func (x *ExtendedIPv4TunnelIngress) decodeFast(p []byte) ([]byte, bool) {
 		x.TCPFlags = be32(q[24:])
 		x.TOS = be32(q[28:])
 	}
-	p = p[32:]
-	return p, true
+	return x
 }
 
 func (x *ExtendedIPv6TunnelEgress) decode(r *reader, d *Decoder) {
@@ -6348,9 +6111,10 @@ func (x *ExtendedIPv6TunnelEgress) appendTo(w writer) writer {
 	return w
 }
 
-func (x *ExtendedIPv6TunnelEgress) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastExtendedIPv6TunnelEgress(p []byte) Record {
+	x := d.pools.extendedIPv6TunnelEgress.next(d.gen)
 	if len(p) < 56 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:56]
@@ -6363,8 +6127,7 @@ func (x *ExtendedIPv6TunnelEgress) decodeFast(p []byte) ([]byte, bool) {
 		x.TCPFlags = be32(q[48:])
 		x.Priority = be32(q[52:])
 	}
-	p = p[56:]
-	return p, true
+	return x
 }
 
 func (x *ExtendedIPv6TunnelIngress) decode(r *reader, d *Decoder) {
@@ -6401,9 +6164,10 @@ func (x *ExtendedIPv6TunnelIngress) appendTo(w writer) writer {
 	return w
 }
 
-func (x *ExtendedIPv6TunnelIngress) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastExtendedIPv6TunnelIngress(p []byte) Record {
+	x := d.pools.extendedIPv6TunnelIngress.next(d.gen)
 	if len(p) < 56 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:56]
@@ -6416,8 +6180,7 @@ func (x *ExtendedIPv6TunnelIngress) decodeFast(p []byte) ([]byte, bool) {
 		x.TCPFlags = be32(q[48:])
 		x.Priority = be32(q[52:])
 	}
-	p = p[56:]
-	return p, true
+	return x
 }
 
 func (x *ExtendedDecapsulateEgress) decode(r *reader, d *Decoder) {
@@ -6429,16 +6192,16 @@ func (x *ExtendedDecapsulateEgress) appendTo(w writer) writer {
 	return w
 }
 
-func (x *ExtendedDecapsulateEgress) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastExtendedDecapsulateEgress(p []byte) Record {
+	x := d.pools.extendedDecapsulateEgress.next(d.gen)
 	if len(p) < 4 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:4]
 		x.InnerHeaderOffset = be32(q[0:])
 	}
-	p = p[4:]
-	return p, true
+	return x
 }
 
 func (x *ExtendedDecapsulateIngress) decode(r *reader, d *Decoder) {
@@ -6450,16 +6213,16 @@ func (x *ExtendedDecapsulateIngress) appendTo(w writer) writer {
 	return w
 }
 
-func (x *ExtendedDecapsulateIngress) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastExtendedDecapsulateIngress(p []byte) Record {
+	x := d.pools.extendedDecapsulateIngress.next(d.gen)
 	if len(p) < 4 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:4]
 		x.InnerHeaderOffset = be32(q[0:])
 	}
-	p = p[4:]
-	return p, true
+	return x
 }
 
 func (x *ExtendedVNIEgress) decode(r *reader, d *Decoder) {
@@ -6471,16 +6234,16 @@ func (x *ExtendedVNIEgress) appendTo(w writer) writer {
 	return w
 }
 
-func (x *ExtendedVNIEgress) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastExtendedVNIEgress(p []byte) Record {
+	x := d.pools.extendedVNIEgress.next(d.gen)
 	if len(p) < 4 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:4]
 		x.VNI = be32(q[0:])
 	}
-	p = p[4:]
-	return p, true
+	return x
 }
 
 func (x *ExtendedVNIIngress) decode(r *reader, d *Decoder) {
@@ -6492,16 +6255,16 @@ func (x *ExtendedVNIIngress) appendTo(w writer) writer {
 	return w
 }
 
-func (x *ExtendedVNIIngress) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastExtendedVNIIngress(p []byte) Record {
+	x := d.pools.extendedVNIIngress.next(d.gen)
 	if len(p) < 4 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:4]
 		x.VNI = be32(q[0:])
 	}
-	p = p[4:]
-	return p, true
+	return x
 }
 
 func (x *ExtendedIBLRH) decode(r *reader, d *Decoder) {
@@ -6544,9 +6307,10 @@ func (x *ExtendedIBLRH) appendTo(w writer) writer {
 	return w
 }
 
-func (x *ExtendedIBLRH) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastExtendedIBLRH(p []byte) Record {
+	x := d.pools.extendedIBLRH.next(d.gen)
 	if len(p) < 40 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:40]
@@ -6561,8 +6325,7 @@ func (x *ExtendedIBLRH) decodeFast(p []byte) ([]byte, bool) {
 		x.DstSLID = be32(q[32:])
 		x.DstLNH = be32(q[36:])
 	}
-	p = p[40:]
-	return p, true
+	return x
 }
 
 func (x *ExtendedIBGRH) decode(r *reader, d *Decoder) {
@@ -6593,9 +6356,10 @@ func (x *ExtendedIBGRH) appendTo(w writer) writer {
 	return w
 }
 
-func (x *ExtendedIBGRH) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastExtendedIBGRH(p []byte) Record {
+	x := d.pools.extendedIBGRH.next(d.gen)
 	if len(p) < 48 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:48]
@@ -6606,8 +6370,7 @@ func (x *ExtendedIBGRH) decodeFast(p []byte) ([]byte, bool) {
 		x.NextHeader = be32(q[40:])
 		x.Length = be32(q[44:])
 	}
-	p = p[48:]
-	return p, true
+	return x
 }
 
 func (x *ExtendedIBBTH) decode(r *reader, d *Decoder) {
@@ -6629,9 +6392,10 @@ func (x *ExtendedIBBTH) appendTo(w writer) writer {
 	return w
 }
 
-func (x *ExtendedIBBTH) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastExtendedIBBTH(p []byte) Record {
+	x := d.pools.extendedIBBTH.next(d.gen)
 	if len(p) < 12 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:12]
@@ -6639,8 +6403,7 @@ func (x *ExtendedIBBTH) decodeFast(p []byte) ([]byte, bool) {
 		x.DstQP = be32(q[4:])
 		x.Opcode = be32(q[8:])
 	}
-	p = p[12:]
-	return p, true
+	return x
 }
 
 func (x *ExtendedVLANIn) decode(r *reader, d *Decoder) {
@@ -6658,19 +6421,19 @@ func (x *ExtendedVLANIn) appendTo(w writer) writer {
 	return w
 }
 
-func (x *ExtendedVLANIn) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastExtendedVLANIn(p []byte) Record {
+	x := d.pools.extendedVLANIn.next(d.gen)
 	{
 		n, rest, ok := cutCount(p, 0, 4)
 		if !ok {
-			return p, false
+			return nil
 		}
 		x.Stack, p = grow(x.Stack, n), rest
 		for i := range x.Stack {
 			x.Stack[i] = be32(p[4*i:])
 		}
-		p = p[4*len(x.Stack):]
 	}
-	return p, true
+	return x
 }
 
 func (x *ExtendedVLANOut) decode(r *reader, d *Decoder) {
@@ -6688,19 +6451,19 @@ func (x *ExtendedVLANOut) appendTo(w writer) writer {
 	return w
 }
 
-func (x *ExtendedVLANOut) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastExtendedVLANOut(p []byte) Record {
+	x := d.pools.extendedVLANOut.next(d.gen)
 	{
 		n, rest, ok := cutCount(p, 0, 4)
 		if !ok {
-			return p, false
+			return nil
 		}
 		x.Stack, p = grow(x.Stack, n), rest
 		for i := range x.Stack {
 			x.Stack[i] = be32(p[4*i:])
 		}
-		p = p[4*len(x.Stack):]
 	}
-	return p, true
+	return x
 }
 
 func (x *ExtendedEgressQueue) decode(r *reader, d *Decoder) {
@@ -6712,16 +6475,16 @@ func (x *ExtendedEgressQueue) appendTo(w writer) writer {
 	return w
 }
 
-func (x *ExtendedEgressQueue) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastExtendedEgressQueue(p []byte) Record {
+	x := d.pools.extendedEgressQueue.next(d.gen)
 	if len(p) < 4 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:4]
 		x.Queue = be32(q[0:])
 	}
-	p = p[4:]
-	return p, true
+	return x
 }
 
 func (x *ExtendedACL) decode(r *reader, d *Decoder) {
@@ -6737,9 +6500,10 @@ func (x *ExtendedACL) appendTo(w writer) writer {
 	return w
 }
 
-func (x *ExtendedACL) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastExtendedACL(p []byte) Record {
+	x := d.pools.extendedACL.next(d.gen)
 	if len(p) < 4 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:4]
@@ -6749,19 +6513,18 @@ func (x *ExtendedACL) decodeFast(p []byte) ([]byte, bool) {
 	{
 		v, rest, ok := cutOpaque(p, 0)
 		if !ok {
-			return p, false
+			return nil
 		}
 		x.Name, p = v, rest
 	}
 	if len(p) < 4 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:4]
 		x.Direction = be32(q[0:])
 	}
-	p = p[4:]
-	return p, true
+	return x
 }
 
 func (x *ExtendedFunction) decode(r *reader, d *Decoder) {
@@ -6773,15 +6536,16 @@ func (x *ExtendedFunction) appendTo(w writer) writer {
 	return w
 }
 
-func (x *ExtendedFunction) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastExtendedFunction(p []byte) Record {
+	x := d.pools.extendedFunction.next(d.gen)
 	{
-		v, rest, ok := cutOpaque(p, 0)
+		v, _, ok := cutOpaque(p, 0)
 		if !ok {
-			return p, false
+			return nil
 		}
-		x.Symbol, p = v, rest
+		x.Symbol = v
 	}
-	return p, true
+	return x
 }
 
 func (x *ExtendedTransit) decode(r *reader, d *Decoder) {
@@ -6793,16 +6557,16 @@ func (x *ExtendedTransit) appendTo(w writer) writer {
 	return w
 }
 
-func (x *ExtendedTransit) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastExtendedTransit(p []byte) Record {
+	x := d.pools.extendedTransit.next(d.gen)
 	if len(p) < 4 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:4]
 		x.DelayNanos = be32(q[0:])
 	}
-	p = p[4:]
-	return p, true
+	return x
 }
 
 func (x *ExtendedQueue) decode(r *reader, d *Decoder) {
@@ -6814,16 +6578,16 @@ func (x *ExtendedQueue) appendTo(w writer) writer {
 	return w
 }
 
-func (x *ExtendedQueue) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastExtendedQueue(p []byte) Record {
+	x := d.pools.extendedQueue.next(d.gen)
 	if len(p) < 4 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:4]
 		x.DepthBytes = be32(q[0:])
 	}
-	p = p[4:]
-	return p, true
+	return x
 }
 
 func (x *ExtendedHWTrap) decode(r *reader, d *Decoder) {
@@ -6837,22 +6601,23 @@ func (x *ExtendedHWTrap) appendTo(w writer) writer {
 	return w
 }
 
-func (x *ExtendedHWTrap) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastExtendedHWTrap(p []byte) Record {
+	x := d.pools.extendedHWTrap.next(d.gen)
 	{
 		v, rest, ok := cutOpaque(p, 0)
 		if !ok {
-			return p, false
+			return nil
 		}
 		x.Group, p = v, rest
 	}
 	{
-		v, rest, ok := cutOpaque(p, 0)
+		v, _, ok := cutOpaque(p, 0)
 		if !ok {
-			return p, false
+			return nil
 		}
-		x.Trap, p = v, rest
+		x.Trap = v
 	}
-	return p, true
+	return x
 }
 
 func (x *ExtendedLinuxDropReason) decode(r *reader, d *Decoder) {
@@ -6864,15 +6629,16 @@ func (x *ExtendedLinuxDropReason) appendTo(w writer) writer {
 	return w
 }
 
-func (x *ExtendedLinuxDropReason) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastExtendedLinuxDropReason(p []byte) Record {
+	x := d.pools.extendedLinuxDropReason.next(d.gen)
 	{
-		v, rest, ok := cutOpaque(p, 0)
+		v, _, ok := cutOpaque(p, 0)
 		if !ok {
-			return p, false
+			return nil
 		}
-		x.Reason, p = v, rest
+		x.Reason = v
 	}
-	return p, true
+	return x
 }
 
 func (x *ExtendedTimestamp) decode(r *reader, d *Decoder) {
@@ -6884,16 +6650,16 @@ func (x *ExtendedTimestamp) appendTo(w writer) writer {
 	return w
 }
 
-func (x *ExtendedTimestamp) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastExtendedTimestamp(p []byte) Record {
+	x := d.pools.extendedTimestamp.next(d.gen)
 	if len(p) < 8 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:8]
 		x.Nanos = be64(q[0:])
 	}
-	p = p[8:]
-	return p, true
+	return x
 }
 
 func (x *Transaction) decode(r *reader, d *Decoder) {
@@ -6924,9 +6690,10 @@ func (x *Transaction) appendTo(w writer) writer {
 	return w
 }
 
-func (x *Transaction) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastTransaction(p []byte) Record {
+	x := d.pools.transaction.next(d.gen)
 	if len(p) < 32 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:32]
@@ -6937,8 +6704,7 @@ func (x *Transaction) decodeFast(p []byte) ([]byte, bool) {
 		x.BytesReceived = be64(q[16:])
 		x.BytesSent = be64(q[24:])
 	}
-	p = p[32:]
-	return p, true
+	return x
 }
 
 func (x *ExtendedNFSStorageTransaction) decode(r *reader, d *Decoder) {
@@ -6959,24 +6725,24 @@ func (x *ExtendedNFSStorageTransaction) appendTo(w writer) writer {
 	return w
 }
 
-func (x *ExtendedNFSStorageTransaction) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastExtendedNFSStorageTransaction(p []byte) Record {
+	x := d.pools.extendedNFSStorageTransaction.next(d.gen)
 	{
 		v, rest, ok := cutOpaque(p, 0)
 		if !ok {
-			return p, false
+			return nil
 		}
 		x.Path, p = v, rest
 	}
 	if len(p) < 8 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:8]
 		x.Operation = be32(q[0:])
 		x.Status = be32(q[4:])
 	}
-	p = p[8:]
-	return p, true
+	return x
 }
 
 func (x *ExtendedSCSIStorageTransaction) decode(r *reader, d *Decoder) {
@@ -6998,9 +6764,10 @@ func (x *ExtendedSCSIStorageTransaction) appendTo(w writer) writer {
 	return w
 }
 
-func (x *ExtendedSCSIStorageTransaction) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastExtendedSCSIStorageTransaction(p []byte) Record {
+	x := d.pools.extendedSCSIStorageTransaction.next(d.gen)
 	if len(p) < 12 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:12]
@@ -7008,8 +6775,7 @@ func (x *ExtendedSCSIStorageTransaction) decodeFast(p []byte) ([]byte, bool) {
 		x.Operation = be32(q[4:])
 		x.Status = be32(q[8:])
 	}
-	p = p[12:]
-	return p, true
+	return x
 }
 
 func (x *ExtendedHTTPTransaction) decode(r *reader, d *Decoder) {
@@ -7031,51 +6797,51 @@ func (x *ExtendedHTTPTransaction) appendTo(w writer) writer {
 	return w
 }
 
-func (x *ExtendedHTTPTransaction) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastExtendedHTTPTransaction(p []byte) Record {
+	x := d.pools.extendedHTTPTransaction.next(d.gen)
 	{
 		v, rest, ok := cutOpaque(p, 0)
 		if !ok {
-			return p, false
+			return nil
 		}
 		x.URL, p = v, rest
 	}
 	{
 		v, rest, ok := cutOpaque(p, 0)
 		if !ok {
-			return p, false
+			return nil
 		}
 		x.Host, p = v, rest
 	}
 	{
 		v, rest, ok := cutOpaque(p, 0)
 		if !ok {
-			return p, false
+			return nil
 		}
 		x.Referer, p = v, rest
 	}
 	{
 		v, rest, ok := cutOpaque(p, 0)
 		if !ok {
-			return p, false
+			return nil
 		}
 		x.UserAgent, p = v, rest
 	}
 	{
 		v, rest, ok := cutOpaque(p, 0)
 		if !ok {
-			return p, false
+			return nil
 		}
 		x.User, p = v, rest
 	}
 	if len(p) < 4 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:4]
 		x.Status = be32(q[0:])
 	}
-	p = p[4:]
-	return p, true
+	return x
 }
 
 func (x *ExtendedSocketIPv4) decode(r *reader, d *Decoder) {
@@ -7103,9 +6869,10 @@ func (x *ExtendedSocketIPv4) appendTo(w writer) writer {
 	return w
 }
 
-func (x *ExtendedSocketIPv4) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastExtendedSocketIPv4(p []byte) Record {
+	x := d.pools.extendedSocketIPv4.next(d.gen)
 	if len(p) < 20 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:20]
@@ -7115,8 +6882,7 @@ func (x *ExtendedSocketIPv4) decodeFast(p []byte) ([]byte, bool) {
 		x.LocalPort = be32(q[12:])
 		x.RemotePort = be32(q[16:])
 	}
-	p = p[20:]
-	return p, true
+	return x
 }
 
 func (x *ExtendedSocketIPv6) decode(r *reader, d *Decoder) {
@@ -7144,9 +6910,10 @@ func (x *ExtendedSocketIPv6) appendTo(w writer) writer {
 	return w
 }
 
-func (x *ExtendedSocketIPv6) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastExtendedSocketIPv6(p []byte) Record {
+	x := d.pools.extendedSocketIPv6.next(d.gen)
 	if len(p) < 44 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:44]
@@ -7156,8 +6923,7 @@ func (x *ExtendedSocketIPv6) decodeFast(p []byte) ([]byte, bool) {
 		x.LocalPort = be32(q[36:])
 		x.RemotePort = be32(q[40:])
 	}
-	p = p[44:]
-	return p, true
+	return x
 }
 
 func (x *ExtendedProxySocketIPv4) decode(r *reader, d *Decoder) {
@@ -7185,9 +6951,10 @@ func (x *ExtendedProxySocketIPv4) appendTo(w writer) writer {
 	return w
 }
 
-func (x *ExtendedProxySocketIPv4) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastExtendedProxySocketIPv4(p []byte) Record {
+	x := d.pools.extendedProxySocketIPv4.next(d.gen)
 	if len(p) < 20 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:20]
@@ -7197,8 +6964,7 @@ func (x *ExtendedProxySocketIPv4) decodeFast(p []byte) ([]byte, bool) {
 		x.LocalPort = be32(q[12:])
 		x.RemotePort = be32(q[16:])
 	}
-	p = p[20:]
-	return p, true
+	return x
 }
 
 func (x *ExtendedProxySocketIPv6) decode(r *reader, d *Decoder) {
@@ -7226,9 +6992,10 @@ func (x *ExtendedProxySocketIPv6) appendTo(w writer) writer {
 	return w
 }
 
-func (x *ExtendedProxySocketIPv6) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastExtendedProxySocketIPv6(p []byte) Record {
+	x := d.pools.extendedProxySocketIPv6.next(d.gen)
 	if len(p) < 44 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:44]
@@ -7238,8 +7005,7 @@ func (x *ExtendedProxySocketIPv6) decodeFast(p []byte) ([]byte, bool) {
 		x.LocalPort = be32(q[36:])
 		x.RemotePort = be32(q[40:])
 	}
-	p = p[44:]
-	return p, true
+	return x
 }
 
 func (x *MemcacheOperation) decode(r *reader, d *Decoder) {
@@ -7275,9 +7041,10 @@ func (x *MemcacheOperation) appendTo(w writer) writer {
 	return w
 }
 
-func (x *MemcacheOperation) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastMemcacheOperation(p []byte) Record {
+	x := d.pools.memcacheOperation.next(d.gen)
 	if len(p) < 8 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:8]
@@ -7288,12 +7055,12 @@ func (x *MemcacheOperation) decodeFast(p []byte) ([]byte, bool) {
 	{
 		v, rest, ok := cutOpaque(p, 255)
 		if !ok {
-			return p, false
+			return nil
 		}
 		x.Key, p = v, rest
 	}
 	if len(p) < 16 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:16]
@@ -7302,8 +7069,7 @@ func (x *MemcacheOperation) decodeFast(p []byte) ([]byte, bool) {
 		x.DurationMicros = be32(q[8:])
 		x.Status = be32(q[12:])
 	}
-	p = p[16:]
-	return p, true
+	return x
 }
 
 func (x *HTTPRequestDeprecated) reset() {
@@ -7595,6 +7361,14 @@ func (x *HTTPRequestDeprecated) decodeFast(p []byte) ([]byte, bool) {
 	return p, false
 }
 
+func (d *Decoder) fastHTTPRequestDeprecated(p []byte) Record {
+	x := d.pools.hTTPRequestDeprecated.next(d.gen)
+	if _, ok := x.decodeFast(p); ok {
+		return x
+	}
+	return nil
+}
+
 func (x *AppOperation) decode(r *reader, d *Decoder) {
 	x.Application = r.opaque(32)
 	x.Operation = r.opaque(32)
@@ -7625,37 +7399,38 @@ func (x *AppOperation) appendTo(w writer) writer {
 	return w
 }
 
-func (x *AppOperation) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastAppOperation(p []byte) Record {
+	x := d.pools.appOperation.next(d.gen)
 	{
 		v, rest, ok := cutOpaque(p, 32)
 		if !ok {
-			return p, false
+			return nil
 		}
 		x.Application, p = v, rest
 	}
 	{
 		v, rest, ok := cutOpaque(p, 32)
 		if !ok {
-			return p, false
+			return nil
 		}
 		x.Operation, p = v, rest
 	}
 	{
 		v, rest, ok := cutOpaque(p, 255)
 		if !ok {
-			return p, false
+			return nil
 		}
 		x.Attributes, p = v, rest
 	}
 	{
 		v, rest, ok := cutOpaque(p, 64)
 		if !ok {
-			return p, false
+			return nil
 		}
 		x.StatusDescr, p = v, rest
 	}
 	if len(p) < 24 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:24]
@@ -7664,8 +7439,7 @@ func (x *AppOperation) decodeFast(p []byte) ([]byte, bool) {
 		x.DurationMicros = be32(q[16:])
 		x.Status = be32(q[20:])
 	}
-	p = p[24:]
-	return p, true
+	return x
 }
 
 func (x *AppParentContext) decode(r *reader, d *Decoder) {
@@ -7681,29 +7455,30 @@ func (x *AppParentContext) appendTo(w writer) writer {
 	return w
 }
 
-func (x *AppParentContext) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastAppParentContext(p []byte) Record {
+	x := d.pools.appParentContext.next(d.gen)
 	{
 		v, rest, ok := cutOpaque(p, 32)
 		if !ok {
-			return p, false
+			return nil
 		}
 		x.Application, p = v, rest
 	}
 	{
 		v, rest, ok := cutOpaque(p, 32)
 		if !ok {
-			return p, false
+			return nil
 		}
 		x.Operation, p = v, rest
 	}
 	{
-		v, rest, ok := cutOpaque(p, 255)
+		v, _, ok := cutOpaque(p, 255)
 		if !ok {
-			return p, false
+			return nil
 		}
-		x.Attributes, p = v, rest
+		x.Attributes = v
 	}
-	return p, true
+	return x
 }
 
 func (x *AppInitiator) decode(r *reader, d *Decoder) {
@@ -7715,15 +7490,16 @@ func (x *AppInitiator) appendTo(w writer) writer {
 	return w
 }
 
-func (x *AppInitiator) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastAppInitiator(p []byte) Record {
+	x := d.pools.appInitiator.next(d.gen)
 	{
-		v, rest, ok := cutOpaque(p, 64)
+		v, _, ok := cutOpaque(p, 64)
 		if !ok {
-			return p, false
+			return nil
 		}
-		x.Actor, p = v, rest
+		x.Actor = v
 	}
-	return p, true
+	return x
 }
 
 func (x *AppTarget) decode(r *reader, d *Decoder) {
@@ -7735,15 +7511,16 @@ func (x *AppTarget) appendTo(w writer) writer {
 	return w
 }
 
-func (x *AppTarget) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastAppTarget(p []byte) Record {
+	x := d.pools.appTarget.next(d.gen)
 	{
-		v, rest, ok := cutOpaque(p, 64)
+		v, _, ok := cutOpaque(p, 64)
 		if !ok {
-			return p, false
+			return nil
 		}
-		x.Actor, p = v, rest
+		x.Actor = v
 	}
-	return p, true
+	return x
 }
 
 func (x *HTTPRequest) decode(r *reader, d *Decoder) {
@@ -7791,9 +7568,10 @@ func (x *HTTPRequest) appendTo(w writer) writer {
 	return w
 }
 
-func (x *HTTPRequest) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastHTTPRequest(p []byte) Record {
+	x := d.pools.hTTPRequest.next(d.gen)
 	if len(p) < 8 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:8]
@@ -7804,54 +7582,54 @@ func (x *HTTPRequest) decodeFast(p []byte) ([]byte, bool) {
 	{
 		v, rest, ok := cutOpaque(p, 255)
 		if !ok {
-			return p, false
+			return nil
 		}
 		x.URI, p = v, rest
 	}
 	{
 		v, rest, ok := cutOpaque(p, 64)
 		if !ok {
-			return p, false
+			return nil
 		}
 		x.Host, p = v, rest
 	}
 	{
 		v, rest, ok := cutOpaque(p, 255)
 		if !ok {
-			return p, false
+			return nil
 		}
 		x.Referer, p = v, rest
 	}
 	{
 		v, rest, ok := cutOpaque(p, 128)
 		if !ok {
-			return p, false
+			return nil
 		}
 		x.UserAgent, p = v, rest
 	}
 	{
 		v, rest, ok := cutOpaque(p, 64)
 		if !ok {
-			return p, false
+			return nil
 		}
 		x.XFF, p = v, rest
 	}
 	{
 		v, rest, ok := cutOpaque(p, 32)
 		if !ok {
-			return p, false
+			return nil
 		}
 		x.AuthUser, p = v, rest
 	}
 	{
 		v, rest, ok := cutOpaque(p, 64)
 		if !ok {
-			return p, false
+			return nil
 		}
 		x.MimeType, p = v, rest
 	}
 	if len(p) < 24 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:24]
@@ -7860,8 +7638,7 @@ func (x *HTTPRequest) decodeFast(p []byte) ([]byte, bool) {
 		x.DurationMicros = be32(q[16:])
 		x.Status = int32(be32(q[20:]))
 	}
-	p = p[24:]
-	return p, true
+	return x
 }
 
 func (x *ExtendedProxyRequest) decode(r *reader, d *Decoder) {
@@ -7875,22 +7652,23 @@ func (x *ExtendedProxyRequest) appendTo(w writer) writer {
 	return w
 }
 
-func (x *ExtendedProxyRequest) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastExtendedProxyRequest(p []byte) Record {
+	x := d.pools.extendedProxyRequest.next(d.gen)
 	{
 		v, rest, ok := cutOpaque(p, 255)
 		if !ok {
-			return p, false
+			return nil
 		}
 		x.URI, p = v, rest
 	}
 	{
-		v, rest, ok := cutOpaque(p, 64)
+		v, _, ok := cutOpaque(p, 64)
 		if !ok {
-			return p, false
+			return nil
 		}
-		x.Host, p = v, rest
+		x.Host = v
 	}
-	return p, true
+	return x
 }
 
 func (x *ExtendedNavTiming) decode(r *reader, d *Decoder) {
@@ -7972,9 +7750,10 @@ func (x *ExtendedNavTiming) appendTo(w writer) writer {
 	return w
 }
 
-func (x *ExtendedNavTiming) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastExtendedNavTiming(p []byte) Record {
+	x := d.pools.extendedNavTiming.next(d.gen)
 	if len(p) < 92 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:92]
@@ -8002,8 +7781,7 @@ func (x *ExtendedNavTiming) decodeFast(p []byte) ([]byte, bool) {
 		x.LoadEventStart = be32(q[84:])
 		x.LoadEventEnd = be32(q[88:])
 	}
-	p = p[92:]
-	return p, true
+	return x
 }
 
 func (x *ExtendedTCPInfo) decode(r *reader, d *Decoder) {
@@ -8052,9 +7830,10 @@ func (x *ExtendedTCPInfo) appendTo(w writer) writer {
 	return w
 }
 
-func (x *ExtendedTCPInfo) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastExtendedTCPInfo(p []byte) Record {
+	x := d.pools.extendedTCPInfo.next(d.gen)
 	if len(p) < 48 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:48]
@@ -8071,8 +7850,7 @@ func (x *ExtendedTCPInfo) decodeFast(p []byte) ([]byte, bool) {
 		x.Reordering = be32(q[40:])
 		x.MinRTT = be32(q[44:])
 	}
-	p = p[48:]
-	return p, true
+	return x
 }
 
 func (x *ExtendedEntities) decode(r *reader, d *Decoder) {
@@ -8097,9 +7875,10 @@ func (x *ExtendedEntities) appendTo(w writer) writer {
 	return w
 }
 
-func (x *ExtendedEntities) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastExtendedEntities(p []byte) Record {
+	x := d.pools.extendedEntities.next(d.gen)
 	if len(p) < 16 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:16]
@@ -8108,8 +7887,7 @@ func (x *ExtendedEntities) decodeFast(p []byte) ([]byte, bool) {
 		x.DstDSClass = be32(q[8:])
 		x.DstDSIndex = be32(q[12:])
 	}
-	p = p[16:]
-	return p, true
+	return x
 }
 
 func (x *BSTEgressQueue) decode(r *reader, d *Decoder) {
@@ -8121,16 +7899,16 @@ func (x *BSTEgressQueue) appendTo(w writer) writer {
 	return w
 }
 
-func (x *BSTEgressQueue) decodeFast(p []byte) ([]byte, bool) {
+func (d *Decoder) fastBSTEgressQueue(p []byte) Record {
+	x := d.pools.bSTEgressQueue.next(d.gen)
 	if len(p) < 4 {
-		return p, false
+		return nil
 	}
 	{
 		q := p[:4]
 		x.Queue = be32(q[0:])
 	}
-	p = p[4:]
-	return p, true
+	return x
 }
 
 func (x *RTMetric) decode(r *reader, d *Decoder) {

@@ -477,707 +477,707 @@ func fillRecord(g *valueGen, flow bool, t Tag) Record {
 	return nil
 }
 
-// decodeTwoWays decodes body as the record of the given kind and tag with its
-// fast decoder and with the reader (see decodeFast); has is false for a
-// record without a fast decoder.
+// decodeTwoWays decodes body as the record of the given kind and tag with
+// d's fast decoder (fastFlowRecord, fastCounterRecord) and with the reader;
+// has is false for a record without a fast decoder.
 func decodeTwoWays(d *Decoder, flow bool, t Tag, body []byte) (fast, slow Record, fastOK bool, slowErr error, has bool) {
 	switch {
 	case !flow && t == TagIfCounters:
-		f, s := new(IfCounters), new(IfCounters)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastCounterRecord(t, body)
+		s := new(IfCounters)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case !flow && t == TagEthernetCounters:
-		f, s := new(EthernetCounters), new(EthernetCounters)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastCounterRecord(t, body)
+		s := new(EthernetCounters)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case !flow && t == TagTokenRingCounters:
-		f, s := new(TokenRingCounters), new(TokenRingCounters)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastCounterRecord(t, body)
+		s := new(TokenRingCounters)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case !flow && t == TagVGCounters:
-		f, s := new(VGCounters), new(VGCounters)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastCounterRecord(t, body)
+		s := new(VGCounters)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case !flow && t == TagVLANCounters:
-		f, s := new(VLANCounters), new(VLANCounters)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastCounterRecord(t, body)
+		s := new(VLANCounters)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case !flow && t == TagIEEE80211Counters:
-		f, s := new(IEEE80211Counters), new(IEEE80211Counters)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastCounterRecord(t, body)
+		s := new(IEEE80211Counters)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case !flow && t == TagLAGPortStats:
-		f, s := new(LAGPortStats), new(LAGPortStats)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastCounterRecord(t, body)
+		s := new(LAGPortStats)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case !flow && t == TagSlowPathCounts:
-		f, s := new(SlowPathCounts), new(SlowPathCounts)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastCounterRecord(t, body)
+		s := new(SlowPathCounts)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case !flow && t == TagInfiniBandCounters:
-		f, s := new(InfiniBandCounters), new(InfiniBandCounters)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastCounterRecord(t, body)
+		s := new(InfiniBandCounters)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case !flow && t == TagSFP:
-		f, s := new(SFP), new(SFP)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastCounterRecord(t, body)
+		s := new(SFP)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case !flow && t == TagPFCCounters:
-		f, s := new(PFCCounters), new(PFCCounters)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastCounterRecord(t, body)
+		s := new(PFCCounters)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case !flow && t == TagProcessor:
-		f, s := new(Processor), new(Processor)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastCounterRecord(t, body)
+		s := new(Processor)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case !flow && t == TagRadioUtilization:
-		f, s := new(RadioUtilization), new(RadioUtilization)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastCounterRecord(t, body)
+		s := new(RadioUtilization)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case !flow && t == TagQueueLengthCounters:
-		f, s := new(QueueLengthCounters), new(QueueLengthCounters)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastCounterRecord(t, body)
+		s := new(QueueLengthCounters)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case !flow && t == TagOFPort:
-		f, s := new(OFPort), new(OFPort)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastCounterRecord(t, body)
+		s := new(OFPort)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case !flow && t == TagPortName:
-		f, s := new(PortName), new(PortName)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastCounterRecord(t, body)
+		s := new(PortName)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case !flow && t == TagHostDescr:
-		f, s := new(HostDescr), new(HostDescr)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastCounterRecord(t, body)
+		s := new(HostDescr)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case !flow && t == TagHostAdapters:
-		f, s := new(HostAdapters), new(HostAdapters)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastCounterRecord(t, body)
+		s := new(HostAdapters)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case !flow && t == TagHostParent:
-		f, s := new(HostParent), new(HostParent)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastCounterRecord(t, body)
+		s := new(HostParent)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case !flow && t == TagHostCPU:
-		f, s := new(HostCPU), new(HostCPU)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastCounterRecord(t, body)
+		s := new(HostCPU)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case !flow && t == TagHostMemory:
-		f, s := new(HostMemory), new(HostMemory)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastCounterRecord(t, body)
+		s := new(HostMemory)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case !flow && t == TagHostDiskIO:
-		f, s := new(HostDiskIO), new(HostDiskIO)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastCounterRecord(t, body)
+		s := new(HostDiskIO)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case !flow && t == TagHostNetIO:
-		f, s := new(HostNetIO), new(HostNetIO)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastCounterRecord(t, body)
+		s := new(HostNetIO)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case !flow && t == TagMIB2IPGroup:
-		f, s := new(MIB2IPGroup), new(MIB2IPGroup)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastCounterRecord(t, body)
+		s := new(MIB2IPGroup)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case !flow && t == TagMIB2ICMPGroup:
-		f, s := new(MIB2ICMPGroup), new(MIB2ICMPGroup)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastCounterRecord(t, body)
+		s := new(MIB2ICMPGroup)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case !flow && t == TagMIB2TCPGroup:
-		f, s := new(MIB2TCPGroup), new(MIB2TCPGroup)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastCounterRecord(t, body)
+		s := new(MIB2TCPGroup)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case !flow && t == TagMIB2UDPGroup:
-		f, s := new(MIB2UDPGroup), new(MIB2UDPGroup)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastCounterRecord(t, body)
+		s := new(MIB2UDPGroup)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case !flow && t == TagVirtNode:
-		f, s := new(VirtNode), new(VirtNode)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastCounterRecord(t, body)
+		s := new(VirtNode)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case !flow && t == TagVirtCPU:
-		f, s := new(VirtCPU), new(VirtCPU)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastCounterRecord(t, body)
+		s := new(VirtCPU)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case !flow && t == TagVirtMemory:
-		f, s := new(VirtMemory), new(VirtMemory)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastCounterRecord(t, body)
+		s := new(VirtMemory)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case !flow && t == TagVirtDiskIO:
-		f, s := new(VirtDiskIO), new(VirtDiskIO)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastCounterRecord(t, body)
+		s := new(VirtDiskIO)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case !flow && t == TagVirtNetIO:
-		f, s := new(VirtNetIO), new(VirtNetIO)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastCounterRecord(t, body)
+		s := new(VirtNetIO)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case !flow && t == TagJVMRuntime:
-		f, s := new(JVMRuntime), new(JVMRuntime)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastCounterRecord(t, body)
+		s := new(JVMRuntime)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case !flow && t == TagJVMStatistics:
-		f, s := new(JVMStatistics), new(JVMStatistics)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastCounterRecord(t, body)
+		s := new(JVMStatistics)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case !flow && t == TagMemcacheLegacyCounters:
-		f, s := new(MemcacheLegacyCounters), new(MemcacheLegacyCounters)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastCounterRecord(t, body)
+		s := new(MemcacheLegacyCounters)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case !flow && t == TagHTTPCounters:
-		f, s := new(HTTPCounters), new(HTTPCounters)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastCounterRecord(t, body)
+		s := new(HTTPCounters)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case !flow && t == TagAppOperationCounters:
-		f, s := new(AppOperationCounters), new(AppOperationCounters)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastCounterRecord(t, body)
+		s := new(AppOperationCounters)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case !flow && t == TagAppResources:
-		f, s := new(AppResources), new(AppResources)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastCounterRecord(t, body)
+		s := new(AppResources)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case !flow && t == TagMemcacheCounters:
-		f, s := new(MemcacheCounters), new(MemcacheCounters)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastCounterRecord(t, body)
+		s := new(MemcacheCounters)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case !flow && t == TagVDICounters:
-		f, s := new(VDICounters), new(VDICounters)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastCounterRecord(t, body)
+		s := new(VDICounters)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case !flow && t == TagAppWorkers:
-		f, s := new(AppWorkers), new(AppWorkers)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastCounterRecord(t, body)
+		s := new(AppWorkers)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case !flow && t == TagOVSDPStats:
-		f, s := new(OVSDPStats), new(OVSDPStats)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastCounterRecord(t, body)
+		s := new(OVSDPStats)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case !flow && t == TagEnergy:
-		f, s := new(Energy), new(Energy)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastCounterRecord(t, body)
+		s := new(Energy)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case !flow && t == TagTemperature:
-		f, s := new(Temperature), new(Temperature)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastCounterRecord(t, body)
+		s := new(Temperature)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case !flow && t == TagHumidity:
-		f, s := new(Humidity), new(Humidity)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastCounterRecord(t, body)
+		s := new(Humidity)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case !flow && t == TagFans:
-		f, s := new(Fans), new(Fans)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastCounterRecord(t, body)
+		s := new(Fans)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case !flow && t == TagBSTDeviceBuffers:
-		f, s := new(BSTDeviceBuffers), new(BSTDeviceBuffers)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastCounterRecord(t, body)
+		s := new(BSTDeviceBuffers)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case !flow && t == TagBSTPortBuffers:
-		f, s := new(BSTPortBuffers), new(BSTPortBuffers)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastCounterRecord(t, body)
+		s := new(BSTPortBuffers)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case !flow && t == TagHWTables:
-		f, s := new(HWTables), new(HWTables)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastCounterRecord(t, body)
+		s := new(HWTables)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case !flow && t == TagNVIDIAGPU:
-		f, s := new(NVIDIAGPU), new(NVIDIAGPU)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastCounterRecord(t, body)
+		s := new(NVIDIAGPU)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagSampledHeader:
-		f, s := new(SampledHeader), new(SampledHeader)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(SampledHeader)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagSampledEthernet:
-		f, s := new(SampledEthernet), new(SampledEthernet)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(SampledEthernet)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagSampledIPv4:
-		f, s := new(SampledIPv4), new(SampledIPv4)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(SampledIPv4)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagSampledIPv6:
-		f, s := new(SampledIPv6), new(SampledIPv6)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(SampledIPv6)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtendedSwitch:
-		f, s := new(ExtendedSwitch), new(ExtendedSwitch)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedSwitch)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtendedRouter:
-		f, s := new(ExtendedRouter), new(ExtendedRouter)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedRouter)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtendedGateway:
-		f, s := new(ExtendedGateway), new(ExtendedGateway)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedGateway)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtendedUser:
-		f, s := new(ExtendedUser), new(ExtendedUser)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedUser)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtendedURL:
-		f, s := new(ExtendedURL), new(ExtendedURL)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedURL)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtendedMPLS:
-		f, s := new(ExtendedMPLS), new(ExtendedMPLS)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedMPLS)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtendedNAT:
-		f, s := new(ExtendedNAT), new(ExtendedNAT)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedNAT)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtendedMPLSTunnel:
-		f, s := new(ExtendedMPLSTunnel), new(ExtendedMPLSTunnel)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedMPLSTunnel)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtendedMPLSVC:
-		f, s := new(ExtendedMPLSVC), new(ExtendedMPLSVC)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedMPLSVC)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtendedMPLSFTN:
-		f, s := new(ExtendedMPLSFTN), new(ExtendedMPLSFTN)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedMPLSFTN)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtendedMPLSLDPFEC:
-		f, s := new(ExtendedMPLSLDPFEC), new(ExtendedMPLSLDPFEC)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedMPLSLDPFEC)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtendedVLANTunnel:
-		f, s := new(ExtendedVLANTunnel), new(ExtendedVLANTunnel)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedVLANTunnel)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtended80211Payload:
-		f, s := new(Extended80211Payload), new(Extended80211Payload)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(Extended80211Payload)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtended80211RX:
-		f, s := new(Extended80211RX), new(Extended80211RX)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(Extended80211RX)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtended80211TX:
-		f, s := new(Extended80211TX), new(Extended80211TX)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(Extended80211TX)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtendedOpenFlowV1:
-		f, s := new(ExtendedOpenFlowV1), new(ExtendedOpenFlowV1)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedOpenFlowV1)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtendedFC:
-		f, s := new(ExtendedFC), new(ExtendedFC)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedFC)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtendedQueueLength:
-		f, s := new(ExtendedQueueLength), new(ExtendedQueueLength)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedQueueLength)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtendedNATPort:
-		f, s := new(ExtendedNATPort), new(ExtendedNATPort)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedNATPort)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtendedL2TunnelEgress:
-		f, s := new(ExtendedL2TunnelEgress), new(ExtendedL2TunnelEgress)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedL2TunnelEgress)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtendedL2TunnelIngress:
-		f, s := new(ExtendedL2TunnelIngress), new(ExtendedL2TunnelIngress)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedL2TunnelIngress)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtendedIPv4TunnelEgress:
-		f, s := new(ExtendedIPv4TunnelEgress), new(ExtendedIPv4TunnelEgress)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedIPv4TunnelEgress)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtendedIPv4TunnelIngress:
-		f, s := new(ExtendedIPv4TunnelIngress), new(ExtendedIPv4TunnelIngress)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedIPv4TunnelIngress)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtendedIPv6TunnelEgress:
-		f, s := new(ExtendedIPv6TunnelEgress), new(ExtendedIPv6TunnelEgress)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedIPv6TunnelEgress)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtendedIPv6TunnelIngress:
-		f, s := new(ExtendedIPv6TunnelIngress), new(ExtendedIPv6TunnelIngress)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedIPv6TunnelIngress)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtendedDecapsulateEgress:
-		f, s := new(ExtendedDecapsulateEgress), new(ExtendedDecapsulateEgress)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedDecapsulateEgress)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtendedDecapsulateIngress:
-		f, s := new(ExtendedDecapsulateIngress), new(ExtendedDecapsulateIngress)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedDecapsulateIngress)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtendedVNIEgress:
-		f, s := new(ExtendedVNIEgress), new(ExtendedVNIEgress)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedVNIEgress)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtendedVNIIngress:
-		f, s := new(ExtendedVNIIngress), new(ExtendedVNIIngress)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedVNIIngress)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtendedIBLRH:
-		f, s := new(ExtendedIBLRH), new(ExtendedIBLRH)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedIBLRH)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtendedIBGRH:
-		f, s := new(ExtendedIBGRH), new(ExtendedIBGRH)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedIBGRH)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtendedIBBTH:
-		f, s := new(ExtendedIBBTH), new(ExtendedIBBTH)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedIBBTH)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtendedVLANIn:
-		f, s := new(ExtendedVLANIn), new(ExtendedVLANIn)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedVLANIn)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtendedVLANOut:
-		f, s := new(ExtendedVLANOut), new(ExtendedVLANOut)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedVLANOut)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtendedEgressQueue:
-		f, s := new(ExtendedEgressQueue), new(ExtendedEgressQueue)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedEgressQueue)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtendedACL:
-		f, s := new(ExtendedACL), new(ExtendedACL)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedACL)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtendedFunction:
-		f, s := new(ExtendedFunction), new(ExtendedFunction)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedFunction)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtendedTransit:
-		f, s := new(ExtendedTransit), new(ExtendedTransit)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedTransit)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtendedQueue:
-		f, s := new(ExtendedQueue), new(ExtendedQueue)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedQueue)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtendedHWTrap:
-		f, s := new(ExtendedHWTrap), new(ExtendedHWTrap)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedHWTrap)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtendedLinuxDropReason:
-		f, s := new(ExtendedLinuxDropReason), new(ExtendedLinuxDropReason)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedLinuxDropReason)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtendedTimestamp:
-		f, s := new(ExtendedTimestamp), new(ExtendedTimestamp)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedTimestamp)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagTransaction:
-		f, s := new(Transaction), new(Transaction)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(Transaction)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtendedNFSStorageTransaction:
-		f, s := new(ExtendedNFSStorageTransaction), new(ExtendedNFSStorageTransaction)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedNFSStorageTransaction)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtendedSCSIStorageTransaction:
-		f, s := new(ExtendedSCSIStorageTransaction), new(ExtendedSCSIStorageTransaction)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedSCSIStorageTransaction)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtendedHTTPTransaction:
-		f, s := new(ExtendedHTTPTransaction), new(ExtendedHTTPTransaction)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedHTTPTransaction)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtendedSocketIPv4:
-		f, s := new(ExtendedSocketIPv4), new(ExtendedSocketIPv4)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedSocketIPv4)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtendedSocketIPv6:
-		f, s := new(ExtendedSocketIPv6), new(ExtendedSocketIPv6)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedSocketIPv6)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtendedProxySocketIPv4:
-		f, s := new(ExtendedProxySocketIPv4), new(ExtendedProxySocketIPv4)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedProxySocketIPv4)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtendedProxySocketIPv6:
-		f, s := new(ExtendedProxySocketIPv6), new(ExtendedProxySocketIPv6)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedProxySocketIPv6)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagMemcacheOperation:
-		f, s := new(MemcacheOperation), new(MemcacheOperation)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(MemcacheOperation)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagHTTPRequestDeprecated:
-		f, s := new(HTTPRequestDeprecated), new(HTTPRequestDeprecated)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(HTTPRequestDeprecated)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagAppOperation:
-		f, s := new(AppOperation), new(AppOperation)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(AppOperation)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagAppParentContext:
-		f, s := new(AppParentContext), new(AppParentContext)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(AppParentContext)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagAppInitiator:
-		f, s := new(AppInitiator), new(AppInitiator)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(AppInitiator)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagAppTarget:
-		f, s := new(AppTarget), new(AppTarget)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(AppTarget)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagHTTPRequest:
-		f, s := new(HTTPRequest), new(HTTPRequest)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(HTTPRequest)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtendedProxyRequest:
-		f, s := new(ExtendedProxyRequest), new(ExtendedProxyRequest)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedProxyRequest)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtendedNavTiming:
-		f, s := new(ExtendedNavTiming), new(ExtendedNavTiming)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedNavTiming)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtendedTCPInfo:
-		f, s := new(ExtendedTCPInfo), new(ExtendedTCPInfo)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedTCPInfo)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagExtendedEntities:
-		f, s := new(ExtendedEntities), new(ExtendedEntities)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedEntities)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	case flow && t == TagBSTEgressQueue:
-		f, s := new(BSTEgressQueue), new(BSTEgressQueue)
-		_, fastOK = f.decodeFast(body)
+		fast = d.fastFlowRecord(t, body)
+		s := new(BSTEgressQueue)
 		r := reader{b: body}
 		s.decode(&r, d)
-		return f, s, fastOK, r.err, true
+		return fast, s, fast != nil, r.err, true
 	}
 	return nil, nil, false, nil, false
 }

@@ -93,39 +93,27 @@ func allFixed(l layout) (int, bool) {
 	return n, true
 }
 
+// genFastCodec writes the fast decoders a record or struct needs beside
+// the code fast*Record has inline for it (genFastInline): every struct, and
+// records with layouts that are not all of fixed size.
 func genFastCodec(b *buf, sp *spec, it *item) {
 	n := it.Name
-	if len(it.Layouts) == 1 {
+	if it.Kind == "struct" {
 		b.p("func (x *%s) decodeFast(p []byte) ([]byte, bool) {", n)
-		genFastFields(b, sp, it.Layouts[0])
+		genFastFields(b, sp, it.Layouts[0], "return p, false", true)
 		b.p("\treturn p, true\n}\n")
+		return
+	}
+	if _, fixed := fixedLayouts(it); len(it.Layouts) == 1 || fixed {
 		return
 	}
 	for i, l := range it.Layouts {
 		b.p("func (x *%s) decodeFastLayout%d(p []byte) ([]byte, bool) {\n\tx.reset()\n\tx.Layout = %d", n, i, i)
-		genFastFields(b, sp, l)
+		genFastFields(b, sp, l, "return p, false", true)
 		b.p("\treturn p, true\n}\n")
 	}
 	b.p("// decodeFast takes the first layout that fills p exactly, else the first that fits.")
 	b.p("func (x *%s) decodeFast(p []byte) ([]byte, bool) {", n)
-	sizes := make([]int, len(it.Layouts))
-	fixed := true
-	for i, l := range it.Layouts {
-		s, ok := allFixed(l)
-		sizes[i], fixed = s, fixed && ok
-	}
-	if fixed {
-		// Fixed-size layouts: the length alone says which one fits.
-		b.p("\tswitch {")
-		for i, s := range sizes {
-			b.p("\tcase len(p) == %d:\n\t\treturn x.decodeFastLayout%d(p)", s, i)
-		}
-		for i, s := range sizes {
-			b.p("\tcase len(p) >= %d:\n\t\treturn x.decodeFastLayout%d(p)", s, i)
-		}
-		b.p("\t}\n\treturn p, false\n}\n")
-		return
-	}
 	for i := range it.Layouts {
 		b.p("\tif rest, ok := x.decodeFastLayout%d(p); ok && len(rest) == 0 {\n\t\treturn rest, true\n\t}", i)
 	}
@@ -135,7 +123,66 @@ func genFastCodec(b *buf, sp *spec, it *item) {
 	b.p("\treturn p, false\n}\n")
 }
 
-func genFastFields(b *buf, sp *spec, l layout) {
+// fixedLayouts returns the sizes of an item's layouts, and whether they are
+// all made of fixed-size fields only.
+func fixedLayouts(it *item) ([]int, bool) {
+	sizes := make([]int, len(it.Layouts))
+	fixed := true
+	for i, l := range it.Layouts {
+		s, ok := allFixed(l)
+		sizes[i], fixed = s, fixed && ok
+	}
+	return sizes, fixed
+}
+
+// genFastRecord writes fast<Name>, which fast*Record calls for the record:
+// the record x from its pool decoded from p, returned, or nil on failure.
+// (One function per record: written inline in fast*Record's switch, they
+// would make a function so big that the compiler inlines nothing into it.)
+func genFastRecord(b *buf, sp *spec, it *item) {
+	b.p("func (d *Decoder) fast%s(p []byte) Record {", it.Name)
+	b.p("\tx := d.pools.%s.next(d.gen)", poolName(it))
+	if len(it.Layouts) == 1 {
+		genFastFields(b, sp, it.Layouts[0], "return nil", false)
+		b.p("\treturn x\n}\n")
+		return
+	}
+	sizes, fixed := fixedLayouts(it)
+	if !fixed {
+		b.p("\tif _, ok := x.decodeFast(p); ok {\n\t\treturn x\n\t}\n\treturn nil\n}\n")
+		return
+	}
+	// Fixed-size layouts: the length alone says which one fills the body
+	// exactly, else which one fits first.
+	b.p("\tswitch {")
+	for _, exact := range []bool{true, false} {
+		for i, l := range it.Layouts {
+			op := ">="
+			if exact {
+				op = "=="
+			}
+			b.p("\t\tcase len(p) %s %d:", op, sizes[i])
+			genFastFields(b, sp, l, "return nil", false)
+			in := map[*field]bool{}
+			for _, lf := range l.Fields {
+				in[lf.F] = true
+			}
+			for _, f := range it.Fields {
+				if !in[f] {
+					t, _ := sp.goType(f.Type)
+					b.p("\t\t\tx.%s = %s", f.Name, zeroLit(t))
+				}
+			}
+			b.p("\t\t\tx.Layout = %d\n\t\t\treturn x", i)
+		}
+	}
+	b.p("\t}\n\treturn nil\n}\n")
+}
+
+// genFastFields writes the reads of a layout's fields from p; on failure it
+// runs fail. With rest false nothing reads p afterwards, so the last field
+// does not advance it.
+func genFastFields(b *buf, sp *spec, l layout, fail string, rest bool) {
 	fields := l.Fields
 	for i := 0; i < len(fields); {
 		j, n := i, 0
@@ -150,12 +197,12 @@ func genFastFields(b *buf, sp *spec, l layout) {
 		if j > i {
 			// One length check for the run; q has a constant length, so
 			// the reads at constant offsets need no other check.
-			b.p("\tif len(p) < %d {\n\t\treturn p, false\n\t}", n)
+			b.p("\tif len(p) < %d {\n\t\t%s\n\t}", n, fail)
 			b.p("\t{\n\t\tq := p[:%d]", n)
 			off := 0
 			for _, lf := range fields[i:j] {
 				if lf.Wire == "uuidvar" {
-					b.p("\t\tif be32(q[%d:]) != 16 {\n\t\t\treturn p, false\n\t\t}", off)
+					b.p("\t\tif be32(q[%d:]) != 16 {\n\t\t\t%s\n\t\t}", off, fail)
 					b.p("\t\tx.%s = uuidAt(q[%d:])", lf.F.Name, off+4)
 					off += 20
 					continue
@@ -168,24 +215,27 @@ func genFastFields(b *buf, sp *spec, l layout) {
 				b.p("\t\tx.%s = %s", lf.F.Name, call)
 				off += fs.n
 			}
-			b.p("\t}\n\tp = p[%d:]", n)
+			b.p("\t}")
+			if rest || j < len(fields) {
+				b.p("\tp = p[%d:]", n)
+			}
 			i = j
 			continue
 		}
-		genFastField(b, sp, fields[i])
+		genFastField(b, sp, fields[i], fail, rest || i+1 < len(fields))
 		i++
 	}
 }
 
-func genFastField(b *buf, sp *spec, lf layoutField) {
+func genFastField(b *buf, sp *spec, lf layoutField, fail string, rest bool) {
 	f, w := lf.F, lf.Wire
 	switch {
 	case w == "str" || w == "opaque":
-		b.p("\t{\n\t\tv, rest, ok := cutOpaque(p, %d)\n\t\tif !ok {\n\t\t\treturn p, false\n\t\t}", f.Max)
-		b.p("\t\tx.%s, p = v, rest\n\t}", f.Name)
+		b.p("\t{\n\t\tv, %s, ok := cutOpaque(p, %d)\n\t\tif !ok {\n\t\t\t%s\n\t\t}", restVar(rest), f.Max, fail)
+		genFastSet(b, f.Name, rest)
 	case w == "addr":
-		b.p("\t{\n\t\tv, rest, ok := cutAddr(p)\n\t\tif !ok {\n\t\t\treturn p, false\n\t\t}")
-		b.p("\t\tx.%s, p = v, rest\n\t}", f.Name)
+		b.p("\t{\n\t\tv, %s, ok := cutAddr(p)\n\t\tif !ok {\n\t\t\t%s\n\t\t}", restVar(rest), fail)
+		genFastSet(b, f.Name, rest)
 	case strings.HasSuffix(w, "[]"):
 		el := strings.TrimSuffix(w, "[]")
 		st := sp.Structs[el]
@@ -193,10 +243,10 @@ func genFastField(b *buf, sp *spec, lf layoutField) {
 		if st != nil {
 			min = sp.structMinSize(el)
 		}
-		b.p("\t{\n\t\tn, rest, ok := cutCount(p, %d, %d)\n\t\tif !ok {\n\t\t\treturn p, false\n\t\t}", f.Max, min)
+		b.p("\t{\n\t\tn, rest, ok := cutCount(p, %d, %d)\n\t\tif !ok {\n\t\t\t%s\n\t\t}", f.Max, min, fail)
 		b.p("\t\tx.%s, p = grow(x.%s, n), rest", f.Name, f.Name)
 		if st != nil {
-			b.p("\t\tfor i := range x.%s {\n\t\t\tif p, ok = x.%s[i].decodeFast(p); !ok {\n\t\t\t\treturn p, false\n\t\t\t}\n\t\t}", f.Name, f.Name)
+			b.p("\t\tfor i := range x.%s {\n\t\t\tif p, ok = x.%s[i].decodeFast(p); !ok {\n\t\t\t\t%s\n\t\t\t}\n\t\t}", f.Name, f.Name, fail)
 		} else {
 			// cutCount checked that n elements fit.
 			fs := fixedSize[el]
@@ -205,10 +255,29 @@ func genFastField(b *buf, sp *spec, lf layoutField) {
 				call += ")"
 			}
 			b.p("\t\tfor i := range x.%s {\n\t\t\tx.%s[i] = %s\n\t\t}", f.Name, f.Name, call)
-			b.p("\t\tp = p[%d*len(x.%s):]", fs.n, f.Name)
+			if rest {
+				b.p("\t\tp = p[%d*len(x.%s):]", fs.n, f.Name)
+			}
 		}
 		b.p("\t}")
 	default:
 		panic(fmt.Sprintf("%s: no fast decoder for wire type %q", f.Pos, w))
 	}
+}
+
+// genFastSet stores a variable-size field's value v and, when p is read
+// again, advances p past it.
+func genFastSet(b *buf, name string, rest bool) {
+	if rest {
+		b.p("\t\tx.%s, p = v, rest\n\t}", name)
+		return
+	}
+	b.p("\t\tx.%s = v\n\t}", name)
+}
+
+func restVar(rest bool) string {
+	if rest {
+		return "rest"
+	}
+	return "_"
 }

@@ -260,8 +260,7 @@ func genCodec(sp *spec) []byte {
 		b.p("func (d *Decoder) fast%sRecord(t Tag, body []byte) Record {\n\tswitch t {", title)
 		for _, it := range records(sp) {
 			if it.Kind == kind && sp.fastable(it) {
-				b.p("\tcase Tag%s:\n\t\tx := d.pools.%s.next(d.gen)", it.Name, poolName(it))
-				b.p("\t\tif _, ok := x.decodeFast(body); ok {\n\t\t\treturn x\n\t\t}")
+				b.p("\tcase Tag%s:\n\t\treturn d.fast%s(body)", it.Name, it.Name)
 			}
 		}
 		b.p("\t}\n\treturn nil\n}\n")
@@ -281,6 +280,9 @@ func genCodec(sp *spec) []byte {
 		genItemCodec(&b, sp, it)
 		if sp.fastUsed(it) {
 			genFastCodec(&b, sp, it)
+			if it.Kind != "struct" {
+				genFastRecord(&b, sp, it)
+			}
 		}
 	}
 	return b.Bytes()
