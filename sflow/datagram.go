@@ -139,11 +139,16 @@ func (d *Decoder) Decode(b []byte) (*Datagram, error) {
 	*dg = Datagram{Samples: dg.Samples[:0]}
 
 	r := reader{b: b}
+	n := -1
 	if len(b) >= 28 && be32(b) == 5 && be32(b[4:]) == 1 {
 		// The common header (version 5, IPv4 agent) with one bounds check.
-		dg.AgentAddress = ip4at(b[8:])
-		dg.SubAgentID, dg.SequenceNumber, dg.Uptime = be32(b[12:]), be32(b[16:]), be32(b[20:])
+		q := b[:28]
+		dg.AgentAddress = ip4at(q[8:])
+		dg.SubAgentID, dg.SequenceNumber, dg.Uptime = be32(q[12:]), be32(q[16:]), be32(q[20:])
 		r.off = 24
+		if c := be32(q[24:]); uint64(c)*8 <= uint64(len(b)-28) {
+			n, r.off = int(c), 28
+		}
 	} else {
 		if v := r.u32(); v != 5 && r.err == nil {
 			r.failWord(&VersionError{Version: v})
@@ -153,9 +158,11 @@ func (d *Decoder) Decode(b []byte) (*Datagram, error) {
 		dg.SequenceNumber = r.u32()
 		dg.Uptime = r.u32()
 	}
-	n := r.count(0, 8)
-	if r.err != nil {
-		return dg, d.errorAt(-1, 0, -1, 0, r.base+r.off, r.err)
+	if n < 0 {
+		n = r.count(0, 8)
+		if r.err != nil {
+			return dg, d.errorAt(-1, 0, -1, 0, r.base+r.off, r.err)
+		}
 	}
 	dg.Samples = grow(dg.Samples, n)
 	for i := range dg.Samples {
@@ -191,21 +198,83 @@ func (d *Decoder) errorAt(sample int, st Tag, rec int, rt Tag, off int, err erro
 func (d *Decoder) decodeSample(s *Sample, i int, tag Tag, r *reader) {
 	recs := s.Records[:0]
 	*s = Sample{Tag: tag, Raw: r.b}
-	switch tag {
+	if hdr, n, ok := fastSampleHeader(s, r.b); ok && uint64(n)*8 <= uint64(len(r.b)-hdr) {
+		// The common case: the header and the record count with one
+		// bounds check.
+		r.off = hdr
+		s.Records = d.recordList(recs, r, int(n), i, tag, tag != SampleCounters && tag != SampleCountersExpanded)
+	} else {
+		d.readSample(s, recs, i, tag, r)
+	}
+	if r.err != nil {
+		d.errs = append(d.errs, d.errorAt(i, tag, -1, 0, r.base+r.off, r.err))
+	}
+}
+
+// fastSampleHeader reads the header of a flow, counter or discard sample and
+// its record count from the front of p, when p holds them; hdr is their size.
+func fastSampleHeader(s *Sample, p []byte) (hdr int, n uint32, ok bool) {
+	switch s.Tag {
 	case SampleFlow:
-		if p := r.fixed(28); p != nil { // the common case, with one bounds check
-			s.SequenceNumber = be32(p)
-			src := be32(p[4:])
-			s.SourceIDType, s.SourceIDIndex = src>>24, src&0xffffff
-			s.SamplingRate, s.SamplePool, s.Drops = be32(p[8:]), be32(p[12:]), be32(p[16:])
-			in, out := be32(p[20:]), be32(p[24:])
-			s.Input = Interface{Format: in >> 30, Value: in & 0x3fffffff}
-			s.Output = Interface{Format: out >> 30, Value: out & 0x3fffffff}
-			s.Records = d.decodeRecords(recs, r, i, tag, true)
+		if len(p) < 32 {
 			break
 		}
-		fallthrough
+		q := p[:32]
+		s.SequenceNumber = be32(q)
+		src := be32(q[4:])
+		s.SourceIDType, s.SourceIDIndex = src>>24, src&0xffffff
+		s.SamplingRate, s.SamplePool, s.Drops = be32(q[8:]), be32(q[12:]), be32(q[16:])
+		in, out := be32(q[20:]), be32(q[24:])
+		s.Input = Interface{Format: in >> 30, Value: in & 0x3fffffff}
+		s.Output = Interface{Format: out >> 30, Value: out & 0x3fffffff}
+		return 32, be32(q[28:]), true
 	case SampleFlowExpanded:
+		if len(p) < 44 {
+			break
+		}
+		q := p[:44]
+		s.SequenceNumber, s.SourceIDType, s.SourceIDIndex = be32(q), be32(q[4:]), be32(q[8:])
+		s.SamplingRate, s.SamplePool, s.Drops = be32(q[12:]), be32(q[16:]), be32(q[20:])
+		s.Input = Interface{Format: be32(q[24:]), Value: be32(q[28:])}
+		s.Output = Interface{Format: be32(q[32:]), Value: be32(q[36:])}
+		return 44, be32(q[40:]), true
+	case SampleCounters:
+		if len(p) < 12 {
+			break
+		}
+		q := p[:12]
+		s.SequenceNumber = be32(q)
+		src := be32(q[4:])
+		s.SourceIDType, s.SourceIDIndex = src>>24, src&0xffffff
+		return 12, be32(q[8:]), true
+	case SampleCountersExpanded:
+		if len(p) < 16 {
+			break
+		}
+		q := p[:16]
+		s.SequenceNumber, s.SourceIDType, s.SourceIDIndex = be32(q), be32(q[4:]), be32(q[8:])
+		return 16, be32(q[12:]), true
+	case SampleDiscard:
+		if len(p) < 32 {
+			break
+		}
+		q := p[:32]
+		s.SequenceNumber, s.SourceIDType, s.SourceIDIndex = be32(q), be32(q[4:]), be32(q[8:])
+		s.Drops = be32(q[12:])
+		s.Input = Interface{Value: be32(q[16:])}
+		s.Output = Interface{Value: be32(q[20:])}
+		s.Reason = be32(q[24:])
+		return 32, be32(q[28:]), true
+	}
+	return 0, 0, false
+}
+
+// readSample decodes a sample with the reader: a sample type other than
+// 0:1-0:5, or one too short for fastSampleHeader, whose problem the reader
+// finds and places.
+func (d *Decoder) readSample(s *Sample, recs []Record, i int, tag Tag, r *reader) {
+	switch tag {
+	case SampleFlow, SampleFlowExpanded:
 		s.SequenceNumber = r.u32()
 		s.SourceIDType, s.SourceIDIndex = readSourceID(r, tag == SampleFlowExpanded)
 		s.SamplingRate = r.u32()
@@ -240,9 +309,6 @@ func (d *Decoder) decodeSample(s *Sample, i int, tag Tag, r *reader) {
 			s.Data = r.b // unknown, or known but broken (the error says where)
 		}
 	}
-	if r.err != nil {
-		d.errs = append(d.errs, d.errorAt(i, tag, -1, 0, r.base+r.off, r.err))
-	}
 }
 
 func readSourceID(r *reader, expanded bool) (typ, index uint32) {
@@ -265,6 +331,11 @@ func (d *Decoder) decodeRecords(recs []Record, r *reader, sample int, st Tag, fl
 	if r.err != nil {
 		return recs
 	}
+	return d.recordList(recs, r, n, sample, st, flow)
+}
+
+// recordList reads the n records at r's offset (after their count).
+func (d *Decoder) recordList(recs []Record, r *reader, n, sample int, st Tag, flow bool) []Record {
 	p := r.b[r.off:]
 	j := 0
 	for ; j < n && len(p) >= 8; j++ {
