@@ -336,25 +336,12 @@ func (d *Decoder) decodeRecords(recs []Record, r *reader, sample int, st Tag, fl
 
 // recordList reads the n records at r's offset (after their count).
 func (d *Decoder) recordList(recs []Record, r *reader, n, sample int, st Tag, flow bool) []Record {
-	p := r.b[r.off:]
-	j := 0
-	for ; j < n && len(p) >= 8; j++ {
-		size := be32(p[4:])
-		if uint64(size) > uint64(len(p)-8) {
-			break
-		}
-		body := p[8 : 8+size : 8+size]
-		var rec Record
-		if flow {
-			rec = d.fastFlowRecord(Tag(be32(p)), body)
-		} else {
-			rec = d.fastCounterRecord(Tag(be32(p)), body)
-		}
-		if rec == nil {
-			break
-		}
-		recs = append(recs, rec)
-		p = p[8+size:]
+	var p []byte
+	var j int
+	if flow {
+		recs, p, j = d.fastFlowRecords(recs, r.b[r.off:], n)
+	} else {
+		recs, p, j = d.fastCounterRecords(recs, r.b[r.off:], n)
 	}
 	r.off = len(r.b) - len(p)
 	for ; j < n && r.err == nil; j++ {

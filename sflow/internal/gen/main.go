@@ -264,6 +264,22 @@ func genCodec(sp *spec) []byte {
 			}
 		}
 		b.p("\t}\n\treturn nil\n}\n")
+		b.p("// fast%sRecords decodes up to n %s records from the front of p (framing", title, kind)
+		b.p("// and body) with their fast decoders, and returns recs with them appended,")
+		b.p("// the bytes after them and how many it decoded: it stops before the first")
+		b.p("// record that is unknown, has no fast decoder or is bad. (fast%sRecord", title)
+		b.p("// in a loop, with the switch inline: one call per record.)")
+		b.p("func (d *Decoder) fast%sRecords(recs []Record, p []byte, n int) ([]Record, []byte, int) {", title)
+		b.p("\tj := 0\n\tfor ; j < n && len(p) >= 8; j++ {")
+		b.p("\t\tsize := be32(p[4:])\n\t\tif uint64(size) > uint64(len(p)-8) {\n\t\t\tbreak\n\t\t}")
+		b.p("\t\tbody := p[8 : 8+size : 8+size]\n\t\tvar rec Record\n\t\tswitch Tag(be32(p)) {")
+		for _, it := range records(sp) {
+			if it.Kind == kind && sp.fastable(it) {
+				b.p("\t\tcase Tag%s:\n\t\t\trec = d.fast%s(body)", it.Name, it.Name)
+			}
+		}
+		b.p("\t\t}\n\t\tif rec == nil {\n\t\t\tbreak\n\t\t}")
+		b.p("\t\trecs = append(recs, rec)\n\t\tp = p[8+size:]\n\t}\n\treturn recs, p, j\n}\n")
 	}
 	b.p("// decodeSampleBody decodes the body of a sample type described in the")
 	b.p("// spec, or returns nil for another tag.")
