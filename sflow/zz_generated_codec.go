@@ -1225,8 +1225,9 @@ func (x *IfCounters) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastIfCounters(p []byte) Record {
+func (d *Decoder) fastIfCounters(body []byte) Record {
 	x := d.pools.ifCounters.next(d.gen)
+	p := body
 	if len(p) < 88 {
 		return nil
 	}
@@ -1304,8 +1305,9 @@ func (x *EthernetCounters) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastEthernetCounters(p []byte) Record {
+func (d *Decoder) fastEthernetCounters(body []byte) Record {
 	x := d.pools.ethernetCounters.next(d.gen)
+	p := body
 	if len(p) < 52 {
 		return nil
 	}
@@ -1392,8 +1394,9 @@ func (x *TokenRingCounters) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastTokenRingCounters(p []byte) Record {
+func (d *Decoder) fastTokenRingCounters(body []byte) Record {
 	x := d.pools.tokenRingCounters.next(d.gen)
+	p := body
 	if len(p) < 72 {
 		return nil
 	}
@@ -1473,8 +1476,9 @@ func (x *VGCounters) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastVGCounters(p []byte) Record {
+func (d *Decoder) fastVGCounters(body []byte) Record {
 	x := d.pools.vGCounters.next(d.gen)
+	p := body
 	if len(p) < 80 {
 		return nil
 	}
@@ -1526,8 +1530,9 @@ func (x *VLANCounters) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastVLANCounters(p []byte) Record {
+func (d *Decoder) fastVLANCounters(body []byte) Record {
 	x := d.pools.vLANCounters.next(d.gen)
+	p := body
 	if len(p) < 28 {
 		return nil
 	}
@@ -1613,8 +1618,9 @@ func (x *IEEE80211Counters) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastIEEE80211Counters(p []byte) Record {
+func (d *Decoder) fastIEEE80211Counters(body []byte) Record {
 	x := d.pools.iEEE80211Counters.next(d.gen)
+	p := body
 	if len(p) < 80 {
 		return nil
 	}
@@ -1690,8 +1696,9 @@ func (x *LAGPortStats) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastLAGPortStats(p []byte) Record {
+func (d *Decoder) fastLAGPortStats(body []byte) Record {
 	x := d.pools.lAGPortStats.next(d.gen)
+	p := body
 	if len(p) < 56 {
 		return nil
 	}
@@ -1741,8 +1748,9 @@ func (x *SlowPathCounts) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastSlowPathCounts(p []byte) Record {
+func (d *Decoder) fastSlowPathCounts(body []byte) Record {
 	x := d.pools.slowPathCounts.next(d.gen)
+	p := body
 	if len(p) < 24 {
 		return nil
 	}
@@ -1810,8 +1818,9 @@ func (x *InfiniBandCounters) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastInfiniBandCounters(p []byte) Record {
+func (d *Decoder) fastInfiniBandCounters(body []byte) Record {
 	x := d.pools.infiniBandCounters.next(d.gen)
+	p := body
 	if len(p) < 64 {
 		return nil
 	}
@@ -1875,27 +1884,6 @@ func (x *SFPLane) appendTo(w writer) writer {
 	return w
 }
 
-func (x *SFPLane) decodeFast(p []byte) ([]byte, bool) {
-	if len(p) < 40 {
-		return p, false
-	}
-	{
-		q := p[:40]
-		x.Index = be32(q[0:])
-		x.TxBiasCurrent = be32(q[4:])
-		x.TxPower = be32(q[8:])
-		x.TxPowerMin = be32(q[12:])
-		x.TxPowerMax = be32(q[16:])
-		x.TxWavelength = be32(q[20:])
-		x.RxPower = be32(q[24:])
-		x.RxPowerMin = be32(q[28:])
-		x.RxPowerMax = be32(q[32:])
-		x.RxWavelength = be32(q[36:])
-	}
-	p = p[40:]
-	return p, true
-}
-
 func (x *SFP) decode(r *reader, d *Decoder) {
 	if p := r.fixed(16); p != nil {
 		x.ModuleID = be32(p[0:])
@@ -1926,8 +1914,9 @@ func (x *SFP) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastSFP(p []byte) Record {
+func (d *Decoder) fastSFP(body []byte) Record {
 	x := d.pools.sFP.next(d.gen)
+	p := body
 	if len(p) < 16 {
 		return nil
 	}
@@ -1946,9 +1935,24 @@ func (d *Decoder) fastSFP(p []byte) Record {
 		}
 		x.Lanes, p = grow(x.Lanes, n), rest
 		for i := range x.Lanes {
-			if p, ok = x.Lanes[i].decodeFast(p); !ok {
+			xe := &x.Lanes[i]
+			if len(p) < 40 {
 				return nil
 			}
+			{
+				q := p[:40]
+				xe.Index = be32(q[0:])
+				xe.TxBiasCurrent = be32(q[4:])
+				xe.TxPower = be32(q[8:])
+				xe.TxPowerMin = be32(q[12:])
+				xe.TxPowerMax = be32(q[16:])
+				xe.TxWavelength = be32(q[20:])
+				xe.RxPower = be32(q[24:])
+				xe.RxPowerMin = be32(q[28:])
+				xe.RxPowerMax = be32(q[32:])
+				xe.RxWavelength = be32(q[36:])
+			}
+			p = p[40:]
 		}
 	}
 	return x
@@ -1979,8 +1983,9 @@ func (x *PFCCounters) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastPFCCounters(p []byte) Record {
+func (d *Decoder) fastPFCCounters(body []byte) Record {
 	x := d.pools.pFCCounters.next(d.gen)
+	p := body
 	if len(p) < 20 {
 		return nil
 	}
@@ -2020,8 +2025,9 @@ func (x *Processor) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastProcessor(p []byte) Record {
+func (d *Decoder) fastProcessor(body []byte) Record {
 	x := d.pools.processor.next(d.gen)
+	p := body
 	if len(p) < 28 {
 		return nil
 	}
@@ -2055,8 +2061,9 @@ func (x *RadioUtilization) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastRadioUtilization(p []byte) Record {
+func (d *Decoder) fastRadioUtilization(body []byte) Record {
 	x := d.pools.radioUtilization.next(d.gen)
+	p := body
 	if len(p) < 12 {
 		return nil
 	}
@@ -2118,8 +2125,9 @@ func (x *QueueLengthCounters) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastQueueLengthCounters(p []byte) Record {
+func (d *Decoder) fastQueueLengthCounters(body []byte) Record {
 	x := d.pools.queueLengthCounters.next(d.gen)
+	p := body
 	if len(p) < 52 {
 		return nil
 	}
@@ -2158,8 +2166,9 @@ func (x *OFPort) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastOFPort(p []byte) Record {
+func (d *Decoder) fastOFPort(body []byte) Record {
 	x := d.pools.oFPort.next(d.gen)
+	p := body
 	if len(p) < 12 {
 		return nil
 	}
@@ -2180,8 +2189,9 @@ func (x *PortName) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastPortName(p []byte) Record {
+func (d *Decoder) fastPortName(body []byte) Record {
 	x := d.pools.portName.next(d.gen)
+	p := body
 	{
 		v, _, ok := cutOpaque(p, 255)
 		if !ok {
@@ -2362,9 +2372,39 @@ func (x *HostDescr) decodeFast(p []byte) ([]byte, bool) {
 	return p, false
 }
 
-func (d *Decoder) fastHostDescr(p []byte) Record {
+func (d *Decoder) fastHostDescr(body []byte) Record {
 	x := d.pools.hostDescr.next(d.gen)
-	if _, ok := x.decodeFast(p); ok {
+	p := body
+	{
+		v, rest, ok := cutOpaque(p, 64)
+		if !ok {
+			goto layouts
+		}
+		x.Hostname, p = v, rest
+	}
+	if len(p) < 24 {
+		goto layouts
+	}
+	{
+		q := p[:24]
+		x.UUID = uuidAt(q[0:])
+		x.MachineType = be32(q[16:])
+		x.OSName = be32(q[20:])
+	}
+	p = p[24:]
+	{
+		v, rest, ok := cutOpaque(p, 32)
+		if !ok {
+			goto layouts
+		}
+		x.OSRelease, p = v, rest
+	}
+	if len(p) == 0 {
+		x.Layout = 0
+		return x
+	}
+layouts:
+	if _, ok := x.decodeFast(body); ok {
 		return x
 	}
 	return nil
@@ -2387,29 +2427,6 @@ func (x *HostAdapter) appendTo(w writer) writer {
 	return w
 }
 
-func (x *HostAdapter) decodeFast(p []byte) ([]byte, bool) {
-	if len(p) < 4 {
-		return p, false
-	}
-	{
-		q := p[:4]
-		x.IfIndex = be32(q[0:])
-	}
-	p = p[4:]
-	{
-		n, rest, ok := cutCount(p, 0, 8)
-		if !ok {
-			return p, false
-		}
-		x.MACs, p = grow(x.MACs, n), rest
-		for i := range x.MACs {
-			x.MACs[i] = macAt(p[8*i:])
-		}
-		p = p[8*len(x.MACs):]
-	}
-	return p, true
-}
-
 func (x *HostAdapters) decode(r *reader, d *Decoder) {
 	x.Adapters = grow(x.Adapters, r.count(0, 8))
 	for i := range x.Adapters {
@@ -2425,8 +2442,9 @@ func (x *HostAdapters) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastHostAdapters(p []byte) Record {
+func (d *Decoder) fastHostAdapters(body []byte) Record {
 	x := d.pools.hostAdapters.next(d.gen)
+	p := body
 	{
 		n, rest, ok := cutCount(p, 0, 8)
 		if !ok {
@@ -2434,8 +2452,25 @@ func (d *Decoder) fastHostAdapters(p []byte) Record {
 		}
 		x.Adapters, p = grow(x.Adapters, n), rest
 		for i := range x.Adapters {
-			if p, ok = x.Adapters[i].decodeFast(p); !ok {
+			xe := &x.Adapters[i]
+			if len(p) < 4 {
 				return nil
+			}
+			{
+				q := p[:4]
+				xe.IfIndex = be32(q[0:])
+			}
+			p = p[4:]
+			{
+				n, rest, ok := cutCount(p, 0, 8)
+				if !ok {
+					return nil
+				}
+				xe.MACs, p = grow(xe.MACs, n), rest
+				for i := range xe.MACs {
+					xe.MACs[i] = macAt(p[8*i:])
+				}
+				p = p[8*len(xe.MACs):]
 			}
 		}
 	}
@@ -2458,8 +2493,9 @@ func (x *HostParent) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastHostParent(p []byte) Record {
+func (d *Decoder) fastHostParent(body []byte) Record {
 	x := d.pools.hostParent.next(d.gen)
+	p := body
 	if len(p) < 8 {
 		return nil
 	}
@@ -2662,8 +2698,9 @@ func (x *HostCPU) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastHostCPU(p []byte) Record {
+func (d *Decoder) fastHostCPU(body []byte) Record {
 	x := d.pools.hostCPU.next(d.gen)
+	p := body
 	switch {
 	case len(p) == 80:
 		if len(p) < 80 {
@@ -2828,8 +2865,9 @@ func (x *HostMemory) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastHostMemory(p []byte) Record {
+func (d *Decoder) fastHostMemory(body []byte) Record {
 	x := d.pools.hostMemory.next(d.gen)
+	p := body
 	if len(p) < 72 {
 		return nil
 	}
@@ -2887,8 +2925,9 @@ func (x *HostDiskIO) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastHostDiskIO(p []byte) Record {
+func (d *Decoder) fastHostDiskIO(body []byte) Record {
 	x := d.pools.hostDiskIO.next(d.gen)
+	p := body
 	if len(p) < 52 {
 		return nil
 	}
@@ -2941,8 +2980,9 @@ func (x *HostNetIO) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastHostNetIO(p []byte) Record {
+func (d *Decoder) fastHostNetIO(body []byte) Record {
 	x := d.pools.hostNetIO.next(d.gen)
+	p := body
 	if len(p) < 40 {
 		return nil
 	}
@@ -3027,8 +3067,9 @@ func (x *MIB2IPGroup) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastMIB2IPGroup(p []byte) Record {
+func (d *Decoder) fastMIB2IPGroup(body []byte) Record {
 	x := d.pools.mIB2IPGroup.next(d.gen)
+	p := body
 	if len(p) < 76 {
 		return nil
 	}
@@ -3142,8 +3183,9 @@ func (x *MIB2ICMPGroup) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastMIB2ICMPGroup(p []byte) Record {
+func (d *Decoder) fastMIB2ICMPGroup(body []byte) Record {
 	x := d.pools.mIB2ICMPGroup.next(d.gen)
+	p := body
 	if len(p) < 100 {
 		return nil
 	}
@@ -3233,8 +3275,9 @@ func (x *MIB2TCPGroup) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastMIB2TCPGroup(p []byte) Record {
+func (d *Decoder) fastMIB2TCPGroup(body []byte) Record {
 	x := d.pools.mIB2TCPGroup.next(d.gen)
+	p := body
 	if len(p) < 60 {
 		return nil
 	}
@@ -3290,8 +3333,9 @@ func (x *MIB2UDPGroup) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastMIB2UDPGroup(p []byte) Record {
+func (d *Decoder) fastMIB2UDPGroup(body []byte) Record {
 	x := d.pools.mIB2UDPGroup.next(d.gen)
+	p := body
 	if len(p) < 28 {
 		return nil
 	}
@@ -3333,8 +3377,9 @@ func (x *VirtNode) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastVirtNode(p []byte) Record {
+func (d *Decoder) fastVirtNode(body []byte) Record {
 	x := d.pools.virtNode.next(d.gen)
+	p := body
 	if len(p) < 28 {
 		return nil
 	}
@@ -3368,8 +3413,9 @@ func (x *VirtCPU) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastVirtCPU(p []byte) Record {
+func (d *Decoder) fastVirtCPU(body []byte) Record {
 	x := d.pools.virtCPU.next(d.gen)
+	p := body
 	if len(p) < 12 {
 		return nil
 	}
@@ -3398,8 +3444,9 @@ func (x *VirtMemory) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastVirtMemory(p []byte) Record {
+func (d *Decoder) fastVirtMemory(body []byte) Record {
 	x := d.pools.virtMemory.next(d.gen)
+	p := body
 	if len(p) < 16 {
 		return nil
 	}
@@ -3445,8 +3492,9 @@ func (x *VirtDiskIO) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastVirtDiskIO(p []byte) Record {
+func (d *Decoder) fastVirtDiskIO(body []byte) Record {
 	x := d.pools.virtDiskIO.next(d.gen)
+	p := body
 	if len(p) < 52 {
 		return nil
 	}
@@ -3498,8 +3546,9 @@ func (x *VirtNetIO) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastVirtNetIO(p []byte) Record {
+func (d *Decoder) fastVirtNetIO(body []byte) Record {
 	x := d.pools.virtNetIO.next(d.gen)
+	p := body
 	if len(p) < 40 {
 		return nil
 	}
@@ -3530,8 +3579,9 @@ func (x *JVMRuntime) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastJVMRuntime(p []byte) Record {
+func (d *Decoder) fastJVMRuntime(body []byte) Record {
 	x := d.pools.jVMRuntime.next(d.gen)
+	p := body
 	{
 		v, rest, ok := cutOpaque(p, 64)
 		if !ok {
@@ -3743,8 +3793,9 @@ func (x *JVMStatistics) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastJVMStatistics(p []byte) Record {
+func (d *Decoder) fastJVMStatistics(body []byte) Record {
 	x := d.pools.jVMStatistics.next(d.gen)
+	p := body
 	switch {
 	case len(p) == 108:
 		if len(p) < 108 {
@@ -3971,8 +4022,9 @@ func (x *MemcacheLegacyCounters) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastMemcacheLegacyCounters(p []byte) Record {
+func (d *Decoder) fastMemcacheLegacyCounters(body []byte) Record {
 	x := d.pools.memcacheLegacyCounters.next(d.gen)
+	p := body
 	if len(p) < 144 {
 		return nil
 	}
@@ -4070,8 +4122,9 @@ func (x *HTTPCounters) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastHTTPCounters(p []byte) Record {
+func (d *Decoder) fastHTTPCounters(body []byte) Record {
 	x := d.pools.hTTPCounters.next(d.gen)
+	p := body
 	if len(p) < 60 {
 		return nil
 	}
@@ -4141,8 +4194,9 @@ func (x *AppOperationCounters) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastAppOperationCounters(p []byte) Record {
+func (d *Decoder) fastAppOperationCounters(body []byte) Record {
 	x := d.pools.appOperationCounters.next(d.gen)
+	p := body
 	{
 		v, rest, ok := cutOpaque(p, 32)
 		if !ok {
@@ -4204,8 +4258,9 @@ func (x *AppResources) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastAppResources(p []byte) Record {
+func (d *Decoder) fastAppResources(body []byte) Record {
 	x := d.pools.appResources.next(d.gen)
+	p := body
 	if len(p) < 40 {
 		return nil
 	}
@@ -4326,8 +4381,9 @@ func (x *MemcacheCounters) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastMemcacheCounters(p []byte) Record {
+func (d *Decoder) fastMemcacheCounters(body []byte) Record {
 	x := d.pools.memcacheCounters.next(d.gen)
+	p := body
 	if len(p) < 140 {
 		return nil
 	}
@@ -4447,8 +4503,9 @@ func (x *VDICounters) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastVDICounters(p []byte) Record {
+func (d *Decoder) fastVDICounters(body []byte) Record {
 	x := d.pools.vDICounters.next(d.gen)
+	p := body
 	if len(p) < 92 {
 		return nil
 	}
@@ -4506,8 +4563,9 @@ func (x *AppWorkers) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastAppWorkers(p []byte) Record {
+func (d *Decoder) fastAppWorkers(body []byte) Record {
 	x := d.pools.appWorkers.next(d.gen)
+	p := body
 	if len(p) < 20 {
 		return nil
 	}
@@ -4550,8 +4608,9 @@ func (x *OVSDPStats) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastOVSDPStats(p []byte) Record {
+func (d *Decoder) fastOVSDPStats(body []byte) Record {
 	x := d.pools.oVSDPStats.next(d.gen)
+	p := body
 	if len(p) < 24 {
 		return nil
 	}
@@ -4595,8 +4654,9 @@ func (x *Energy) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastEnergy(p []byte) Record {
+func (d *Decoder) fastEnergy(body []byte) Record {
 	x := d.pools.energy.next(d.gen)
+	p := body
 	if len(p) < 24 {
 		return nil
 	}
@@ -4631,8 +4691,9 @@ func (x *Temperature) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastTemperature(p []byte) Record {
+func (d *Decoder) fastTemperature(body []byte) Record {
 	x := d.pools.temperature.next(d.gen)
+	p := body
 	if len(p) < 12 {
 		return nil
 	}
@@ -4654,8 +4715,9 @@ func (x *Humidity) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastHumidity(p []byte) Record {
+func (d *Decoder) fastHumidity(body []byte) Record {
 	x := d.pools.humidity.next(d.gen)
+	p := body
 	if len(p) < 4 {
 		return nil
 	}
@@ -4685,8 +4747,9 @@ func (x *Fans) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastFans(p []byte) Record {
+func (d *Decoder) fastFans(body []byte) Record {
 	x := d.pools.fans.next(d.gen)
+	p := body
 	if len(p) < 12 {
 		return nil
 	}
@@ -4715,8 +4778,9 @@ func (x *BSTDeviceBuffers) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastBSTDeviceBuffers(p []byte) Record {
+func (d *Decoder) fastBSTDeviceBuffers(body []byte) Record {
 	x := d.pools.bSTDeviceBuffers.next(d.gen)
+	p := body
 	if len(p) < 8 {
 		return nil
 	}
@@ -4766,8 +4830,9 @@ func (x *BSTPortBuffers) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastBSTPortBuffers(p []byte) Record {
+func (d *Decoder) fastBSTPortBuffers(body []byte) Record {
 	x := d.pools.bSTPortBuffers.next(d.gen)
+	p := body
 	if len(p) < 16 {
 		return nil
 	}
@@ -4921,8 +4986,9 @@ func (x *HWTables) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastHWTables(p []byte) Record {
+func (d *Decoder) fastHWTables(body []byte) Record {
 	x := d.pools.hWTables.next(d.gen)
+	p := body
 	if len(p) < 144 {
 		return nil
 	}
@@ -5008,8 +5074,9 @@ func (x *NVIDIAGPU) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastNVIDIAGPU(p []byte) Record {
+func (d *Decoder) fastNVIDIAGPU(body []byte) Record {
 	x := d.pools.nVIDIAGPU.next(d.gen)
+	p := body
 	if len(p) < 48 {
 		return nil
 	}
@@ -5050,8 +5117,9 @@ func (x *SampledHeader) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastSampledHeader(p []byte) Record {
+func (d *Decoder) fastSampledHeader(body []byte) Record {
 	x := d.pools.sampledHeader.next(d.gen)
+	p := body
 	if len(p) < 12 {
 		return nil
 	}
@@ -5094,8 +5162,9 @@ func (x *SampledEthernet) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastSampledEthernet(p []byte) Record {
+func (d *Decoder) fastSampledEthernet(body []byte) Record {
 	x := d.pools.sampledEthernet.next(d.gen)
+	p := body
 	if len(p) < 24 {
 		return nil
 	}
@@ -5143,8 +5212,9 @@ func (x *SampledIPv4) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastSampledIPv4(p []byte) Record {
+func (d *Decoder) fastSampledIPv4(body []byte) Record {
 	x := d.pools.sampledIPv4.next(d.gen)
+	p := body
 	if len(p) < 32 {
 		return nil
 	}
@@ -5196,8 +5266,9 @@ func (x *SampledIPv6) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastSampledIPv6(p []byte) Record {
+func (d *Decoder) fastSampledIPv6(body []byte) Record {
 	x := d.pools.sampledIPv6.next(d.gen)
+	p := body
 	if len(p) < 56 {
 		return nil
 	}
@@ -5237,8 +5308,9 @@ func (x *ExtendedSwitch) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastExtendedSwitch(p []byte) Record {
+func (d *Decoder) fastExtendedSwitch(body []byte) Record {
 	x := d.pools.extendedSwitch.next(d.gen)
+	p := body
 	if len(p) < 16 {
 		return nil
 	}
@@ -5270,8 +5342,9 @@ func (x *ExtendedRouter) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastExtendedRouter(p []byte) Record {
+func (d *Decoder) fastExtendedRouter(body []byte) Record {
 	x := d.pools.extendedRouter.next(d.gen)
+	p := body
 	{
 		v, rest, ok := cutAddr(p)
 		if !ok {
@@ -5305,29 +5378,6 @@ func (x *ASPathSegment) appendTo(w writer) writer {
 		w.u32(v)
 	}
 	return w
-}
-
-func (x *ASPathSegment) decodeFast(p []byte) ([]byte, bool) {
-	if len(p) < 4 {
-		return p, false
-	}
-	{
-		q := p[:4]
-		x.Type = be32(q[0:])
-	}
-	p = p[4:]
-	{
-		n, rest, ok := cutCount(p, 0, 4)
-		if !ok {
-			return p, false
-		}
-		x.ASNs, p = grow(x.ASNs, n), rest
-		for i := range x.ASNs {
-			x.ASNs[i] = be32(p[4*i:])
-		}
-		p = p[4*len(x.ASNs):]
-	}
-	return p, true
 }
 
 func (x *ExtendedGateway) decode(r *reader, d *Decoder) {
@@ -5369,8 +5419,9 @@ func (x *ExtendedGateway) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastExtendedGateway(p []byte) Record {
+func (d *Decoder) fastExtendedGateway(body []byte) Record {
 	x := d.pools.extendedGateway.next(d.gen)
+	p := body
 	{
 		v, rest, ok := cutAddr(p)
 		if !ok {
@@ -5395,8 +5446,25 @@ func (d *Decoder) fastExtendedGateway(p []byte) Record {
 		}
 		x.DstASPath, p = grow(x.DstASPath, n), rest
 		for i := range x.DstASPath {
-			if p, ok = x.DstASPath[i].decodeFast(p); !ok {
+			xe := &x.DstASPath[i]
+			if len(p) < 4 {
 				return nil
+			}
+			{
+				q := p[:4]
+				xe.Type = be32(q[0:])
+			}
+			p = p[4:]
+			{
+				n, rest, ok := cutCount(p, 0, 4)
+				if !ok {
+					return nil
+				}
+				xe.ASNs, p = grow(xe.ASNs, n), rest
+				for i := range xe.ASNs {
+					xe.ASNs[i] = be32(p[4*i:])
+				}
+				p = p[4*len(xe.ASNs):]
 			}
 		}
 	}
@@ -5436,8 +5504,9 @@ func (x *ExtendedUser) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastExtendedUser(p []byte) Record {
+func (d *Decoder) fastExtendedUser(body []byte) Record {
 	x := d.pools.extendedUser.next(d.gen)
+	p := body
 	if len(p) < 4 {
 		return nil
 	}
@@ -5484,8 +5553,9 @@ func (x *ExtendedURL) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastExtendedURL(p []byte) Record {
+func (d *Decoder) fastExtendedURL(body []byte) Record {
 	x := d.pools.extendedURL.next(d.gen)
+	p := body
 	if len(p) < 4 {
 		return nil
 	}
@@ -5536,8 +5606,9 @@ func (x *ExtendedMPLS) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastExtendedMPLS(p []byte) Record {
+func (d *Decoder) fastExtendedMPLS(body []byte) Record {
 	x := d.pools.extendedMPLS.next(d.gen)
+	p := body
 	{
 		v, rest, ok := cutAddr(p)
 		if !ok {
@@ -5580,8 +5651,9 @@ func (x *ExtendedNAT) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastExtendedNAT(p []byte) Record {
+func (d *Decoder) fastExtendedNAT(body []byte) Record {
 	x := d.pools.extendedNAT.next(d.gen)
+	p := body
 	{
 		v, rest, ok := cutAddr(p)
 		if !ok {
@@ -5617,8 +5689,9 @@ func (x *ExtendedMPLSTunnel) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastExtendedMPLSTunnel(p []byte) Record {
+func (d *Decoder) fastExtendedMPLSTunnel(body []byte) Record {
 	x := d.pools.extendedMPLSTunnel.next(d.gen)
+	p := body
 	{
 		v, rest, ok := cutOpaque(p, 0)
 		if !ok {
@@ -5655,8 +5728,9 @@ func (x *ExtendedMPLSVC) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastExtendedMPLSVC(p []byte) Record {
+func (d *Decoder) fastExtendedMPLSVC(body []byte) Record {
 	x := d.pools.extendedMPLSVC.next(d.gen)
+	p := body
 	{
 		v, rest, ok := cutOpaque(p, 0)
 		if !ok {
@@ -5686,8 +5760,9 @@ func (x *ExtendedMPLSFTN) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastExtendedMPLSFTN(p []byte) Record {
+func (d *Decoder) fastExtendedMPLSFTN(body []byte) Record {
 	x := d.pools.extendedMPLSFTN.next(d.gen)
+	p := body
 	{
 		v, rest, ok := cutOpaque(p, 0)
 		if !ok {
@@ -5714,8 +5789,9 @@ func (x *ExtendedMPLSLDPFEC) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastExtendedMPLSLDPFEC(p []byte) Record {
+func (d *Decoder) fastExtendedMPLSLDPFEC(body []byte) Record {
 	x := d.pools.extendedMPLSLDPFEC.next(d.gen)
+	p := body
 	if len(p) < 4 {
 		return nil
 	}
@@ -5741,8 +5817,9 @@ func (x *ExtendedVLANTunnel) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastExtendedVLANTunnel(p []byte) Record {
+func (d *Decoder) fastExtendedVLANTunnel(body []byte) Record {
 	x := d.pools.extendedVLANTunnel.next(d.gen)
+	p := body
 	{
 		n, rest, ok := cutCount(p, 0, 4)
 		if !ok {
@@ -5899,9 +5976,34 @@ func (x *Extended80211Payload) decodeFast(p []byte) ([]byte, bool) {
 	return p, false
 }
 
-func (d *Decoder) fastExtended80211Payload(p []byte) Record {
+func (d *Decoder) fastExtended80211Payload(body []byte) Record {
 	x := d.pools.extended80211Payload.next(d.gen)
-	if _, ok := x.decodeFast(p); ok {
+	p := body
+	if len(p) < 4 {
+		goto layouts
+	}
+	{
+		q := p[:4]
+		x.CipherSuite = be32(q[0:])
+	}
+	p = p[4:]
+	{
+		v, rest, ok := cutOpaque(p, 0)
+		if !ok {
+			goto layouts
+		}
+		x.Data, p = v, rest
+	}
+	if len(p) == 0 {
+		x.Protocol = 0
+		x.FrameLength = 0
+		x.Stripped = 0
+		x.Header = x.Header[:0]
+		x.Layout = 0
+		return x
+	}
+layouts:
+	if _, ok := x.decodeFast(body); ok {
 		return x
 	}
 	return nil
@@ -5940,8 +6042,9 @@ func (x *Extended80211RX) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastExtended80211RX(p []byte) Record {
+func (d *Decoder) fastExtended80211RX(body []byte) Record {
 	x := d.pools.extended80211RX.next(d.gen)
+	p := body
 	{
 		v, rest, ok := cutOpaque(p, 32)
 		if !ok {
@@ -6001,8 +6104,9 @@ func (x *Extended80211TX) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastExtended80211TX(p []byte) Record {
+func (d *Decoder) fastExtended80211TX(body []byte) Record {
 	x := d.pools.extended80211TX.next(d.gen)
+	p := body
 	{
 		v, rest, ok := cutOpaque(p, 32)
 		if !ok {
@@ -6070,8 +6174,9 @@ func (x *ExtendedOpenFlowV1) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastExtendedOpenFlowV1(p []byte) Record {
+func (d *Decoder) fastExtendedOpenFlowV1(body []byte) Record {
 	x := d.pools.extendedOpenFlowV1.next(d.gen)
+	p := body
 	if len(p) < 16 {
 		return nil
 	}
@@ -6106,8 +6211,9 @@ func (x *ExtendedFC) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastExtendedFC(p []byte) Record {
+func (d *Decoder) fastExtendedFC(body []byte) Record {
 	x := d.pools.extendedFC.next(d.gen)
+	p := body
 	if len(p) < 16 {
 		return nil
 	}
@@ -6137,8 +6243,9 @@ func (x *ExtendedQueueLength) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastExtendedQueueLength(p []byte) Record {
+func (d *Decoder) fastExtendedQueueLength(body []byte) Record {
 	x := d.pools.extendedQueueLength.next(d.gen)
+	p := body
 	if len(p) < 8 {
 		return nil
 	}
@@ -6166,8 +6273,9 @@ func (x *ExtendedNATPort) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastExtendedNATPort(p []byte) Record {
+func (d *Decoder) fastExtendedNATPort(body []byte) Record {
 	x := d.pools.extendedNATPort.next(d.gen)
+	p := body
 	if len(p) < 8 {
 		return nil
 	}
@@ -6201,8 +6309,9 @@ func (x *ExtendedL2TunnelEgress) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastExtendedL2TunnelEgress(p []byte) Record {
+func (d *Decoder) fastExtendedL2TunnelEgress(body []byte) Record {
 	x := d.pools.extendedL2TunnelEgress.next(d.gen)
+	p := body
 	if len(p) < 24 {
 		return nil
 	}
@@ -6238,8 +6347,9 @@ func (x *ExtendedL2TunnelIngress) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastExtendedL2TunnelIngress(p []byte) Record {
+func (d *Decoder) fastExtendedL2TunnelIngress(body []byte) Record {
 	x := d.pools.extendedL2TunnelIngress.next(d.gen)
+	p := body
 	if len(p) < 24 {
 		return nil
 	}
@@ -6287,8 +6397,9 @@ func (x *ExtendedIPv4TunnelEgress) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastExtendedIPv4TunnelEgress(p []byte) Record {
+func (d *Decoder) fastExtendedIPv4TunnelEgress(body []byte) Record {
 	x := d.pools.extendedIPv4TunnelEgress.next(d.gen)
+	p := body
 	if len(p) < 32 {
 		return nil
 	}
@@ -6340,8 +6451,9 @@ func (x *ExtendedIPv4TunnelIngress) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastExtendedIPv4TunnelIngress(p []byte) Record {
+func (d *Decoder) fastExtendedIPv4TunnelIngress(body []byte) Record {
 	x := d.pools.extendedIPv4TunnelIngress.next(d.gen)
+	p := body
 	if len(p) < 32 {
 		return nil
 	}
@@ -6393,8 +6505,9 @@ func (x *ExtendedIPv6TunnelEgress) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastExtendedIPv6TunnelEgress(p []byte) Record {
+func (d *Decoder) fastExtendedIPv6TunnelEgress(body []byte) Record {
 	x := d.pools.extendedIPv6TunnelEgress.next(d.gen)
+	p := body
 	if len(p) < 56 {
 		return nil
 	}
@@ -6446,8 +6559,9 @@ func (x *ExtendedIPv6TunnelIngress) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastExtendedIPv6TunnelIngress(p []byte) Record {
+func (d *Decoder) fastExtendedIPv6TunnelIngress(body []byte) Record {
 	x := d.pools.extendedIPv6TunnelIngress.next(d.gen)
+	p := body
 	if len(p) < 56 {
 		return nil
 	}
@@ -6474,8 +6588,9 @@ func (x *ExtendedDecapsulateEgress) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastExtendedDecapsulateEgress(p []byte) Record {
+func (d *Decoder) fastExtendedDecapsulateEgress(body []byte) Record {
 	x := d.pools.extendedDecapsulateEgress.next(d.gen)
+	p := body
 	if len(p) < 4 {
 		return nil
 	}
@@ -6495,8 +6610,9 @@ func (x *ExtendedDecapsulateIngress) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastExtendedDecapsulateIngress(p []byte) Record {
+func (d *Decoder) fastExtendedDecapsulateIngress(body []byte) Record {
 	x := d.pools.extendedDecapsulateIngress.next(d.gen)
+	p := body
 	if len(p) < 4 {
 		return nil
 	}
@@ -6516,8 +6632,9 @@ func (x *ExtendedVNIEgress) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastExtendedVNIEgress(p []byte) Record {
+func (d *Decoder) fastExtendedVNIEgress(body []byte) Record {
 	x := d.pools.extendedVNIEgress.next(d.gen)
+	p := body
 	if len(p) < 4 {
 		return nil
 	}
@@ -6537,8 +6654,9 @@ func (x *ExtendedVNIIngress) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastExtendedVNIIngress(p []byte) Record {
+func (d *Decoder) fastExtendedVNIIngress(body []byte) Record {
 	x := d.pools.extendedVNIIngress.next(d.gen)
+	p := body
 	if len(p) < 4 {
 		return nil
 	}
@@ -6589,8 +6707,9 @@ func (x *ExtendedIBLRH) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastExtendedIBLRH(p []byte) Record {
+func (d *Decoder) fastExtendedIBLRH(body []byte) Record {
 	x := d.pools.extendedIBLRH.next(d.gen)
+	p := body
 	if len(p) < 40 {
 		return nil
 	}
@@ -6638,8 +6757,9 @@ func (x *ExtendedIBGRH) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastExtendedIBGRH(p []byte) Record {
+func (d *Decoder) fastExtendedIBGRH(body []byte) Record {
 	x := d.pools.extendedIBGRH.next(d.gen)
+	p := body
 	if len(p) < 48 {
 		return nil
 	}
@@ -6674,8 +6794,9 @@ func (x *ExtendedIBBTH) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastExtendedIBBTH(p []byte) Record {
+func (d *Decoder) fastExtendedIBBTH(body []byte) Record {
 	x := d.pools.extendedIBBTH.next(d.gen)
+	p := body
 	if len(p) < 12 {
 		return nil
 	}
@@ -6703,8 +6824,9 @@ func (x *ExtendedVLANIn) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastExtendedVLANIn(p []byte) Record {
+func (d *Decoder) fastExtendedVLANIn(body []byte) Record {
 	x := d.pools.extendedVLANIn.next(d.gen)
+	p := body
 	{
 		n, rest, ok := cutCount(p, 0, 4)
 		if !ok {
@@ -6733,8 +6855,9 @@ func (x *ExtendedVLANOut) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastExtendedVLANOut(p []byte) Record {
+func (d *Decoder) fastExtendedVLANOut(body []byte) Record {
 	x := d.pools.extendedVLANOut.next(d.gen)
+	p := body
 	{
 		n, rest, ok := cutCount(p, 0, 4)
 		if !ok {
@@ -6757,8 +6880,9 @@ func (x *ExtendedEgressQueue) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastExtendedEgressQueue(p []byte) Record {
+func (d *Decoder) fastExtendedEgressQueue(body []byte) Record {
 	x := d.pools.extendedEgressQueue.next(d.gen)
+	p := body
 	if len(p) < 4 {
 		return nil
 	}
@@ -6782,8 +6906,9 @@ func (x *ExtendedACL) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastExtendedACL(p []byte) Record {
+func (d *Decoder) fastExtendedACL(body []byte) Record {
 	x := d.pools.extendedACL.next(d.gen)
+	p := body
 	if len(p) < 4 {
 		return nil
 	}
@@ -6818,8 +6943,9 @@ func (x *ExtendedFunction) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastExtendedFunction(p []byte) Record {
+func (d *Decoder) fastExtendedFunction(body []byte) Record {
 	x := d.pools.extendedFunction.next(d.gen)
+	p := body
 	{
 		v, _, ok := cutOpaque(p, 0)
 		if !ok {
@@ -6839,8 +6965,9 @@ func (x *ExtendedTransit) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastExtendedTransit(p []byte) Record {
+func (d *Decoder) fastExtendedTransit(body []byte) Record {
 	x := d.pools.extendedTransit.next(d.gen)
+	p := body
 	if len(p) < 4 {
 		return nil
 	}
@@ -6860,8 +6987,9 @@ func (x *ExtendedQueue) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastExtendedQueue(p []byte) Record {
+func (d *Decoder) fastExtendedQueue(body []byte) Record {
 	x := d.pools.extendedQueue.next(d.gen)
+	p := body
 	if len(p) < 4 {
 		return nil
 	}
@@ -6883,8 +7011,9 @@ func (x *ExtendedHWTrap) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastExtendedHWTrap(p []byte) Record {
+func (d *Decoder) fastExtendedHWTrap(body []byte) Record {
 	x := d.pools.extendedHWTrap.next(d.gen)
+	p := body
 	{
 		v, rest, ok := cutOpaque(p, 0)
 		if !ok {
@@ -6911,8 +7040,9 @@ func (x *ExtendedLinuxDropReason) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastExtendedLinuxDropReason(p []byte) Record {
+func (d *Decoder) fastExtendedLinuxDropReason(body []byte) Record {
 	x := d.pools.extendedLinuxDropReason.next(d.gen)
+	p := body
 	{
 		v, _, ok := cutOpaque(p, 0)
 		if !ok {
@@ -6932,8 +7062,9 @@ func (x *ExtendedTimestamp) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastExtendedTimestamp(p []byte) Record {
+func (d *Decoder) fastExtendedTimestamp(body []byte) Record {
 	x := d.pools.extendedTimestamp.next(d.gen)
+	p := body
 	if len(p) < 8 {
 		return nil
 	}
@@ -6972,8 +7103,9 @@ func (x *Transaction) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastTransaction(p []byte) Record {
+func (d *Decoder) fastTransaction(body []byte) Record {
 	x := d.pools.transaction.next(d.gen)
+	p := body
 	if len(p) < 32 {
 		return nil
 	}
@@ -7007,8 +7139,9 @@ func (x *ExtendedNFSStorageTransaction) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastExtendedNFSStorageTransaction(p []byte) Record {
+func (d *Decoder) fastExtendedNFSStorageTransaction(body []byte) Record {
 	x := d.pools.extendedNFSStorageTransaction.next(d.gen)
+	p := body
 	{
 		v, rest, ok := cutOpaque(p, 0)
 		if !ok {
@@ -7046,8 +7179,9 @@ func (x *ExtendedSCSIStorageTransaction) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastExtendedSCSIStorageTransaction(p []byte) Record {
+func (d *Decoder) fastExtendedSCSIStorageTransaction(body []byte) Record {
 	x := d.pools.extendedSCSIStorageTransaction.next(d.gen)
+	p := body
 	if len(p) < 12 {
 		return nil
 	}
@@ -7079,8 +7213,9 @@ func (x *ExtendedHTTPTransaction) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastExtendedHTTPTransaction(p []byte) Record {
+func (d *Decoder) fastExtendedHTTPTransaction(body []byte) Record {
 	x := d.pools.extendedHTTPTransaction.next(d.gen)
+	p := body
 	{
 		v, rest, ok := cutOpaque(p, 0)
 		if !ok {
@@ -7151,8 +7286,9 @@ func (x *ExtendedSocketIPv4) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastExtendedSocketIPv4(p []byte) Record {
+func (d *Decoder) fastExtendedSocketIPv4(body []byte) Record {
 	x := d.pools.extendedSocketIPv4.next(d.gen)
+	p := body
 	if len(p) < 20 {
 		return nil
 	}
@@ -7192,8 +7328,9 @@ func (x *ExtendedSocketIPv6) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastExtendedSocketIPv6(p []byte) Record {
+func (d *Decoder) fastExtendedSocketIPv6(body []byte) Record {
 	x := d.pools.extendedSocketIPv6.next(d.gen)
+	p := body
 	if len(p) < 44 {
 		return nil
 	}
@@ -7233,8 +7370,9 @@ func (x *ExtendedProxySocketIPv4) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastExtendedProxySocketIPv4(p []byte) Record {
+func (d *Decoder) fastExtendedProxySocketIPv4(body []byte) Record {
 	x := d.pools.extendedProxySocketIPv4.next(d.gen)
+	p := body
 	if len(p) < 20 {
 		return nil
 	}
@@ -7274,8 +7412,9 @@ func (x *ExtendedProxySocketIPv6) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastExtendedProxySocketIPv6(p []byte) Record {
+func (d *Decoder) fastExtendedProxySocketIPv6(body []byte) Record {
 	x := d.pools.extendedProxySocketIPv6.next(d.gen)
+	p := body
 	if len(p) < 44 {
 		return nil
 	}
@@ -7323,8 +7462,9 @@ func (x *MemcacheOperation) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastMemcacheOperation(p []byte) Record {
+func (d *Decoder) fastMemcacheOperation(body []byte) Record {
 	x := d.pools.memcacheOperation.next(d.gen)
+	p := body
 	if len(p) < 8 {
 		return nil
 	}
@@ -7643,9 +7783,78 @@ func (x *HTTPRequestDeprecated) decodeFast(p []byte) ([]byte, bool) {
 	return p, false
 }
 
-func (d *Decoder) fastHTTPRequestDeprecated(p []byte) Record {
+func (d *Decoder) fastHTTPRequestDeprecated(body []byte) Record {
 	x := d.pools.hTTPRequestDeprecated.next(d.gen)
-	if _, ok := x.decodeFast(p); ok {
+	p := body
+	if len(p) < 8 {
+		goto layouts
+	}
+	{
+		q := p[:8]
+		x.Method = be32(q[0:])
+		x.Protocol = be32(q[4:])
+	}
+	p = p[8:]
+	{
+		v, rest, ok := cutOpaque(p, 255)
+		if !ok {
+			goto layouts
+		}
+		x.URI, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 64)
+		if !ok {
+			goto layouts
+		}
+		x.Host, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 255)
+		if !ok {
+			goto layouts
+		}
+		x.Referer, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 128)
+		if !ok {
+			goto layouts
+		}
+		x.UserAgent, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 32)
+		if !ok {
+			goto layouts
+		}
+		x.AuthUser, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 64)
+		if !ok {
+			goto layouts
+		}
+		x.MimeType, p = v, rest
+	}
+	if len(p) < 16 {
+		goto layouts
+	}
+	{
+		q := p[:16]
+		x.RespBytes = be64(q[0:])
+		x.DurationMicros = be32(q[8:])
+		x.Status = be32(q[12:])
+	}
+	p = p[16:]
+	if len(p) == 0 {
+		x.XFF = x.XFF[:0]
+		x.ReqBytes = 0
+		x.Layout = 0
+		return x
+	}
+layouts:
+	if _, ok := x.decodeFast(body); ok {
 		return x
 	}
 	return nil
@@ -7681,8 +7890,9 @@ func (x *AppOperation) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastAppOperation(p []byte) Record {
+func (d *Decoder) fastAppOperation(body []byte) Record {
 	x := d.pools.appOperation.next(d.gen)
+	p := body
 	{
 		v, rest, ok := cutOpaque(p, 32)
 		if !ok {
@@ -7737,8 +7947,9 @@ func (x *AppParentContext) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastAppParentContext(p []byte) Record {
+func (d *Decoder) fastAppParentContext(body []byte) Record {
 	x := d.pools.appParentContext.next(d.gen)
+	p := body
 	{
 		v, rest, ok := cutOpaque(p, 32)
 		if !ok {
@@ -7772,8 +7983,9 @@ func (x *AppInitiator) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastAppInitiator(p []byte) Record {
+func (d *Decoder) fastAppInitiator(body []byte) Record {
 	x := d.pools.appInitiator.next(d.gen)
+	p := body
 	{
 		v, _, ok := cutOpaque(p, 64)
 		if !ok {
@@ -7793,8 +8005,9 @@ func (x *AppTarget) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastAppTarget(p []byte) Record {
+func (d *Decoder) fastAppTarget(body []byte) Record {
 	x := d.pools.appTarget.next(d.gen)
+	p := body
 	{
 		v, _, ok := cutOpaque(p, 64)
 		if !ok {
@@ -7850,8 +8063,9 @@ func (x *HTTPRequest) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastHTTPRequest(p []byte) Record {
+func (d *Decoder) fastHTTPRequest(body []byte) Record {
 	x := d.pools.hTTPRequest.next(d.gen)
+	p := body
 	if len(p) < 8 {
 		return nil
 	}
@@ -7934,8 +8148,9 @@ func (x *ExtendedProxyRequest) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastExtendedProxyRequest(p []byte) Record {
+func (d *Decoder) fastExtendedProxyRequest(body []byte) Record {
 	x := d.pools.extendedProxyRequest.next(d.gen)
+	p := body
 	{
 		v, rest, ok := cutOpaque(p, 255)
 		if !ok {
@@ -8032,8 +8247,9 @@ func (x *ExtendedNavTiming) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastExtendedNavTiming(p []byte) Record {
+func (d *Decoder) fastExtendedNavTiming(body []byte) Record {
 	x := d.pools.extendedNavTiming.next(d.gen)
+	p := body
 	if len(p) < 92 {
 		return nil
 	}
@@ -8112,8 +8328,9 @@ func (x *ExtendedTCPInfo) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastExtendedTCPInfo(p []byte) Record {
+func (d *Decoder) fastExtendedTCPInfo(body []byte) Record {
 	x := d.pools.extendedTCPInfo.next(d.gen)
+	p := body
 	if len(p) < 48 {
 		return nil
 	}
@@ -8157,8 +8374,9 @@ func (x *ExtendedEntities) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastExtendedEntities(p []byte) Record {
+func (d *Decoder) fastExtendedEntities(body []byte) Record {
 	x := d.pools.extendedEntities.next(d.gen)
+	p := body
 	if len(p) < 16 {
 		return nil
 	}
@@ -8181,8 +8399,9 @@ func (x *BSTEgressQueue) appendTo(w writer) writer {
 	return w
 }
 
-func (d *Decoder) fastBSTEgressQueue(p []byte) Record {
+func (d *Decoder) fastBSTEgressQueue(body []byte) Record {
 	x := d.pools.bSTEgressQueue.next(d.gen)
+	p := body
 	if len(p) < 4 {
 		return nil
 	}

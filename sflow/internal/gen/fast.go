@@ -5,21 +5,24 @@ import (
 	"strings"
 )
 
-// The fast decoders. Every record, and every struct they hold, whose fields
-// are all plain wire types (no union, no nested flow records) also gets
+// The fast decoders. Every record whose fields are all plain wire types,
+// or arrays of structs made of them (no union, no nested flow records), gets
 //
-//	func (x *T) decodeFast(p []byte) (rest []byte, ok bool)
+//	func (d *Decoder) fast<Name>(body []byte) Record
 //
-// which reads the value from the front of p without the sticky-error reader:
-// each run of fixed-size fields is read after one length check, at constant
-// offsets into a subslice of constant length, so the compiler drops every
-// other bounds check. It does no error reporting: on any problem (too
-// short, a length or count above its maximum, an unknown address type) it
-// returns ok false and the caller decodes the record again with decode,
-// which finds the same problem and says where it is. On success it sets
-// exactly the values decode sets, which TestFastDecodeAgrees checks.
+// which takes a value from the record's pool and reads it from body without
+// the sticky-error reader: each run of fixed-size fields is read after one
+// length check, at constant offsets into a subslice of constant length, so
+// the compiler drops every other bounds check; a record made only of
+// fixed-size fields has one check in all. The elements of struct arrays are
+// read inline. It reports no error: on any problem (too short, a length or
+// count above its maximum, an unknown address type) it returns nil and the
+// caller decodes the record again with decode, which finds the same problem
+// and says where it is. On success it sets exactly the values decode sets,
+// which TestFastDecodeAgrees and FuzzFastDecode check.
 
-// fastable reports whether an item (record or struct) gets a fast decoder.
+// fastable reports whether a record (or the struct of one of its arrays)
+// can be read by a fast decoder.
 func (sp *spec) fastable(it *item) bool {
 	if it.Kind == "struct" && len(it.Layouts) > 1 {
 		// A struct's layouts would be chosen by the bytes after it.
@@ -39,35 +42,6 @@ func (sp *spec) fastable(it *item) bool {
 		}
 	}
 	return true
-}
-
-// fastUsed reports whether an item gets a fast decoder: a fastable record,
-// or a struct that one of them holds.
-func (sp *spec) fastUsed(it *item) bool {
-	switch it.Kind {
-	case "flow", "counter":
-		return sp.fastable(it)
-	case "struct":
-		for _, o := range records(sp) {
-			if sp.fastable(o) && sp.holds(o, it.Name) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// holds reports whether an item has an array of the struct, at any depth.
-func (sp *spec) holds(it *item, name string) bool {
-	for _, l := range it.Layouts {
-		for _, lf := range l.Fields {
-			el, ok := strings.CutSuffix(lf.Wire, "[]")
-			if st := sp.Structs[el]; ok && st != nil && (el == name || sp.holds(st, name)) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // fastRunSize is the size of a run of fields read with one length check:
@@ -93,23 +67,17 @@ func allFixed(l layout) (int, bool) {
 	return n, true
 }
 
-// genFastCodec writes the fast decoders a record or struct needs beside
-// the code fast*Record has inline for it (genFastInline): every struct, and
-// records with layouts that are not all of fixed size.
+// genFastCodec writes the fast decoders a record needs beside fast<Name>
+// (genFastRecord): those of its layouts, when they are not all of fixed
+// size.
 func genFastCodec(b *buf, sp *spec, it *item) {
 	n := it.Name
-	if it.Kind == "struct" {
-		b.p("func (x *%s) decodeFast(p []byte) ([]byte, bool) {", n)
-		genFastFields(b, sp, it.Layouts[0], "return p, false", true)
-		b.p("\treturn p, true\n}\n")
-		return
-	}
 	if _, fixed := fixedLayouts(it); len(it.Layouts) == 1 || fixed {
 		return
 	}
 	for i, l := range it.Layouts {
 		b.p("func (x *%s) decodeFastLayout%d(p []byte) ([]byte, bool) {\n\tx.reset()\n\tx.Layout = %d", n, i, i)
-		genFastFields(b, sp, l, "return p, false", true)
+		genFastFields(b, sp, l, "x", "return p, false", true)
 		b.p("\treturn p, true\n}\n")
 	}
 	b.p("// decodeFast takes the first layout that fills p exactly, else the first that fits.")
@@ -135,21 +103,46 @@ func fixedLayouts(it *item) ([]int, bool) {
 	return sizes, fixed
 }
 
+// genZeroAbsent zeroes the fields of an item that a layout does not have.
+func genZeroAbsent(b *buf, sp *spec, it *item, l layout) {
+	in := map[*field]bool{}
+	for _, lf := range l.Fields {
+		in[lf.F] = true
+	}
+	for _, f := range it.Fields {
+		if !in[f] {
+			t, _ := sp.goType(f.Type)
+			if strings.HasPrefix(t, "[]") {
+				b.p("\tx.%s = x.%s[:0]", f.Name, f.Name)
+			} else {
+				b.p("\tx.%s = %s", f.Name, zeroLit(t))
+			}
+		}
+	}
+}
+
 // genFastRecord writes fast<Name>, which fast*Record calls for the record:
-// the record x from its pool decoded from p, returned, or nil on failure.
-// (One function per record: written inline in fast*Record's switch, they
-// would make a function so big that the compiler inlines nothing into it.)
+// the record x from its pool decoded from body, returned, or nil on
+// failure. (One function per record: written inline in fast*Record's
+// switch, they would make a function so big that the compiler inlines
+// nothing into it.)
 func genFastRecord(b *buf, sp *spec, it *item) {
-	b.p("func (d *Decoder) fast%s(p []byte) Record {", it.Name)
-	b.p("\tx := d.pools.%s.next(d.gen)", poolName(it))
+	b.p("func (d *Decoder) fast%s(body []byte) Record {", it.Name)
+	b.p("\tx := d.pools.%s.next(d.gen)\n\tp := body", poolName(it))
 	if len(it.Layouts) == 1 {
-		genFastFields(b, sp, it.Layouts[0], "return nil", false)
+		genFastFields(b, sp, it.Layouts[0], "x", "return nil", false)
 		b.p("\treturn x\n}\n")
 		return
 	}
 	sizes, fixed := fixedLayouts(it)
 	if !fixed {
-		b.p("\tif _, ok := x.decodeFast(p); ok {\n\t\treturn x\n\t}\n\treturn nil\n}\n")
+		// The current layout inline, when it fills the body exactly;
+		// else each layout in turn (decodeFast).
+		genFastFields(b, sp, it.Layouts[0], "x", "goto layouts", true)
+		b.p("\tif len(p) == 0 {")
+		genZeroAbsent(b, sp, it, it.Layouts[0])
+		b.p("\t\tx.Layout = 0\n\t\treturn x\n\t}")
+		b.p("layouts:\n\tif _, ok := x.decodeFast(body); ok {\n\t\treturn x\n\t}\n\treturn nil\n}\n")
 		return
 	}
 	// Fixed-size layouts: the length alone says which one fills the body
@@ -162,27 +155,18 @@ func genFastRecord(b *buf, sp *spec, it *item) {
 				op = "=="
 			}
 			b.p("\t\tcase len(p) %s %d:", op, sizes[i])
-			genFastFields(b, sp, l, "return nil", false)
-			in := map[*field]bool{}
-			for _, lf := range l.Fields {
-				in[lf.F] = true
-			}
-			for _, f := range it.Fields {
-				if !in[f] {
-					t, _ := sp.goType(f.Type)
-					b.p("\t\t\tx.%s = %s", f.Name, zeroLit(t))
-				}
-			}
+			genFastFields(b, sp, l, "x", "return nil", false)
+			genZeroAbsent(b, sp, it, l)
 			b.p("\t\t\tx.Layout = %d\n\t\t\treturn x", i)
 		}
 	}
 	b.p("\t}\n\treturn nil\n}\n")
 }
 
-// genFastFields writes the reads of a layout's fields from p; on failure it
-// runs fail. With rest false nothing reads p afterwards, so the last field
-// does not advance it.
-func genFastFields(b *buf, sp *spec, l layout, fail string, rest bool) {
+// genFastFields writes the reads of a layout's fields from p into the
+// value that recv points to; on failure it runs fail. With rest false
+// nothing reads p afterwards, so the last field does not advance it.
+func genFastFields(b *buf, sp *spec, l layout, recv, fail string, rest bool) {
 	fields := l.Fields
 	for i := 0; i < len(fields); {
 		j, n := i, 0
@@ -203,16 +187,12 @@ func genFastFields(b *buf, sp *spec, l layout, fail string, rest bool) {
 			for _, lf := range fields[i:j] {
 				if lf.Wire == "uuidvar" {
 					b.p("\t\tif be32(q[%d:]) != 16 {\n\t\t\t%s\n\t\t}", off, fail)
-					b.p("\t\tx.%s = uuidAt(q[%d:])", lf.F.Name, off+4)
+					b.p("\t\t%s.%s = uuidAt(q[%d:])", recv, lf.F.Name, off+4)
 					off += 20
 					continue
 				}
 				fs := fixedSize[lf.Wire]
-				call := fmt.Sprintf("%s(q[%d:])", fs.fn, off)
-				if strings.HasPrefix(fs.fn, "int32(") {
-					call += ")"
-				}
-				b.p("\t\tx.%s = %s", lf.F.Name, call)
+				b.p("\t\t%s.%s = %s", recv, lf.F.Name, fixedCall(fs.fn, fmt.Sprintf("q[%d:]", off)))
 				off += fs.n
 			}
 			b.p("\t}")
@@ -222,20 +202,29 @@ func genFastFields(b *buf, sp *spec, l layout, fail string, rest bool) {
 			i = j
 			continue
 		}
-		genFastField(b, sp, fields[i], fail, rest || i+1 < len(fields))
+		genFastField(b, sp, fields[i], recv, fail, rest || i+1 < len(fields))
 		i++
 	}
 }
 
-func genFastField(b *buf, sp *spec, lf layoutField, fail string, rest bool) {
+// fixedCall is the call that converts the bytes at arg for a fixed-size
+// wire type (fixedSize's fn).
+func fixedCall(fn, arg string) string {
+	if strings.HasPrefix(fn, "int32(") {
+		return fn + "(" + arg + "))"
+	}
+	return fn + "(" + arg + ")"
+}
+
+func genFastField(b *buf, sp *spec, lf layoutField, recv, fail string, rest bool) {
 	f, w := lf.F, lf.Wire
 	switch {
 	case w == "str" || w == "opaque":
 		b.p("\t{\n\t\tv, %s, ok := cutOpaque(p, %d)\n\t\tif !ok {\n\t\t\t%s\n\t\t}", restVar(rest), f.Max, fail)
-		genFastSet(b, f.Name, rest)
+		genFastSet(b, recv, f.Name, rest)
 	case w == "addr":
 		b.p("\t{\n\t\tv, %s, ok := cutAddr(p)\n\t\tif !ok {\n\t\t\t%s\n\t\t}", restVar(rest), fail)
-		genFastSet(b, f.Name, rest)
+		genFastSet(b, recv, f.Name, rest)
 	case strings.HasSuffix(w, "[]"):
 		el := strings.TrimSuffix(w, "[]")
 		st := sp.Structs[el]
@@ -244,19 +233,19 @@ func genFastField(b *buf, sp *spec, lf layoutField, fail string, rest bool) {
 			min = sp.structMinSize(el)
 		}
 		b.p("\t{\n\t\tn, rest, ok := cutCount(p, %d, %d)\n\t\tif !ok {\n\t\t\t%s\n\t\t}", f.Max, min, fail)
-		b.p("\t\tx.%s, p = grow(x.%s, n), rest", f.Name, f.Name)
+		b.p("\t\t%s.%s, p = grow(%s.%s, n), rest", recv, f.Name, recv, f.Name)
 		if st != nil {
-			b.p("\t\tfor i := range x.%s {\n\t\t\tif p, ok = x.%s[i].decodeFast(p); !ok {\n\t\t\t\t%s\n\t\t\t}\n\t\t}", f.Name, f.Name, fail)
+			// The struct's fields inline, for each element e.
+			e := recv + "e"
+			b.p("\t\tfor i := range %s.%s {\n\t\t\t%s := &%s.%s[i]", recv, f.Name, e, recv, f.Name)
+			genFastFields(b, sp, st.Layouts[0], e, fail, true)
+			b.p("\t\t}")
 		} else {
 			// cutCount checked that n elements fit.
 			fs := fixedSize[el]
-			call := fmt.Sprintf("%s(p[%d*i:])", fs.fn, fs.n)
-			if strings.HasPrefix(fs.fn, "int32(") {
-				call += ")"
-			}
-			b.p("\t\tfor i := range x.%s {\n\t\t\tx.%s[i] = %s\n\t\t}", f.Name, f.Name, call)
+			b.p("\t\tfor i := range %s.%s {\n\t\t\t%s.%s[i] = %s\n\t\t}", recv, f.Name, recv, f.Name, fixedCall(fs.fn, fmt.Sprintf("p[%d*i:]", fs.n)))
 			if rest {
-				b.p("\t\tp = p[%d*len(x.%s):]", fs.n, f.Name)
+				b.p("\t\tp = p[%d*len(%s.%s):]", fs.n, recv, f.Name)
 			}
 		}
 		b.p("\t}")
@@ -267,12 +256,12 @@ func genFastField(b *buf, sp *spec, lf layoutField, fail string, rest bool) {
 
 // genFastSet stores a variable-size field's value v and, when p is read
 // again, advances p past it.
-func genFastSet(b *buf, name string, rest bool) {
+func genFastSet(b *buf, recv, name string, rest bool) {
 	if rest {
-		b.p("\t\tx.%s, p = v, rest\n\t}", name)
+		b.p("\t\t%s.%s, p = v, rest\n\t}", recv, name)
 		return
 	}
-	b.p("\t\tx.%s = v\n\t}", name)
+	b.p("\t\t%s.%s = v\n\t}", recv, name)
 }
 
 func restVar(rest bool) string {

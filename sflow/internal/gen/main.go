@@ -294,11 +294,9 @@ func genCodec(sp *spec) []byte {
 			continue
 		}
 		genItemCodec(&b, sp, it)
-		if sp.fastUsed(it) {
+		if (it.Kind == "flow" || it.Kind == "counter") && sp.fastable(it) {
 			genFastCodec(&b, sp, it)
-			if it.Kind != "struct" {
-				genFastRecord(&b, sp, it)
-			}
+			genFastRecord(&b, sp, it)
 		}
 	}
 	return b.Bytes()

@@ -340,7 +340,7 @@ func genFill(sp *spec) []byte {
 	b.p("// has is false for a record without a fast decoder.")
 	b.p("func decodeTwoWays(d *Decoder, flow bool, t Tag, body []byte) (fast, slow Record, fastOK bool, slowErr error, has bool) {\n\tswitch {")
 	for _, it := range records(sp) {
-		if !sp.fastUsed(it) {
+		if !sp.fastable(it) {
 			continue
 		}
 		neg := "!"
