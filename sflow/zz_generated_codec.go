@@ -765,139 +765,148 @@ func (d *Decoder) fastFlowRecords(recs []Record, p []byte, n int) ([]Record, []b
 		}
 		body := p[8 : 8+size : 8+size]
 		var rec Record
-		switch Tag(be32(p)) {
-		case TagSampledHeader:
-			rec = d.fastSampledHeader(body)
-		case TagSampledEthernet:
-			rec = d.fastSampledEthernet(body)
-		case TagSampledIPv4:
-			rec = d.fastSampledIPv4(body)
-		case TagSampledIPv6:
-			rec = d.fastSampledIPv6(body)
-		case TagExtendedSwitch:
-			rec = d.fastExtendedSwitch(body)
-		case TagExtendedRouter:
-			rec = d.fastExtendedRouter(body)
-		case TagExtendedGateway:
-			rec = d.fastExtendedGateway(body)
-		case TagExtendedUser:
-			rec = d.fastExtendedUser(body)
-		case TagExtendedURL:
-			rec = d.fastExtendedURL(body)
-		case TagExtendedMPLS:
-			rec = d.fastExtendedMPLS(body)
-		case TagExtendedNAT:
-			rec = d.fastExtendedNAT(body)
-		case TagExtendedMPLSTunnel:
-			rec = d.fastExtendedMPLSTunnel(body)
-		case TagExtendedMPLSVC:
-			rec = d.fastExtendedMPLSVC(body)
-		case TagExtendedMPLSFTN:
-			rec = d.fastExtendedMPLSFTN(body)
-		case TagExtendedMPLSLDPFEC:
-			rec = d.fastExtendedMPLSLDPFEC(body)
-		case TagExtendedVLANTunnel:
-			rec = d.fastExtendedVLANTunnel(body)
-		case TagExtended80211Payload:
-			rec = d.fastExtended80211Payload(body)
-		case TagExtended80211RX:
-			rec = d.fastExtended80211RX(body)
-		case TagExtended80211TX:
-			rec = d.fastExtended80211TX(body)
-		case TagExtendedOpenFlowV1:
-			rec = d.fastExtendedOpenFlowV1(body)
-		case TagExtendedFC:
-			rec = d.fastExtendedFC(body)
-		case TagExtendedQueueLength:
-			rec = d.fastExtendedQueueLength(body)
-		case TagExtendedNATPort:
-			rec = d.fastExtendedNATPort(body)
-		case TagExtendedL2TunnelEgress:
-			rec = d.fastExtendedL2TunnelEgress(body)
-		case TagExtendedL2TunnelIngress:
-			rec = d.fastExtendedL2TunnelIngress(body)
-		case TagExtendedIPv4TunnelEgress:
-			rec = d.fastExtendedIPv4TunnelEgress(body)
-		case TagExtendedIPv4TunnelIngress:
-			rec = d.fastExtendedIPv4TunnelIngress(body)
-		case TagExtendedIPv6TunnelEgress:
-			rec = d.fastExtendedIPv6TunnelEgress(body)
-		case TagExtendedIPv6TunnelIngress:
-			rec = d.fastExtendedIPv6TunnelIngress(body)
-		case TagExtendedDecapsulateEgress:
-			rec = d.fastExtendedDecapsulateEgress(body)
-		case TagExtendedDecapsulateIngress:
-			rec = d.fastExtendedDecapsulateIngress(body)
-		case TagExtendedVNIEgress:
-			rec = d.fastExtendedVNIEgress(body)
-		case TagExtendedVNIIngress:
-			rec = d.fastExtendedVNIIngress(body)
-		case TagExtendedIBLRH:
-			rec = d.fastExtendedIBLRH(body)
-		case TagExtendedIBGRH:
-			rec = d.fastExtendedIBGRH(body)
-		case TagExtendedIBBTH:
-			rec = d.fastExtendedIBBTH(body)
-		case TagExtendedVLANIn:
-			rec = d.fastExtendedVLANIn(body)
-		case TagExtendedVLANOut:
-			rec = d.fastExtendedVLANOut(body)
-		case TagExtendedEgressQueue:
-			rec = d.fastExtendedEgressQueue(body)
-		case TagExtendedACL:
-			rec = d.fastExtendedACL(body)
-		case TagExtendedFunction:
-			rec = d.fastExtendedFunction(body)
-		case TagExtendedTransit:
-			rec = d.fastExtendedTransit(body)
-		case TagExtendedQueue:
-			rec = d.fastExtendedQueue(body)
-		case TagExtendedHWTrap:
-			rec = d.fastExtendedHWTrap(body)
-		case TagExtendedLinuxDropReason:
-			rec = d.fastExtendedLinuxDropReason(body)
-		case TagExtendedTimestamp:
-			rec = d.fastExtendedTimestamp(body)
-		case TagTransaction:
-			rec = d.fastTransaction(body)
-		case TagExtendedNFSStorageTransaction:
-			rec = d.fastExtendedNFSStorageTransaction(body)
-		case TagExtendedSCSIStorageTransaction:
-			rec = d.fastExtendedSCSIStorageTransaction(body)
-		case TagExtendedHTTPTransaction:
-			rec = d.fastExtendedHTTPTransaction(body)
-		case TagExtendedSocketIPv4:
-			rec = d.fastExtendedSocketIPv4(body)
-		case TagExtendedSocketIPv6:
-			rec = d.fastExtendedSocketIPv6(body)
-		case TagExtendedProxySocketIPv4:
-			rec = d.fastExtendedProxySocketIPv4(body)
-		case TagExtendedProxySocketIPv6:
-			rec = d.fastExtendedProxySocketIPv6(body)
-		case TagMemcacheOperation:
-			rec = d.fastMemcacheOperation(body)
-		case TagHTTPRequestDeprecated:
-			rec = d.fastHTTPRequestDeprecated(body)
-		case TagAppOperation:
-			rec = d.fastAppOperation(body)
-		case TagAppParentContext:
-			rec = d.fastAppParentContext(body)
-		case TagAppInitiator:
-			rec = d.fastAppInitiator(body)
-		case TagAppTarget:
-			rec = d.fastAppTarget(body)
-		case TagHTTPRequest:
-			rec = d.fastHTTPRequest(body)
-		case TagExtendedProxyRequest:
-			rec = d.fastExtendedProxyRequest(body)
-		case TagExtendedNavTiming:
-			rec = d.fastExtendedNavTiming(body)
-		case TagExtendedTCPInfo:
-			rec = d.fastExtendedTCPInfo(body)
-		case TagExtendedEntities:
-			rec = d.fastExtendedEntities(body)
-		case TagBSTEgressQueue:
-			rec = d.fastBSTEgressQueue(body)
+		switch t := Tag(be32(p)); {
+		case t >= TagExtendedSwitch && t <= TagExtendedTimestamp:
+			switch t {
+			case TagExtendedSwitch:
+				rec = d.fastExtendedSwitch(body)
+			case TagExtendedRouter:
+				rec = d.fastExtendedRouter(body)
+			case TagExtendedGateway:
+				rec = d.fastExtendedGateway(body)
+			case TagExtendedUser:
+				rec = d.fastExtendedUser(body)
+			case TagExtendedURL:
+				rec = d.fastExtendedURL(body)
+			case TagExtendedMPLS:
+				rec = d.fastExtendedMPLS(body)
+			case TagExtendedNAT:
+				rec = d.fastExtendedNAT(body)
+			case TagExtendedMPLSTunnel:
+				rec = d.fastExtendedMPLSTunnel(body)
+			case TagExtendedMPLSVC:
+				rec = d.fastExtendedMPLSVC(body)
+			case TagExtendedMPLSFTN:
+				rec = d.fastExtendedMPLSFTN(body)
+			case TagExtendedMPLSLDPFEC:
+				rec = d.fastExtendedMPLSLDPFEC(body)
+			case TagExtendedVLANTunnel:
+				rec = d.fastExtendedVLANTunnel(body)
+			case TagExtended80211Payload:
+				rec = d.fastExtended80211Payload(body)
+			case TagExtended80211RX:
+				rec = d.fastExtended80211RX(body)
+			case TagExtended80211TX:
+				rec = d.fastExtended80211TX(body)
+			case TagExtendedOpenFlowV1:
+				rec = d.fastExtendedOpenFlowV1(body)
+			case TagExtendedFC:
+				rec = d.fastExtendedFC(body)
+			case TagExtendedQueueLength:
+				rec = d.fastExtendedQueueLength(body)
+			case TagExtendedNATPort:
+				rec = d.fastExtendedNATPort(body)
+			case TagExtendedL2TunnelEgress:
+				rec = d.fastExtendedL2TunnelEgress(body)
+			case TagExtendedL2TunnelIngress:
+				rec = d.fastExtendedL2TunnelIngress(body)
+			case TagExtendedIPv4TunnelEgress:
+				rec = d.fastExtendedIPv4TunnelEgress(body)
+			case TagExtendedIPv4TunnelIngress:
+				rec = d.fastExtendedIPv4TunnelIngress(body)
+			case TagExtendedIPv6TunnelEgress:
+				rec = d.fastExtendedIPv6TunnelEgress(body)
+			case TagExtendedIPv6TunnelIngress:
+				rec = d.fastExtendedIPv6TunnelIngress(body)
+			case TagExtendedDecapsulateEgress:
+				rec = d.fastExtendedDecapsulateEgress(body)
+			case TagExtendedDecapsulateIngress:
+				rec = d.fastExtendedDecapsulateIngress(body)
+			case TagExtendedVNIEgress:
+				rec = d.fastExtendedVNIEgress(body)
+			case TagExtendedVNIIngress:
+				rec = d.fastExtendedVNIIngress(body)
+			case TagExtendedIBLRH:
+				rec = d.fastExtendedIBLRH(body)
+			case TagExtendedIBGRH:
+				rec = d.fastExtendedIBGRH(body)
+			case TagExtendedIBBTH:
+				rec = d.fastExtendedIBBTH(body)
+			case TagExtendedVLANIn:
+				rec = d.fastExtendedVLANIn(body)
+			case TagExtendedVLANOut:
+				rec = d.fastExtendedVLANOut(body)
+			case TagExtendedEgressQueue:
+				rec = d.fastExtendedEgressQueue(body)
+			case TagExtendedACL:
+				rec = d.fastExtendedACL(body)
+			case TagExtendedFunction:
+				rec = d.fastExtendedFunction(body)
+			case TagExtendedTransit:
+				rec = d.fastExtendedTransit(body)
+			case TagExtendedQueue:
+				rec = d.fastExtendedQueue(body)
+			case TagExtendedHWTrap:
+				rec = d.fastExtendedHWTrap(body)
+			case TagExtendedLinuxDropReason:
+				rec = d.fastExtendedLinuxDropReason(body)
+			case TagExtendedTimestamp:
+				rec = d.fastExtendedTimestamp(body)
+			}
+		case t >= TagMemcacheOperation && t <= TagExtendedEntities:
+			switch t {
+			case TagMemcacheOperation:
+				rec = d.fastMemcacheOperation(body)
+			case TagHTTPRequestDeprecated:
+				rec = d.fastHTTPRequestDeprecated(body)
+			case TagAppOperation:
+				rec = d.fastAppOperation(body)
+			case TagAppParentContext:
+				rec = d.fastAppParentContext(body)
+			case TagAppInitiator:
+				rec = d.fastAppInitiator(body)
+			case TagAppTarget:
+				rec = d.fastAppTarget(body)
+			case TagHTTPRequest:
+				rec = d.fastHTTPRequest(body)
+			case TagExtendedProxyRequest:
+				rec = d.fastExtendedProxyRequest(body)
+			case TagExtendedNavTiming:
+				rec = d.fastExtendedNavTiming(body)
+			case TagExtendedTCPInfo:
+				rec = d.fastExtendedTCPInfo(body)
+			case TagExtendedEntities:
+				rec = d.fastExtendedEntities(body)
+			}
+		default:
+			switch t {
+			case TagSampledHeader:
+				rec = d.fastSampledHeader(body)
+			case TagSampledEthernet:
+				rec = d.fastSampledEthernet(body)
+			case TagSampledIPv4:
+				rec = d.fastSampledIPv4(body)
+			case TagSampledIPv6:
+				rec = d.fastSampledIPv6(body)
+			case TagTransaction:
+				rec = d.fastTransaction(body)
+			case TagExtendedNFSStorageTransaction:
+				rec = d.fastExtendedNFSStorageTransaction(body)
+			case TagExtendedSCSIStorageTransaction:
+				rec = d.fastExtendedSCSIStorageTransaction(body)
+			case TagExtendedHTTPTransaction:
+				rec = d.fastExtendedHTTPTransaction(body)
+			case TagExtendedSocketIPv4:
+				rec = d.fastExtendedSocketIPv4(body)
+			case TagExtendedSocketIPv6:
+				rec = d.fastExtendedSocketIPv6(body)
+			case TagExtendedProxySocketIPv4:
+				rec = d.fastExtendedProxySocketIPv4(body)
+			case TagExtendedProxySocketIPv6:
+				rec = d.fastExtendedProxySocketIPv6(body)
+			case TagBSTEgressQueue:
+				rec = d.fastBSTEgressQueue(body)
+			}
 		}
 		if rec == nil {
 			break
@@ -1031,107 +1040,119 @@ func (d *Decoder) fastCounterRecords(recs []Record, p []byte, n int) ([]Record, 
 		}
 		body := p[8 : 8+size : 8+size]
 		var rec Record
-		switch Tag(be32(p)) {
-		case TagIfCounters:
-			rec = d.fastIfCounters(body)
-		case TagEthernetCounters:
-			rec = d.fastEthernetCounters(body)
-		case TagTokenRingCounters:
-			rec = d.fastTokenRingCounters(body)
-		case TagVGCounters:
-			rec = d.fastVGCounters(body)
-		case TagVLANCounters:
-			rec = d.fastVLANCounters(body)
-		case TagIEEE80211Counters:
-			rec = d.fastIEEE80211Counters(body)
-		case TagLAGPortStats:
-			rec = d.fastLAGPortStats(body)
-		case TagSlowPathCounts:
-			rec = d.fastSlowPathCounts(body)
-		case TagInfiniBandCounters:
-			rec = d.fastInfiniBandCounters(body)
-		case TagSFP:
-			rec = d.fastSFP(body)
-		case TagPFCCounters:
-			rec = d.fastPFCCounters(body)
-		case TagProcessor:
-			rec = d.fastProcessor(body)
-		case TagRadioUtilization:
-			rec = d.fastRadioUtilization(body)
-		case TagQueueLengthCounters:
-			rec = d.fastQueueLengthCounters(body)
-		case TagOFPort:
-			rec = d.fastOFPort(body)
-		case TagPortName:
-			rec = d.fastPortName(body)
-		case TagHostDescr:
-			rec = d.fastHostDescr(body)
-		case TagHostAdapters:
-			rec = d.fastHostAdapters(body)
-		case TagHostParent:
-			rec = d.fastHostParent(body)
-		case TagHostCPU:
-			rec = d.fastHostCPU(body)
-		case TagHostMemory:
-			rec = d.fastHostMemory(body)
-		case TagHostDiskIO:
-			rec = d.fastHostDiskIO(body)
-		case TagHostNetIO:
-			rec = d.fastHostNetIO(body)
-		case TagMIB2IPGroup:
-			rec = d.fastMIB2IPGroup(body)
-		case TagMIB2ICMPGroup:
-			rec = d.fastMIB2ICMPGroup(body)
-		case TagMIB2TCPGroup:
-			rec = d.fastMIB2TCPGroup(body)
-		case TagMIB2UDPGroup:
-			rec = d.fastMIB2UDPGroup(body)
-		case TagVirtNode:
-			rec = d.fastVirtNode(body)
-		case TagVirtCPU:
-			rec = d.fastVirtCPU(body)
-		case TagVirtMemory:
-			rec = d.fastVirtMemory(body)
-		case TagVirtDiskIO:
-			rec = d.fastVirtDiskIO(body)
-		case TagVirtNetIO:
-			rec = d.fastVirtNetIO(body)
-		case TagJVMRuntime:
-			rec = d.fastJVMRuntime(body)
-		case TagJVMStatistics:
-			rec = d.fastJVMStatistics(body)
-		case TagMemcacheLegacyCounters:
-			rec = d.fastMemcacheLegacyCounters(body)
-		case TagHTTPCounters:
-			rec = d.fastHTTPCounters(body)
-		case TagAppOperationCounters:
-			rec = d.fastAppOperationCounters(body)
-		case TagAppResources:
-			rec = d.fastAppResources(body)
-		case TagMemcacheCounters:
-			rec = d.fastMemcacheCounters(body)
-		case TagVDICounters:
-			rec = d.fastVDICounters(body)
-		case TagAppWorkers:
-			rec = d.fastAppWorkers(body)
-		case TagOVSDPStats:
-			rec = d.fastOVSDPStats(body)
-		case TagEnergy:
-			rec = d.fastEnergy(body)
-		case TagTemperature:
-			rec = d.fastTemperature(body)
-		case TagHumidity:
-			rec = d.fastHumidity(body)
-		case TagFans:
-			rec = d.fastFans(body)
-		case TagBSTDeviceBuffers:
-			rec = d.fastBSTDeviceBuffers(body)
-		case TagBSTPortBuffers:
-			rec = d.fastBSTPortBuffers(body)
-		case TagHWTables:
-			rec = d.fastHWTables(body)
-		case TagNVIDIAGPU:
-			rec = d.fastNVIDIAGPU(body)
+		switch t := Tag(be32(p)); {
+		case t >= TagIfCounters && t <= TagPFCCounters:
+			switch t {
+			case TagIfCounters:
+				rec = d.fastIfCounters(body)
+			case TagEthernetCounters:
+				rec = d.fastEthernetCounters(body)
+			case TagTokenRingCounters:
+				rec = d.fastTokenRingCounters(body)
+			case TagVGCounters:
+				rec = d.fastVGCounters(body)
+			case TagVLANCounters:
+				rec = d.fastVLANCounters(body)
+			case TagIEEE80211Counters:
+				rec = d.fastIEEE80211Counters(body)
+			case TagLAGPortStats:
+				rec = d.fastLAGPortStats(body)
+			case TagSlowPathCounts:
+				rec = d.fastSlowPathCounts(body)
+			case TagInfiniBandCounters:
+				rec = d.fastInfiniBandCounters(body)
+			case TagSFP:
+				rec = d.fastSFP(body)
+			case TagPFCCounters:
+				rec = d.fastPFCCounters(body)
+			}
+		case t >= TagHostDescr && t <= TagMIB2UDPGroup:
+			switch t {
+			case TagHostDescr:
+				rec = d.fastHostDescr(body)
+			case TagHostAdapters:
+				rec = d.fastHostAdapters(body)
+			case TagHostParent:
+				rec = d.fastHostParent(body)
+			case TagHostCPU:
+				rec = d.fastHostCPU(body)
+			case TagHostMemory:
+				rec = d.fastHostMemory(body)
+			case TagHostDiskIO:
+				rec = d.fastHostDiskIO(body)
+			case TagHostNetIO:
+				rec = d.fastHostNetIO(body)
+			case TagMIB2IPGroup:
+				rec = d.fastMIB2IPGroup(body)
+			case TagMIB2ICMPGroup:
+				rec = d.fastMIB2ICMPGroup(body)
+			case TagMIB2TCPGroup:
+				rec = d.fastMIB2TCPGroup(body)
+			case TagMIB2UDPGroup:
+				rec = d.fastMIB2UDPGroup(body)
+			}
+		case t >= TagMemcacheLegacyCounters && t <= TagOVSDPStats:
+			switch t {
+			case TagMemcacheLegacyCounters:
+				rec = d.fastMemcacheLegacyCounters(body)
+			case TagHTTPCounters:
+				rec = d.fastHTTPCounters(body)
+			case TagAppOperationCounters:
+				rec = d.fastAppOperationCounters(body)
+			case TagAppResources:
+				rec = d.fastAppResources(body)
+			case TagMemcacheCounters:
+				rec = d.fastMemcacheCounters(body)
+			case TagVDICounters:
+				rec = d.fastVDICounters(body)
+			case TagAppWorkers:
+				rec = d.fastAppWorkers(body)
+			case TagOVSDPStats:
+				rec = d.fastOVSDPStats(body)
+			}
+		default:
+			switch t {
+			case TagProcessor:
+				rec = d.fastProcessor(body)
+			case TagRadioUtilization:
+				rec = d.fastRadioUtilization(body)
+			case TagQueueLengthCounters:
+				rec = d.fastQueueLengthCounters(body)
+			case TagOFPort:
+				rec = d.fastOFPort(body)
+			case TagPortName:
+				rec = d.fastPortName(body)
+			case TagVirtNode:
+				rec = d.fastVirtNode(body)
+			case TagVirtCPU:
+				rec = d.fastVirtCPU(body)
+			case TagVirtMemory:
+				rec = d.fastVirtMemory(body)
+			case TagVirtDiskIO:
+				rec = d.fastVirtDiskIO(body)
+			case TagVirtNetIO:
+				rec = d.fastVirtNetIO(body)
+			case TagJVMRuntime:
+				rec = d.fastJVMRuntime(body)
+			case TagJVMStatistics:
+				rec = d.fastJVMStatistics(body)
+			case TagEnergy:
+				rec = d.fastEnergy(body)
+			case TagTemperature:
+				rec = d.fastTemperature(body)
+			case TagHumidity:
+				rec = d.fastHumidity(body)
+			case TagFans:
+				rec = d.fastFans(body)
+			case TagBSTDeviceBuffers:
+				rec = d.fastBSTDeviceBuffers(body)
+			case TagBSTPortBuffers:
+				rec = d.fastBSTPortBuffers(body)
+			case TagHWTables:
+				rec = d.fastHWTables(body)
+			case TagNVIDIAGPU:
+				rec = d.fastNVIDIAGPU(body)
+			}
 		}
 		if rec == nil {
 			break

@@ -9,6 +9,7 @@ import (
 	"go/format"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 )
 
@@ -272,13 +273,15 @@ func genCodec(sp *spec) []byte {
 		b.p("func (d *Decoder) fast%sRecords(recs []Record, p []byte, n int) ([]Record, []byte, int) {", title)
 		b.p("\tj := 0\n\tfor ; j < n && len(p) >= 8; j++ {")
 		b.p("\t\tsize := be32(p[4:])\n\t\tif uint64(size) > uint64(len(p)-8) {\n\t\t\tbreak\n\t\t}")
-		b.p("\t\tbody := p[8 : 8+size : 8+size]\n\t\tvar rec Record\n\t\tswitch Tag(be32(p)) {")
+		b.p("\t\tbody := p[8 : 8+size : 8+size]\n\t\tvar rec Record")
+		var fast []*item
 		for _, it := range records(sp) {
 			if it.Kind == kind && sp.fastable(it) {
-				b.p("\t\tcase Tag%s:\n\t\t\trec = d.fast%s(body)", it.Name, it.Name)
+				fast = append(fast, it)
 			}
 		}
-		b.p("\t\t}\n\t\tif rec == nil {\n\t\t\tbreak\n\t\t}")
+		genTagDispatch(&b, "Tag(be32(p))", fast, func(it *item) string { return fmt.Sprintf("rec = d.fast%s(body)", it.Name) })
+		b.p("\t\tif rec == nil {\n\t\t\tbreak\n\t\t}")
 		b.p("\t\trecs = append(recs, rec)\n\t\tp = p[8+size:]\n\t}\n\treturn recs, p, j\n}\n")
 	}
 	b.p("// decodeSampleBody decodes the body of a sample type described in the")
@@ -481,4 +484,41 @@ func genEncodeFields(b *buf, sp *spec, l layout) {
 			b.p("\tw.%s(x.%s)", readerFn(w), f.Name)
 		}
 	}
+}
+
+// genTagDispatch writes a switch on the tag expr that runs do(it) for each
+// item. Runs of nearly consecutive tags (eight or more) get a switch of
+// their own, which the compiler turns into a jump table; an outer switch
+// on their ranges picks the run (a plain switch on sparse tags is a binary
+// search, a branch per level).
+func genTagDispatch(b *buf, expr string, items []*item, do func(*item) string) {
+	items = append([]*item(nil), items...)
+	sort.Slice(items, func(i, j int) bool { return items[i].tag() < items[j].tag() })
+	var runs [][]*item
+	for i := 0; i < len(items); {
+		j := i + 1
+		for j < len(items) && items[j].tag()-items[j-1].tag() <= 2 {
+			j++
+		}
+		runs = append(runs, items[i:j])
+		i = j
+	}
+	var rest []*item
+	b.p("\tswitch t := %s; {", expr)
+	for _, run := range runs {
+		if len(run) < 8 {
+			rest = append(rest, run...)
+			continue
+		}
+		b.p("\tcase t >= %s && t <= %s:\n\t\tswitch t {", tagConst(run[0]), tagConst(run[len(run)-1]))
+		for _, it := range run {
+			b.p("\t\tcase %s:\n\t\t\t%s", tagConst(it), do(it))
+		}
+		b.p("\t\t}")
+	}
+	b.p("\tdefault:\n\t\tswitch t {")
+	for _, it := range rest {
+		b.p("\t\tcase %s:\n\t\t\t%s", tagConst(it), do(it))
+	}
+	b.p("\t\t}\n\t}")
 }
