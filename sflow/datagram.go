@@ -111,7 +111,7 @@ const maxDepth = 2
 type Decoder struct {
 	dg     Datagram
 	pools  recordPools
-	dirty  []resetter // pools used since the last Decode
+	gen    uint64 // Decode calls, which empty the pools (pool.next)
 	opaque pool[OpaqueRecord]
 	depth  int
 	errs   []error
@@ -131,10 +131,7 @@ type Decoder struct {
 // error, and every other sample and record is still returned. The error is
 // nil, a *DecodeError, or several joined with errors.Join.
 func (d *Decoder) Decode(b []byte) (*Datagram, error) {
-	for _, p := range d.dirty {
-		p.reset()
-	}
-	d.dirty = d.dirty[:0]
+	d.gen++
 	d.errs = d.errs[:0]
 	d.nested = d.nested[:0]
 	d.depth = 0
@@ -142,11 +139,16 @@ func (d *Decoder) Decode(b []byte) (*Datagram, error) {
 	*dg = Datagram{Samples: dg.Samples[:0]}
 
 	r := reader{b: b}
+	n := -1
 	if len(b) >= 28 && be32(b) == 5 && be32(b[4:]) == 1 {
 		// The common header (version 5, IPv4 agent) with one bounds check.
-		dg.AgentAddress = ip4at(b[8:])
-		dg.SubAgentID, dg.SequenceNumber, dg.Uptime = be32(b[12:]), be32(b[16:]), be32(b[20:])
+		q := b[:28]
+		dg.AgentAddress = ip4at(q[8:])
+		dg.SubAgentID, dg.SequenceNumber, dg.Uptime = be32(q[12:]), be32(q[16:]), be32(q[20:])
 		r.off = 24
+		if c := be32(q[24:]); uint64(c)*8 <= uint64(len(b)-28) {
+			n, r.off = int(c), 28
+		}
 	} else {
 		if v := r.u32(); v != 5 && r.err == nil {
 			r.failWord(&VersionError{Version: v})
@@ -156,9 +158,11 @@ func (d *Decoder) Decode(b []byte) (*Datagram, error) {
 		dg.SequenceNumber = r.u32()
 		dg.Uptime = r.u32()
 	}
-	n := r.count(0, 8)
-	if r.err != nil {
-		return dg, d.errorAt(-1, 0, -1, 0, r.base+r.off, r.err)
+	if n < 0 {
+		n = r.count(0, 8)
+		if r.err != nil {
+			return dg, d.errorAt(-1, 0, -1, 0, r.base+r.off, r.err)
+		}
 	}
 	dg.Samples = grow(dg.Samples, n)
 	for i := range dg.Samples {
@@ -194,21 +198,83 @@ func (d *Decoder) errorAt(sample int, st Tag, rec int, rt Tag, off int, err erro
 func (d *Decoder) decodeSample(s *Sample, i int, tag Tag, r *reader) {
 	recs := s.Records[:0]
 	*s = Sample{Tag: tag, Raw: r.b}
-	switch tag {
+	if hdr, n, ok := fastSampleHeader(s, r.b); ok && uint64(n)*8 <= uint64(len(r.b)-hdr) {
+		// The common case: the header and the record count with one
+		// bounds check.
+		r.off = hdr
+		s.Records = d.recordList(recs, r, int(n), i, tag, tag != SampleCounters && tag != SampleCountersExpanded)
+	} else {
+		d.readSample(s, recs, i, tag, r)
+	}
+	if r.err != nil {
+		d.errs = append(d.errs, d.errorAt(i, tag, -1, 0, r.base+r.off, r.err))
+	}
+}
+
+// fastSampleHeader reads the header of a flow, counter or discard sample and
+// its record count from the front of p, when p holds them; hdr is their size.
+func fastSampleHeader(s *Sample, p []byte) (hdr int, n uint32, ok bool) {
+	switch s.Tag {
 	case SampleFlow:
-		if p := r.fixed(28); p != nil { // the common case, with one bounds check
-			s.SequenceNumber = be32(p)
-			src := be32(p[4:])
-			s.SourceIDType, s.SourceIDIndex = src>>24, src&0xffffff
-			s.SamplingRate, s.SamplePool, s.Drops = be32(p[8:]), be32(p[12:]), be32(p[16:])
-			in, out := be32(p[20:]), be32(p[24:])
-			s.Input = Interface{Format: in >> 30, Value: in & 0x3fffffff}
-			s.Output = Interface{Format: out >> 30, Value: out & 0x3fffffff}
-			s.Records = d.decodeRecords(recs, r, i, tag, true)
+		if len(p) < 32 {
 			break
 		}
-		fallthrough
+		q := p[:32]
+		s.SequenceNumber = be32(q)
+		src := be32(q[4:])
+		s.SourceIDType, s.SourceIDIndex = src>>24, src&0xffffff
+		s.SamplingRate, s.SamplePool, s.Drops = be32(q[8:]), be32(q[12:]), be32(q[16:])
+		in, out := be32(q[20:]), be32(q[24:])
+		s.Input = Interface{Format: in >> 30, Value: in & 0x3fffffff}
+		s.Output = Interface{Format: out >> 30, Value: out & 0x3fffffff}
+		return 32, be32(q[28:]), true
 	case SampleFlowExpanded:
+		if len(p) < 44 {
+			break
+		}
+		q := p[:44]
+		s.SequenceNumber, s.SourceIDType, s.SourceIDIndex = be32(q), be32(q[4:]), be32(q[8:])
+		s.SamplingRate, s.SamplePool, s.Drops = be32(q[12:]), be32(q[16:]), be32(q[20:])
+		s.Input = Interface{Format: be32(q[24:]), Value: be32(q[28:])}
+		s.Output = Interface{Format: be32(q[32:]), Value: be32(q[36:])}
+		return 44, be32(q[40:]), true
+	case SampleCounters:
+		if len(p) < 12 {
+			break
+		}
+		q := p[:12]
+		s.SequenceNumber = be32(q)
+		src := be32(q[4:])
+		s.SourceIDType, s.SourceIDIndex = src>>24, src&0xffffff
+		return 12, be32(q[8:]), true
+	case SampleCountersExpanded:
+		if len(p) < 16 {
+			break
+		}
+		q := p[:16]
+		s.SequenceNumber, s.SourceIDType, s.SourceIDIndex = be32(q), be32(q[4:]), be32(q[8:])
+		return 16, be32(q[12:]), true
+	case SampleDiscard:
+		if len(p) < 32 {
+			break
+		}
+		q := p[:32]
+		s.SequenceNumber, s.SourceIDType, s.SourceIDIndex = be32(q), be32(q[4:]), be32(q[8:])
+		s.Drops = be32(q[12:])
+		s.Input = Interface{Value: be32(q[16:])}
+		s.Output = Interface{Value: be32(q[20:])}
+		s.Reason = be32(q[24:])
+		return 32, be32(q[28:]), true
+	}
+	return 0, 0, false
+}
+
+// readSample decodes a sample with the reader: a sample type other than
+// 0:1-0:5, or one too short for fastSampleHeader, whose problem the reader
+// finds and places.
+func (d *Decoder) readSample(s *Sample, recs []Record, i int, tag Tag, r *reader) {
+	switch tag {
+	case SampleFlow, SampleFlowExpanded:
 		s.SequenceNumber = r.u32()
 		s.SourceIDType, s.SourceIDIndex = readSourceID(r, tag == SampleFlowExpanded)
 		s.SamplingRate = r.u32()
@@ -243,9 +309,6 @@ func (d *Decoder) decodeSample(s *Sample, i int, tag Tag, r *reader) {
 			s.Data = r.b // unknown, or known but broken (the error says where)
 		}
 	}
-	if r.err != nil {
-		d.errs = append(d.errs, d.errorAt(i, tag, -1, 0, r.base+r.off, r.err))
-	}
 }
 
 func readSourceID(r *reader, expanded bool) (typ, index uint32) {
@@ -259,9 +322,29 @@ func readSourceID(r *reader, expanded bool) (typ, index uint32) {
 // decodeRecords reads a flow_record or counter_record list into recs. A
 // framing error stops the list (r keeps the error); a bad record body is
 // kept as opaque and reported.
+//
+// The records are framed and decoded without the reader while all goes well
+// (fast*Record); from the first record that is unknown, has no fast decoder
+// or is bad, the reader takes over and says what is wrong.
 func (d *Decoder) decodeRecords(recs []Record, r *reader, sample int, st Tag, flow bool) []Record {
 	n := r.count(0, 8)
-	for j := 0; j < n && r.err == nil; j++ {
+	if r.err != nil {
+		return recs
+	}
+	return d.recordList(recs, r, n, sample, st, flow)
+}
+
+// recordList reads the n records at r's offset (after their count).
+func (d *Decoder) recordList(recs []Record, r *reader, n, sample int, st Tag, flow bool) []Record {
+	var p []byte
+	var j int
+	if flow {
+		recs, p, j = d.fastFlowRecords(recs, r.b[r.off:], n)
+	} else {
+		recs, p, j = d.fastCounterRecords(recs, r.b[r.off:], n)
+	}
+	r.off = len(r.b) - len(p)
+	for ; j < n && r.err == nil; j++ {
 		tag, body, at := r.frame()
 		if r.err != nil {
 			return recs
@@ -277,7 +360,7 @@ func (d *Decoder) decodeRecords(recs []Record, r *reader, sample int, st Tag, fl
 			if br.err != nil {
 				d.errs = append(d.errs, d.errorAt(sample, st, j, tag, br.base+br.off, br.err))
 			}
-			o := d.opaque.next(&d.dirty)
+			o := d.opaque.next(d.gen)
 			*o = OpaqueRecord{Format: tag, Data: body}
 			rec = o
 		}
@@ -307,9 +390,15 @@ func (d *Decoder) decodeNested(r *reader) []Record {
 		if r.err != nil {
 			break
 		}
+		rec := d.fastFlowRecord(tag, body)
+		if rec != nil {
+			d.nested[start+got] = rec
+			got++
+			continue
+		}
 		br := &d.nestedR[d.depth-1]
 		*br = reader{b: body, base: r.base + at}
-		rec := d.decodeFlowRecord(tag, br)
+		rec = d.decodeFlowRecord(tag, br)
 		if br.err != nil {
 			// The enclosing record fails where the nested one did.
 			r.off = br.base + br.off - r.base
@@ -317,7 +406,7 @@ func (d *Decoder) decodeNested(r *reader) []Record {
 			break
 		}
 		if rec == nil {
-			o := d.opaque.next(&d.dirty)
+			o := d.opaque.next(d.gen)
 			*o = OpaqueRecord{Format: tag, Data: body}
 			rec = o
 		}

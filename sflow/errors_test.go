@@ -606,7 +606,7 @@ func decodeBody(t *testing.T, st Tag, tag Tag, body []byte) Record {
 }
 
 // encodeBody returns the body of rec as the encoder writes it.
-func encodeBody(t *testing.T, rec Record) []byte {
+func encodeBody(t testing.TB, rec Record) []byte {
 	t.Helper()
 	s := Sample{Tag: SampleFlowExpanded}
 	empty, err := AppendSample(nil, &s)

@@ -226,17 +226,20 @@ func grow[T any](s []T, n int) []T {
 	return make([]T, n)
 }
 
-// pool hands out reusable values of one record type for a Decoder.
-type pool[T any] struct{ s []T }
+// pool hands out reusable values of one record type for a Decoder. A pool
+// is emptied by the first next of a Decode call (gen is the Decoder's count
+// of calls), so Decode does not visit the pools it did not use.
+type pool[T any] struct {
+	s   []T
+	gen uint64
+}
 
-// resetter is a pool that was used since the last Decode.
-type resetter interface{ reset() }
-
-// next hands out a value; the first use since the last reset puts the pool
-// on the decoder's dirty list, so Decode resets only the pools it used.
-func (p *pool[T]) next(dirty *[]resetter) *T {
-	if len(p.s) == 0 {
-		*dirty = append(*dirty, p)
+// next hands out a value, which still holds what an earlier Decode put
+// there: decoders overwrite every field.
+func (p *pool[T]) next(gen uint64) *T {
+	if p.gen != gen {
+		p.gen = gen
+		p.s = p.s[:0]
 	}
 	if len(p.s) < cap(p.s) {
 		p.s = p.s[:len(p.s)+1]
@@ -246,8 +249,6 @@ func (p *pool[T]) next(dirty *[]resetter) *T {
 	}
 	return &p.s[len(p.s)-1]
 }
-
-func (p *pool[T]) reset() { p.s = p.s[:0] }
 
 // fixed returns the next n bytes, or nil without recording an error when
 // fewer remain: the caller then reads field by field, which fails at the
@@ -274,3 +275,54 @@ func ip6at(p []byte) netip.Addr { return netip.AddrFrom16([16]byte(p[:16])) }
 func macAt(p []byte) [6]byte    { return [6]byte(p[:6]) }
 func uuidAt(p []byte) [16]byte  { return [16]byte(p[:16]) }
 func b4At(p []byte) [4]byte     { return [4]byte(p[:4]) }
+
+// The fast decoders' readers (see decodeFast in zz_generated_codec.go):
+// each reads one variable-size field from the front of p and returns the
+// rest, or ok false when p cannot hold it, without recording why.
+
+// cutOpaque reads an XDR string or variable opaque of at most max bytes (0:
+// no maximum) and its padding.
+func cutOpaque(p []byte, max uint32) (v, rest []byte, ok bool) {
+	if len(p) < 4 {
+		return nil, p, false
+	}
+	n := be32(p)
+	padded := (uint64(n) + 3) &^ 3
+	if max > 0 && n > max || padded > uint64(len(p)-4) {
+		return nil, p, false
+	}
+	return p[4 : 4+n : 4+n], p[4+padded:], true
+}
+
+// cutAddr reads the address union (type 0 gives the zero Addr).
+func cutAddr(p []byte) (a netip.Addr, rest []byte, ok bool) {
+	if len(p) < 4 {
+		return a, p, false
+	}
+	switch be32(p) {
+	case 0:
+		return a, p[4:], true
+	case 1:
+		if len(p) >= 8 {
+			return ip4at(p[4:]), p[8:], true
+		}
+	case 2:
+		if len(p) >= 20 {
+			return ip6at(p[4:]), p[20:], true
+		}
+	}
+	return a, p, false
+}
+
+// cutCount reads an array length of at most max (0: no maximum) elements
+// whose smallest encoding is minElem bytes, and checks that they can fit.
+func cutCount(p []byte, max, minElem int) (n int, rest []byte, ok bool) {
+	if len(p) < 4 {
+		return 0, p, false
+	}
+	c := be32(p)
+	if max > 0 && c > uint32(max) || uint64(c)*uint64(minElem) > uint64(len(p)-4) {
+		return 0, p, false
+	}
+	return int(c), p[4:], true
+}

@@ -126,486 +126,1041 @@ type recordPools struct {
 	rTFlow                         pool[RTFlow]
 }
 
-// decodeFlowRecord decodes a flow record body, or returns nil for an unknown tag.
+// decodeFlowRecord decodes a flow record body with the reader, or returns nil for
+// an unknown tag.
 func (d *Decoder) decodeFlowRecord(t Tag, r *reader) Record {
 	switch t {
 	case TagSampledHeader:
-		x := d.pools.sampledHeader.next(&d.dirty)
+		x := d.pools.sampledHeader.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagSampledEthernet:
-		x := d.pools.sampledEthernet.next(&d.dirty)
+		x := d.pools.sampledEthernet.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagSampledIPv4:
-		x := d.pools.sampledIPv4.next(&d.dirty)
+		x := d.pools.sampledIPv4.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagSampledIPv6:
-		x := d.pools.sampledIPv6.next(&d.dirty)
+		x := d.pools.sampledIPv6.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtendedSwitch:
-		x := d.pools.extendedSwitch.next(&d.dirty)
+		x := d.pools.extendedSwitch.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtendedRouter:
-		x := d.pools.extendedRouter.next(&d.dirty)
+		x := d.pools.extendedRouter.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtendedGateway:
-		x := d.pools.extendedGateway.next(&d.dirty)
+		x := d.pools.extendedGateway.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtendedUser:
-		x := d.pools.extendedUser.next(&d.dirty)
+		x := d.pools.extendedUser.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtendedURL:
-		x := d.pools.extendedURL.next(&d.dirty)
+		x := d.pools.extendedURL.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtendedMPLS:
-		x := d.pools.extendedMPLS.next(&d.dirty)
+		x := d.pools.extendedMPLS.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtendedNAT:
-		x := d.pools.extendedNAT.next(&d.dirty)
+		x := d.pools.extendedNAT.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtendedMPLSTunnel:
-		x := d.pools.extendedMPLSTunnel.next(&d.dirty)
+		x := d.pools.extendedMPLSTunnel.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtendedMPLSVC:
-		x := d.pools.extendedMPLSVC.next(&d.dirty)
+		x := d.pools.extendedMPLSVC.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtendedMPLSFTN:
-		x := d.pools.extendedMPLSFTN.next(&d.dirty)
+		x := d.pools.extendedMPLSFTN.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtendedMPLSLDPFEC:
-		x := d.pools.extendedMPLSLDPFEC.next(&d.dirty)
+		x := d.pools.extendedMPLSLDPFEC.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtendedVLANTunnel:
-		x := d.pools.extendedVLANTunnel.next(&d.dirty)
+		x := d.pools.extendedVLANTunnel.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtended80211Payload:
-		x := d.pools.extended80211Payload.next(&d.dirty)
+		x := d.pools.extended80211Payload.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtended80211RX:
-		x := d.pools.extended80211RX.next(&d.dirty)
+		x := d.pools.extended80211RX.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtended80211TX:
-		x := d.pools.extended80211TX.next(&d.dirty)
+		x := d.pools.extended80211TX.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtended80211Aggregation:
-		x := d.pools.extended80211Aggregation.next(&d.dirty)
+		x := d.pools.extended80211Aggregation.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtendedOpenFlowV1:
-		x := d.pools.extendedOpenFlowV1.next(&d.dirty)
+		x := d.pools.extendedOpenFlowV1.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtendedFC:
-		x := d.pools.extendedFC.next(&d.dirty)
+		x := d.pools.extendedFC.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtendedQueueLength:
-		x := d.pools.extendedQueueLength.next(&d.dirty)
+		x := d.pools.extendedQueueLength.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtendedNATPort:
-		x := d.pools.extendedNATPort.next(&d.dirty)
+		x := d.pools.extendedNATPort.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtendedL2TunnelEgress:
-		x := d.pools.extendedL2TunnelEgress.next(&d.dirty)
+		x := d.pools.extendedL2TunnelEgress.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtendedL2TunnelIngress:
-		x := d.pools.extendedL2TunnelIngress.next(&d.dirty)
+		x := d.pools.extendedL2TunnelIngress.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtendedIPv4TunnelEgress:
-		x := d.pools.extendedIPv4TunnelEgress.next(&d.dirty)
+		x := d.pools.extendedIPv4TunnelEgress.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtendedIPv4TunnelIngress:
-		x := d.pools.extendedIPv4TunnelIngress.next(&d.dirty)
+		x := d.pools.extendedIPv4TunnelIngress.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtendedIPv6TunnelEgress:
-		x := d.pools.extendedIPv6TunnelEgress.next(&d.dirty)
+		x := d.pools.extendedIPv6TunnelEgress.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtendedIPv6TunnelIngress:
-		x := d.pools.extendedIPv6TunnelIngress.next(&d.dirty)
+		x := d.pools.extendedIPv6TunnelIngress.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtendedDecapsulateEgress:
-		x := d.pools.extendedDecapsulateEgress.next(&d.dirty)
+		x := d.pools.extendedDecapsulateEgress.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtendedDecapsulateIngress:
-		x := d.pools.extendedDecapsulateIngress.next(&d.dirty)
+		x := d.pools.extendedDecapsulateIngress.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtendedVNIEgress:
-		x := d.pools.extendedVNIEgress.next(&d.dirty)
+		x := d.pools.extendedVNIEgress.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtendedVNIIngress:
-		x := d.pools.extendedVNIIngress.next(&d.dirty)
+		x := d.pools.extendedVNIIngress.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtendedIBLRH:
-		x := d.pools.extendedIBLRH.next(&d.dirty)
+		x := d.pools.extendedIBLRH.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtendedIBGRH:
-		x := d.pools.extendedIBGRH.next(&d.dirty)
+		x := d.pools.extendedIBGRH.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtendedIBBTH:
-		x := d.pools.extendedIBBTH.next(&d.dirty)
+		x := d.pools.extendedIBBTH.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtendedVLANIn:
-		x := d.pools.extendedVLANIn.next(&d.dirty)
+		x := d.pools.extendedVLANIn.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtendedVLANOut:
-		x := d.pools.extendedVLANOut.next(&d.dirty)
+		x := d.pools.extendedVLANOut.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtendedEgressQueue:
-		x := d.pools.extendedEgressQueue.next(&d.dirty)
+		x := d.pools.extendedEgressQueue.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtendedACL:
-		x := d.pools.extendedACL.next(&d.dirty)
+		x := d.pools.extendedACL.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtendedFunction:
-		x := d.pools.extendedFunction.next(&d.dirty)
+		x := d.pools.extendedFunction.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtendedTransit:
-		x := d.pools.extendedTransit.next(&d.dirty)
+		x := d.pools.extendedTransit.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtendedQueue:
-		x := d.pools.extendedQueue.next(&d.dirty)
+		x := d.pools.extendedQueue.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtendedHWTrap:
-		x := d.pools.extendedHWTrap.next(&d.dirty)
+		x := d.pools.extendedHWTrap.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtendedLinuxDropReason:
-		x := d.pools.extendedLinuxDropReason.next(&d.dirty)
+		x := d.pools.extendedLinuxDropReason.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtendedTimestamp:
-		x := d.pools.extendedTimestamp.next(&d.dirty)
+		x := d.pools.extendedTimestamp.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagTransaction:
-		x := d.pools.transaction.next(&d.dirty)
+		x := d.pools.transaction.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtendedNFSStorageTransaction:
-		x := d.pools.extendedNFSStorageTransaction.next(&d.dirty)
+		x := d.pools.extendedNFSStorageTransaction.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtendedSCSIStorageTransaction:
-		x := d.pools.extendedSCSIStorageTransaction.next(&d.dirty)
+		x := d.pools.extendedSCSIStorageTransaction.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtendedHTTPTransaction:
-		x := d.pools.extendedHTTPTransaction.next(&d.dirty)
+		x := d.pools.extendedHTTPTransaction.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtendedSocketIPv4:
-		x := d.pools.extendedSocketIPv4.next(&d.dirty)
+		x := d.pools.extendedSocketIPv4.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtendedSocketIPv6:
-		x := d.pools.extendedSocketIPv6.next(&d.dirty)
+		x := d.pools.extendedSocketIPv6.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtendedProxySocketIPv4:
-		x := d.pools.extendedProxySocketIPv4.next(&d.dirty)
+		x := d.pools.extendedProxySocketIPv4.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtendedProxySocketIPv6:
-		x := d.pools.extendedProxySocketIPv6.next(&d.dirty)
+		x := d.pools.extendedProxySocketIPv6.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagMemcacheOperation:
-		x := d.pools.memcacheOperation.next(&d.dirty)
+		x := d.pools.memcacheOperation.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagHTTPRequestDeprecated:
-		x := d.pools.hTTPRequestDeprecated.next(&d.dirty)
+		x := d.pools.hTTPRequestDeprecated.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagAppOperation:
-		x := d.pools.appOperation.next(&d.dirty)
+		x := d.pools.appOperation.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagAppParentContext:
-		x := d.pools.appParentContext.next(&d.dirty)
+		x := d.pools.appParentContext.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagAppInitiator:
-		x := d.pools.appInitiator.next(&d.dirty)
+		x := d.pools.appInitiator.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagAppTarget:
-		x := d.pools.appTarget.next(&d.dirty)
+		x := d.pools.appTarget.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagHTTPRequest:
-		x := d.pools.hTTPRequest.next(&d.dirty)
+		x := d.pools.hTTPRequest.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtendedProxyRequest:
-		x := d.pools.extendedProxyRequest.next(&d.dirty)
+		x := d.pools.extendedProxyRequest.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtendedNavTiming:
-		x := d.pools.extendedNavTiming.next(&d.dirty)
+		x := d.pools.extendedNavTiming.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtendedTCPInfo:
-		x := d.pools.extendedTCPInfo.next(&d.dirty)
+		x := d.pools.extendedTCPInfo.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagExtendedEntities:
-		x := d.pools.extendedEntities.next(&d.dirty)
+		x := d.pools.extendedEntities.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagBSTEgressQueue:
-		x := d.pools.bSTEgressQueue.next(&d.dirty)
+		x := d.pools.bSTEgressQueue.next(d.gen)
 		x.decode(r, d)
 		return x
 	}
 	return nil
 }
 
-// decodeCounterRecord decodes a counter record body, or returns nil for an unknown tag.
+// decodeCounterRecord decodes a counter record body with the reader, or returns nil for
+// an unknown tag.
 func (d *Decoder) decodeCounterRecord(t Tag, r *reader) Record {
 	switch t {
 	case TagIfCounters:
-		x := d.pools.ifCounters.next(&d.dirty)
+		x := d.pools.ifCounters.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagEthernetCounters:
-		x := d.pools.ethernetCounters.next(&d.dirty)
+		x := d.pools.ethernetCounters.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagTokenRingCounters:
-		x := d.pools.tokenRingCounters.next(&d.dirty)
+		x := d.pools.tokenRingCounters.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagVGCounters:
-		x := d.pools.vGCounters.next(&d.dirty)
+		x := d.pools.vGCounters.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagVLANCounters:
-		x := d.pools.vLANCounters.next(&d.dirty)
+		x := d.pools.vLANCounters.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagIEEE80211Counters:
-		x := d.pools.iEEE80211Counters.next(&d.dirty)
+		x := d.pools.iEEE80211Counters.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagLAGPortStats:
-		x := d.pools.lAGPortStats.next(&d.dirty)
+		x := d.pools.lAGPortStats.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagSlowPathCounts:
-		x := d.pools.slowPathCounts.next(&d.dirty)
+		x := d.pools.slowPathCounts.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagInfiniBandCounters:
-		x := d.pools.infiniBandCounters.next(&d.dirty)
+		x := d.pools.infiniBandCounters.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagSFP:
-		x := d.pools.sFP.next(&d.dirty)
+		x := d.pools.sFP.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagPFCCounters:
-		x := d.pools.pFCCounters.next(&d.dirty)
+		x := d.pools.pFCCounters.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagProcessor:
-		x := d.pools.processor.next(&d.dirty)
+		x := d.pools.processor.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagRadioUtilization:
-		x := d.pools.radioUtilization.next(&d.dirty)
+		x := d.pools.radioUtilization.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagQueueLengthCounters:
-		x := d.pools.queueLengthCounters.next(&d.dirty)
+		x := d.pools.queueLengthCounters.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagOFPort:
-		x := d.pools.oFPort.next(&d.dirty)
+		x := d.pools.oFPort.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagPortName:
-		x := d.pools.portName.next(&d.dirty)
+		x := d.pools.portName.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagHostDescr:
-		x := d.pools.hostDescr.next(&d.dirty)
+		x := d.pools.hostDescr.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagHostAdapters:
-		x := d.pools.hostAdapters.next(&d.dirty)
+		x := d.pools.hostAdapters.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagHostParent:
-		x := d.pools.hostParent.next(&d.dirty)
+		x := d.pools.hostParent.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagHostCPU:
-		x := d.pools.hostCPU.next(&d.dirty)
+		x := d.pools.hostCPU.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagHostMemory:
-		x := d.pools.hostMemory.next(&d.dirty)
+		x := d.pools.hostMemory.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagHostDiskIO:
-		x := d.pools.hostDiskIO.next(&d.dirty)
+		x := d.pools.hostDiskIO.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagHostNetIO:
-		x := d.pools.hostNetIO.next(&d.dirty)
+		x := d.pools.hostNetIO.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagMIB2IPGroup:
-		x := d.pools.mIB2IPGroup.next(&d.dirty)
+		x := d.pools.mIB2IPGroup.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagMIB2ICMPGroup:
-		x := d.pools.mIB2ICMPGroup.next(&d.dirty)
+		x := d.pools.mIB2ICMPGroup.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagMIB2TCPGroup:
-		x := d.pools.mIB2TCPGroup.next(&d.dirty)
+		x := d.pools.mIB2TCPGroup.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagMIB2UDPGroup:
-		x := d.pools.mIB2UDPGroup.next(&d.dirty)
+		x := d.pools.mIB2UDPGroup.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagVirtNode:
-		x := d.pools.virtNode.next(&d.dirty)
+		x := d.pools.virtNode.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagVirtCPU:
-		x := d.pools.virtCPU.next(&d.dirty)
+		x := d.pools.virtCPU.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagVirtMemory:
-		x := d.pools.virtMemory.next(&d.dirty)
+		x := d.pools.virtMemory.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagVirtDiskIO:
-		x := d.pools.virtDiskIO.next(&d.dirty)
+		x := d.pools.virtDiskIO.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagVirtNetIO:
-		x := d.pools.virtNetIO.next(&d.dirty)
+		x := d.pools.virtNetIO.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagJVMRuntime:
-		x := d.pools.jVMRuntime.next(&d.dirty)
+		x := d.pools.jVMRuntime.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagJVMStatistics:
-		x := d.pools.jVMStatistics.next(&d.dirty)
+		x := d.pools.jVMStatistics.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagMemcacheLegacyCounters:
-		x := d.pools.memcacheLegacyCounters.next(&d.dirty)
+		x := d.pools.memcacheLegacyCounters.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagHTTPCounters:
-		x := d.pools.hTTPCounters.next(&d.dirty)
+		x := d.pools.hTTPCounters.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagAppOperationCounters:
-		x := d.pools.appOperationCounters.next(&d.dirty)
+		x := d.pools.appOperationCounters.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagAppResources:
-		x := d.pools.appResources.next(&d.dirty)
+		x := d.pools.appResources.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagMemcacheCounters:
-		x := d.pools.memcacheCounters.next(&d.dirty)
+		x := d.pools.memcacheCounters.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagVDICounters:
-		x := d.pools.vDICounters.next(&d.dirty)
+		x := d.pools.vDICounters.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagAppWorkers:
-		x := d.pools.appWorkers.next(&d.dirty)
+		x := d.pools.appWorkers.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagOVSDPStats:
-		x := d.pools.oVSDPStats.next(&d.dirty)
+		x := d.pools.oVSDPStats.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagEnergy:
-		x := d.pools.energy.next(&d.dirty)
+		x := d.pools.energy.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagTemperature:
-		x := d.pools.temperature.next(&d.dirty)
+		x := d.pools.temperature.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagHumidity:
-		x := d.pools.humidity.next(&d.dirty)
+		x := d.pools.humidity.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagFans:
-		x := d.pools.fans.next(&d.dirty)
+		x := d.pools.fans.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagBSTDeviceBuffers:
-		x := d.pools.bSTDeviceBuffers.next(&d.dirty)
+		x := d.pools.bSTDeviceBuffers.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagBSTPortBuffers:
-		x := d.pools.bSTPortBuffers.next(&d.dirty)
+		x := d.pools.bSTPortBuffers.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagHWTables:
-		x := d.pools.hWTables.next(&d.dirty)
+		x := d.pools.hWTables.next(d.gen)
 		x.decode(r, d)
 		return x
 	case TagNVIDIAGPU:
-		x := d.pools.nVIDIAGPU.next(&d.dirty)
+		x := d.pools.nVIDIAGPU.next(d.gen)
 		x.decode(r, d)
 		return x
 	}
 	return nil
+}
+
+// fastFlowRecord decodes a flow record body with its fast decoder, or returns
+// nil when the tag is unknown, has no fast decoder, or the body is bad: the
+// caller then decodes it with decodeFlowRecord, which says what is wrong.
+func (d *Decoder) fastFlowRecord(t Tag, body []byte) Record {
+	switch t {
+	case TagSampledHeader:
+		return d.fastSampledHeader(body)
+	case TagSampledEthernet:
+		return d.fastSampledEthernet(body)
+	case TagSampledIPv4:
+		return d.fastSampledIPv4(body)
+	case TagSampledIPv6:
+		return d.fastSampledIPv6(body)
+	case TagExtendedSwitch:
+		return d.fastExtendedSwitch(body)
+	case TagExtendedRouter:
+		return d.fastExtendedRouter(body)
+	case TagExtendedGateway:
+		return d.fastExtendedGateway(body)
+	case TagExtendedUser:
+		return d.fastExtendedUser(body)
+	case TagExtendedURL:
+		return d.fastExtendedURL(body)
+	case TagExtendedMPLS:
+		return d.fastExtendedMPLS(body)
+	case TagExtendedNAT:
+		return d.fastExtendedNAT(body)
+	case TagExtendedMPLSTunnel:
+		return d.fastExtendedMPLSTunnel(body)
+	case TagExtendedMPLSVC:
+		return d.fastExtendedMPLSVC(body)
+	case TagExtendedMPLSFTN:
+		return d.fastExtendedMPLSFTN(body)
+	case TagExtendedMPLSLDPFEC:
+		return d.fastExtendedMPLSLDPFEC(body)
+	case TagExtendedVLANTunnel:
+		return d.fastExtendedVLANTunnel(body)
+	case TagExtended80211Payload:
+		return d.fastExtended80211Payload(body)
+	case TagExtended80211RX:
+		return d.fastExtended80211RX(body)
+	case TagExtended80211TX:
+		return d.fastExtended80211TX(body)
+	case TagExtendedOpenFlowV1:
+		return d.fastExtendedOpenFlowV1(body)
+	case TagExtendedFC:
+		return d.fastExtendedFC(body)
+	case TagExtendedQueueLength:
+		return d.fastExtendedQueueLength(body)
+	case TagExtendedNATPort:
+		return d.fastExtendedNATPort(body)
+	case TagExtendedL2TunnelEgress:
+		return d.fastExtendedL2TunnelEgress(body)
+	case TagExtendedL2TunnelIngress:
+		return d.fastExtendedL2TunnelIngress(body)
+	case TagExtendedIPv4TunnelEgress:
+		return d.fastExtendedIPv4TunnelEgress(body)
+	case TagExtendedIPv4TunnelIngress:
+		return d.fastExtendedIPv4TunnelIngress(body)
+	case TagExtendedIPv6TunnelEgress:
+		return d.fastExtendedIPv6TunnelEgress(body)
+	case TagExtendedIPv6TunnelIngress:
+		return d.fastExtendedIPv6TunnelIngress(body)
+	case TagExtendedDecapsulateEgress:
+		return d.fastExtendedDecapsulateEgress(body)
+	case TagExtendedDecapsulateIngress:
+		return d.fastExtendedDecapsulateIngress(body)
+	case TagExtendedVNIEgress:
+		return d.fastExtendedVNIEgress(body)
+	case TagExtendedVNIIngress:
+		return d.fastExtendedVNIIngress(body)
+	case TagExtendedIBLRH:
+		return d.fastExtendedIBLRH(body)
+	case TagExtendedIBGRH:
+		return d.fastExtendedIBGRH(body)
+	case TagExtendedIBBTH:
+		return d.fastExtendedIBBTH(body)
+	case TagExtendedVLANIn:
+		return d.fastExtendedVLANIn(body)
+	case TagExtendedVLANOut:
+		return d.fastExtendedVLANOut(body)
+	case TagExtendedEgressQueue:
+		return d.fastExtendedEgressQueue(body)
+	case TagExtendedACL:
+		return d.fastExtendedACL(body)
+	case TagExtendedFunction:
+		return d.fastExtendedFunction(body)
+	case TagExtendedTransit:
+		return d.fastExtendedTransit(body)
+	case TagExtendedQueue:
+		return d.fastExtendedQueue(body)
+	case TagExtendedHWTrap:
+		return d.fastExtendedHWTrap(body)
+	case TagExtendedLinuxDropReason:
+		return d.fastExtendedLinuxDropReason(body)
+	case TagExtendedTimestamp:
+		return d.fastExtendedTimestamp(body)
+	case TagTransaction:
+		return d.fastTransaction(body)
+	case TagExtendedNFSStorageTransaction:
+		return d.fastExtendedNFSStorageTransaction(body)
+	case TagExtendedSCSIStorageTransaction:
+		return d.fastExtendedSCSIStorageTransaction(body)
+	case TagExtendedHTTPTransaction:
+		return d.fastExtendedHTTPTransaction(body)
+	case TagExtendedSocketIPv4:
+		return d.fastExtendedSocketIPv4(body)
+	case TagExtendedSocketIPv6:
+		return d.fastExtendedSocketIPv6(body)
+	case TagExtendedProxySocketIPv4:
+		return d.fastExtendedProxySocketIPv4(body)
+	case TagExtendedProxySocketIPv6:
+		return d.fastExtendedProxySocketIPv6(body)
+	case TagMemcacheOperation:
+		return d.fastMemcacheOperation(body)
+	case TagHTTPRequestDeprecated:
+		return d.fastHTTPRequestDeprecated(body)
+	case TagAppOperation:
+		return d.fastAppOperation(body)
+	case TagAppParentContext:
+		return d.fastAppParentContext(body)
+	case TagAppInitiator:
+		return d.fastAppInitiator(body)
+	case TagAppTarget:
+		return d.fastAppTarget(body)
+	case TagHTTPRequest:
+		return d.fastHTTPRequest(body)
+	case TagExtendedProxyRequest:
+		return d.fastExtendedProxyRequest(body)
+	case TagExtendedNavTiming:
+		return d.fastExtendedNavTiming(body)
+	case TagExtendedTCPInfo:
+		return d.fastExtendedTCPInfo(body)
+	case TagExtendedEntities:
+		return d.fastExtendedEntities(body)
+	case TagBSTEgressQueue:
+		return d.fastBSTEgressQueue(body)
+	}
+	return nil
+}
+
+// fastFlowRecords decodes up to n flow records from the front of p (framing
+// and body) with their fast decoders, and returns recs with them appended,
+// the bytes after them and how many it decoded: it stops before the first
+// record that is unknown, has no fast decoder or is bad. (fastFlowRecord
+// in a loop, with the switch inline: one call per record.)
+func (d *Decoder) fastFlowRecords(recs []Record, p []byte, n int) ([]Record, []byte, int) {
+	j := 0
+	for ; j < n && len(p) >= 8; j++ {
+		size := be32(p[4:])
+		if uint64(size) > uint64(len(p)-8) {
+			break
+		}
+		body := p[8 : 8+size : 8+size]
+		var rec Record
+		switch t := Tag(be32(p)); {
+		case t >= TagExtendedSwitch && t <= TagExtendedTimestamp:
+			switch t {
+			case TagExtendedSwitch:
+				rec = d.fastExtendedSwitch(body)
+			case TagExtendedRouter:
+				rec = d.fastExtendedRouter(body)
+			case TagExtendedGateway:
+				rec = d.fastExtendedGateway(body)
+			case TagExtendedUser:
+				rec = d.fastExtendedUser(body)
+			case TagExtendedURL:
+				rec = d.fastExtendedURL(body)
+			case TagExtendedMPLS:
+				rec = d.fastExtendedMPLS(body)
+			case TagExtendedNAT:
+				rec = d.fastExtendedNAT(body)
+			case TagExtendedMPLSTunnel:
+				rec = d.fastExtendedMPLSTunnel(body)
+			case TagExtendedMPLSVC:
+				rec = d.fastExtendedMPLSVC(body)
+			case TagExtendedMPLSFTN:
+				rec = d.fastExtendedMPLSFTN(body)
+			case TagExtendedMPLSLDPFEC:
+				rec = d.fastExtendedMPLSLDPFEC(body)
+			case TagExtendedVLANTunnel:
+				rec = d.fastExtendedVLANTunnel(body)
+			case TagExtended80211Payload:
+				rec = d.fastExtended80211Payload(body)
+			case TagExtended80211RX:
+				rec = d.fastExtended80211RX(body)
+			case TagExtended80211TX:
+				rec = d.fastExtended80211TX(body)
+			case TagExtendedOpenFlowV1:
+				rec = d.fastExtendedOpenFlowV1(body)
+			case TagExtendedFC:
+				rec = d.fastExtendedFC(body)
+			case TagExtendedQueueLength:
+				rec = d.fastExtendedQueueLength(body)
+			case TagExtendedNATPort:
+				rec = d.fastExtendedNATPort(body)
+			case TagExtendedL2TunnelEgress:
+				rec = d.fastExtendedL2TunnelEgress(body)
+			case TagExtendedL2TunnelIngress:
+				rec = d.fastExtendedL2TunnelIngress(body)
+			case TagExtendedIPv4TunnelEgress:
+				rec = d.fastExtendedIPv4TunnelEgress(body)
+			case TagExtendedIPv4TunnelIngress:
+				rec = d.fastExtendedIPv4TunnelIngress(body)
+			case TagExtendedIPv6TunnelEgress:
+				rec = d.fastExtendedIPv6TunnelEgress(body)
+			case TagExtendedIPv6TunnelIngress:
+				rec = d.fastExtendedIPv6TunnelIngress(body)
+			case TagExtendedDecapsulateEgress:
+				rec = d.fastExtendedDecapsulateEgress(body)
+			case TagExtendedDecapsulateIngress:
+				rec = d.fastExtendedDecapsulateIngress(body)
+			case TagExtendedVNIEgress:
+				rec = d.fastExtendedVNIEgress(body)
+			case TagExtendedVNIIngress:
+				rec = d.fastExtendedVNIIngress(body)
+			case TagExtendedIBLRH:
+				rec = d.fastExtendedIBLRH(body)
+			case TagExtendedIBGRH:
+				rec = d.fastExtendedIBGRH(body)
+			case TagExtendedIBBTH:
+				rec = d.fastExtendedIBBTH(body)
+			case TagExtendedVLANIn:
+				rec = d.fastExtendedVLANIn(body)
+			case TagExtendedVLANOut:
+				rec = d.fastExtendedVLANOut(body)
+			case TagExtendedEgressQueue:
+				rec = d.fastExtendedEgressQueue(body)
+			case TagExtendedACL:
+				rec = d.fastExtendedACL(body)
+			case TagExtendedFunction:
+				rec = d.fastExtendedFunction(body)
+			case TagExtendedTransit:
+				rec = d.fastExtendedTransit(body)
+			case TagExtendedQueue:
+				rec = d.fastExtendedQueue(body)
+			case TagExtendedHWTrap:
+				rec = d.fastExtendedHWTrap(body)
+			case TagExtendedLinuxDropReason:
+				rec = d.fastExtendedLinuxDropReason(body)
+			case TagExtendedTimestamp:
+				rec = d.fastExtendedTimestamp(body)
+			}
+		case t >= TagMemcacheOperation && t <= TagExtendedEntities:
+			switch t {
+			case TagMemcacheOperation:
+				rec = d.fastMemcacheOperation(body)
+			case TagHTTPRequestDeprecated:
+				rec = d.fastHTTPRequestDeprecated(body)
+			case TagAppOperation:
+				rec = d.fastAppOperation(body)
+			case TagAppParentContext:
+				rec = d.fastAppParentContext(body)
+			case TagAppInitiator:
+				rec = d.fastAppInitiator(body)
+			case TagAppTarget:
+				rec = d.fastAppTarget(body)
+			case TagHTTPRequest:
+				rec = d.fastHTTPRequest(body)
+			case TagExtendedProxyRequest:
+				rec = d.fastExtendedProxyRequest(body)
+			case TagExtendedNavTiming:
+				rec = d.fastExtendedNavTiming(body)
+			case TagExtendedTCPInfo:
+				rec = d.fastExtendedTCPInfo(body)
+			case TagExtendedEntities:
+				rec = d.fastExtendedEntities(body)
+			}
+		default:
+			switch t {
+			case TagSampledHeader:
+				rec = d.fastSampledHeader(body)
+			case TagSampledEthernet:
+				rec = d.fastSampledEthernet(body)
+			case TagSampledIPv4:
+				rec = d.fastSampledIPv4(body)
+			case TagSampledIPv6:
+				rec = d.fastSampledIPv6(body)
+			case TagTransaction:
+				rec = d.fastTransaction(body)
+			case TagExtendedNFSStorageTransaction:
+				rec = d.fastExtendedNFSStorageTransaction(body)
+			case TagExtendedSCSIStorageTransaction:
+				rec = d.fastExtendedSCSIStorageTransaction(body)
+			case TagExtendedHTTPTransaction:
+				rec = d.fastExtendedHTTPTransaction(body)
+			case TagExtendedSocketIPv4:
+				rec = d.fastExtendedSocketIPv4(body)
+			case TagExtendedSocketIPv6:
+				rec = d.fastExtendedSocketIPv6(body)
+			case TagExtendedProxySocketIPv4:
+				rec = d.fastExtendedProxySocketIPv4(body)
+			case TagExtendedProxySocketIPv6:
+				rec = d.fastExtendedProxySocketIPv6(body)
+			case TagBSTEgressQueue:
+				rec = d.fastBSTEgressQueue(body)
+			}
+		}
+		if rec == nil {
+			break
+		}
+		recs = append(recs, rec)
+		p = p[8+size:]
+	}
+	return recs, p, j
+}
+
+// fastCounterRecord decodes a counter record body with its fast decoder, or returns
+// nil when the tag is unknown, has no fast decoder, or the body is bad: the
+// caller then decodes it with decodeCounterRecord, which says what is wrong.
+func (d *Decoder) fastCounterRecord(t Tag, body []byte) Record {
+	switch t {
+	case TagIfCounters:
+		return d.fastIfCounters(body)
+	case TagEthernetCounters:
+		return d.fastEthernetCounters(body)
+	case TagTokenRingCounters:
+		return d.fastTokenRingCounters(body)
+	case TagVGCounters:
+		return d.fastVGCounters(body)
+	case TagVLANCounters:
+		return d.fastVLANCounters(body)
+	case TagIEEE80211Counters:
+		return d.fastIEEE80211Counters(body)
+	case TagLAGPortStats:
+		return d.fastLAGPortStats(body)
+	case TagSlowPathCounts:
+		return d.fastSlowPathCounts(body)
+	case TagInfiniBandCounters:
+		return d.fastInfiniBandCounters(body)
+	case TagSFP:
+		return d.fastSFP(body)
+	case TagPFCCounters:
+		return d.fastPFCCounters(body)
+	case TagProcessor:
+		return d.fastProcessor(body)
+	case TagRadioUtilization:
+		return d.fastRadioUtilization(body)
+	case TagQueueLengthCounters:
+		return d.fastQueueLengthCounters(body)
+	case TagOFPort:
+		return d.fastOFPort(body)
+	case TagPortName:
+		return d.fastPortName(body)
+	case TagHostDescr:
+		return d.fastHostDescr(body)
+	case TagHostAdapters:
+		return d.fastHostAdapters(body)
+	case TagHostParent:
+		return d.fastHostParent(body)
+	case TagHostCPU:
+		return d.fastHostCPU(body)
+	case TagHostMemory:
+		return d.fastHostMemory(body)
+	case TagHostDiskIO:
+		return d.fastHostDiskIO(body)
+	case TagHostNetIO:
+		return d.fastHostNetIO(body)
+	case TagMIB2IPGroup:
+		return d.fastMIB2IPGroup(body)
+	case TagMIB2ICMPGroup:
+		return d.fastMIB2ICMPGroup(body)
+	case TagMIB2TCPGroup:
+		return d.fastMIB2TCPGroup(body)
+	case TagMIB2UDPGroup:
+		return d.fastMIB2UDPGroup(body)
+	case TagVirtNode:
+		return d.fastVirtNode(body)
+	case TagVirtCPU:
+		return d.fastVirtCPU(body)
+	case TagVirtMemory:
+		return d.fastVirtMemory(body)
+	case TagVirtDiskIO:
+		return d.fastVirtDiskIO(body)
+	case TagVirtNetIO:
+		return d.fastVirtNetIO(body)
+	case TagJVMRuntime:
+		return d.fastJVMRuntime(body)
+	case TagJVMStatistics:
+		return d.fastJVMStatistics(body)
+	case TagMemcacheLegacyCounters:
+		return d.fastMemcacheLegacyCounters(body)
+	case TagHTTPCounters:
+		return d.fastHTTPCounters(body)
+	case TagAppOperationCounters:
+		return d.fastAppOperationCounters(body)
+	case TagAppResources:
+		return d.fastAppResources(body)
+	case TagMemcacheCounters:
+		return d.fastMemcacheCounters(body)
+	case TagVDICounters:
+		return d.fastVDICounters(body)
+	case TagAppWorkers:
+		return d.fastAppWorkers(body)
+	case TagOVSDPStats:
+		return d.fastOVSDPStats(body)
+	case TagEnergy:
+		return d.fastEnergy(body)
+	case TagTemperature:
+		return d.fastTemperature(body)
+	case TagHumidity:
+		return d.fastHumidity(body)
+	case TagFans:
+		return d.fastFans(body)
+	case TagBSTDeviceBuffers:
+		return d.fastBSTDeviceBuffers(body)
+	case TagBSTPortBuffers:
+		return d.fastBSTPortBuffers(body)
+	case TagHWTables:
+		return d.fastHWTables(body)
+	case TagNVIDIAGPU:
+		return d.fastNVIDIAGPU(body)
+	}
+	return nil
+}
+
+// fastCounterRecords decodes up to n counter records from the front of p (framing
+// and body) with their fast decoders, and returns recs with them appended,
+// the bytes after them and how many it decoded: it stops before the first
+// record that is unknown, has no fast decoder or is bad. (fastCounterRecord
+// in a loop, with the switch inline: one call per record.)
+func (d *Decoder) fastCounterRecords(recs []Record, p []byte, n int) ([]Record, []byte, int) {
+	j := 0
+	for ; j < n && len(p) >= 8; j++ {
+		size := be32(p[4:])
+		if uint64(size) > uint64(len(p)-8) {
+			break
+		}
+		body := p[8 : 8+size : 8+size]
+		var rec Record
+		switch t := Tag(be32(p)); {
+		case t >= TagIfCounters && t <= TagPFCCounters:
+			switch t {
+			case TagIfCounters:
+				rec = d.fastIfCounters(body)
+			case TagEthernetCounters:
+				rec = d.fastEthernetCounters(body)
+			case TagTokenRingCounters:
+				rec = d.fastTokenRingCounters(body)
+			case TagVGCounters:
+				rec = d.fastVGCounters(body)
+			case TagVLANCounters:
+				rec = d.fastVLANCounters(body)
+			case TagIEEE80211Counters:
+				rec = d.fastIEEE80211Counters(body)
+			case TagLAGPortStats:
+				rec = d.fastLAGPortStats(body)
+			case TagSlowPathCounts:
+				rec = d.fastSlowPathCounts(body)
+			case TagInfiniBandCounters:
+				rec = d.fastInfiniBandCounters(body)
+			case TagSFP:
+				rec = d.fastSFP(body)
+			case TagPFCCounters:
+				rec = d.fastPFCCounters(body)
+			}
+		case t >= TagHostDescr && t <= TagMIB2UDPGroup:
+			switch t {
+			case TagHostDescr:
+				rec = d.fastHostDescr(body)
+			case TagHostAdapters:
+				rec = d.fastHostAdapters(body)
+			case TagHostParent:
+				rec = d.fastHostParent(body)
+			case TagHostCPU:
+				rec = d.fastHostCPU(body)
+			case TagHostMemory:
+				rec = d.fastHostMemory(body)
+			case TagHostDiskIO:
+				rec = d.fastHostDiskIO(body)
+			case TagHostNetIO:
+				rec = d.fastHostNetIO(body)
+			case TagMIB2IPGroup:
+				rec = d.fastMIB2IPGroup(body)
+			case TagMIB2ICMPGroup:
+				rec = d.fastMIB2ICMPGroup(body)
+			case TagMIB2TCPGroup:
+				rec = d.fastMIB2TCPGroup(body)
+			case TagMIB2UDPGroup:
+				rec = d.fastMIB2UDPGroup(body)
+			}
+		case t >= TagMemcacheLegacyCounters && t <= TagOVSDPStats:
+			switch t {
+			case TagMemcacheLegacyCounters:
+				rec = d.fastMemcacheLegacyCounters(body)
+			case TagHTTPCounters:
+				rec = d.fastHTTPCounters(body)
+			case TagAppOperationCounters:
+				rec = d.fastAppOperationCounters(body)
+			case TagAppResources:
+				rec = d.fastAppResources(body)
+			case TagMemcacheCounters:
+				rec = d.fastMemcacheCounters(body)
+			case TagVDICounters:
+				rec = d.fastVDICounters(body)
+			case TagAppWorkers:
+				rec = d.fastAppWorkers(body)
+			case TagOVSDPStats:
+				rec = d.fastOVSDPStats(body)
+			}
+		default:
+			switch t {
+			case TagProcessor:
+				rec = d.fastProcessor(body)
+			case TagRadioUtilization:
+				rec = d.fastRadioUtilization(body)
+			case TagQueueLengthCounters:
+				rec = d.fastQueueLengthCounters(body)
+			case TagOFPort:
+				rec = d.fastOFPort(body)
+			case TagPortName:
+				rec = d.fastPortName(body)
+			case TagVirtNode:
+				rec = d.fastVirtNode(body)
+			case TagVirtCPU:
+				rec = d.fastVirtCPU(body)
+			case TagVirtMemory:
+				rec = d.fastVirtMemory(body)
+			case TagVirtDiskIO:
+				rec = d.fastVirtDiskIO(body)
+			case TagVirtNetIO:
+				rec = d.fastVirtNetIO(body)
+			case TagJVMRuntime:
+				rec = d.fastJVMRuntime(body)
+			case TagJVMStatistics:
+				rec = d.fastJVMStatistics(body)
+			case TagEnergy:
+				rec = d.fastEnergy(body)
+			case TagTemperature:
+				rec = d.fastTemperature(body)
+			case TagHumidity:
+				rec = d.fastHumidity(body)
+			case TagFans:
+				rec = d.fastFans(body)
+			case TagBSTDeviceBuffers:
+				rec = d.fastBSTDeviceBuffers(body)
+			case TagBSTPortBuffers:
+				rec = d.fastBSTPortBuffers(body)
+			case TagHWTables:
+				rec = d.fastHWTables(body)
+			case TagNVIDIAGPU:
+				rec = d.fastNVIDIAGPU(body)
+			}
+		}
+		if rec == nil {
+			break
+		}
+		recs = append(recs, rec)
+		p = p[8+size:]
+	}
+	return recs, p, j
 }
 
 // decodeSampleBody decodes the body of a sample type described in the
@@ -613,11 +1168,11 @@ func (d *Decoder) decodeCounterRecord(t Tag, r *reader) Record {
 func (d *Decoder) decodeSampleBody(t Tag, r *reader) SampleBody {
 	switch t {
 	case SampleRTMetric:
-		x := d.pools.rTMetric.next(&d.dirty)
+		x := d.pools.rTMetric.next(d.gen)
 		x.decode(r, d)
 		return x
 	case SampleRTFlow:
-		x := d.pools.rTFlow.next(&d.dirty)
+		x := d.pools.rTFlow.next(d.gen)
 		x.decode(r, d)
 		return x
 	}
@@ -691,6 +1246,37 @@ func (x *IfCounters) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastIfCounters(body []byte) Record {
+	x := d.pools.ifCounters.next(d.gen)
+	p := body
+	if len(p) < 88 {
+		return nil
+	}
+	{
+		q := p[:88]
+		x.IfIndex = be32(q[0:])
+		x.IfType = be32(q[4:])
+		x.IfSpeed = be64(q[8:])
+		x.IfDirection = be32(q[16:])
+		x.IfStatus = be32(q[20:])
+		x.InOctets = be64(q[24:])
+		x.InUcastPkts = be32(q[32:])
+		x.InMulticastPkts = be32(q[36:])
+		x.InBroadcastPkts = be32(q[40:])
+		x.InDiscards = be32(q[44:])
+		x.InErrors = be32(q[48:])
+		x.InUnknownProtos = be32(q[52:])
+		x.OutOctets = be64(q[56:])
+		x.OutUcastPkts = be32(q[64:])
+		x.OutMulticastPkts = be32(q[68:])
+		x.OutBroadcastPkts = be32(q[72:])
+		x.OutDiscards = be32(q[76:])
+		x.OutErrors = be32(q[80:])
+		x.PromiscuousMode = be32(q[84:])
+	}
+	return x
+}
+
 func (x *EthernetCounters) decode(r *reader, d *Decoder) {
 	if p := r.fixed(52); p != nil {
 		x.AlignmentErrors = be32(p[0:])
@@ -738,6 +1324,31 @@ func (x *EthernetCounters) appendTo(w writer) writer {
 	w.u32(x.InternalMacReceiveErrors)
 	w.u32(x.SymbolErrors)
 	return w
+}
+
+func (d *Decoder) fastEthernetCounters(body []byte) Record {
+	x := d.pools.ethernetCounters.next(d.gen)
+	p := body
+	if len(p) < 52 {
+		return nil
+	}
+	{
+		q := p[:52]
+		x.AlignmentErrors = be32(q[0:])
+		x.FCSErrors = be32(q[4:])
+		x.SingleCollisionFrames = be32(q[8:])
+		x.MultipleCollisionFrames = be32(q[12:])
+		x.SQETestErrors = be32(q[16:])
+		x.DeferredTransmissions = be32(q[20:])
+		x.LateCollisions = be32(q[24:])
+		x.ExcessiveCollisions = be32(q[28:])
+		x.InternalMacTransmitErrors = be32(q[32:])
+		x.CarrierSenseErrors = be32(q[36:])
+		x.FrameTooLongs = be32(q[40:])
+		x.InternalMacReceiveErrors = be32(q[44:])
+		x.SymbolErrors = be32(q[48:])
+	}
+	return x
 }
 
 func (x *TokenRingCounters) decode(r *reader, d *Decoder) {
@@ -804,6 +1415,36 @@ func (x *TokenRingCounters) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastTokenRingCounters(body []byte) Record {
+	x := d.pools.tokenRingCounters.next(d.gen)
+	p := body
+	if len(p) < 72 {
+		return nil
+	}
+	{
+		q := p[:72]
+		x.LineErrors = be32(q[0:])
+		x.BurstErrors = be32(q[4:])
+		x.ACErrors = be32(q[8:])
+		x.AbortTransErrors = be32(q[12:])
+		x.InternalErrors = be32(q[16:])
+		x.LostFrameErrors = be32(q[20:])
+		x.ReceiveCongestions = be32(q[24:])
+		x.FrameCopiedErrors = be32(q[28:])
+		x.TokenErrors = be32(q[32:])
+		x.SoftErrors = be32(q[36:])
+		x.HardErrors = be32(q[40:])
+		x.SignalLoss = be32(q[44:])
+		x.TransmitBeacons = be32(q[48:])
+		x.Recoverys = be32(q[52:])
+		x.LobeWires = be32(q[56:])
+		x.Removes = be32(q[60:])
+		x.Singles = be32(q[64:])
+		x.FreqErrors = be32(q[68:])
+	}
+	return x
+}
+
 func (x *VGCounters) decode(r *reader, d *Decoder) {
 	if p := r.fixed(80); p != nil {
 		x.InHighPriorityFrames = be32(p[0:])
@@ -856,6 +1497,32 @@ func (x *VGCounters) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastVGCounters(body []byte) Record {
+	x := d.pools.vGCounters.next(d.gen)
+	p := body
+	if len(p) < 80 {
+		return nil
+	}
+	{
+		q := p[:80]
+		x.InHighPriorityFrames = be32(q[0:])
+		x.InHighPriorityOctets = be64(q[4:])
+		x.InNormPriorityFrames = be32(q[12:])
+		x.InNormPriorityOctets = be64(q[16:])
+		x.InIPMErrors = be32(q[24:])
+		x.InOversizeFrameErrors = be32(q[28:])
+		x.InDataErrors = be32(q[32:])
+		x.InNullAddressedFrames = be32(q[36:])
+		x.OutHighPriorityFrames = be32(q[40:])
+		x.OutHighPriorityOctets = be64(q[44:])
+		x.TransitionIntoTrainings = be32(q[52:])
+		x.HCInHighPriorityOctets = be64(q[56:])
+		x.HCInNormPriorityOctets = be64(q[64:])
+		x.HCOutHighPriorityOctets = be64(q[72:])
+	}
+	return x
+}
+
 func (x *VLANCounters) decode(r *reader, d *Decoder) {
 	if p := r.fixed(28); p != nil {
 		x.VLANID = be32(p[0:])
@@ -882,6 +1549,24 @@ func (x *VLANCounters) appendTo(w writer) writer {
 	w.u32(x.BroadcastPkts)
 	w.u32(x.Discards)
 	return w
+}
+
+func (d *Decoder) fastVLANCounters(body []byte) Record {
+	x := d.pools.vLANCounters.next(d.gen)
+	p := body
+	if len(p) < 28 {
+		return nil
+	}
+	{
+		q := p[:28]
+		x.VLANID = be32(q[0:])
+		x.Octets = be64(q[4:])
+		x.UcastPkts = be32(q[12:])
+		x.MulticastPkts = be32(q[16:])
+		x.BroadcastPkts = be32(q[20:])
+		x.Discards = be32(q[24:])
+	}
+	return x
 }
 
 func (x *IEEE80211Counters) decode(r *reader, d *Decoder) {
@@ -954,6 +1639,38 @@ func (x *IEEE80211Counters) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastIEEE80211Counters(body []byte) Record {
+	x := d.pools.iEEE80211Counters.next(d.gen)
+	p := body
+	if len(p) < 80 {
+		return nil
+	}
+	{
+		q := p[:80]
+		x.TransmittedFragmentCount = be32(q[0:])
+		x.MulticastTransmittedFrameCount = be32(q[4:])
+		x.FailedCount = be32(q[8:])
+		x.RetryCount = be32(q[12:])
+		x.MultipleRetryCount = be32(q[16:])
+		x.FrameDuplicateCount = be32(q[20:])
+		x.RTSSuccessCount = be32(q[24:])
+		x.RTSFailureCount = be32(q[28:])
+		x.ACKFailureCount = be32(q[32:])
+		x.ReceivedFragmentCount = be32(q[36:])
+		x.MulticastReceivedFrameCount = be32(q[40:])
+		x.FCSErrorCount = be32(q[44:])
+		x.TransmittedFrameCount = be32(q[48:])
+		x.WEPUndecryptableCount = be32(q[52:])
+		x.QoSDiscardedFragmentCount = be32(q[56:])
+		x.AssociatedStationCount = be32(q[60:])
+		x.QoSCFPollsReceivedCount = be32(q[64:])
+		x.QoSCFPollsUnusedCount = be32(q[68:])
+		x.QoSCFPollsUnusableCount = be32(q[72:])
+		x.QoSCFPollsLostCount = be32(q[76:])
+	}
+	return x
+}
+
 func (x *LAGPortStats) decode(r *reader, d *Decoder) {
 	if p := r.fixed(56); p != nil {
 		x.ActorSystemID = macAt(p[0:])
@@ -1000,6 +1717,30 @@ func (x *LAGPortStats) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastLAGPortStats(body []byte) Record {
+	x := d.pools.lAGPortStats.next(d.gen)
+	p := body
+	if len(p) < 56 {
+		return nil
+	}
+	{
+		q := p[:56]
+		x.ActorSystemID = macAt(q[0:])
+		x.PartnerOperSystemID = macAt(q[8:])
+		x.AttachedAggID = be32(q[16:])
+		x.PortState = b4At(q[20:])
+		x.LACPDUsRx = be32(q[24:])
+		x.MarkerPDUsRx = be32(q[28:])
+		x.MarkerResponsePDUsRx = be32(q[32:])
+		x.UnknownRx = be32(q[36:])
+		x.IllegalRx = be32(q[40:])
+		x.LACPDUsTx = be32(q[44:])
+		x.MarkerPDUsTx = be32(q[48:])
+		x.MarkerResponsePDUsTx = be32(q[52:])
+	}
+	return x
+}
+
 func (x *SlowPathCounts) decode(r *reader, d *Decoder) {
 	if p := r.fixed(24); p != nil {
 		x.Unknown = be32(p[0:])
@@ -1026,6 +1767,24 @@ func (x *SlowPathCounts) appendTo(w writer) writer {
 	w.u32(x.NoHWSupport)
 	w.u32(x.Cntrl)
 	return w
+}
+
+func (d *Decoder) fastSlowPathCounts(body []byte) Record {
+	x := d.pools.slowPathCounts.next(d.gen)
+	p := body
+	if len(p) < 24 {
+		return nil
+	}
+	{
+		q := p[:24]
+		x.Unknown = be32(q[0:])
+		x.Other = be32(q[4:])
+		x.CAMMiss = be32(q[8:])
+		x.CAMFull = be32(q[12:])
+		x.NoHWSupport = be32(q[16:])
+		x.Cntrl = be32(q[20:])
+	}
+	return x
 }
 
 func (x *InfiniBandCounters) decode(r *reader, d *Decoder) {
@@ -1078,6 +1837,32 @@ func (x *InfiniBandCounters) appendTo(w writer) writer {
 	w.u32(x.ExcessiveBufferOverrunErrors)
 	w.u32(x.VL15Dropped)
 	return w
+}
+
+func (d *Decoder) fastInfiniBandCounters(body []byte) Record {
+	x := d.pools.infiniBandCounters.next(d.gen)
+	p := body
+	if len(p) < 64 {
+		return nil
+	}
+	{
+		q := p[:64]
+		x.PortXmitPkts = be64(q[0:])
+		x.PortRcvPkts = be64(q[8:])
+		x.SymbolErrorCounter = be32(q[16:])
+		x.LinkErrorRecoveryCounter = be32(q[20:])
+		x.LinkDownedCounter = be32(q[24:])
+		x.PortRcvErrors = be32(q[28:])
+		x.PortRcvRemotePhysicalErrors = be32(q[32:])
+		x.PortRcvSwitchRelayErrors = be32(q[36:])
+		x.PortXmitDiscards = be32(q[40:])
+		x.PortXmitConstraintErrors = be32(q[44:])
+		x.PortRcvConstraintErrors = be32(q[48:])
+		x.LocalLinkIntegrityErrors = be32(q[52:])
+		x.ExcessiveBufferOverrunErrors = be32(q[56:])
+		x.VL15Dropped = be32(q[60:])
+	}
+	return x
 }
 
 func (x *SFPLane) decode(r *reader, d *Decoder) {
@@ -1150,6 +1935,50 @@ func (x *SFP) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastSFP(body []byte) Record {
+	x := d.pools.sFP.next(d.gen)
+	p := body
+	if len(p) < 16 {
+		return nil
+	}
+	{
+		q := p[:16]
+		x.ModuleID = be32(q[0:])
+		x.ModuleTotalLanes = be32(q[4:])
+		x.ModuleSupplyVoltage = be32(q[8:])
+		x.ModuleTemperature = int32(be32(q[12:]))
+	}
+	p = p[16:]
+	{
+		n, rest, ok := cutCount(p, 0, 40)
+		if !ok {
+			return nil
+		}
+		x.Lanes, p = grow(x.Lanes, n), rest
+		for i := range x.Lanes {
+			xe := &x.Lanes[i]
+			if len(p) < 40 {
+				return nil
+			}
+			{
+				q := p[:40]
+				xe.Index = be32(q[0:])
+				xe.TxBiasCurrent = be32(q[4:])
+				xe.TxPower = be32(q[8:])
+				xe.TxPowerMin = be32(q[12:])
+				xe.TxPowerMax = be32(q[16:])
+				xe.TxWavelength = be32(q[20:])
+				xe.RxPower = be32(q[24:])
+				xe.RxPowerMin = be32(q[28:])
+				xe.RxPowerMax = be32(q[32:])
+				xe.RxWavelength = be32(q[36:])
+			}
+			p = p[40:]
+		}
+	}
+	return x
+}
+
 func (x *PFCCounters) decode(r *reader, d *Decoder) {
 	if p := r.fixed(20); p != nil {
 		x.Requests = be32(p[0:])
@@ -1173,6 +2002,23 @@ func (x *PFCCounters) appendTo(w writer) writer {
 	w.u32(x.StormDetected)
 	w.u32(x.StormRestored)
 	return w
+}
+
+func (d *Decoder) fastPFCCounters(body []byte) Record {
+	x := d.pools.pFCCounters.next(d.gen)
+	p := body
+	if len(p) < 20 {
+		return nil
+	}
+	{
+		q := p[:20]
+		x.Requests = be32(q[0:])
+		x.Indications = be32(q[4:])
+		x.PauseDuration = be32(q[8:])
+		x.StormDetected = be32(q[12:])
+		x.StormRestored = be32(q[16:])
+	}
+	return x
 }
 
 func (x *Processor) decode(r *reader, d *Decoder) {
@@ -1200,6 +2046,23 @@ func (x *Processor) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastProcessor(body []byte) Record {
+	x := d.pools.processor.next(d.gen)
+	p := body
+	if len(p) < 28 {
+		return nil
+	}
+	{
+		q := p[:28]
+		x.CPU5s = int32(be32(q[0:]))
+		x.CPU1m = int32(be32(q[4:]))
+		x.CPU5m = int32(be32(q[8:]))
+		x.TotalMemory = be64(q[12:])
+		x.FreeMemory = be64(q[20:])
+	}
+	return x
+}
+
 func (x *RadioUtilization) decode(r *reader, d *Decoder) {
 	if p := r.fixed(12); p != nil {
 		x.ElapsedTime = be32(p[0:])
@@ -1217,6 +2080,21 @@ func (x *RadioUtilization) appendTo(w writer) writer {
 	w.u32(x.OnChannelTime)
 	w.u32(x.OnChannelBusyTime)
 	return w
+}
+
+func (d *Decoder) fastRadioUtilization(body []byte) Record {
+	x := d.pools.radioUtilization.next(d.gen)
+	p := body
+	if len(p) < 12 {
+		return nil
+	}
+	{
+		q := p[:12]
+		x.ElapsedTime = be32(q[0:])
+		x.OnChannelTime = be32(q[4:])
+		x.OnChannelBusyTime = be32(q[8:])
+	}
+	return x
 }
 
 func (x *QueueLengthCounters) decode(r *reader, d *Decoder) {
@@ -1268,6 +2146,31 @@ func (x *QueueLengthCounters) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastQueueLengthCounters(body []byte) Record {
+	x := d.pools.queueLengthCounters.next(d.gen)
+	p := body
+	if len(p) < 52 {
+		return nil
+	}
+	{
+		q := p[:52]
+		x.QueueIndex = be32(q[0:])
+		x.SegmentSize = be32(q[4:])
+		x.QueueSegments = be32(q[8:])
+		x.QueueLength0 = be32(q[12:])
+		x.QueueLength1 = be32(q[16:])
+		x.QueueLength2 = be32(q[20:])
+		x.QueueLength4 = be32(q[24:])
+		x.QueueLength8 = be32(q[28:])
+		x.QueueLength32 = be32(q[32:])
+		x.QueueLength128 = be32(q[36:])
+		x.QueueLength1024 = be32(q[40:])
+		x.QueueLengthMore = be32(q[44:])
+		x.Dropped = be32(q[48:])
+	}
+	return x
+}
+
 func (x *OFPort) decode(r *reader, d *Decoder) {
 	if p := r.fixed(12); p != nil {
 		x.DatapathID = be64(p[0:])
@@ -1284,6 +2187,20 @@ func (x *OFPort) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastOFPort(body []byte) Record {
+	x := d.pools.oFPort.next(d.gen)
+	p := body
+	if len(p) < 12 {
+		return nil
+	}
+	{
+		q := p[:12]
+		x.DatapathID = be64(q[0:])
+		x.PortNo = be32(q[8:])
+	}
+	return x
+}
+
 func (x *PortName) decode(r *reader, d *Decoder) {
 	x.Name = r.opaque(255)
 }
@@ -1291,6 +2208,19 @@ func (x *PortName) decode(r *reader, d *Decoder) {
 func (x *PortName) appendTo(w writer) writer {
 	w.opaque(x.Name, 255)
 	return w
+}
+
+func (d *Decoder) fastPortName(body []byte) Record {
+	x := d.pools.portName.next(d.gen)
+	p := body
+	{
+		v, _, ok := cutOpaque(p, 255)
+		if !ok {
+			return nil
+		}
+		x.Name = v
+	}
+	return x
 }
 
 func (x *HostDescr) reset() {
@@ -1383,6 +2313,124 @@ func (x *HostDescr) appendTo(w writer) writer {
 	return w
 }
 
+func (x *HostDescr) decodeFastLayout0(p []byte) ([]byte, bool) {
+	x.reset()
+	x.Layout = 0
+	{
+		v, rest, ok := cutOpaque(p, 64)
+		if !ok {
+			return p, false
+		}
+		x.Hostname, p = v, rest
+	}
+	if len(p) < 24 {
+		return p, false
+	}
+	{
+		q := p[:24]
+		x.UUID = uuidAt(q[0:])
+		x.MachineType = be32(q[16:])
+		x.OSName = be32(q[20:])
+	}
+	p = p[24:]
+	{
+		v, rest, ok := cutOpaque(p, 32)
+		if !ok {
+			return p, false
+		}
+		x.OSRelease, p = v, rest
+	}
+	return p, true
+}
+
+func (x *HostDescr) decodeFastLayout1(p []byte) ([]byte, bool) {
+	x.reset()
+	x.Layout = 1
+	{
+		v, rest, ok := cutOpaque(p, 64)
+		if !ok {
+			return p, false
+		}
+		x.Hostname, p = v, rest
+	}
+	if len(p) < 28 {
+		return p, false
+	}
+	{
+		q := p[:28]
+		if be32(q[0:]) != 16 {
+			return p, false
+		}
+		x.UUID = uuidAt(q[4:])
+		x.MachineType = be32(q[20:])
+		x.OSName = be32(q[24:])
+	}
+	p = p[28:]
+	{
+		v, rest, ok := cutOpaque(p, 32)
+		if !ok {
+			return p, false
+		}
+		x.OSRelease, p = v, rest
+	}
+	return p, true
+}
+
+// decodeFast takes the first layout that fills p exactly, else the first that fits.
+func (x *HostDescr) decodeFast(p []byte) ([]byte, bool) {
+	if rest, ok := x.decodeFastLayout0(p); ok && len(rest) == 0 {
+		return rest, true
+	}
+	if rest, ok := x.decodeFastLayout1(p); ok && len(rest) == 0 {
+		return rest, true
+	}
+	if rest, ok := x.decodeFastLayout0(p); ok {
+		return rest, true
+	}
+	if rest, ok := x.decodeFastLayout1(p); ok {
+		return rest, true
+	}
+	return p, false
+}
+
+func (d *Decoder) fastHostDescr(body []byte) Record {
+	x := d.pools.hostDescr.next(d.gen)
+	p := body
+	{
+		v, rest, ok := cutOpaque(p, 64)
+		if !ok {
+			goto layouts
+		}
+		x.Hostname, p = v, rest
+	}
+	if len(p) < 24 {
+		goto layouts
+	}
+	{
+		q := p[:24]
+		x.UUID = uuidAt(q[0:])
+		x.MachineType = be32(q[16:])
+		x.OSName = be32(q[20:])
+	}
+	p = p[24:]
+	{
+		v, rest, ok := cutOpaque(p, 32)
+		if !ok {
+			goto layouts
+		}
+		x.OSRelease, p = v, rest
+	}
+	if len(p) == 0 {
+		x.Layout = 0
+		return x
+	}
+layouts:
+	if _, ok := x.decodeFast(body); ok {
+		return x
+	}
+	return nil
+}
+
 func (x *HostAdapter) decode(r *reader, d *Decoder) {
 	x.IfIndex = r.u32()
 	x.MACs = grow(x.MACs, r.count(0, 8))
@@ -1415,6 +2463,41 @@ func (x *HostAdapters) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastHostAdapters(body []byte) Record {
+	x := d.pools.hostAdapters.next(d.gen)
+	p := body
+	{
+		n, rest, ok := cutCount(p, 0, 8)
+		if !ok {
+			return nil
+		}
+		x.Adapters, p = grow(x.Adapters, n), rest
+		for i := range x.Adapters {
+			xe := &x.Adapters[i]
+			if len(p) < 4 {
+				return nil
+			}
+			{
+				q := p[:4]
+				xe.IfIndex = be32(q[0:])
+			}
+			p = p[4:]
+			{
+				n, rest, ok := cutCount(p, 0, 8)
+				if !ok {
+					return nil
+				}
+				xe.MACs, p = grow(xe.MACs, n), rest
+				for i := range xe.MACs {
+					xe.MACs[i] = macAt(p[8*i:])
+				}
+				p = p[8*len(xe.MACs):]
+			}
+		}
+	}
+	return x
+}
+
 func (x *HostParent) decode(r *reader, d *Decoder) {
 	if p := r.fixed(8); p != nil {
 		x.ContainerType = be32(p[0:])
@@ -1429,6 +2512,20 @@ func (x *HostParent) appendTo(w writer) writer {
 	w.u32(x.ContainerType)
 	w.u32(x.ContainerIndex)
 	return w
+}
+
+func (d *Decoder) fastHostParent(body []byte) Record {
+	x := d.pools.hostParent.next(d.gen)
+	p := body
+	if len(p) < 8 {
+		return nil
+	}
+	{
+		q := p[:8]
+		x.ContainerType = be32(q[0:])
+		x.ContainerIndex = be32(q[4:])
+	}
+	return x
 }
 
 func (x *HostCPU) reset() {
@@ -1622,6 +2719,130 @@ func (x *HostCPU) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastHostCPU(body []byte) Record {
+	x := d.pools.hostCPU.next(d.gen)
+	p := body
+	switch {
+	case len(p) == 80:
+		if len(p) < 80 {
+			return nil
+		}
+		{
+			q := p[:80]
+			x.LoadOne = bef32(q[0:])
+			x.LoadFive = bef32(q[4:])
+			x.LoadFifteen = bef32(q[8:])
+			x.ProcRun = be32(q[12:])
+			x.ProcTotal = be32(q[16:])
+			x.CPUNum = be32(q[20:])
+			x.CPUSpeed = be32(q[24:])
+			x.Uptime = be32(q[28:])
+			x.User = be32(q[32:])
+			x.Nice = be32(q[36:])
+			x.System = be32(q[40:])
+			x.Idle = be32(q[44:])
+			x.Wio = be32(q[48:])
+			x.Intr = be32(q[52:])
+			x.SoftIntr = be32(q[56:])
+			x.Interrupts = be32(q[60:])
+			x.Contexts = be32(q[64:])
+			x.Steal = be32(q[68:])
+			x.Guest = be32(q[72:])
+			x.GuestNice = be32(q[76:])
+		}
+		x.Layout = 0
+		return x
+	case len(p) == 68:
+		if len(p) < 68 {
+			return nil
+		}
+		{
+			q := p[:68]
+			x.LoadOne = bef32(q[0:])
+			x.LoadFive = bef32(q[4:])
+			x.LoadFifteen = bef32(q[8:])
+			x.ProcRun = be32(q[12:])
+			x.ProcTotal = be32(q[16:])
+			x.CPUNum = be32(q[20:])
+			x.CPUSpeed = be32(q[24:])
+			x.Uptime = be32(q[28:])
+			x.User = be32(q[32:])
+			x.Nice = be32(q[36:])
+			x.System = be32(q[40:])
+			x.Idle = be32(q[44:])
+			x.Wio = be32(q[48:])
+			x.Intr = be32(q[52:])
+			x.SoftIntr = be32(q[56:])
+			x.Interrupts = be32(q[60:])
+			x.Contexts = be32(q[64:])
+		}
+		x.Steal = 0
+		x.Guest = 0
+		x.GuestNice = 0
+		x.Layout = 1
+		return x
+	case len(p) >= 80:
+		if len(p) < 80 {
+			return nil
+		}
+		{
+			q := p[:80]
+			x.LoadOne = bef32(q[0:])
+			x.LoadFive = bef32(q[4:])
+			x.LoadFifteen = bef32(q[8:])
+			x.ProcRun = be32(q[12:])
+			x.ProcTotal = be32(q[16:])
+			x.CPUNum = be32(q[20:])
+			x.CPUSpeed = be32(q[24:])
+			x.Uptime = be32(q[28:])
+			x.User = be32(q[32:])
+			x.Nice = be32(q[36:])
+			x.System = be32(q[40:])
+			x.Idle = be32(q[44:])
+			x.Wio = be32(q[48:])
+			x.Intr = be32(q[52:])
+			x.SoftIntr = be32(q[56:])
+			x.Interrupts = be32(q[60:])
+			x.Contexts = be32(q[64:])
+			x.Steal = be32(q[68:])
+			x.Guest = be32(q[72:])
+			x.GuestNice = be32(q[76:])
+		}
+		x.Layout = 0
+		return x
+	case len(p) >= 68:
+		if len(p) < 68 {
+			return nil
+		}
+		{
+			q := p[:68]
+			x.LoadOne = bef32(q[0:])
+			x.LoadFive = bef32(q[4:])
+			x.LoadFifteen = bef32(q[8:])
+			x.ProcRun = be32(q[12:])
+			x.ProcTotal = be32(q[16:])
+			x.CPUNum = be32(q[20:])
+			x.CPUSpeed = be32(q[24:])
+			x.Uptime = be32(q[28:])
+			x.User = be32(q[32:])
+			x.Nice = be32(q[36:])
+			x.System = be32(q[40:])
+			x.Idle = be32(q[44:])
+			x.Wio = be32(q[48:])
+			x.Intr = be32(q[52:])
+			x.SoftIntr = be32(q[56:])
+			x.Interrupts = be32(q[60:])
+			x.Contexts = be32(q[64:])
+		}
+		x.Steal = 0
+		x.Guest = 0
+		x.GuestNice = 0
+		x.Layout = 1
+		return x
+	}
+	return nil
+}
+
 func (x *HostMemory) decode(r *reader, d *Decoder) {
 	if p := r.fixed(72); p != nil {
 		x.MemTotal = be64(p[0:])
@@ -1665,6 +2886,29 @@ func (x *HostMemory) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastHostMemory(body []byte) Record {
+	x := d.pools.hostMemory.next(d.gen)
+	p := body
+	if len(p) < 72 {
+		return nil
+	}
+	{
+		q := p[:72]
+		x.MemTotal = be64(q[0:])
+		x.MemFree = be64(q[8:])
+		x.MemShared = be64(q[16:])
+		x.MemBuffers = be64(q[24:])
+		x.MemCached = be64(q[32:])
+		x.SwapTotal = be64(q[40:])
+		x.SwapFree = be64(q[48:])
+		x.PageIn = be32(q[56:])
+		x.PageOut = be32(q[60:])
+		x.SwapIn = be32(q[64:])
+		x.SwapOut = be32(q[68:])
+	}
+	return x
+}
+
 func (x *HostDiskIO) decode(r *reader, d *Decoder) {
 	if p := r.fixed(52); p != nil {
 		x.DiskTotal = be64(p[0:])
@@ -1702,6 +2946,27 @@ func (x *HostDiskIO) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastHostDiskIO(body []byte) Record {
+	x := d.pools.hostDiskIO.next(d.gen)
+	p := body
+	if len(p) < 52 {
+		return nil
+	}
+	{
+		q := p[:52]
+		x.DiskTotal = be64(q[0:])
+		x.DiskFree = be64(q[8:])
+		x.PartMaxUsed = int32(be32(q[16:]))
+		x.Reads = be32(q[20:])
+		x.BytesRead = be64(q[24:])
+		x.ReadTime = be32(q[32:])
+		x.Writes = be32(q[36:])
+		x.BytesWritten = be64(q[40:])
+		x.WriteTime = be32(q[48:])
+	}
+	return x
+}
+
 func (x *HostNetIO) decode(r *reader, d *Decoder) {
 	if p := r.fixed(40); p != nil {
 		x.BytesIn = be64(p[0:])
@@ -1734,6 +2999,26 @@ func (x *HostNetIO) appendTo(w writer) writer {
 	w.u32(x.ErrsOut)
 	w.u32(x.DropsOut)
 	return w
+}
+
+func (d *Decoder) fastHostNetIO(body []byte) Record {
+	x := d.pools.hostNetIO.next(d.gen)
+	p := body
+	if len(p) < 40 {
+		return nil
+	}
+	{
+		q := p[:40]
+		x.BytesIn = be64(q[0:])
+		x.PktsIn = be32(q[8:])
+		x.ErrsIn = be32(q[12:])
+		x.DropsIn = be32(q[16:])
+		x.BytesOut = be64(q[20:])
+		x.PktsOut = be32(q[28:])
+		x.ErrsOut = be32(q[32:])
+		x.DropsOut = be32(q[36:])
+	}
+	return x
 }
 
 func (x *MIB2IPGroup) decode(r *reader, d *Decoder) {
@@ -1801,6 +3086,37 @@ func (x *MIB2IPGroup) appendTo(w writer) writer {
 	w.u32(x.FragFails)
 	w.u32(x.FragCreates)
 	return w
+}
+
+func (d *Decoder) fastMIB2IPGroup(body []byte) Record {
+	x := d.pools.mIB2IPGroup.next(d.gen)
+	p := body
+	if len(p) < 76 {
+		return nil
+	}
+	{
+		q := p[:76]
+		x.Forwarding = be32(q[0:])
+		x.DefaultTTL = be32(q[4:])
+		x.InReceives = be32(q[8:])
+		x.InHdrErrors = be32(q[12:])
+		x.InAddrErrors = be32(q[16:])
+		x.ForwDatagrams = be32(q[20:])
+		x.InUnknownProtos = be32(q[24:])
+		x.InDiscards = be32(q[28:])
+		x.InDelivers = be32(q[32:])
+		x.OutRequests = be32(q[36:])
+		x.OutDiscards = be32(q[40:])
+		x.OutNoRoutes = be32(q[44:])
+		x.ReasmTimeout = be32(q[48:])
+		x.ReasmReqds = be32(q[52:])
+		x.ReasmOKs = be32(q[56:])
+		x.ReasmFails = be32(q[60:])
+		x.FragOKs = be32(q[64:])
+		x.FragFails = be32(q[68:])
+		x.FragCreates = be32(q[72:])
+	}
+	return x
 }
 
 func (x *MIB2ICMPGroup) decode(r *reader, d *Decoder) {
@@ -1888,6 +3204,43 @@ func (x *MIB2ICMPGroup) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastMIB2ICMPGroup(body []byte) Record {
+	x := d.pools.mIB2ICMPGroup.next(d.gen)
+	p := body
+	if len(p) < 100 {
+		return nil
+	}
+	{
+		q := p[:100]
+		x.InMsgs = be32(q[0:])
+		x.InErrors = be32(q[4:])
+		x.InDestUnreachs = be32(q[8:])
+		x.InTimeExcds = be32(q[12:])
+		x.InParamProbs = be32(q[16:])
+		x.InSrcQuenchs = be32(q[20:])
+		x.InRedirects = be32(q[24:])
+		x.InEchos = be32(q[28:])
+		x.InEchoReps = be32(q[32:])
+		x.InTimestamps = be32(q[36:])
+		x.InAddrMasks = be32(q[40:])
+		x.InAddrMaskReps = be32(q[44:])
+		x.OutMsgs = be32(q[48:])
+		x.OutErrors = be32(q[52:])
+		x.OutDestUnreachs = be32(q[56:])
+		x.OutTimeExcds = be32(q[60:])
+		x.OutParamProbs = be32(q[64:])
+		x.OutSrcQuenchs = be32(q[68:])
+		x.OutRedirects = be32(q[72:])
+		x.OutEchos = be32(q[76:])
+		x.OutEchoReps = be32(q[80:])
+		x.OutTimestamps = be32(q[84:])
+		x.OutTimestampReps = be32(q[88:])
+		x.OutAddrMasks = be32(q[92:])
+		x.OutAddrMaskReps = be32(q[96:])
+	}
+	return x
+}
+
 func (x *MIB2TCPGroup) decode(r *reader, d *Decoder) {
 	if p := r.fixed(60); p != nil {
 		x.RtoAlgorithm = be32(p[0:])
@@ -1943,6 +3296,33 @@ func (x *MIB2TCPGroup) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastMIB2TCPGroup(body []byte) Record {
+	x := d.pools.mIB2TCPGroup.next(d.gen)
+	p := body
+	if len(p) < 60 {
+		return nil
+	}
+	{
+		q := p[:60]
+		x.RtoAlgorithm = be32(q[0:])
+		x.RtoMin = be32(q[4:])
+		x.RtoMax = be32(q[8:])
+		x.MaxConn = be32(q[12:])
+		x.ActiveOpens = be32(q[16:])
+		x.PassiveOpens = be32(q[20:])
+		x.AttemptFails = be32(q[24:])
+		x.EstabResets = be32(q[28:])
+		x.CurrEstab = be32(q[32:])
+		x.InSegs = be32(q[36:])
+		x.OutSegs = be32(q[40:])
+		x.RetransSegs = be32(q[44:])
+		x.InErrs = be32(q[48:])
+		x.OutRsts = be32(q[52:])
+		x.InCsumErrors = be32(q[56:])
+	}
+	return x
+}
+
 func (x *MIB2UDPGroup) decode(r *reader, d *Decoder) {
 	if p := r.fixed(28); p != nil {
 		x.InDatagrams = be32(p[0:])
@@ -1974,6 +3354,25 @@ func (x *MIB2UDPGroup) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastMIB2UDPGroup(body []byte) Record {
+	x := d.pools.mIB2UDPGroup.next(d.gen)
+	p := body
+	if len(p) < 28 {
+		return nil
+	}
+	{
+		q := p[:28]
+		x.InDatagrams = be32(q[0:])
+		x.NoPorts = be32(q[4:])
+		x.InErrors = be32(q[8:])
+		x.OutDatagrams = be32(q[12:])
+		x.RcvbufErrors = be32(q[16:])
+		x.SndbufErrors = be32(q[20:])
+		x.InCsumErrors = be32(q[24:])
+	}
+	return x
+}
+
 func (x *VirtNode) decode(r *reader, d *Decoder) {
 	if p := r.fixed(28); p != nil {
 		x.MHz = be32(p[0:])
@@ -1999,6 +3398,23 @@ func (x *VirtNode) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastVirtNode(body []byte) Record {
+	x := d.pools.virtNode.next(d.gen)
+	p := body
+	if len(p) < 28 {
+		return nil
+	}
+	{
+		q := p[:28]
+		x.MHz = be32(q[0:])
+		x.CPUs = be32(q[4:])
+		x.Memory = be64(q[8:])
+		x.MemoryFree = be64(q[16:])
+		x.NumDomains = be32(q[24:])
+	}
+	return x
+}
+
 func (x *VirtCPU) decode(r *reader, d *Decoder) {
 	if p := r.fixed(12); p != nil {
 		x.State = be32(p[0:])
@@ -2018,6 +3434,21 @@ func (x *VirtCPU) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastVirtCPU(body []byte) Record {
+	x := d.pools.virtCPU.next(d.gen)
+	p := body
+	if len(p) < 12 {
+		return nil
+	}
+	{
+		q := p[:12]
+		x.State = be32(q[0:])
+		x.CPUTime = be32(q[4:])
+		x.NrVirtCPU = be32(q[8:])
+	}
+	return x
+}
+
 func (x *VirtMemory) decode(r *reader, d *Decoder) {
 	if p := r.fixed(16); p != nil {
 		x.Memory = be64(p[0:])
@@ -2032,6 +3463,20 @@ func (x *VirtMemory) appendTo(w writer) writer {
 	w.u64(x.Memory)
 	w.u64(x.MaxMemory)
 	return w
+}
+
+func (d *Decoder) fastVirtMemory(body []byte) Record {
+	x := d.pools.virtMemory.next(d.gen)
+	p := body
+	if len(p) < 16 {
+		return nil
+	}
+	{
+		q := p[:16]
+		x.Memory = be64(q[0:])
+		x.MaxMemory = be64(q[8:])
+	}
+	return x
 }
 
 func (x *VirtDiskIO) decode(r *reader, d *Decoder) {
@@ -2068,6 +3513,26 @@ func (x *VirtDiskIO) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastVirtDiskIO(body []byte) Record {
+	x := d.pools.virtDiskIO.next(d.gen)
+	p := body
+	if len(p) < 52 {
+		return nil
+	}
+	{
+		q := p[:52]
+		x.Capacity = be64(q[0:])
+		x.Allocation = be64(q[8:])
+		x.Physical = be64(q[16:])
+		x.RdReq = be32(q[24:])
+		x.RdBytes = be64(q[28:])
+		x.WrReq = be32(q[36:])
+		x.WrBytes = be64(q[40:])
+		x.Errs = be32(q[48:])
+	}
+	return x
+}
+
 func (x *VirtNetIO) decode(r *reader, d *Decoder) {
 	if p := r.fixed(40); p != nil {
 		x.RxBytes = be64(p[0:])
@@ -2102,6 +3567,26 @@ func (x *VirtNetIO) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastVirtNetIO(body []byte) Record {
+	x := d.pools.virtNetIO.next(d.gen)
+	p := body
+	if len(p) < 40 {
+		return nil
+	}
+	{
+		q := p[:40]
+		x.RxBytes = be64(q[0:])
+		x.RxPackets = be32(q[8:])
+		x.RxErrs = be32(q[12:])
+		x.RxDrop = be32(q[16:])
+		x.TxBytes = be64(q[20:])
+		x.TxPackets = be32(q[28:])
+		x.TxErrs = be32(q[32:])
+		x.TxDrop = be32(q[36:])
+	}
+	return x
+}
+
 func (x *JVMRuntime) decode(r *reader, d *Decoder) {
 	x.VMName = r.opaque(64)
 	x.VMVendor = r.opaque(32)
@@ -2113,6 +3598,33 @@ func (x *JVMRuntime) appendTo(w writer) writer {
 	w.opaque(x.VMVendor, 32)
 	w.opaque(x.VMVersion, 32)
 	return w
+}
+
+func (d *Decoder) fastJVMRuntime(body []byte) Record {
+	x := d.pools.jVMRuntime.next(d.gen)
+	p := body
+	{
+		v, rest, ok := cutOpaque(p, 64)
+		if !ok {
+			return nil
+		}
+		x.VMName, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 32)
+		if !ok {
+			return nil
+		}
+		x.VMVendor, p = v, rest
+	}
+	{
+		v, _, ok := cutOpaque(p, 32)
+		if !ok {
+			return nil
+		}
+		x.VMVersion = v
+	}
+	return x
 }
 
 func (x *JVMStatistics) reset() {
@@ -2302,6 +3814,126 @@ func (x *JVMStatistics) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastJVMStatistics(body []byte) Record {
+	x := d.pools.jVMStatistics.next(d.gen)
+	p := body
+	switch {
+	case len(p) == 108:
+		if len(p) < 108 {
+			return nil
+		}
+		{
+			q := p[:108]
+			x.HeapInitial = be64(q[0:])
+			x.HeapUsed = be64(q[8:])
+			x.HeapCommitted = be64(q[16:])
+			x.HeapMax = be64(q[24:])
+			x.NonHeapInitial = be64(q[32:])
+			x.NonHeapUsed = be64(q[40:])
+			x.NonHeapCommitted = be64(q[48:])
+			x.NonHeapMax = be64(q[56:])
+			x.GCCount = be32(q[64:])
+			x.GCTime = be32(q[68:])
+			x.ClassesLoaded = be32(q[72:])
+			x.ClassesTotal = be32(q[76:])
+			x.ClassesUnloaded = be32(q[80:])
+			x.CompilationTime = be32(q[84:])
+			x.ThreadsLive = be32(q[88:])
+			x.ThreadsDaemon = be32(q[92:])
+			x.ThreadsStarted = be32(q[96:])
+			x.FDsOpen = be32(q[100:])
+			x.FDsMax = be32(q[104:])
+		}
+		x.Layout = 0
+		return x
+	case len(p) == 100:
+		if len(p) < 100 {
+			return nil
+		}
+		{
+			q := p[:100]
+			x.HeapInitial = be64(q[0:])
+			x.HeapUsed = be64(q[8:])
+			x.HeapCommitted = be64(q[16:])
+			x.HeapMax = be64(q[24:])
+			x.NonHeapInitial = be64(q[32:])
+			x.NonHeapUsed = be64(q[40:])
+			x.NonHeapCommitted = be64(q[48:])
+			x.NonHeapMax = be64(q[56:])
+			x.GCCount = be32(q[64:])
+			x.GCTime = be32(q[68:])
+			x.ClassesLoaded = be32(q[72:])
+			x.ClassesTotal = be32(q[76:])
+			x.ClassesUnloaded = be32(q[80:])
+			x.CompilationTime = be32(q[84:])
+			x.ThreadsLive = be32(q[88:])
+			x.ThreadsDaemon = be32(q[92:])
+			x.ThreadsStarted = be32(q[96:])
+		}
+		x.FDsOpen = 0
+		x.FDsMax = 0
+		x.Layout = 1
+		return x
+	case len(p) >= 108:
+		if len(p) < 108 {
+			return nil
+		}
+		{
+			q := p[:108]
+			x.HeapInitial = be64(q[0:])
+			x.HeapUsed = be64(q[8:])
+			x.HeapCommitted = be64(q[16:])
+			x.HeapMax = be64(q[24:])
+			x.NonHeapInitial = be64(q[32:])
+			x.NonHeapUsed = be64(q[40:])
+			x.NonHeapCommitted = be64(q[48:])
+			x.NonHeapMax = be64(q[56:])
+			x.GCCount = be32(q[64:])
+			x.GCTime = be32(q[68:])
+			x.ClassesLoaded = be32(q[72:])
+			x.ClassesTotal = be32(q[76:])
+			x.ClassesUnloaded = be32(q[80:])
+			x.CompilationTime = be32(q[84:])
+			x.ThreadsLive = be32(q[88:])
+			x.ThreadsDaemon = be32(q[92:])
+			x.ThreadsStarted = be32(q[96:])
+			x.FDsOpen = be32(q[100:])
+			x.FDsMax = be32(q[104:])
+		}
+		x.Layout = 0
+		return x
+	case len(p) >= 100:
+		if len(p) < 100 {
+			return nil
+		}
+		{
+			q := p[:100]
+			x.HeapInitial = be64(q[0:])
+			x.HeapUsed = be64(q[8:])
+			x.HeapCommitted = be64(q[16:])
+			x.HeapMax = be64(q[24:])
+			x.NonHeapInitial = be64(q[32:])
+			x.NonHeapUsed = be64(q[40:])
+			x.NonHeapCommitted = be64(q[48:])
+			x.NonHeapMax = be64(q[56:])
+			x.GCCount = be32(q[64:])
+			x.GCTime = be32(q[68:])
+			x.ClassesLoaded = be32(q[72:])
+			x.ClassesTotal = be32(q[76:])
+			x.ClassesUnloaded = be32(q[80:])
+			x.CompilationTime = be32(q[84:])
+			x.ThreadsLive = be32(q[88:])
+			x.ThreadsDaemon = be32(q[92:])
+			x.ThreadsStarted = be32(q[96:])
+		}
+		x.FDsOpen = 0
+		x.FDsMax = 0
+		x.Layout = 1
+		return x
+	}
+	return nil
+}
+
 func (x *MemcacheLegacyCounters) decode(r *reader, d *Decoder) {
 	if p := r.fixed(144); p != nil {
 		x.Uptime = be32(p[0:])
@@ -2411,6 +4043,51 @@ func (x *MemcacheLegacyCounters) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastMemcacheLegacyCounters(body []byte) Record {
+	x := d.pools.memcacheLegacyCounters.next(d.gen)
+	p := body
+	if len(p) < 144 {
+		return nil
+	}
+	{
+		q := p[:144]
+		x.Uptime = be32(q[0:])
+		x.RusageUser = be32(q[4:])
+		x.RusageSystem = be32(q[8:])
+		x.CurrConnections = be32(q[12:])
+		x.TotalConnections = be32(q[16:])
+		x.ConnectionStructures = be32(q[20:])
+		x.CmdGet = be32(q[24:])
+		x.CmdSet = be32(q[28:])
+		x.CmdFlush = be32(q[32:])
+		x.GetHits = be32(q[36:])
+		x.GetMisses = be32(q[40:])
+		x.DeleteMisses = be32(q[44:])
+		x.DeleteHits = be32(q[48:])
+		x.IncrMisses = be32(q[52:])
+		x.IncrHits = be32(q[56:])
+		x.DecrMisses = be32(q[60:])
+		x.DecrHits = be32(q[64:])
+		x.CasMisses = be32(q[68:])
+		x.CasHits = be32(q[72:])
+		x.CasBadval = be32(q[76:])
+		x.AuthCmds = be32(q[80:])
+		x.AuthErrors = be32(q[84:])
+		x.BytesRead = be64(q[88:])
+		x.BytesWritten = be64(q[96:])
+		x.LimitMaxbytes = be32(q[104:])
+		x.AcceptingConns = be32(q[108:])
+		x.ListenDisabledNum = be32(q[112:])
+		x.Threads = be32(q[116:])
+		x.ConnYields = be32(q[120:])
+		x.Bytes = be64(q[124:])
+		x.CurrItems = be32(q[132:])
+		x.TotalItems = be32(q[136:])
+		x.Evictions = be32(q[140:])
+	}
+	return x
+}
+
 func (x *HTTPCounters) decode(r *reader, d *Decoder) {
 	if p := r.fixed(60); p != nil {
 		x.MethodOptionCount = be32(p[0:])
@@ -2466,6 +4143,33 @@ func (x *HTTPCounters) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastHTTPCounters(body []byte) Record {
+	x := d.pools.hTTPCounters.next(d.gen)
+	p := body
+	if len(p) < 60 {
+		return nil
+	}
+	{
+		q := p[:60]
+		x.MethodOptionCount = be32(q[0:])
+		x.MethodGetCount = be32(q[4:])
+		x.MethodHeadCount = be32(q[8:])
+		x.MethodPostCount = be32(q[12:])
+		x.MethodPutCount = be32(q[16:])
+		x.MethodDeleteCount = be32(q[20:])
+		x.MethodTraceCount = be32(q[24:])
+		x.MethodConnectCount = be32(q[28:])
+		x.MethodOtherCount = be32(q[32:])
+		x.Status1XXCount = be32(q[36:])
+		x.Status2XXCount = be32(q[40:])
+		x.Status3XXCount = be32(q[44:])
+		x.Status4XXCount = be32(q[48:])
+		x.Status5XXCount = be32(q[52:])
+		x.StatusOtherCount = be32(q[56:])
+	}
+	return x
+}
+
 func (x *AppOperationCounters) decode(r *reader, d *Decoder) {
 	x.Application = r.opaque(32)
 	if p := r.fixed(44); p != nil {
@@ -2511,6 +4215,36 @@ func (x *AppOperationCounters) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastAppOperationCounters(body []byte) Record {
+	x := d.pools.appOperationCounters.next(d.gen)
+	p := body
+	{
+		v, rest, ok := cutOpaque(p, 32)
+		if !ok {
+			return nil
+		}
+		x.Application, p = v, rest
+	}
+	if len(p) < 44 {
+		return nil
+	}
+	{
+		q := p[:44]
+		x.Success = be32(q[0:])
+		x.Other = be32(q[4:])
+		x.Timeout = be32(q[8:])
+		x.InternalError = be32(q[12:])
+		x.BadRequest = be32(q[16:])
+		x.Forbidden = be32(q[20:])
+		x.TooLarge = be32(q[24:])
+		x.NotImplemented = be32(q[28:])
+		x.NotFound = be32(q[32:])
+		x.Unavailable = be32(q[36:])
+		x.Unauthorized = be32(q[40:])
+	}
+	return x
+}
+
 func (x *AppResources) decode(r *reader, d *Decoder) {
 	if p := r.fixed(40); p != nil {
 		x.UserTime = be32(p[0:])
@@ -2543,6 +4277,26 @@ func (x *AppResources) appendTo(w writer) writer {
 	w.u32(x.ConnOpen)
 	w.u32(x.ConnMax)
 	return w
+}
+
+func (d *Decoder) fastAppResources(body []byte) Record {
+	x := d.pools.appResources.next(d.gen)
+	p := body
+	if len(p) < 40 {
+		return nil
+	}
+	{
+		q := p[:40]
+		x.UserTime = be32(q[0:])
+		x.SystemTime = be32(q[4:])
+		x.MemUsed = be64(q[8:])
+		x.MemMax = be64(q[16:])
+		x.FDOpen = be32(q[24:])
+		x.FDMax = be32(q[28:])
+		x.ConnOpen = be32(q[32:])
+		x.ConnMax = be32(q[36:])
+	}
+	return x
 }
 
 func (x *MemcacheCounters) decode(r *reader, d *Decoder) {
@@ -2648,6 +4402,49 @@ func (x *MemcacheCounters) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastMemcacheCounters(body []byte) Record {
+	x := d.pools.memcacheCounters.next(d.gen)
+	p := body
+	if len(p) < 140 {
+		return nil
+	}
+	{
+		q := p[:140]
+		x.CmdSet = be32(q[0:])
+		x.CmdTouch = be32(q[4:])
+		x.CmdFlush = be32(q[8:])
+		x.GetHits = be32(q[12:])
+		x.GetMisses = be32(q[16:])
+		x.DeleteHits = be32(q[20:])
+		x.DeleteMisses = be32(q[24:])
+		x.IncrHits = be32(q[28:])
+		x.IncrMisses = be32(q[32:])
+		x.DecrHits = be32(q[36:])
+		x.DecrMisses = be32(q[40:])
+		x.CasHits = be32(q[44:])
+		x.CasMisses = be32(q[48:])
+		x.CasBadval = be32(q[52:])
+		x.AuthCmds = be32(q[56:])
+		x.AuthErrors = be32(q[60:])
+		x.Threads = be32(q[64:])
+		x.ConnYields = be32(q[68:])
+		x.ListenDisabledNum = be32(q[72:])
+		x.CurrConnections = be32(q[76:])
+		x.RejectedConnections = be32(q[80:])
+		x.TotalConnections = be32(q[84:])
+		x.ConnectionStructures = be32(q[88:])
+		x.Evictions = be32(q[92:])
+		x.Reclaimed = be32(q[96:])
+		x.CurrItems = be32(q[100:])
+		x.TotalItems = be32(q[104:])
+		x.BytesRead = be64(q[108:])
+		x.BytesWritten = be64(q[116:])
+		x.Bytes = be64(q[124:])
+		x.LimitMaxbytes = be64(q[132:])
+	}
+	return x
+}
+
 func (x *VDICounters) decode(r *reader, d *Decoder) {
 	if p := r.fixed(92); p != nil {
 		x.SessionsCurrent = be32(p[0:])
@@ -2727,6 +4524,41 @@ func (x *VDICounters) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastVDICounters(body []byte) Record {
+	x := d.pools.vDICounters.next(d.gen)
+	p := body
+	if len(p) < 92 {
+		return nil
+	}
+	{
+		q := p[:92]
+		x.SessionsCurrent = be32(q[0:])
+		x.SessionsTotal = be32(q[4:])
+		x.SessionsDuration = be32(q[8:])
+		x.RxBytes = be32(q[12:])
+		x.TxBytes = be32(q[16:])
+		x.RxPackets = be32(q[20:])
+		x.TxPackets = be32(q[24:])
+		x.RxPacketsLost = be32(q[28:])
+		x.TxPacketsLost = be32(q[32:])
+		x.RTTMinMs = be32(q[36:])
+		x.RTTMaxMs = be32(q[40:])
+		x.RTTAvgMs = be32(q[44:])
+		x.AudioRxBytes = be32(q[48:])
+		x.AudioTxBytes = be32(q[52:])
+		x.AudioTxLimit = be32(q[56:])
+		x.ImgRxBytes = be32(q[60:])
+		x.ImgTxBytes = be32(q[64:])
+		x.ImgFrames = be32(q[68:])
+		x.ImgQualMin = be32(q[72:])
+		x.ImgQualMax = be32(q[76:])
+		x.ImgQualAvg = be32(q[80:])
+		x.USBRxBytes = be32(q[84:])
+		x.USBTxBytes = be32(q[88:])
+	}
+	return x
+}
+
 func (x *AppWorkers) decode(r *reader, d *Decoder) {
 	if p := r.fixed(20); p != nil {
 		x.WorkersActive = be32(p[0:])
@@ -2750,6 +4582,23 @@ func (x *AppWorkers) appendTo(w writer) writer {
 	w.u32(x.ReqDelayed)
 	w.u32(x.ReqDropped)
 	return w
+}
+
+func (d *Decoder) fastAppWorkers(body []byte) Record {
+	x := d.pools.appWorkers.next(d.gen)
+	p := body
+	if len(p) < 20 {
+		return nil
+	}
+	{
+		q := p[:20]
+		x.WorkersActive = be32(q[0:])
+		x.WorkersIdle = be32(q[4:])
+		x.WorkersMax = be32(q[8:])
+		x.ReqDelayed = be32(q[12:])
+		x.ReqDropped = be32(q[16:])
+	}
+	return x
 }
 
 func (x *OVSDPStats) decode(r *reader, d *Decoder) {
@@ -2780,6 +4629,24 @@ func (x *OVSDPStats) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastOVSDPStats(body []byte) Record {
+	x := d.pools.oVSDPStats.next(d.gen)
+	p := body
+	if len(p) < 24 {
+		return nil
+	}
+	{
+		q := p[:24]
+		x.Hits = be32(q[0:])
+		x.Misses = be32(q[4:])
+		x.Lost = be32(q[8:])
+		x.MaskHits = be32(q[12:])
+		x.Flows = be32(q[16:])
+		x.Masks = be32(q[20:])
+	}
+	return x
+}
+
 func (x *Energy) decode(r *reader, d *Decoder) {
 	if p := r.fixed(24); p != nil {
 		x.Voltage = be32(p[0:])
@@ -2808,6 +4675,24 @@ func (x *Energy) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastEnergy(body []byte) Record {
+	x := d.pools.energy.next(d.gen)
+	p := body
+	if len(p) < 24 {
+		return nil
+	}
+	{
+		q := p[:24]
+		x.Voltage = be32(q[0:])
+		x.Current = be32(q[4:])
+		x.RealPower = be32(q[8:])
+		x.PowerFactor = int32(be32(q[12:]))
+		x.Energy = be32(q[16:])
+		x.Errors = be32(q[20:])
+	}
+	return x
+}
+
 func (x *Temperature) decode(r *reader, d *Decoder) {
 	if p := r.fixed(12); p != nil {
 		x.Minimum = int32(be32(p[0:]))
@@ -2827,6 +4712,21 @@ func (x *Temperature) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastTemperature(body []byte) Record {
+	x := d.pools.temperature.next(d.gen)
+	p := body
+	if len(p) < 12 {
+		return nil
+	}
+	{
+		q := p[:12]
+		x.Minimum = int32(be32(q[0:]))
+		x.Maximum = int32(be32(q[4:]))
+		x.Errors = be32(q[8:])
+	}
+	return x
+}
+
 func (x *Humidity) decode(r *reader, d *Decoder) {
 	x.Relative = r.i32()
 }
@@ -2834,6 +4734,19 @@ func (x *Humidity) decode(r *reader, d *Decoder) {
 func (x *Humidity) appendTo(w writer) writer {
 	w.i32(x.Relative)
 	return w
+}
+
+func (d *Decoder) fastHumidity(body []byte) Record {
+	x := d.pools.humidity.next(d.gen)
+	p := body
+	if len(p) < 4 {
+		return nil
+	}
+	{
+		q := p[:4]
+		x.Relative = int32(be32(q[0:]))
+	}
+	return x
 }
 
 func (x *Fans) decode(r *reader, d *Decoder) {
@@ -2855,6 +4768,21 @@ func (x *Fans) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastFans(body []byte) Record {
+	x := d.pools.fans.next(d.gen)
+	p := body
+	if len(p) < 12 {
+		return nil
+	}
+	{
+		q := p[:12]
+		x.Total = be32(q[0:])
+		x.Failed = be32(q[4:])
+		x.Speed = be32(q[8:])
+	}
+	return x
+}
+
 func (x *BSTDeviceBuffers) decode(r *reader, d *Decoder) {
 	if p := r.fixed(8); p != nil {
 		x.UCPct = int32(be32(p[0:]))
@@ -2869,6 +4797,20 @@ func (x *BSTDeviceBuffers) appendTo(w writer) writer {
 	w.i32(x.UCPct)
 	w.i32(x.MCPct)
 	return w
+}
+
+func (d *Decoder) fastBSTDeviceBuffers(body []byte) Record {
+	x := d.pools.bSTDeviceBuffers.next(d.gen)
+	p := body
+	if len(p) < 8 {
+		return nil
+	}
+	{
+		q := p[:8]
+		x.UCPct = int32(be32(q[0:]))
+		x.MCPct = int32(be32(q[4:]))
+	}
+	return x
 }
 
 func (x *BSTPortBuffers) decode(r *reader, d *Decoder) {
@@ -2907,6 +4849,44 @@ func (x *BSTPortBuffers) appendTo(w writer) writer {
 		w.i32(v)
 	}
 	return w
+}
+
+func (d *Decoder) fastBSTPortBuffers(body []byte) Record {
+	x := d.pools.bSTPortBuffers.next(d.gen)
+	p := body
+	if len(p) < 16 {
+		return nil
+	}
+	{
+		q := p[:16]
+		x.IngressUCPct = int32(be32(q[0:]))
+		x.IngressMCPct = int32(be32(q[4:]))
+		x.EgressUCPct = int32(be32(q[8:]))
+		x.EgressMCPct = int32(be32(q[12:]))
+	}
+	p = p[16:]
+	{
+		n, rest, ok := cutCount(p, 8, 4)
+		if !ok {
+			return nil
+		}
+		x.EgressQueueUCPct, p = grow(x.EgressQueueUCPct, n), rest
+		for i := range x.EgressQueueUCPct {
+			x.EgressQueueUCPct[i] = int32(be32(p[4*i:]))
+		}
+		p = p[4*len(x.EgressQueueUCPct):]
+	}
+	{
+		n, rest, ok := cutCount(p, 8, 4)
+		if !ok {
+			return nil
+		}
+		x.EgressQueueMCPct, p = grow(x.EgressQueueMCPct, n), rest
+		for i := range x.EgressQueueMCPct {
+			x.EgressQueueMCPct[i] = int32(be32(p[4*i:]))
+		}
+	}
+	return x
 }
 
 func (x *HWTables) decode(r *reader, d *Decoder) {
@@ -3027,6 +5007,54 @@ func (x *HWTables) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastHWTables(body []byte) Record {
+	x := d.pools.hWTables.next(d.gen)
+	p := body
+	if len(p) < 144 {
+		return nil
+	}
+	{
+		q := p[:144]
+		x.HostEntries = be32(q[0:])
+		x.HostEntriesMax = be32(q[4:])
+		x.IPv4Entries = be32(q[8:])
+		x.IPv4EntriesMax = be32(q[12:])
+		x.IPv6Entries = be32(q[16:])
+		x.IPv6EntriesMax = be32(q[20:])
+		x.IPv4IPv6Entries = be32(q[24:])
+		x.IPv4IPv6EntriesMax = be32(q[28:])
+		x.LongIPv6Entries = be32(q[32:])
+		x.LongIPv6EntriesMax = be32(q[36:])
+		x.TotalRoutes = be32(q[40:])
+		x.TotalRoutesMax = be32(q[44:])
+		x.ECMPNexthops = be32(q[48:])
+		x.ECMPNexthopsMax = be32(q[52:])
+		x.MACEntries = be32(q[56:])
+		x.MACEntriesMax = be32(q[60:])
+		x.IPv4Neighbors = be32(q[64:])
+		x.IPv6Neighbors = be32(q[68:])
+		x.IPv4Routes = be32(q[72:])
+		x.IPv6Routes = be32(q[76:])
+		x.ACLIngressEntries = be32(q[80:])
+		x.ACLIngressEntriesMax = be32(q[84:])
+		x.ACLIngressCounters = be32(q[88:])
+		x.ACLIngressCountersMax = be32(q[92:])
+		x.ACLIngressMeters = be32(q[96:])
+		x.ACLIngressMetersMax = be32(q[100:])
+		x.ACLIngressSlices = be32(q[104:])
+		x.ACLIngressSlicesMax = be32(q[108:])
+		x.ACLEgressEntries = be32(q[112:])
+		x.ACLEgressEntriesMax = be32(q[116:])
+		x.ACLEgressCounters = be32(q[120:])
+		x.ACLEgressCountersMax = be32(q[124:])
+		x.ACLEgressMeters = be32(q[128:])
+		x.ACLEgressMetersMax = be32(q[132:])
+		x.ACLEgressSlices = be32(q[136:])
+		x.ACLEgressSlicesMax = be32(q[140:])
+	}
+	return x
+}
+
 func (x *NVIDIAGPU) decode(r *reader, d *Decoder) {
 	if p := r.fixed(48); p != nil {
 		x.DeviceCount = be32(p[0:])
@@ -3067,6 +5095,28 @@ func (x *NVIDIAGPU) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastNVIDIAGPU(body []byte) Record {
+	x := d.pools.nVIDIAGPU.next(d.gen)
+	p := body
+	if len(p) < 48 {
+		return nil
+	}
+	{
+		q := p[:48]
+		x.DeviceCount = be32(q[0:])
+		x.Processes = be32(q[4:])
+		x.GPUTime = be32(q[8:])
+		x.MemTime = be32(q[12:])
+		x.MemTotal = be64(q[16:])
+		x.MemFree = be64(q[24:])
+		x.ECCErrors = be32(q[32:])
+		x.Energy = be32(q[36:])
+		x.Temperature = be32(q[40:])
+		x.FanSpeed = be32(q[44:])
+	}
+	return x
+}
+
 func (x *SampledHeader) decode(r *reader, d *Decoder) {
 	if p := r.fixed(12); p != nil {
 		x.Protocol = be32(p[0:])
@@ -3086,6 +5136,29 @@ func (x *SampledHeader) appendTo(w writer) writer {
 	w.u32(x.Stripped)
 	w.opaque(x.Header, 0)
 	return w
+}
+
+func (d *Decoder) fastSampledHeader(body []byte) Record {
+	x := d.pools.sampledHeader.next(d.gen)
+	p := body
+	if len(p) < 12 {
+		return nil
+	}
+	{
+		q := p[:12]
+		x.Protocol = be32(q[0:])
+		x.FrameLength = be32(q[4:])
+		x.Stripped = be32(q[8:])
+	}
+	p = p[12:]
+	{
+		v, _, ok := cutOpaque(p, 0)
+		if !ok {
+			return nil
+		}
+		x.Header = v
+	}
+	return x
 }
 
 func (x *SampledEthernet) decode(r *reader, d *Decoder) {
@@ -3108,6 +5181,22 @@ func (x *SampledEthernet) appendTo(w writer) writer {
 	w.mac(x.DstMAC)
 	w.u32(x.EtherType)
 	return w
+}
+
+func (d *Decoder) fastSampledEthernet(body []byte) Record {
+	x := d.pools.sampledEthernet.next(d.gen)
+	p := body
+	if len(p) < 24 {
+		return nil
+	}
+	{
+		q := p[:24]
+		x.Length = be32(q[0:])
+		x.SrcMAC = macAt(q[4:])
+		x.DstMAC = macAt(q[12:])
+		x.EtherType = be32(q[20:])
+	}
+	return x
 }
 
 func (x *SampledIPv4) decode(r *reader, d *Decoder) {
@@ -3144,6 +5233,26 @@ func (x *SampledIPv4) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastSampledIPv4(body []byte) Record {
+	x := d.pools.sampledIPv4.next(d.gen)
+	p := body
+	if len(p) < 32 {
+		return nil
+	}
+	{
+		q := p[:32]
+		x.Length = be32(q[0:])
+		x.Protocol = be32(q[4:])
+		x.SrcIP = ip4at(q[8:])
+		x.DstIP = ip4at(q[12:])
+		x.SrcPort = be32(q[16:])
+		x.DstPort = be32(q[20:])
+		x.TCPFlags = be32(q[24:])
+		x.TOS = be32(q[28:])
+	}
+	return x
+}
+
 func (x *SampledIPv6) decode(r *reader, d *Decoder) {
 	if p := r.fixed(56); p != nil {
 		x.Length = be32(p[0:])
@@ -3178,6 +5287,26 @@ func (x *SampledIPv6) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastSampledIPv6(body []byte) Record {
+	x := d.pools.sampledIPv6.next(d.gen)
+	p := body
+	if len(p) < 56 {
+		return nil
+	}
+	{
+		q := p[:56]
+		x.Length = be32(q[0:])
+		x.Protocol = be32(q[4:])
+		x.SrcIP = ip6at(q[8:])
+		x.DstIP = ip6at(q[24:])
+		x.SrcPort = be32(q[40:])
+		x.DstPort = be32(q[44:])
+		x.TCPFlags = be32(q[48:])
+		x.Priority = be32(q[52:])
+	}
+	return x
+}
+
 func (x *ExtendedSwitch) decode(r *reader, d *Decoder) {
 	if p := r.fixed(16); p != nil {
 		x.SrcVLAN = be32(p[0:])
@@ -3200,6 +5329,22 @@ func (x *ExtendedSwitch) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastExtendedSwitch(body []byte) Record {
+	x := d.pools.extendedSwitch.next(d.gen)
+	p := body
+	if len(p) < 16 {
+		return nil
+	}
+	{
+		q := p[:16]
+		x.SrcVLAN = be32(q[0:])
+		x.SrcPriority = be32(q[4:])
+		x.DstVLAN = be32(q[8:])
+		x.DstPriority = be32(q[12:])
+	}
+	return x
+}
+
 func (x *ExtendedRouter) decode(r *reader, d *Decoder) {
 	x.NextHop = r.addr()
 	if p := r.fixed(8); p != nil {
@@ -3216,6 +5361,27 @@ func (x *ExtendedRouter) appendTo(w writer) writer {
 	w.u32(x.SrcMaskLen)
 	w.u32(x.DstMaskLen)
 	return w
+}
+
+func (d *Decoder) fastExtendedRouter(body []byte) Record {
+	x := d.pools.extendedRouter.next(d.gen)
+	p := body
+	{
+		v, rest, ok := cutAddr(p)
+		if !ok {
+			return nil
+		}
+		x.NextHop, p = v, rest
+	}
+	if len(p) < 8 {
+		return nil
+	}
+	{
+		q := p[:8]
+		x.SrcMaskLen = be32(q[0:])
+		x.DstMaskLen = be32(q[4:])
+	}
+	return x
 }
 
 func (x *ASPathSegment) decode(r *reader, d *Decoder) {
@@ -3274,6 +5440,76 @@ func (x *ExtendedGateway) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastExtendedGateway(body []byte) Record {
+	x := d.pools.extendedGateway.next(d.gen)
+	p := body
+	{
+		v, rest, ok := cutAddr(p)
+		if !ok {
+			return nil
+		}
+		x.NextHop, p = v, rest
+	}
+	if len(p) < 12 {
+		return nil
+	}
+	{
+		q := p[:12]
+		x.AS = be32(q[0:])
+		x.SrcAS = be32(q[4:])
+		x.SrcPeerAS = be32(q[8:])
+	}
+	p = p[12:]
+	{
+		n, rest, ok := cutCount(p, 0, 8)
+		if !ok {
+			return nil
+		}
+		x.DstASPath, p = grow(x.DstASPath, n), rest
+		for i := range x.DstASPath {
+			xe := &x.DstASPath[i]
+			if len(p) < 4 {
+				return nil
+			}
+			{
+				q := p[:4]
+				xe.Type = be32(q[0:])
+			}
+			p = p[4:]
+			{
+				n, rest, ok := cutCount(p, 0, 4)
+				if !ok {
+					return nil
+				}
+				xe.ASNs, p = grow(xe.ASNs, n), rest
+				for i := range xe.ASNs {
+					xe.ASNs[i] = be32(p[4*i:])
+				}
+				p = p[4*len(xe.ASNs):]
+			}
+		}
+	}
+	{
+		n, rest, ok := cutCount(p, 0, 4)
+		if !ok {
+			return nil
+		}
+		x.Communities, p = grow(x.Communities, n), rest
+		for i := range x.Communities {
+			x.Communities[i] = be32(p[4*i:])
+		}
+		p = p[4*len(x.Communities):]
+	}
+	if len(p) < 4 {
+		return nil
+	}
+	{
+		q := p[:4]
+		x.LocalPref = be32(q[0:])
+	}
+	return x
+}
+
 func (x *ExtendedUser) decode(r *reader, d *Decoder) {
 	x.SrcCharset = r.u32()
 	x.SrcUser = r.opaque(0)
@@ -3289,6 +5525,42 @@ func (x *ExtendedUser) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastExtendedUser(body []byte) Record {
+	x := d.pools.extendedUser.next(d.gen)
+	p := body
+	if len(p) < 4 {
+		return nil
+	}
+	{
+		q := p[:4]
+		x.SrcCharset = be32(q[0:])
+	}
+	p = p[4:]
+	{
+		v, rest, ok := cutOpaque(p, 0)
+		if !ok {
+			return nil
+		}
+		x.SrcUser, p = v, rest
+	}
+	if len(p) < 4 {
+		return nil
+	}
+	{
+		q := p[:4]
+		x.DstCharset = be32(q[0:])
+	}
+	p = p[4:]
+	{
+		v, _, ok := cutOpaque(p, 0)
+		if !ok {
+			return nil
+		}
+		x.DstUser = v
+	}
+	return x
+}
+
 func (x *ExtendedURL) decode(r *reader, d *Decoder) {
 	x.Direction = r.u32()
 	x.URL = r.opaque(0)
@@ -3300,6 +5572,34 @@ func (x *ExtendedURL) appendTo(w writer) writer {
 	w.opaque(x.URL, 0)
 	w.opaque(x.Host, 0)
 	return w
+}
+
+func (d *Decoder) fastExtendedURL(body []byte) Record {
+	x := d.pools.extendedURL.next(d.gen)
+	p := body
+	if len(p) < 4 {
+		return nil
+	}
+	{
+		q := p[:4]
+		x.Direction = be32(q[0:])
+	}
+	p = p[4:]
+	{
+		v, rest, ok := cutOpaque(p, 0)
+		if !ok {
+			return nil
+		}
+		x.URL, p = v, rest
+	}
+	{
+		v, _, ok := cutOpaque(p, 0)
+		if !ok {
+			return nil
+		}
+		x.Host = v
+	}
+	return x
 }
 
 func (x *ExtendedMPLS) decode(r *reader, d *Decoder) {
@@ -3327,6 +5627,40 @@ func (x *ExtendedMPLS) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastExtendedMPLS(body []byte) Record {
+	x := d.pools.extendedMPLS.next(d.gen)
+	p := body
+	{
+		v, rest, ok := cutAddr(p)
+		if !ok {
+			return nil
+		}
+		x.NextHop, p = v, rest
+	}
+	{
+		n, rest, ok := cutCount(p, 0, 4)
+		if !ok {
+			return nil
+		}
+		x.InStack, p = grow(x.InStack, n), rest
+		for i := range x.InStack {
+			x.InStack[i] = int32(be32(p[4*i:]))
+		}
+		p = p[4*len(x.InStack):]
+	}
+	{
+		n, rest, ok := cutCount(p, 0, 4)
+		if !ok {
+			return nil
+		}
+		x.OutStack, p = grow(x.OutStack, n), rest
+		for i := range x.OutStack {
+			x.OutStack[i] = int32(be32(p[4*i:]))
+		}
+	}
+	return x
+}
+
 func (x *ExtendedNAT) decode(r *reader, d *Decoder) {
 	x.SrcAddress = r.addr()
 	x.DstAddress = r.addr()
@@ -3336,6 +5670,26 @@ func (x *ExtendedNAT) appendTo(w writer) writer {
 	w.addr(x.SrcAddress)
 	w.addr(x.DstAddress)
 	return w
+}
+
+func (d *Decoder) fastExtendedNAT(body []byte) Record {
+	x := d.pools.extendedNAT.next(d.gen)
+	p := body
+	{
+		v, rest, ok := cutAddr(p)
+		if !ok {
+			return nil
+		}
+		x.SrcAddress, p = v, rest
+	}
+	{
+		v, _, ok := cutAddr(p)
+		if !ok {
+			return nil
+		}
+		x.DstAddress = v
+	}
+	return x
 }
 
 func (x *ExtendedMPLSTunnel) decode(r *reader, d *Decoder) {
@@ -3356,6 +5710,27 @@ func (x *ExtendedMPLSTunnel) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastExtendedMPLSTunnel(body []byte) Record {
+	x := d.pools.extendedMPLSTunnel.next(d.gen)
+	p := body
+	{
+		v, rest, ok := cutOpaque(p, 0)
+		if !ok {
+			return nil
+		}
+		x.TunnelLSPName, p = v, rest
+	}
+	if len(p) < 8 {
+		return nil
+	}
+	{
+		q := p[:8]
+		x.TunnelID = be32(q[0:])
+		x.TunnelCoS = be32(q[4:])
+	}
+	return x
+}
+
 func (x *ExtendedMPLSVC) decode(r *reader, d *Decoder) {
 	x.VCInstanceName = r.opaque(0)
 	if p := r.fixed(8); p != nil {
@@ -3374,6 +5749,27 @@ func (x *ExtendedMPLSVC) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastExtendedMPLSVC(body []byte) Record {
+	x := d.pools.extendedMPLSVC.next(d.gen)
+	p := body
+	{
+		v, rest, ok := cutOpaque(p, 0)
+		if !ok {
+			return nil
+		}
+		x.VCInstanceName, p = v, rest
+	}
+	if len(p) < 8 {
+		return nil
+	}
+	{
+		q := p[:8]
+		x.VLLVCID = be32(q[0:])
+		x.VCLabelCoS = be32(q[4:])
+	}
+	return x
+}
+
 func (x *ExtendedMPLSFTN) decode(r *reader, d *Decoder) {
 	x.FTNDescr = r.opaque(0)
 	x.FTNMask = r.u32()
@@ -3385,6 +5781,26 @@ func (x *ExtendedMPLSFTN) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastExtendedMPLSFTN(body []byte) Record {
+	x := d.pools.extendedMPLSFTN.next(d.gen)
+	p := body
+	{
+		v, rest, ok := cutOpaque(p, 0)
+		if !ok {
+			return nil
+		}
+		x.FTNDescr, p = v, rest
+	}
+	if len(p) < 4 {
+		return nil
+	}
+	{
+		q := p[:4]
+		x.FTNMask = be32(q[0:])
+	}
+	return x
+}
+
 func (x *ExtendedMPLSLDPFEC) decode(r *reader, d *Decoder) {
 	x.FECAddrPrefixLength = r.u32()
 }
@@ -3392,6 +5808,19 @@ func (x *ExtendedMPLSLDPFEC) decode(r *reader, d *Decoder) {
 func (x *ExtendedMPLSLDPFEC) appendTo(w writer) writer {
 	w.u32(x.FECAddrPrefixLength)
 	return w
+}
+
+func (d *Decoder) fastExtendedMPLSLDPFEC(body []byte) Record {
+	x := d.pools.extendedMPLSLDPFEC.next(d.gen)
+	p := body
+	if len(p) < 4 {
+		return nil
+	}
+	{
+		q := p[:4]
+		x.FECAddrPrefixLength = be32(q[0:])
+	}
+	return x
 }
 
 func (x *ExtendedVLANTunnel) decode(r *reader, d *Decoder) {
@@ -3407,6 +5836,22 @@ func (x *ExtendedVLANTunnel) appendTo(w writer) writer {
 		w.u32(v)
 	}
 	return w
+}
+
+func (d *Decoder) fastExtendedVLANTunnel(body []byte) Record {
+	x := d.pools.extendedVLANTunnel.next(d.gen)
+	p := body
+	{
+		n, rest, ok := cutCount(p, 0, 4)
+		if !ok {
+			return nil
+		}
+		x.Stack, p = grow(x.Stack, n), rest
+		for i := range x.Stack {
+			x.Stack[i] = be32(p[4*i:])
+		}
+	}
+	return x
 }
 
 func (x *Extended80211Payload) reset() {
@@ -3490,6 +5935,101 @@ func (x *Extended80211Payload) appendTo(w writer) writer {
 	return w
 }
 
+func (x *Extended80211Payload) decodeFastLayout0(p []byte) ([]byte, bool) {
+	x.reset()
+	x.Layout = 0
+	if len(p) < 4 {
+		return p, false
+	}
+	{
+		q := p[:4]
+		x.CipherSuite = be32(q[0:])
+	}
+	p = p[4:]
+	{
+		v, rest, ok := cutOpaque(p, 0)
+		if !ok {
+			return p, false
+		}
+		x.Data, p = v, rest
+	}
+	return p, true
+}
+
+func (x *Extended80211Payload) decodeFastLayout1(p []byte) ([]byte, bool) {
+	x.reset()
+	x.Layout = 1
+	if len(p) < 16 {
+		return p, false
+	}
+	{
+		q := p[:16]
+		x.CipherSuite = be32(q[0:])
+		x.Protocol = be32(q[4:])
+		x.FrameLength = be32(q[8:])
+		x.Stripped = be32(q[12:])
+	}
+	p = p[16:]
+	{
+		v, rest, ok := cutOpaque(p, 0)
+		if !ok {
+			return p, false
+		}
+		x.Header, p = v, rest
+	}
+	return p, true
+}
+
+// decodeFast takes the first layout that fills p exactly, else the first that fits.
+func (x *Extended80211Payload) decodeFast(p []byte) ([]byte, bool) {
+	if rest, ok := x.decodeFastLayout0(p); ok && len(rest) == 0 {
+		return rest, true
+	}
+	if rest, ok := x.decodeFastLayout1(p); ok && len(rest) == 0 {
+		return rest, true
+	}
+	if rest, ok := x.decodeFastLayout0(p); ok {
+		return rest, true
+	}
+	if rest, ok := x.decodeFastLayout1(p); ok {
+		return rest, true
+	}
+	return p, false
+}
+
+func (d *Decoder) fastExtended80211Payload(body []byte) Record {
+	x := d.pools.extended80211Payload.next(d.gen)
+	p := body
+	if len(p) < 4 {
+		goto layouts
+	}
+	{
+		q := p[:4]
+		x.CipherSuite = be32(q[0:])
+	}
+	p = p[4:]
+	{
+		v, rest, ok := cutOpaque(p, 0)
+		if !ok {
+			goto layouts
+		}
+		x.Data, p = v, rest
+	}
+	if len(p) == 0 {
+		x.Protocol = 0
+		x.FrameLength = 0
+		x.Stripped = 0
+		x.Header = x.Header[:0]
+		x.Layout = 0
+		return x
+	}
+layouts:
+	if _, ok := x.decodeFast(body); ok {
+		return x
+	}
+	return nil
+}
+
 func (x *Extended80211RX) decode(r *reader, d *Decoder) {
 	x.SSID = r.opaque(32)
 	if p := r.fixed(36); p != nil {
@@ -3521,6 +6061,32 @@ func (x *Extended80211RX) appendTo(w writer) writer {
 	w.u32(x.RCPI)
 	w.u32(x.PacketDurationMicros)
 	return w
+}
+
+func (d *Decoder) fastExtended80211RX(body []byte) Record {
+	x := d.pools.extended80211RX.next(d.gen)
+	p := body
+	{
+		v, rest, ok := cutOpaque(p, 32)
+		if !ok {
+			return nil
+		}
+		x.SSID, p = v, rest
+	}
+	if len(p) < 36 {
+		return nil
+	}
+	{
+		q := p[:36]
+		x.BSSID = macAt(q[0:])
+		x.Version = be32(q[8:])
+		x.Channel = be32(q[12:])
+		x.Speed = be64(q[16:])
+		x.RSNI = be32(q[24:])
+		x.RCPI = be32(q[28:])
+		x.PacketDurationMicros = be32(q[32:])
+	}
+	return x
 }
 
 func (x *Extended80211TX) decode(r *reader, d *Decoder) {
@@ -3557,6 +6123,33 @@ func (x *Extended80211TX) appendTo(w writer) writer {
 	w.u64(x.Speed)
 	w.u32(x.PowerMW)
 	return w
+}
+
+func (d *Decoder) fastExtended80211TX(body []byte) Record {
+	x := d.pools.extended80211TX.next(d.gen)
+	p := body
+	{
+		v, rest, ok := cutOpaque(p, 32)
+		if !ok {
+			return nil
+		}
+		x.SSID, p = v, rest
+	}
+	if len(p) < 40 {
+		return nil
+	}
+	{
+		q := p[:40]
+		x.BSSID = macAt(q[0:])
+		x.Version = be32(q[8:])
+		x.Transmissions = be32(q[12:])
+		x.PacketDurationMicros = be32(q[16:])
+		x.RetransDurationMicros = be32(q[20:])
+		x.Channel = be32(q[24:])
+		x.Speed = be64(q[28:])
+		x.PowerMW = be32(q[36:])
+	}
+	return x
 }
 
 func (x *AggregationPDU) decode(r *reader, d *Decoder) {
@@ -3602,6 +6195,21 @@ func (x *ExtendedOpenFlowV1) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastExtendedOpenFlowV1(body []byte) Record {
+	x := d.pools.extendedOpenFlowV1.next(d.gen)
+	p := body
+	if len(p) < 16 {
+		return nil
+	}
+	{
+		q := p[:16]
+		x.FlowCookie = be64(q[0:])
+		x.FlowMatch = be32(q[8:])
+		x.FlowActions = be32(q[12:])
+	}
+	return x
+}
+
 func (x *ExtendedFC) decode(r *reader, d *Decoder) {
 	if p := r.fixed(16); p != nil {
 		x.SrcMaskLen = be32(p[0:])
@@ -3624,6 +6232,22 @@ func (x *ExtendedFC) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastExtendedFC(body []byte) Record {
+	x := d.pools.extendedFC.next(d.gen)
+	p := body
+	if len(p) < 16 {
+		return nil
+	}
+	{
+		q := p[:16]
+		x.SrcMaskLen = be32(q[0:])
+		x.DstMaskLen = be32(q[4:])
+		x.NextHop = be32(q[8:])
+		x.Metric = be32(q[12:])
+	}
+	return x
+}
+
 func (x *ExtendedQueueLength) decode(r *reader, d *Decoder) {
 	if p := r.fixed(8); p != nil {
 		x.QueueIndex = be32(p[0:])
@@ -3640,6 +6264,20 @@ func (x *ExtendedQueueLength) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastExtendedQueueLength(body []byte) Record {
+	x := d.pools.extendedQueueLength.next(d.gen)
+	p := body
+	if len(p) < 8 {
+		return nil
+	}
+	{
+		q := p[:8]
+		x.QueueIndex = be32(q[0:])
+		x.QueueLength = be32(q[4:])
+	}
+	return x
+}
+
 func (x *ExtendedNATPort) decode(r *reader, d *Decoder) {
 	if p := r.fixed(8); p != nil {
 		x.SrcPort = be32(p[0:])
@@ -3654,6 +6292,20 @@ func (x *ExtendedNATPort) appendTo(w writer) writer {
 	w.u32(x.SrcPort)
 	w.u32(x.DstPort)
 	return w
+}
+
+func (d *Decoder) fastExtendedNATPort(body []byte) Record {
+	x := d.pools.extendedNATPort.next(d.gen)
+	p := body
+	if len(p) < 8 {
+		return nil
+	}
+	{
+		q := p[:8]
+		x.SrcPort = be32(q[0:])
+		x.DstPort = be32(q[4:])
+	}
+	return x
 }
 
 func (x *ExtendedL2TunnelEgress) decode(r *reader, d *Decoder) {
@@ -3678,6 +6330,22 @@ func (x *ExtendedL2TunnelEgress) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastExtendedL2TunnelEgress(body []byte) Record {
+	x := d.pools.extendedL2TunnelEgress.next(d.gen)
+	p := body
+	if len(p) < 24 {
+		return nil
+	}
+	{
+		q := p[:24]
+		x.Length = be32(q[0:])
+		x.SrcMAC = macAt(q[4:])
+		x.DstMAC = macAt(q[12:])
+		x.EtherType = be32(q[20:])
+	}
+	return x
+}
+
 func (x *ExtendedL2TunnelIngress) decode(r *reader, d *Decoder) {
 	if p := r.fixed(24); p != nil {
 		x.Length = be32(p[0:])
@@ -3698,6 +6366,22 @@ func (x *ExtendedL2TunnelIngress) appendTo(w writer) writer {
 	w.mac(x.DstMAC)
 	w.u32(x.EtherType)
 	return w
+}
+
+func (d *Decoder) fastExtendedL2TunnelIngress(body []byte) Record {
+	x := d.pools.extendedL2TunnelIngress.next(d.gen)
+	p := body
+	if len(p) < 24 {
+		return nil
+	}
+	{
+		q := p[:24]
+		x.Length = be32(q[0:])
+		x.SrcMAC = macAt(q[4:])
+		x.DstMAC = macAt(q[12:])
+		x.EtherType = be32(q[20:])
+	}
+	return x
 }
 
 func (x *ExtendedIPv4TunnelEgress) decode(r *reader, d *Decoder) {
@@ -3734,6 +6418,26 @@ func (x *ExtendedIPv4TunnelEgress) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastExtendedIPv4TunnelEgress(body []byte) Record {
+	x := d.pools.extendedIPv4TunnelEgress.next(d.gen)
+	p := body
+	if len(p) < 32 {
+		return nil
+	}
+	{
+		q := p[:32]
+		x.Length = be32(q[0:])
+		x.Protocol = be32(q[4:])
+		x.SrcIP = ip4at(q[8:])
+		x.DstIP = ip4at(q[12:])
+		x.SrcPort = be32(q[16:])
+		x.DstPort = be32(q[20:])
+		x.TCPFlags = be32(q[24:])
+		x.TOS = be32(q[28:])
+	}
+	return x
+}
+
 func (x *ExtendedIPv4TunnelIngress) decode(r *reader, d *Decoder) {
 	if p := r.fixed(32); p != nil {
 		x.Length = be32(p[0:])
@@ -3766,6 +6470,26 @@ func (x *ExtendedIPv4TunnelIngress) appendTo(w writer) writer {
 	w.u32(x.TCPFlags)
 	w.u32(x.TOS)
 	return w
+}
+
+func (d *Decoder) fastExtendedIPv4TunnelIngress(body []byte) Record {
+	x := d.pools.extendedIPv4TunnelIngress.next(d.gen)
+	p := body
+	if len(p) < 32 {
+		return nil
+	}
+	{
+		q := p[:32]
+		x.Length = be32(q[0:])
+		x.Protocol = be32(q[4:])
+		x.SrcIP = ip4at(q[8:])
+		x.DstIP = ip4at(q[12:])
+		x.SrcPort = be32(q[16:])
+		x.DstPort = be32(q[20:])
+		x.TCPFlags = be32(q[24:])
+		x.TOS = be32(q[28:])
+	}
+	return x
 }
 
 func (x *ExtendedIPv6TunnelEgress) decode(r *reader, d *Decoder) {
@@ -3802,6 +6526,26 @@ func (x *ExtendedIPv6TunnelEgress) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastExtendedIPv6TunnelEgress(body []byte) Record {
+	x := d.pools.extendedIPv6TunnelEgress.next(d.gen)
+	p := body
+	if len(p) < 56 {
+		return nil
+	}
+	{
+		q := p[:56]
+		x.Length = be32(q[0:])
+		x.Protocol = be32(q[4:])
+		x.SrcIP = ip6at(q[8:])
+		x.DstIP = ip6at(q[24:])
+		x.SrcPort = be32(q[40:])
+		x.DstPort = be32(q[44:])
+		x.TCPFlags = be32(q[48:])
+		x.Priority = be32(q[52:])
+	}
+	return x
+}
+
 func (x *ExtendedIPv6TunnelIngress) decode(r *reader, d *Decoder) {
 	if p := r.fixed(56); p != nil {
 		x.Length = be32(p[0:])
@@ -3836,6 +6580,26 @@ func (x *ExtendedIPv6TunnelIngress) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastExtendedIPv6TunnelIngress(body []byte) Record {
+	x := d.pools.extendedIPv6TunnelIngress.next(d.gen)
+	p := body
+	if len(p) < 56 {
+		return nil
+	}
+	{
+		q := p[:56]
+		x.Length = be32(q[0:])
+		x.Protocol = be32(q[4:])
+		x.SrcIP = ip6at(q[8:])
+		x.DstIP = ip6at(q[24:])
+		x.SrcPort = be32(q[40:])
+		x.DstPort = be32(q[44:])
+		x.TCPFlags = be32(q[48:])
+		x.Priority = be32(q[52:])
+	}
+	return x
+}
+
 func (x *ExtendedDecapsulateEgress) decode(r *reader, d *Decoder) {
 	x.InnerHeaderOffset = r.u32()
 }
@@ -3843,6 +6607,19 @@ func (x *ExtendedDecapsulateEgress) decode(r *reader, d *Decoder) {
 func (x *ExtendedDecapsulateEgress) appendTo(w writer) writer {
 	w.u32(x.InnerHeaderOffset)
 	return w
+}
+
+func (d *Decoder) fastExtendedDecapsulateEgress(body []byte) Record {
+	x := d.pools.extendedDecapsulateEgress.next(d.gen)
+	p := body
+	if len(p) < 4 {
+		return nil
+	}
+	{
+		q := p[:4]
+		x.InnerHeaderOffset = be32(q[0:])
+	}
+	return x
 }
 
 func (x *ExtendedDecapsulateIngress) decode(r *reader, d *Decoder) {
@@ -3854,6 +6631,19 @@ func (x *ExtendedDecapsulateIngress) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastExtendedDecapsulateIngress(body []byte) Record {
+	x := d.pools.extendedDecapsulateIngress.next(d.gen)
+	p := body
+	if len(p) < 4 {
+		return nil
+	}
+	{
+		q := p[:4]
+		x.InnerHeaderOffset = be32(q[0:])
+	}
+	return x
+}
+
 func (x *ExtendedVNIEgress) decode(r *reader, d *Decoder) {
 	x.VNI = r.u32()
 }
@@ -3863,6 +6653,19 @@ func (x *ExtendedVNIEgress) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastExtendedVNIEgress(body []byte) Record {
+	x := d.pools.extendedVNIEgress.next(d.gen)
+	p := body
+	if len(p) < 4 {
+		return nil
+	}
+	{
+		q := p[:4]
+		x.VNI = be32(q[0:])
+	}
+	return x
+}
+
 func (x *ExtendedVNIIngress) decode(r *reader, d *Decoder) {
 	x.VNI = r.u32()
 }
@@ -3870,6 +6673,19 @@ func (x *ExtendedVNIIngress) decode(r *reader, d *Decoder) {
 func (x *ExtendedVNIIngress) appendTo(w writer) writer {
 	w.u32(x.VNI)
 	return w
+}
+
+func (d *Decoder) fastExtendedVNIIngress(body []byte) Record {
+	x := d.pools.extendedVNIIngress.next(d.gen)
+	p := body
+	if len(p) < 4 {
+		return nil
+	}
+	{
+		q := p[:4]
+		x.VNI = be32(q[0:])
+	}
+	return x
 }
 
 func (x *ExtendedIBLRH) decode(r *reader, d *Decoder) {
@@ -3912,6 +6728,28 @@ func (x *ExtendedIBLRH) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastExtendedIBLRH(body []byte) Record {
+	x := d.pools.extendedIBLRH.next(d.gen)
+	p := body
+	if len(p) < 40 {
+		return nil
+	}
+	{
+		q := p[:40]
+		x.SrcVL = be32(q[0:])
+		x.SrcSL = be32(q[4:])
+		x.SrcDLID = be32(q[8:])
+		x.SrcSLID = be32(q[12:])
+		x.SrcLNH = be32(q[16:])
+		x.DstVL = be32(q[20:])
+		x.DstSL = be32(q[24:])
+		x.DstDLID = be32(q[28:])
+		x.DstSLID = be32(q[32:])
+		x.DstLNH = be32(q[36:])
+	}
+	return x
+}
+
 func (x *ExtendedIBGRH) decode(r *reader, d *Decoder) {
 	if p := r.fixed(48); p != nil {
 		x.FlowLabel = be32(p[0:])
@@ -3940,6 +6778,24 @@ func (x *ExtendedIBGRH) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastExtendedIBGRH(body []byte) Record {
+	x := d.pools.extendedIBGRH.next(d.gen)
+	p := body
+	if len(p) < 48 {
+		return nil
+	}
+	{
+		q := p[:48]
+		x.FlowLabel = be32(q[0:])
+		x.TC = be32(q[4:])
+		x.SGID = ip6at(q[8:])
+		x.DGID = ip6at(q[24:])
+		x.NextHeader = be32(q[40:])
+		x.Length = be32(q[44:])
+	}
+	return x
+}
+
 func (x *ExtendedIBBTH) decode(r *reader, d *Decoder) {
 	if p := r.fixed(12); p != nil {
 		x.PKey = be32(p[0:])
@@ -3959,6 +6815,21 @@ func (x *ExtendedIBBTH) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastExtendedIBBTH(body []byte) Record {
+	x := d.pools.extendedIBBTH.next(d.gen)
+	p := body
+	if len(p) < 12 {
+		return nil
+	}
+	{
+		q := p[:12]
+		x.PKey = be32(q[0:])
+		x.DstQP = be32(q[4:])
+		x.Opcode = be32(q[8:])
+	}
+	return x
+}
+
 func (x *ExtendedVLANIn) decode(r *reader, d *Decoder) {
 	x.Stack = grow(x.Stack, r.count(0, 4))
 	for i := range x.Stack {
@@ -3972,6 +6843,22 @@ func (x *ExtendedVLANIn) appendTo(w writer) writer {
 		w.u32(v)
 	}
 	return w
+}
+
+func (d *Decoder) fastExtendedVLANIn(body []byte) Record {
+	x := d.pools.extendedVLANIn.next(d.gen)
+	p := body
+	{
+		n, rest, ok := cutCount(p, 0, 4)
+		if !ok {
+			return nil
+		}
+		x.Stack, p = grow(x.Stack, n), rest
+		for i := range x.Stack {
+			x.Stack[i] = be32(p[4*i:])
+		}
+	}
+	return x
 }
 
 func (x *ExtendedVLANOut) decode(r *reader, d *Decoder) {
@@ -3989,6 +6876,22 @@ func (x *ExtendedVLANOut) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastExtendedVLANOut(body []byte) Record {
+	x := d.pools.extendedVLANOut.next(d.gen)
+	p := body
+	{
+		n, rest, ok := cutCount(p, 0, 4)
+		if !ok {
+			return nil
+		}
+		x.Stack, p = grow(x.Stack, n), rest
+		for i := range x.Stack {
+			x.Stack[i] = be32(p[4*i:])
+		}
+	}
+	return x
+}
+
 func (x *ExtendedEgressQueue) decode(r *reader, d *Decoder) {
 	x.Queue = r.u32()
 }
@@ -3996,6 +6899,19 @@ func (x *ExtendedEgressQueue) decode(r *reader, d *Decoder) {
 func (x *ExtendedEgressQueue) appendTo(w writer) writer {
 	w.u32(x.Queue)
 	return w
+}
+
+func (d *Decoder) fastExtendedEgressQueue(body []byte) Record {
+	x := d.pools.extendedEgressQueue.next(d.gen)
+	p := body
+	if len(p) < 4 {
+		return nil
+	}
+	{
+		q := p[:4]
+		x.Queue = be32(q[0:])
+	}
+	return x
 }
 
 func (x *ExtendedACL) decode(r *reader, d *Decoder) {
@@ -4011,6 +6927,34 @@ func (x *ExtendedACL) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastExtendedACL(body []byte) Record {
+	x := d.pools.extendedACL.next(d.gen)
+	p := body
+	if len(p) < 4 {
+		return nil
+	}
+	{
+		q := p[:4]
+		x.Number = be32(q[0:])
+	}
+	p = p[4:]
+	{
+		v, rest, ok := cutOpaque(p, 0)
+		if !ok {
+			return nil
+		}
+		x.Name, p = v, rest
+	}
+	if len(p) < 4 {
+		return nil
+	}
+	{
+		q := p[:4]
+		x.Direction = be32(q[0:])
+	}
+	return x
+}
+
 func (x *ExtendedFunction) decode(r *reader, d *Decoder) {
 	x.Symbol = r.opaque(0)
 }
@@ -4018,6 +6962,19 @@ func (x *ExtendedFunction) decode(r *reader, d *Decoder) {
 func (x *ExtendedFunction) appendTo(w writer) writer {
 	w.opaque(x.Symbol, 0)
 	return w
+}
+
+func (d *Decoder) fastExtendedFunction(body []byte) Record {
+	x := d.pools.extendedFunction.next(d.gen)
+	p := body
+	{
+		v, _, ok := cutOpaque(p, 0)
+		if !ok {
+			return nil
+		}
+		x.Symbol = v
+	}
+	return x
 }
 
 func (x *ExtendedTransit) decode(r *reader, d *Decoder) {
@@ -4029,6 +6986,19 @@ func (x *ExtendedTransit) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastExtendedTransit(body []byte) Record {
+	x := d.pools.extendedTransit.next(d.gen)
+	p := body
+	if len(p) < 4 {
+		return nil
+	}
+	{
+		q := p[:4]
+		x.DelayNanos = be32(q[0:])
+	}
+	return x
+}
+
 func (x *ExtendedQueue) decode(r *reader, d *Decoder) {
 	x.DepthBytes = r.u32()
 }
@@ -4036,6 +7006,19 @@ func (x *ExtendedQueue) decode(r *reader, d *Decoder) {
 func (x *ExtendedQueue) appendTo(w writer) writer {
 	w.u32(x.DepthBytes)
 	return w
+}
+
+func (d *Decoder) fastExtendedQueue(body []byte) Record {
+	x := d.pools.extendedQueue.next(d.gen)
+	p := body
+	if len(p) < 4 {
+		return nil
+	}
+	{
+		q := p[:4]
+		x.DepthBytes = be32(q[0:])
+	}
+	return x
 }
 
 func (x *ExtendedHWTrap) decode(r *reader, d *Decoder) {
@@ -4049,6 +7032,26 @@ func (x *ExtendedHWTrap) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastExtendedHWTrap(body []byte) Record {
+	x := d.pools.extendedHWTrap.next(d.gen)
+	p := body
+	{
+		v, rest, ok := cutOpaque(p, 0)
+		if !ok {
+			return nil
+		}
+		x.Group, p = v, rest
+	}
+	{
+		v, _, ok := cutOpaque(p, 0)
+		if !ok {
+			return nil
+		}
+		x.Trap = v
+	}
+	return x
+}
+
 func (x *ExtendedLinuxDropReason) decode(r *reader, d *Decoder) {
 	x.Reason = r.opaque(0)
 }
@@ -4058,6 +7061,19 @@ func (x *ExtendedLinuxDropReason) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastExtendedLinuxDropReason(body []byte) Record {
+	x := d.pools.extendedLinuxDropReason.next(d.gen)
+	p := body
+	{
+		v, _, ok := cutOpaque(p, 0)
+		if !ok {
+			return nil
+		}
+		x.Reason = v
+	}
+	return x
+}
+
 func (x *ExtendedTimestamp) decode(r *reader, d *Decoder) {
 	x.Nanos = r.u64()
 }
@@ -4065,6 +7081,19 @@ func (x *ExtendedTimestamp) decode(r *reader, d *Decoder) {
 func (x *ExtendedTimestamp) appendTo(w writer) writer {
 	w.u64(x.Nanos)
 	return w
+}
+
+func (d *Decoder) fastExtendedTimestamp(body []byte) Record {
+	x := d.pools.extendedTimestamp.next(d.gen)
+	p := body
+	if len(p) < 8 {
+		return nil
+	}
+	{
+		q := p[:8]
+		x.Nanos = be64(q[0:])
+	}
+	return x
 }
 
 func (x *Transaction) decode(r *reader, d *Decoder) {
@@ -4095,6 +7124,24 @@ func (x *Transaction) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastTransaction(body []byte) Record {
+	x := d.pools.transaction.next(d.gen)
+	p := body
+	if len(p) < 32 {
+		return nil
+	}
+	{
+		q := p[:32]
+		x.Direction = be32(q[0:])
+		x.WaitMicros = be32(q[4:])
+		x.DurationMicros = be32(q[8:])
+		x.Status = be32(q[12:])
+		x.BytesReceived = be64(q[16:])
+		x.BytesSent = be64(q[24:])
+	}
+	return x
+}
+
 func (x *ExtendedNFSStorageTransaction) decode(r *reader, d *Decoder) {
 	x.Path = r.opaque(0)
 	if p := r.fixed(8); p != nil {
@@ -4111,6 +7158,27 @@ func (x *ExtendedNFSStorageTransaction) appendTo(w writer) writer {
 	w.u32(x.Operation)
 	w.u32(x.Status)
 	return w
+}
+
+func (d *Decoder) fastExtendedNFSStorageTransaction(body []byte) Record {
+	x := d.pools.extendedNFSStorageTransaction.next(d.gen)
+	p := body
+	{
+		v, rest, ok := cutOpaque(p, 0)
+		if !ok {
+			return nil
+		}
+		x.Path, p = v, rest
+	}
+	if len(p) < 8 {
+		return nil
+	}
+	{
+		q := p[:8]
+		x.Operation = be32(q[0:])
+		x.Status = be32(q[4:])
+	}
+	return x
 }
 
 func (x *ExtendedSCSIStorageTransaction) decode(r *reader, d *Decoder) {
@@ -4132,6 +7200,21 @@ func (x *ExtendedSCSIStorageTransaction) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastExtendedSCSIStorageTransaction(body []byte) Record {
+	x := d.pools.extendedSCSIStorageTransaction.next(d.gen)
+	p := body
+	if len(p) < 12 {
+		return nil
+	}
+	{
+		q := p[:12]
+		x.LUN = be32(q[0:])
+		x.Operation = be32(q[4:])
+		x.Status = be32(q[8:])
+	}
+	return x
+}
+
 func (x *ExtendedHTTPTransaction) decode(r *reader, d *Decoder) {
 	x.URL = r.opaque(0)
 	x.Host = r.opaque(0)
@@ -4149,6 +7232,54 @@ func (x *ExtendedHTTPTransaction) appendTo(w writer) writer {
 	w.opaque(x.User, 0)
 	w.u32(x.Status)
 	return w
+}
+
+func (d *Decoder) fastExtendedHTTPTransaction(body []byte) Record {
+	x := d.pools.extendedHTTPTransaction.next(d.gen)
+	p := body
+	{
+		v, rest, ok := cutOpaque(p, 0)
+		if !ok {
+			return nil
+		}
+		x.URL, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 0)
+		if !ok {
+			return nil
+		}
+		x.Host, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 0)
+		if !ok {
+			return nil
+		}
+		x.Referer, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 0)
+		if !ok {
+			return nil
+		}
+		x.UserAgent, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 0)
+		if !ok {
+			return nil
+		}
+		x.User, p = v, rest
+	}
+	if len(p) < 4 {
+		return nil
+	}
+	{
+		q := p[:4]
+		x.Status = be32(q[0:])
+	}
+	return x
 }
 
 func (x *ExtendedSocketIPv4) decode(r *reader, d *Decoder) {
@@ -4176,6 +7307,23 @@ func (x *ExtendedSocketIPv4) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastExtendedSocketIPv4(body []byte) Record {
+	x := d.pools.extendedSocketIPv4.next(d.gen)
+	p := body
+	if len(p) < 20 {
+		return nil
+	}
+	{
+		q := p[:20]
+		x.Protocol = be32(q[0:])
+		x.LocalIP = ip4at(q[4:])
+		x.RemoteIP = ip4at(q[8:])
+		x.LocalPort = be32(q[12:])
+		x.RemotePort = be32(q[16:])
+	}
+	return x
+}
+
 func (x *ExtendedSocketIPv6) decode(r *reader, d *Decoder) {
 	if p := r.fixed(44); p != nil {
 		x.Protocol = be32(p[0:])
@@ -4199,6 +7347,23 @@ func (x *ExtendedSocketIPv6) appendTo(w writer) writer {
 	w.u32(x.LocalPort)
 	w.u32(x.RemotePort)
 	return w
+}
+
+func (d *Decoder) fastExtendedSocketIPv6(body []byte) Record {
+	x := d.pools.extendedSocketIPv6.next(d.gen)
+	p := body
+	if len(p) < 44 {
+		return nil
+	}
+	{
+		q := p[:44]
+		x.Protocol = be32(q[0:])
+		x.LocalIP = ip6at(q[4:])
+		x.RemoteIP = ip6at(q[20:])
+		x.LocalPort = be32(q[36:])
+		x.RemotePort = be32(q[40:])
+	}
+	return x
 }
 
 func (x *ExtendedProxySocketIPv4) decode(r *reader, d *Decoder) {
@@ -4226,6 +7391,23 @@ func (x *ExtendedProxySocketIPv4) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastExtendedProxySocketIPv4(body []byte) Record {
+	x := d.pools.extendedProxySocketIPv4.next(d.gen)
+	p := body
+	if len(p) < 20 {
+		return nil
+	}
+	{
+		q := p[:20]
+		x.Protocol = be32(q[0:])
+		x.LocalIP = ip4at(q[4:])
+		x.RemoteIP = ip4at(q[8:])
+		x.LocalPort = be32(q[12:])
+		x.RemotePort = be32(q[16:])
+	}
+	return x
+}
+
 func (x *ExtendedProxySocketIPv6) decode(r *reader, d *Decoder) {
 	if p := r.fixed(44); p != nil {
 		x.Protocol = be32(p[0:])
@@ -4249,6 +7431,23 @@ func (x *ExtendedProxySocketIPv6) appendTo(w writer) writer {
 	w.u32(x.LocalPort)
 	w.u32(x.RemotePort)
 	return w
+}
+
+func (d *Decoder) fastExtendedProxySocketIPv6(body []byte) Record {
+	x := d.pools.extendedProxySocketIPv6.next(d.gen)
+	p := body
+	if len(p) < 44 {
+		return nil
+	}
+	{
+		q := p[:44]
+		x.Protocol = be32(q[0:])
+		x.LocalIP = ip6at(q[4:])
+		x.RemoteIP = ip6at(q[20:])
+		x.LocalPort = be32(q[36:])
+		x.RemotePort = be32(q[40:])
+	}
+	return x
 }
 
 func (x *MemcacheOperation) decode(r *reader, d *Decoder) {
@@ -4282,6 +7481,38 @@ func (x *MemcacheOperation) appendTo(w writer) writer {
 	w.u32(x.DurationMicros)
 	w.u32(x.Status)
 	return w
+}
+
+func (d *Decoder) fastMemcacheOperation(body []byte) Record {
+	x := d.pools.memcacheOperation.next(d.gen)
+	p := body
+	if len(p) < 8 {
+		return nil
+	}
+	{
+		q := p[:8]
+		x.Protocol = be32(q[0:])
+		x.Cmd = be32(q[4:])
+	}
+	p = p[8:]
+	{
+		v, rest, ok := cutOpaque(p, 255)
+		if !ok {
+			return nil
+		}
+		x.Key, p = v, rest
+	}
+	if len(p) < 16 {
+		return nil
+	}
+	{
+		q := p[:16]
+		x.NKeys = be32(q[0:])
+		x.ValueBytes = be32(q[4:])
+		x.DurationMicros = be32(q[8:])
+		x.Status = be32(q[12:])
+	}
+	return x
 }
 
 func (x *HTTPRequestDeprecated) reset() {
@@ -4415,6 +7646,241 @@ func (x *HTTPRequestDeprecated) appendTo(w writer) writer {
 	return w
 }
 
+func (x *HTTPRequestDeprecated) decodeFastLayout0(p []byte) ([]byte, bool) {
+	x.reset()
+	x.Layout = 0
+	if len(p) < 8 {
+		return p, false
+	}
+	{
+		q := p[:8]
+		x.Method = be32(q[0:])
+		x.Protocol = be32(q[4:])
+	}
+	p = p[8:]
+	{
+		v, rest, ok := cutOpaque(p, 255)
+		if !ok {
+			return p, false
+		}
+		x.URI, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 64)
+		if !ok {
+			return p, false
+		}
+		x.Host, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 255)
+		if !ok {
+			return p, false
+		}
+		x.Referer, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 128)
+		if !ok {
+			return p, false
+		}
+		x.UserAgent, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 32)
+		if !ok {
+			return p, false
+		}
+		x.AuthUser, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 64)
+		if !ok {
+			return p, false
+		}
+		x.MimeType, p = v, rest
+	}
+	if len(p) < 16 {
+		return p, false
+	}
+	{
+		q := p[:16]
+		x.RespBytes = be64(q[0:])
+		x.DurationMicros = be32(q[8:])
+		x.Status = be32(q[12:])
+	}
+	p = p[16:]
+	return p, true
+}
+
+func (x *HTTPRequestDeprecated) decodeFastLayout1(p []byte) ([]byte, bool) {
+	x.reset()
+	x.Layout = 1
+	if len(p) < 4 {
+		return p, false
+	}
+	{
+		q := p[:4]
+		x.Method = be32(q[0:])
+	}
+	p = p[4:]
+	{
+		v, rest, ok := cutOpaque(p, 255)
+		if !ok {
+			return p, false
+		}
+		x.URI, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 64)
+		if !ok {
+			return p, false
+		}
+		x.Host, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 255)
+		if !ok {
+			return p, false
+		}
+		x.Referer, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 128)
+		if !ok {
+			return p, false
+		}
+		x.UserAgent, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 64)
+		if !ok {
+			return p, false
+		}
+		x.XFF, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 32)
+		if !ok {
+			return p, false
+		}
+		x.AuthUser, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 64)
+		if !ok {
+			return p, false
+		}
+		x.MimeType, p = v, rest
+	}
+	if len(p) < 24 {
+		return p, false
+	}
+	{
+		q := p[:24]
+		x.ReqBytes = be64(q[0:])
+		x.RespBytes = be64(q[8:])
+		x.DurationMicros = be32(q[16:])
+		x.Status = be32(q[20:])
+	}
+	p = p[24:]
+	return p, true
+}
+
+// decodeFast takes the first layout that fills p exactly, else the first that fits.
+func (x *HTTPRequestDeprecated) decodeFast(p []byte) ([]byte, bool) {
+	if rest, ok := x.decodeFastLayout0(p); ok && len(rest) == 0 {
+		return rest, true
+	}
+	if rest, ok := x.decodeFastLayout1(p); ok && len(rest) == 0 {
+		return rest, true
+	}
+	if rest, ok := x.decodeFastLayout0(p); ok {
+		return rest, true
+	}
+	if rest, ok := x.decodeFastLayout1(p); ok {
+		return rest, true
+	}
+	return p, false
+}
+
+func (d *Decoder) fastHTTPRequestDeprecated(body []byte) Record {
+	x := d.pools.hTTPRequestDeprecated.next(d.gen)
+	p := body
+	if len(p) < 8 {
+		goto layouts
+	}
+	{
+		q := p[:8]
+		x.Method = be32(q[0:])
+		x.Protocol = be32(q[4:])
+	}
+	p = p[8:]
+	{
+		v, rest, ok := cutOpaque(p, 255)
+		if !ok {
+			goto layouts
+		}
+		x.URI, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 64)
+		if !ok {
+			goto layouts
+		}
+		x.Host, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 255)
+		if !ok {
+			goto layouts
+		}
+		x.Referer, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 128)
+		if !ok {
+			goto layouts
+		}
+		x.UserAgent, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 32)
+		if !ok {
+			goto layouts
+		}
+		x.AuthUser, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 64)
+		if !ok {
+			goto layouts
+		}
+		x.MimeType, p = v, rest
+	}
+	if len(p) < 16 {
+		goto layouts
+	}
+	{
+		q := p[:16]
+		x.RespBytes = be64(q[0:])
+		x.DurationMicros = be32(q[8:])
+		x.Status = be32(q[12:])
+	}
+	p = p[16:]
+	if len(p) == 0 {
+		x.XFF = x.XFF[:0]
+		x.ReqBytes = 0
+		x.Layout = 0
+		return x
+	}
+layouts:
+	if _, ok := x.decodeFast(body); ok {
+		return x
+	}
+	return nil
+}
+
 func (x *AppOperation) decode(r *reader, d *Decoder) {
 	x.Application = r.opaque(32)
 	x.Operation = r.opaque(32)
@@ -4445,6 +7911,50 @@ func (x *AppOperation) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastAppOperation(body []byte) Record {
+	x := d.pools.appOperation.next(d.gen)
+	p := body
+	{
+		v, rest, ok := cutOpaque(p, 32)
+		if !ok {
+			return nil
+		}
+		x.Application, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 32)
+		if !ok {
+			return nil
+		}
+		x.Operation, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 255)
+		if !ok {
+			return nil
+		}
+		x.Attributes, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 64)
+		if !ok {
+			return nil
+		}
+		x.StatusDescr, p = v, rest
+	}
+	if len(p) < 24 {
+		return nil
+	}
+	{
+		q := p[:24]
+		x.ReqBytes = be64(q[0:])
+		x.RespBytes = be64(q[8:])
+		x.DurationMicros = be32(q[16:])
+		x.Status = be32(q[20:])
+	}
+	return x
+}
+
 func (x *AppParentContext) decode(r *reader, d *Decoder) {
 	x.Application = r.opaque(32)
 	x.Operation = r.opaque(32)
@@ -4458,6 +7968,33 @@ func (x *AppParentContext) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastAppParentContext(body []byte) Record {
+	x := d.pools.appParentContext.next(d.gen)
+	p := body
+	{
+		v, rest, ok := cutOpaque(p, 32)
+		if !ok {
+			return nil
+		}
+		x.Application, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 32)
+		if !ok {
+			return nil
+		}
+		x.Operation, p = v, rest
+	}
+	{
+		v, _, ok := cutOpaque(p, 255)
+		if !ok {
+			return nil
+		}
+		x.Attributes = v
+	}
+	return x
+}
+
 func (x *AppInitiator) decode(r *reader, d *Decoder) {
 	x.Actor = r.opaque(64)
 }
@@ -4467,6 +8004,19 @@ func (x *AppInitiator) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastAppInitiator(body []byte) Record {
+	x := d.pools.appInitiator.next(d.gen)
+	p := body
+	{
+		v, _, ok := cutOpaque(p, 64)
+		if !ok {
+			return nil
+		}
+		x.Actor = v
+	}
+	return x
+}
+
 func (x *AppTarget) decode(r *reader, d *Decoder) {
 	x.Actor = r.opaque(64)
 }
@@ -4474,6 +8024,19 @@ func (x *AppTarget) decode(r *reader, d *Decoder) {
 func (x *AppTarget) appendTo(w writer) writer {
 	w.opaque(x.Actor, 64)
 	return w
+}
+
+func (d *Decoder) fastAppTarget(body []byte) Record {
+	x := d.pools.appTarget.next(d.gen)
+	p := body
+	{
+		v, _, ok := cutOpaque(p, 64)
+		if !ok {
+			return nil
+		}
+		x.Actor = v
+	}
+	return x
 }
 
 func (x *HTTPRequest) decode(r *reader, d *Decoder) {
@@ -4521,6 +8084,80 @@ func (x *HTTPRequest) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastHTTPRequest(body []byte) Record {
+	x := d.pools.hTTPRequest.next(d.gen)
+	p := body
+	if len(p) < 8 {
+		return nil
+	}
+	{
+		q := p[:8]
+		x.Method = be32(q[0:])
+		x.Protocol = be32(q[4:])
+	}
+	p = p[8:]
+	{
+		v, rest, ok := cutOpaque(p, 255)
+		if !ok {
+			return nil
+		}
+		x.URI, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 64)
+		if !ok {
+			return nil
+		}
+		x.Host, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 255)
+		if !ok {
+			return nil
+		}
+		x.Referer, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 128)
+		if !ok {
+			return nil
+		}
+		x.UserAgent, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 64)
+		if !ok {
+			return nil
+		}
+		x.XFF, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 32)
+		if !ok {
+			return nil
+		}
+		x.AuthUser, p = v, rest
+	}
+	{
+		v, rest, ok := cutOpaque(p, 64)
+		if !ok {
+			return nil
+		}
+		x.MimeType, p = v, rest
+	}
+	if len(p) < 24 {
+		return nil
+	}
+	{
+		q := p[:24]
+		x.ReqBytes = be64(q[0:])
+		x.RespBytes = be64(q[8:])
+		x.DurationMicros = be32(q[16:])
+		x.Status = int32(be32(q[20:]))
+	}
+	return x
+}
+
 func (x *ExtendedProxyRequest) decode(r *reader, d *Decoder) {
 	x.URI = r.opaque(255)
 	x.Host = r.opaque(64)
@@ -4530,6 +8167,26 @@ func (x *ExtendedProxyRequest) appendTo(w writer) writer {
 	w.opaque(x.URI, 255)
 	w.opaque(x.Host, 64)
 	return w
+}
+
+func (d *Decoder) fastExtendedProxyRequest(body []byte) Record {
+	x := d.pools.extendedProxyRequest.next(d.gen)
+	p := body
+	{
+		v, rest, ok := cutOpaque(p, 255)
+		if !ok {
+			return nil
+		}
+		x.URI, p = v, rest
+	}
+	{
+		v, _, ok := cutOpaque(p, 64)
+		if !ok {
+			return nil
+		}
+		x.Host = v
+	}
+	return x
 }
 
 func (x *ExtendedNavTiming) decode(r *reader, d *Decoder) {
@@ -4611,6 +8268,41 @@ func (x *ExtendedNavTiming) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastExtendedNavTiming(body []byte) Record {
+	x := d.pools.extendedNavTiming.next(d.gen)
+	p := body
+	if len(p) < 92 {
+		return nil
+	}
+	{
+		q := p[:92]
+		x.Type = be32(q[0:])
+		x.RedirectCount = be32(q[4:])
+		x.NavigationStart = be32(q[8:])
+		x.UnloadEventStart = be32(q[12:])
+		x.UnloadEventEnd = be32(q[16:])
+		x.RedirectStart = be32(q[20:])
+		x.RedirectEnd = be32(q[24:])
+		x.FetchStart = be32(q[28:])
+		x.DomainLookupStart = be32(q[32:])
+		x.DomainLookupEnd = be32(q[36:])
+		x.ConnectStart = be32(q[40:])
+		x.ConnectEnd = be32(q[44:])
+		x.SecureConnectionStart = be32(q[48:])
+		x.RequestStart = be32(q[52:])
+		x.ResponseStart = be32(q[56:])
+		x.ResponseEnd = be32(q[60:])
+		x.DOMLoading = be32(q[64:])
+		x.DOMInteractive = be32(q[68:])
+		x.DOMContentLoadedEventStart = be32(q[72:])
+		x.DOMContentLoadedEventEnd = be32(q[76:])
+		x.DOMComplete = be32(q[80:])
+		x.LoadEventStart = be32(q[84:])
+		x.LoadEventEnd = be32(q[88:])
+	}
+	return x
+}
+
 func (x *ExtendedTCPInfo) decode(r *reader, d *Decoder) {
 	if p := r.fixed(48); p != nil {
 		x.Direction = be32(p[0:])
@@ -4657,6 +8349,30 @@ func (x *ExtendedTCPInfo) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastExtendedTCPInfo(body []byte) Record {
+	x := d.pools.extendedTCPInfo.next(d.gen)
+	p := body
+	if len(p) < 48 {
+		return nil
+	}
+	{
+		q := p[:48]
+		x.Direction = be32(q[0:])
+		x.SndMSS = be32(q[4:])
+		x.RcvMSS = be32(q[8:])
+		x.Unacked = be32(q[12:])
+		x.Lost = be32(q[16:])
+		x.Retrans = be32(q[20:])
+		x.PMTU = be32(q[24:])
+		x.RTTMicros = be32(q[28:])
+		x.RTTVar = be32(q[32:])
+		x.SndCwnd = be32(q[36:])
+		x.Reordering = be32(q[40:])
+		x.MinRTT = be32(q[44:])
+	}
+	return x
+}
+
 func (x *ExtendedEntities) decode(r *reader, d *Decoder) {
 	if p := r.fixed(16); p != nil {
 		x.SrcDSClass = be32(p[0:])
@@ -4679,6 +8395,22 @@ func (x *ExtendedEntities) appendTo(w writer) writer {
 	return w
 }
 
+func (d *Decoder) fastExtendedEntities(body []byte) Record {
+	x := d.pools.extendedEntities.next(d.gen)
+	p := body
+	if len(p) < 16 {
+		return nil
+	}
+	{
+		q := p[:16]
+		x.SrcDSClass = be32(q[0:])
+		x.SrcDSIndex = be32(q[4:])
+		x.DstDSClass = be32(q[8:])
+		x.DstDSIndex = be32(q[12:])
+	}
+	return x
+}
+
 func (x *BSTEgressQueue) decode(r *reader, d *Decoder) {
 	x.Queue = r.u32()
 }
@@ -4686,6 +8418,19 @@ func (x *BSTEgressQueue) decode(r *reader, d *Decoder) {
 func (x *BSTEgressQueue) appendTo(w writer) writer {
 	w.u32(x.Queue)
 	return w
+}
+
+func (d *Decoder) fastBSTEgressQueue(body []byte) Record {
+	x := d.pools.bSTEgressQueue.next(d.gen)
+	p := body
+	if len(p) < 4 {
+		return nil
+	}
+	{
+		q := p[:4]
+		x.Queue = be32(q[0:])
+	}
+	return x
 }
 
 func (x *RTMetric) decode(r *reader, d *Decoder) {

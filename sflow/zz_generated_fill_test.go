@@ -477,6 +477,711 @@ func fillRecord(g *valueGen, flow bool, t Tag) Record {
 	return nil
 }
 
+// decodeTwoWays decodes body as the record of the given kind and tag with
+// d's fast decoder (fastFlowRecord, fastCounterRecord) and with the reader;
+// has is false for a record without a fast decoder.
+func decodeTwoWays(d *Decoder, flow bool, t Tag, body []byte) (fast, slow Record, fastOK bool, slowErr error, has bool) {
+	switch {
+	case !flow && t == TagIfCounters:
+		fast = d.fastCounterRecord(t, body)
+		s := new(IfCounters)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case !flow && t == TagEthernetCounters:
+		fast = d.fastCounterRecord(t, body)
+		s := new(EthernetCounters)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case !flow && t == TagTokenRingCounters:
+		fast = d.fastCounterRecord(t, body)
+		s := new(TokenRingCounters)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case !flow && t == TagVGCounters:
+		fast = d.fastCounterRecord(t, body)
+		s := new(VGCounters)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case !flow && t == TagVLANCounters:
+		fast = d.fastCounterRecord(t, body)
+		s := new(VLANCounters)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case !flow && t == TagIEEE80211Counters:
+		fast = d.fastCounterRecord(t, body)
+		s := new(IEEE80211Counters)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case !flow && t == TagLAGPortStats:
+		fast = d.fastCounterRecord(t, body)
+		s := new(LAGPortStats)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case !flow && t == TagSlowPathCounts:
+		fast = d.fastCounterRecord(t, body)
+		s := new(SlowPathCounts)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case !flow && t == TagInfiniBandCounters:
+		fast = d.fastCounterRecord(t, body)
+		s := new(InfiniBandCounters)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case !flow && t == TagSFP:
+		fast = d.fastCounterRecord(t, body)
+		s := new(SFP)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case !flow && t == TagPFCCounters:
+		fast = d.fastCounterRecord(t, body)
+		s := new(PFCCounters)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case !flow && t == TagProcessor:
+		fast = d.fastCounterRecord(t, body)
+		s := new(Processor)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case !flow && t == TagRadioUtilization:
+		fast = d.fastCounterRecord(t, body)
+		s := new(RadioUtilization)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case !flow && t == TagQueueLengthCounters:
+		fast = d.fastCounterRecord(t, body)
+		s := new(QueueLengthCounters)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case !flow && t == TagOFPort:
+		fast = d.fastCounterRecord(t, body)
+		s := new(OFPort)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case !flow && t == TagPortName:
+		fast = d.fastCounterRecord(t, body)
+		s := new(PortName)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case !flow && t == TagHostDescr:
+		fast = d.fastCounterRecord(t, body)
+		s := new(HostDescr)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case !flow && t == TagHostAdapters:
+		fast = d.fastCounterRecord(t, body)
+		s := new(HostAdapters)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case !flow && t == TagHostParent:
+		fast = d.fastCounterRecord(t, body)
+		s := new(HostParent)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case !flow && t == TagHostCPU:
+		fast = d.fastCounterRecord(t, body)
+		s := new(HostCPU)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case !flow && t == TagHostMemory:
+		fast = d.fastCounterRecord(t, body)
+		s := new(HostMemory)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case !flow && t == TagHostDiskIO:
+		fast = d.fastCounterRecord(t, body)
+		s := new(HostDiskIO)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case !flow && t == TagHostNetIO:
+		fast = d.fastCounterRecord(t, body)
+		s := new(HostNetIO)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case !flow && t == TagMIB2IPGroup:
+		fast = d.fastCounterRecord(t, body)
+		s := new(MIB2IPGroup)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case !flow && t == TagMIB2ICMPGroup:
+		fast = d.fastCounterRecord(t, body)
+		s := new(MIB2ICMPGroup)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case !flow && t == TagMIB2TCPGroup:
+		fast = d.fastCounterRecord(t, body)
+		s := new(MIB2TCPGroup)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case !flow && t == TagMIB2UDPGroup:
+		fast = d.fastCounterRecord(t, body)
+		s := new(MIB2UDPGroup)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case !flow && t == TagVirtNode:
+		fast = d.fastCounterRecord(t, body)
+		s := new(VirtNode)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case !flow && t == TagVirtCPU:
+		fast = d.fastCounterRecord(t, body)
+		s := new(VirtCPU)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case !flow && t == TagVirtMemory:
+		fast = d.fastCounterRecord(t, body)
+		s := new(VirtMemory)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case !flow && t == TagVirtDiskIO:
+		fast = d.fastCounterRecord(t, body)
+		s := new(VirtDiskIO)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case !flow && t == TagVirtNetIO:
+		fast = d.fastCounterRecord(t, body)
+		s := new(VirtNetIO)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case !flow && t == TagJVMRuntime:
+		fast = d.fastCounterRecord(t, body)
+		s := new(JVMRuntime)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case !flow && t == TagJVMStatistics:
+		fast = d.fastCounterRecord(t, body)
+		s := new(JVMStatistics)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case !flow && t == TagMemcacheLegacyCounters:
+		fast = d.fastCounterRecord(t, body)
+		s := new(MemcacheLegacyCounters)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case !flow && t == TagHTTPCounters:
+		fast = d.fastCounterRecord(t, body)
+		s := new(HTTPCounters)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case !flow && t == TagAppOperationCounters:
+		fast = d.fastCounterRecord(t, body)
+		s := new(AppOperationCounters)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case !flow && t == TagAppResources:
+		fast = d.fastCounterRecord(t, body)
+		s := new(AppResources)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case !flow && t == TagMemcacheCounters:
+		fast = d.fastCounterRecord(t, body)
+		s := new(MemcacheCounters)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case !flow && t == TagVDICounters:
+		fast = d.fastCounterRecord(t, body)
+		s := new(VDICounters)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case !flow && t == TagAppWorkers:
+		fast = d.fastCounterRecord(t, body)
+		s := new(AppWorkers)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case !flow && t == TagOVSDPStats:
+		fast = d.fastCounterRecord(t, body)
+		s := new(OVSDPStats)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case !flow && t == TagEnergy:
+		fast = d.fastCounterRecord(t, body)
+		s := new(Energy)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case !flow && t == TagTemperature:
+		fast = d.fastCounterRecord(t, body)
+		s := new(Temperature)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case !flow && t == TagHumidity:
+		fast = d.fastCounterRecord(t, body)
+		s := new(Humidity)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case !flow && t == TagFans:
+		fast = d.fastCounterRecord(t, body)
+		s := new(Fans)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case !flow && t == TagBSTDeviceBuffers:
+		fast = d.fastCounterRecord(t, body)
+		s := new(BSTDeviceBuffers)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case !flow && t == TagBSTPortBuffers:
+		fast = d.fastCounterRecord(t, body)
+		s := new(BSTPortBuffers)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case !flow && t == TagHWTables:
+		fast = d.fastCounterRecord(t, body)
+		s := new(HWTables)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case !flow && t == TagNVIDIAGPU:
+		fast = d.fastCounterRecord(t, body)
+		s := new(NVIDIAGPU)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagSampledHeader:
+		fast = d.fastFlowRecord(t, body)
+		s := new(SampledHeader)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagSampledEthernet:
+		fast = d.fastFlowRecord(t, body)
+		s := new(SampledEthernet)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagSampledIPv4:
+		fast = d.fastFlowRecord(t, body)
+		s := new(SampledIPv4)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagSampledIPv6:
+		fast = d.fastFlowRecord(t, body)
+		s := new(SampledIPv6)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtendedSwitch:
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedSwitch)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtendedRouter:
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedRouter)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtendedGateway:
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedGateway)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtendedUser:
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedUser)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtendedURL:
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedURL)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtendedMPLS:
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedMPLS)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtendedNAT:
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedNAT)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtendedMPLSTunnel:
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedMPLSTunnel)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtendedMPLSVC:
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedMPLSVC)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtendedMPLSFTN:
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedMPLSFTN)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtendedMPLSLDPFEC:
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedMPLSLDPFEC)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtendedVLANTunnel:
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedVLANTunnel)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtended80211Payload:
+		fast = d.fastFlowRecord(t, body)
+		s := new(Extended80211Payload)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtended80211RX:
+		fast = d.fastFlowRecord(t, body)
+		s := new(Extended80211RX)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtended80211TX:
+		fast = d.fastFlowRecord(t, body)
+		s := new(Extended80211TX)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtendedOpenFlowV1:
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedOpenFlowV1)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtendedFC:
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedFC)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtendedQueueLength:
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedQueueLength)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtendedNATPort:
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedNATPort)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtendedL2TunnelEgress:
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedL2TunnelEgress)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtendedL2TunnelIngress:
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedL2TunnelIngress)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtendedIPv4TunnelEgress:
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedIPv4TunnelEgress)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtendedIPv4TunnelIngress:
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedIPv4TunnelIngress)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtendedIPv6TunnelEgress:
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedIPv6TunnelEgress)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtendedIPv6TunnelIngress:
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedIPv6TunnelIngress)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtendedDecapsulateEgress:
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedDecapsulateEgress)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtendedDecapsulateIngress:
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedDecapsulateIngress)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtendedVNIEgress:
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedVNIEgress)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtendedVNIIngress:
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedVNIIngress)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtendedIBLRH:
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedIBLRH)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtendedIBGRH:
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedIBGRH)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtendedIBBTH:
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedIBBTH)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtendedVLANIn:
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedVLANIn)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtendedVLANOut:
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedVLANOut)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtendedEgressQueue:
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedEgressQueue)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtendedACL:
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedACL)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtendedFunction:
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedFunction)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtendedTransit:
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedTransit)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtendedQueue:
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedQueue)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtendedHWTrap:
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedHWTrap)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtendedLinuxDropReason:
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedLinuxDropReason)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtendedTimestamp:
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedTimestamp)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagTransaction:
+		fast = d.fastFlowRecord(t, body)
+		s := new(Transaction)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtendedNFSStorageTransaction:
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedNFSStorageTransaction)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtendedSCSIStorageTransaction:
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedSCSIStorageTransaction)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtendedHTTPTransaction:
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedHTTPTransaction)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtendedSocketIPv4:
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedSocketIPv4)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtendedSocketIPv6:
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedSocketIPv6)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtendedProxySocketIPv4:
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedProxySocketIPv4)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtendedProxySocketIPv6:
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedProxySocketIPv6)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagMemcacheOperation:
+		fast = d.fastFlowRecord(t, body)
+		s := new(MemcacheOperation)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagHTTPRequestDeprecated:
+		fast = d.fastFlowRecord(t, body)
+		s := new(HTTPRequestDeprecated)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagAppOperation:
+		fast = d.fastFlowRecord(t, body)
+		s := new(AppOperation)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagAppParentContext:
+		fast = d.fastFlowRecord(t, body)
+		s := new(AppParentContext)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagAppInitiator:
+		fast = d.fastFlowRecord(t, body)
+		s := new(AppInitiator)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagAppTarget:
+		fast = d.fastFlowRecord(t, body)
+		s := new(AppTarget)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagHTTPRequest:
+		fast = d.fastFlowRecord(t, body)
+		s := new(HTTPRequest)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtendedProxyRequest:
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedProxyRequest)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtendedNavTiming:
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedNavTiming)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtendedTCPInfo:
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedTCPInfo)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagExtendedEntities:
+		fast = d.fastFlowRecord(t, body)
+		s := new(ExtendedEntities)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	case flow && t == TagBSTEgressQueue:
+		fast = d.fastFlowRecord(t, body)
+		s := new(BSTEgressQueue)
+		r := reader{b: body}
+		s.decode(&r, d)
+		return fast, s, fast != nil, r.err, true
+	}
+	return nil, nil, false, nil, false
+}
+
 // fillSampleBody fills a new sample body of the given tag with random values.
 func fillSampleBody(g *valueGen, t Tag) SampleBody {
 	switch t {

@@ -9,6 +9,7 @@ import (
 	"go/format"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 )
 
@@ -241,20 +242,53 @@ func genCodec(sp *spec) []byte {
 
 	for _, kind := range []string{"flow", "counter"} {
 		title := strings.ToUpper(kind[:1]) + kind[1:]
-		b.p("// decode%sRecord decodes a %s record body, or returns nil for an unknown tag.", title, kind)
+		b.p("// decode%sRecord decodes a %s record body with the reader, or returns nil for", title, kind)
+		b.p("// an unknown tag.")
 		b.p("func (d *Decoder) decode%sRecord(t Tag, r *reader) Record {\n\tswitch t {", title)
 		for _, it := range records(sp) {
 			if it.Kind == kind {
-				b.p("\tcase Tag%s:\n\t\tx := d.pools.%s.next(&d.dirty)\n\t\tx.decode(r, d)\n\t\treturn x", it.Name, poolName(it))
+				b.p("\tcase Tag%s:\n\t\tx := d.pools.%s.next(d.gen)", it.Name, poolName(it))
+				b.p("\t\tx.decode(r, d)\n\t\treturn x")
 			}
 		}
 		b.p("\t}\n\treturn nil\n}\n")
+	}
+	for _, kind := range []string{"flow", "counter"} {
+		title := strings.ToUpper(kind[:1]) + kind[1:]
+		b.p("// fast%sRecord decodes a %s record body with its fast decoder, or returns", title, kind)
+		b.p("// nil when the tag is unknown, has no fast decoder, or the body is bad: the")
+		b.p("// caller then decodes it with decode%sRecord, which says what is wrong.", title)
+		b.p("func (d *Decoder) fast%sRecord(t Tag, body []byte) Record {\n\tswitch t {", title)
+		for _, it := range records(sp) {
+			if it.Kind == kind && sp.fastable(it) {
+				b.p("\tcase Tag%s:\n\t\treturn d.fast%s(body)", it.Name, it.Name)
+			}
+		}
+		b.p("\t}\n\treturn nil\n}\n")
+		b.p("// fast%sRecords decodes up to n %s records from the front of p (framing", title, kind)
+		b.p("// and body) with their fast decoders, and returns recs with them appended,")
+		b.p("// the bytes after them and how many it decoded: it stops before the first")
+		b.p("// record that is unknown, has no fast decoder or is bad. (fast%sRecord", title)
+		b.p("// in a loop, with the switch inline: one call per record.)")
+		b.p("func (d *Decoder) fast%sRecords(recs []Record, p []byte, n int) ([]Record, []byte, int) {", title)
+		b.p("\tj := 0\n\tfor ; j < n && len(p) >= 8; j++ {")
+		b.p("\t\tsize := be32(p[4:])\n\t\tif uint64(size) > uint64(len(p)-8) {\n\t\t\tbreak\n\t\t}")
+		b.p("\t\tbody := p[8 : 8+size : 8+size]\n\t\tvar rec Record")
+		var fast []*item
+		for _, it := range records(sp) {
+			if it.Kind == kind && sp.fastable(it) {
+				fast = append(fast, it)
+			}
+		}
+		genTagDispatch(&b, "Tag(be32(p))", fast, func(it *item) string { return fmt.Sprintf("rec = d.fast%s(body)", it.Name) })
+		b.p("\t\tif rec == nil {\n\t\t\tbreak\n\t\t}")
+		b.p("\t\trecs = append(recs, rec)\n\t\tp = p[8+size:]\n\t}\n\treturn recs, p, j\n}\n")
 	}
 	b.p("// decodeSampleBody decodes the body of a sample type described in the")
 	b.p("// spec, or returns nil for another tag.")
 	b.p("func (d *Decoder) decodeSampleBody(t Tag, r *reader) SampleBody {\n\tswitch t {")
 	for _, it := range samples(sp) {
-		b.p("\tcase %s:\n\t\tx := d.pools.%s.next(&d.dirty)\n\t\tx.decode(r, d)\n\t\treturn x", tagConst(it), poolName(it))
+		b.p("\tcase %s:\n\t\tx := d.pools.%s.next(d.gen)\n\t\tx.decode(r, d)\n\t\treturn x", tagConst(it), poolName(it))
 	}
 	b.p("\t}\n\treturn nil\n}\n")
 	for _, it := range sp.Items {
@@ -263,6 +297,10 @@ func genCodec(sp *spec) []byte {
 			continue
 		}
 		genItemCodec(&b, sp, it)
+		if (it.Kind == "flow" || it.Kind == "counter") && sp.fastable(it) {
+			genFastCodec(&b, sp, it)
+			genFastRecord(&b, sp, it)
+		}
 	}
 	return b.Bytes()
 }
@@ -446,4 +484,41 @@ func genEncodeFields(b *buf, sp *spec, l layout) {
 			b.p("\tw.%s(x.%s)", readerFn(w), f.Name)
 		}
 	}
+}
+
+// genTagDispatch writes a switch on the tag expr that runs do(it) for each
+// item. Runs of nearly consecutive tags (eight or more) get a switch of
+// their own, which the compiler turns into a jump table; an outer switch
+// on their ranges picks the run (a plain switch on sparse tags is a binary
+// search, a branch per level).
+func genTagDispatch(b *buf, expr string, items []*item, do func(*item) string) {
+	items = append([]*item(nil), items...)
+	sort.Slice(items, func(i, j int) bool { return items[i].tag() < items[j].tag() })
+	var runs [][]*item
+	for i := 0; i < len(items); {
+		j := i + 1
+		for j < len(items) && items[j].tag()-items[j-1].tag() <= 2 {
+			j++
+		}
+		runs = append(runs, items[i:j])
+		i = j
+	}
+	var rest []*item
+	b.p("\tswitch t := %s; {", expr)
+	for _, run := range runs {
+		if len(run) < 8 {
+			rest = append(rest, run...)
+			continue
+		}
+		b.p("\tcase t >= %s && t <= %s:\n\t\tswitch t {", tagConst(run[0]), tagConst(run[len(run)-1]))
+		for _, it := range run {
+			b.p("\t\tcase %s:\n\t\t\t%s", tagConst(it), do(it))
+		}
+		b.p("\t\t}")
+	}
+	b.p("\tdefault:\n\t\tswitch t {")
+	for _, it := range rest {
+		b.p("\t\tcase %s:\n\t\t\t%s", tagConst(it), do(it))
+	}
+	b.p("\t\t}\n\t}")
 }

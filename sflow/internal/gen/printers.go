@@ -335,6 +335,23 @@ func genFill(sp *spec) []byte {
 		b.p("\tcase %sflow && t == Tag%s:\n\t\tx := new(%s)\n\t\tfill%s(g, x)\n\t\treturn x", neg, it.Name, it.Name, it.Name)
 	}
 	b.p("\t}\n\treturn nil\n}\n")
+	b.p("// decodeTwoWays decodes body as the record of the given kind and tag with")
+	b.p("// d's fast decoder (fastFlowRecord, fastCounterRecord) and with the reader;")
+	b.p("// has is false for a record without a fast decoder.")
+	b.p("func decodeTwoWays(d *Decoder, flow bool, t Tag, body []byte) (fast, slow Record, fastOK bool, slowErr error, has bool) {\n\tswitch {")
+	for _, it := range records(sp) {
+		if !sp.fastable(it) {
+			continue
+		}
+		neg := "!"
+		if it.Kind == "flow" {
+			neg = ""
+		}
+		b.p("\tcase %sflow && t == Tag%s:\n\t\tfast = d.fast%sRecord(t, body)", neg, it.Name, strings.ToUpper(it.Kind[:1])+it.Kind[1:])
+		b.p("\t\ts := new(%s)\n\t\tr := reader{b: body}\n\t\ts.decode(&r, d)", it.Name)
+		b.p("\t\treturn fast, s, fast != nil, r.err, true")
+	}
+	b.p("\t}\n\treturn nil, nil, false, nil, false\n}\n")
 	b.p("// fillSampleBody fills a new sample body of the given tag with random values.")
 	b.p("func fillSampleBody(g *valueGen, t Tag) SampleBody {\n\tswitch t {")
 	for _, it := range samples(sp) {
