@@ -113,12 +113,9 @@ func (h *Host) probeInterface(rd *fileReader, name string) (Interface, bool) {
 			inf.MAC = mac
 		}
 	}
-	if sp, ok := rd.readOptInt(dir, "speed"); ok && sp > 0 {
-		inf.Speed = uint64(sp) * 1_000_000
-	}
 	inf.Up = operUp(rd, dir)
 	inf.flags = flags & usedFlags
-	inf.duplex = readDuplex(rd, dir)
+	inf.Speed, inf.duplex = readSpeedDuplex(rd, dir)
 	return inf, true
 }
 

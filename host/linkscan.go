@@ -71,12 +71,8 @@ func (c *linkFactCache) facts(rd *fileReader, sys string, ifIndex uint32, name s
 	if ok && f.valid && f.name == name {
 		return f.speed, f.duplex
 	}
-	dir := sys + "class/net/" + name + "/"
 	f = linkFact{name: name, valid: true}
-	if sp, ok := rd.readOptInt(dir, "speed"); ok && sp > 0 {
-		f.speed = uint64(sp) * 1_000_000
-	}
-	f.duplex = readDuplex(rd, dir)
+	f.speed, f.duplex = readSpeedDuplex(rd, sys+"class/net/"+name+"/")
 	c.mu.Lock()
 	c.m[ifIndex] = f
 	c.mu.Unlock()
@@ -94,18 +90,21 @@ func (c *linkFactCache) forget(keep map[uint32]bool) {
 	}
 }
 
-func readDuplex(rd *fileReader, dir string) uint32 {
-	b, err := rd.load(dir, "duplex")
-	if err != nil {
-		return 0
+// readSpeedDuplex reads a link's speed (bits per second, 0 when unknown)
+// and duplex (ifDirection: 1 full, 2 half, 0 unknown) from sysfs.
+func readSpeedDuplex(rd *fileReader, dir string) (speed uint64, duplex uint32) {
+	if sp, ok := rd.readOptInt(dir, "speed"); ok && sp > 0 {
+		speed = uint64(sp) * 1_000_000
 	}
-	switch string(trimSpace(b)) {
-	case "full":
-		return 1
-	case "half":
-		return 2
+	if b, err := rd.load(dir, "duplex"); err == nil {
+		switch string(trimSpace(b)) {
+		case "full":
+			duplex = 1
+		case "half":
+			duplex = 2
+		}
 	}
-	return 0
+	return speed, duplex
 }
 
 // scanNetlink is scanInterfaces over an RTM_GETLINK dump.
