@@ -34,7 +34,8 @@ type RelayConfig struct {
 	// Allow lists the senders accepted (default: loopback only).
 	Allow []netip.Prefix
 	// Polling is gwd's counter interval; OVS counters older than three
-	// intervals are no longer relayed.
+	// intervals are no longer relayed. Required: the configuration's polling key
+	// holds the default.
 	Polling time.Duration
 }
 
@@ -145,9 +146,6 @@ func NewRelay(cfg RelayConfig, sink Sink, log *slog.Logger) (*Relay, error) {
 func newRelay(cfg RelayConfig, sink Sink, log *slog.Logger) *Relay {
 	if len(cfg.Allow) == 0 {
 		cfg.Allow = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
-	}
-	if cfg.Polling <= 0 {
-		cfg.Polling = 20 * time.Second
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
