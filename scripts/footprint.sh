@@ -24,15 +24,10 @@ hsfmods=${HSFLOWD_MODULES:-/usr/local/lib/hsflowd-ref/modules}
 [[ -n $hsf && -x $hsf ]] || hsf=
 tmp=$(mktemp -d)
 pids=()
+source "$(dirname "$0")/lib.sh"
 cleanup() {
   trap - EXIT INT TERM
-  local p i
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do
-    for ((i = 0; i < 50; i++)); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$p" 2>/dev/null || true
-    wait "$p" 2>/dev/null || true
-  done
+  stop_pids "${pids[@]}"
   rm -rf "$tmp"
 }
 trap cleanup EXIT

@@ -40,15 +40,10 @@ A=gwdscale-$$-a
 B=gwdscale-$$-b
 tmp=$(mktemp -d /tmp/gwdscale.XXXXXX)
 pids=()
+source "$(dirname "$0")/lib.sh"
 cleanup() {
   trap - EXIT INT TERM
-  local p i
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do
-    for ((i = 0; i < 50; i++)); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$p" 2>/dev/null || true
-    wait "$p" 2>/dev/null || true
-  done
+  stop_pids "${pids[@]}"
   ip netns del "$A" 2>/dev/null || true
   ip netns del "$B" 2>/dev/null || true
   if [[ -n ${KEEP:-} ]]; then echo "# kept $tmp (logs, configs, collector log)" >&2; else rm -rf "$tmp"; fi
