@@ -318,7 +318,6 @@ func (a *Agent) Reconfigure(cfg Config) error {
 		return err
 	}
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	old := a.exporter
 	if cfg.Polling != a.cfg.Polling {
 		iv := int64(cfg.Polling / time.Second)
@@ -330,8 +329,7 @@ func (a *Agent) Reconfigure(cfg Config) error {
 	a.exporter = ex
 	old.close()
 	a.mu.Unlock()
-	a.Elect() // lists the addresses without holding the lock
-	a.mu.Lock()
+	a.Elect() // takes the lock itself, after listing the addresses
 	a.poke()
 	return nil
 }
