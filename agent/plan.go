@@ -1,6 +1,10 @@
 package agent
 
-import "fmt"
+import (
+	"cmp"
+	"fmt"
+	"slices"
+)
 
 // The data-source plan: every sample gwd sends names its data source with
 // one of these, so that no two entities of the box ever share a source id.
@@ -43,3 +47,14 @@ func BridgeSource(n uint32) DataSource { return DataSource{Type: 2, Index: 1000 
 // device_count 1. By default GPUs get no data source of their own: the
 // 5703:1 aggregate of all GPUs rides on the host sample 2:1.
 func GPUSource(i uint32) DataSource { return DataSource{Type: 2, Index: 2000 + i} }
+
+// SortDataSources orders data sources for people: higher types first (the
+// host 2:1 before interfaces 0:n), then by index.
+func SortDataSources(ds []DataSource) {
+	slices.SortFunc(ds, func(a, b DataSource) int {
+		if a.Type != b.Type {
+			return cmp.Compare(b.Type, a.Type)
+		}
+		return cmp.Compare(a.Index, b.Index)
+	})
+}

@@ -25,21 +25,10 @@ import (
 // port, polling every second, sending to a local collector.
 type gwdProc struct {
 	url string
-	mu  sync.Mutex
-	out bytes.Buffer
+	out testutil.SyncBuffer // what gwd writes
 }
 
-func (p *gwdProc) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.Write(b)
-}
-
-func (p *gwdProc) output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.String()
-}
+func (p *gwdProc) output() string { return p.out.String() }
 
 var urlRE = regexp.MustCompile(`web +running \(enabled: auto\): (http://\S+/)`)
 
@@ -67,7 +56,7 @@ func startGwd(t *testing.T) *gwdProc {
 	}
 	p := &gwdProc{}
 	cmd := exec.Command(bin, "run", "--config", cfg, "--run-dir", dir)
-	cmd.Stdout, cmd.Stderr = p, p
+	cmd.Stdout, cmd.Stderr = &p.out, &p.out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -304,12 +304,7 @@ func (s *server) dataSources() []DataSource {
 	for ds := range keys {
 		sorted = append(sorted, ds)
 	}
-	sort.Slice(sorted, func(i, j int) bool {
-		if sorted[i].Type != sorted[j].Type {
-			return sorted[i].Type > sorted[j].Type
-		}
-		return sorted[i].Index < sorted[j].Index
-	})
+	agent.SortDataSources(sorted)
 	labels := make([]string, len(sorted))
 	all := s.rt.Labels() // outside the state's lock
 	for i, ds := range sorted {

@@ -3,7 +3,6 @@ package app
 import (
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 
 	"gwd/agent"
@@ -30,12 +29,7 @@ func (r *Runtime) Summary(w io.Writer, header string) {
 	for ds := range dss {
 		keys = append(keys, ds)
 	}
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i].Type != keys[j].Type {
-			return keys[i].Type > keys[j].Type
-		}
-		return keys[i].Index < keys[j].Index
-	})
+	agent.SortDataSources(keys)
 	fmt.Fprintf(w, "  data sources    %d\n", len(keys))
 	labels := r.Labels()
 	for i, ds := range keys {
