@@ -131,6 +131,7 @@ type Agent struct {
 	elected     chan struct{} // signalled when the election result changes
 	onSend      func([]byte)  // tests: sees every datagram sent
 	taps        []*tapFn      // see Tap
+	enrich      enrichers     // see AddFlowEnricher; not under mu
 
 	oversize uint64            // records left out of samples too big for a datagram
 	pollErrs map[string]uint64 // source -> polls that returned an error

@@ -25,10 +25,14 @@ type flowState struct {
 // sets the sample's source id and its sequence number (one sequence per data
 // source, apart from the counter samples' one, kept whether or not ds is
 // registered: see seqbook.go) and sends it within FlowDelay,
-// or at once when its datagram is full. s is encoded before SubmitFlow
-// returns, so the caller may reuse it. Without an agent address the sample
-// is dropped and counted.
+// or at once when its datagram is full. Flow and discard samples pass through the flow
+// enrichers first (see AddFlowEnricher), which may append records to s.
+// s is encoded before SubmitFlow returns, so the caller may reuse it.
+// Without an agent address the sample is dropped and counted.
 func (a *Agent) SubmitFlow(ds DataSource, s *sflow.Sample) error {
+	if s.Tag == sflow.SampleFlow || s.Tag == sflow.SampleFlowExpanded || s.Tag == sflow.SampleDiscard {
+		a.enrichFlow(ds, s)
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	f := &a.flow
