@@ -132,6 +132,7 @@ type Agent struct {
 	onSend      func([]byte)  // tests: sees every datagram sent
 	taps        []*tapFn      // see Tap
 	enrich      enrichers     // see AddFlowEnricher; not under mu
+	entities    entityTable   // see ClaimEntity, SetDeviceOwner; not under mu
 
 	oversize uint64            // records left out of samples too big for a datagram
 	pollErrs map[string]uint64 // source -> polls that returned an error

@@ -15,9 +15,9 @@ import (
 //	                 gwd's interface counters meet on the same source
 //	2:(1000+n)       Open vSwitch bridge n (n stable per bridge name)
 //	2:(2000+i)       NVIDIA GPU i, when per-GPU data sources are enabled
-//	3:(100000+h)     a VM or container: h = hash(UUID) mod 50000, probing to
-//	                 the next free slot on collision (reserved for the VM and
-//	                 container modules)
+//	3:(100000+h)     a VM or container: h = FNV-1a(UUID or ID) mod 50000,
+//	                 probing to the next free slot on collision; modules
+//	                 get theirs from Agent.ClaimEntity (entity.go)
 //
 // The sub-agent plan: everything gwd sends, its own samples and the samples
 // it relays, goes out under one agent address and sub-agent SubAgent
