@@ -94,11 +94,18 @@ func (s *state) run(ctx context.Context, q *tapQueue) {
 	var dec sflow.Decoder
 	var buf []byte
 	var sizes []int
-	t := time.NewTicker(tapEvery)
-	defer t.Stop()
+	t := time.NewTimer(tapEvery)
+	t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			return
+		case <-q.ready:
+		}
+		t.Reset(tapEvery)
+		select {
+		case <-ctx.Done():
+			t.Stop()
 			return
 		case <-t.C:
 		}
