@@ -385,6 +385,9 @@ func (r *Relay) flowLocked(in *instance, dg *sflow.Datagram, s *sflow.Sample, no
 	b.pool += dPool
 	b.drops += dDrops
 	s.SamplePool, s.Drops = b.pool, b.drops
+	// The relay changes none of the sample's records: the agent copies
+	// their bytes as OVS sent them (enrichers may still append records).
+	s.KeepRecordBytes()
 	r.stats.FlowSamples++
 	r.flows = append(r.flows, flowOut{ds: agent.BridgeSource(b.slot), s: s})
 }

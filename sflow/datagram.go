@@ -52,6 +52,58 @@ type Sample struct {
 	// Raw is the sample's body as received (decoding only; the encoder
 	// ignores it): a relay can keep or forward it without encoding again.
 	Raw []byte
+	// Verbatim, when its N is above 0, holds the encoded bytes of the
+	// first N records of Records: the encoder copies them instead of
+	// encoding those records again, and encodes only the records after
+	// them (those an enricher appended). KeepRecordBytes sets it for a
+	// decoded flow or discard sample whose records the caller will not
+	// change; whoever changes or removes one of the first N records must
+	// zero it.
+	Verbatim Verbatim
+}
+
+// Verbatim is a run of records already encoded (see Sample.Verbatim).
+type Verbatim struct {
+	N int    // records
+	B []byte // their bytes: N flow_record frames (tag, length, body)
+}
+
+// KeepRecordBytes points s.Verbatim at the records of s.Raw, as received,
+// for a flow (0:1, 0:3) or discard (0:5) sample that a Decoder filled:
+// relaying it then costs a copy of the records' bytes instead of encoding
+// each again. It checks that Raw's record frames are those of s.Records
+// (count, formats, lengths inside Raw) and reports whether it set
+// Verbatim; call it before changing s.Tag.
+func (s *Sample) KeepRecordBytes() bool {
+	s.Verbatim = Verbatim{}
+	var hdr int
+	switch s.Tag {
+	case SampleFlow:
+		hdr = 32
+	case SampleFlowExpanded:
+		hdr = 44
+	case SampleDiscard:
+		hdr = 32
+	default:
+		return false
+	}
+	p := s.Raw
+	if len(p) < hdr || len(s.Records) == 0 || int(be32(p[hdr-4:])) != len(s.Records) {
+		return false
+	}
+	off := hdr
+	for _, r := range s.Records {
+		if len(p)-off < 8 || Tag(be32(p[off:])) != r.Tag() {
+			return false
+		}
+		n := uint64(be32(p[off+4:]))
+		if n > uint64(len(p)-off-8) || n&3 != 0 {
+			return false
+		}
+		off += 8 + int(n)
+	}
+	s.Verbatim = Verbatim{N: len(s.Records), B: p[hdr:off]}
+	return true
 }
 
 // Record is a flow or counter record. The concrete types are generated from

@@ -75,7 +75,7 @@ func appendSample(w *writer, s *Sample) {
 			w.u32(s.Output.Format)
 			w.u32(s.Output.Value)
 		}
-		appendRecords(w, s.Records)
+		appendRecordsOf(w, s)
 	case SampleCounters, SampleCountersExpanded:
 		w.u32(s.SequenceNumber)
 		writeSourceID(w, s, s.Tag == SampleCountersExpanded)
@@ -87,7 +87,7 @@ func appendSample(w *writer, s *Sample) {
 		w.u32(s.Input.Value)
 		w.u32(s.Output.Value)
 		w.u32(s.Reason)
-		appendRecords(w, s.Records)
+		appendRecordsOf(w, s)
 	default:
 		switch {
 		case s.Body == nil:
@@ -118,6 +118,23 @@ func writeCompactInterface(w *writer, i Interface) {
 		w.fail(ErrCompact)
 	}
 	w.u32(i.Format<<30 | i.Value&0x3fffffff)
+}
+
+// appendRecordsOf writes s's records: those Verbatim holds as bytes, the
+// rest encoded.
+func appendRecordsOf(w *writer, s *Sample) {
+	v := s.Verbatim
+	if v.N <= 0 || v.N > len(s.Records) {
+		appendRecords(w, s.Records)
+		return
+	}
+	w.u32(uint32(len(s.Records)))
+	w.b = append(w.b, v.B...)
+	for _, r := range s.Records[v.N:] {
+		start := w.open(uint32(r.Tag()))
+		*w = r.appendTo(*w)
+		w.close(start)
+	}
 }
 
 func appendRecords(w *writer, recs []Record) {
