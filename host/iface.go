@@ -247,7 +247,11 @@ func (p *ifPoller) Poll(recs []sflow.Record) ([]sflow.Record, error) {
 		p.fillIfCounters(&st)
 		recs = append(recs, &p.ifc)
 	}
-	if p.arphrd == arphrdEther {
+	// Ethernet counters (0:2) are physical-layer errors (alignment, FCS,
+	// collisions, carrier): a software link (veth, tap, vlan, bridge) has
+	// none to count, so it sends if_counters and its name only, as hsflowd
+	// does; the 60 bytes saved let a datagram carry 9 such samples, not 7.
+	if p.arphrd == arphrdEther && p.kind != kindVirtual {
 		if ethErr != nil {
 			errs = append(errs, fmt.Errorf("ethernet_counters %s: %w", p.name, ethErr))
 		} else {

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -269,5 +270,43 @@ func TestOperStateUnknownWithCarrier(t *testing.T) {
 	got, _ = p.Poll(nil)
 	if s := got[0].(*sflow.IfCounters).IfStatus; s != 1 {
 		t.Errorf("ifStatus with operstate unknown and carrier 0 = %d, want 1", s)
+	}
+}
+
+// A software link the user selected (a veth) sends if_counters and its name,
+// not ethernet counters: the kernel counts no physical-layer errors on it.
+// A physical Ethernet link keeps them.
+func TestVirtualLinkNoEthernetCounters(t *testing.T) {
+	cfg := rootConfig(t, fixture)
+	cfg.Include = regexp.MustCompile(`^(veth1a2b3c|eth0)$`)
+	h, _, _ := newTestHost(t, cfg)
+	var veth, eth0 uint32
+	for _, inf := range h.Interfaces() {
+		switch inf.Name {
+		case "veth1a2b3c":
+			veth = inf.IfIndex
+			if inf.Kind != kindVirtual {
+				t.Fatalf("veth1a2b3c is %q, want %q", inf.Kind, kindVirtual)
+			}
+		case "eth0":
+			eth0 = inf.IfIndex
+		}
+	}
+	if veth == 0 || eth0 == 0 {
+		t.Fatalf("selected interfaces %v: want veth1a2b3c and eth0", h.Interfaces())
+	}
+	got, err := h.pollerFor(t, veth).Poll(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]sflow.Tag{sflow.TagIfCounters, sflow.TagPortName}, tags(got)); diff != "" {
+		t.Errorf("veth records (-want +got):\n%s", diff)
+	}
+	got, err = h.pollerFor(t, eth0).Poll(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]sflow.Tag{sflow.TagIfCounters, sflow.TagEthernetCounters, sflow.TagPortName}, tags(got)); diff != "" {
+		t.Errorf("eth0 records (-want +got):\n%s", diff)
 	}
 }
