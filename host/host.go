@@ -103,6 +103,7 @@ type Host struct {
 	startOnce        sync.Once
 	scanMu           sync.Mutex // serializes scans
 	scanRd           fileReader
+	cpuRead          time.Time // when scan last read cpu_speed (see cpuSpeedEvery)
 	scanErr          string
 	registered       map[uint32]*ifPoller
 	hostRegistered   bool
@@ -348,12 +349,23 @@ func errString(err error) string {
 	return err.Error()
 }
 
-// scan reads the interface set, the whole-disk set and cpu_speed. It reuses
+// cpuSpeedEvery is how often a scan reads cpu_speed again: /proc/cpuinfo
+// is slow to make on a many-core box (the kernel asks every CPU for its
+// frequency), and link events, which a hypervisor sees whenever a VM
+// starts, bring scans in bursts.
+const cpuSpeedEvery = 10 * time.Minute
+
+// scan reads the interface set, the whole-disk set and cpu_speed (at most
+// every cpuSpeedEvery). It reuses
 // old's pollers for interfaces whose identity did not change. On a failure
 // to list interfaces it returns old's interfaces with the error.
 func (h *Host) scan(old *snapshot) (*snapshot, error) {
 	s := &snapshot{}
-	s.cpuMHz = h.readCPUSpeed(&h.scanRd)
+	if now := time.Now(); old == nil || now.Sub(h.cpuRead) >= cpuSpeedEvery {
+		s.cpuMHz, h.cpuRead = h.readCPUSpeed(&h.scanRd), now
+	} else {
+		s.cpuMHz = old.cpuMHz
+	}
 	s.disks, s.diskErr = h.readWholeDisks()
 	infos, ierr := h.scanInterfaces(&h.scanRd)
 	if ierr != nil {

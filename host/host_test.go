@@ -244,6 +244,12 @@ func TestCPUSpeedFallback(t *testing.T) {
 		t.Errorf("cpu_speed = %d, want 3900", got)
 	}
 	os.Remove(filepath.Join(root, "sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq"))
+	// A rescan within cpuSpeedEvery (a link event) keeps the speed it read.
+	h.rescan(nil)
+	if got := h.snap.Load().cpuMHz; got != 3900 {
+		t.Errorf("cpu_speed after an early rescan = %d, want 3900 (kept)", got)
+	}
+	h.cpuRead = h.cpuRead.Add(-cpuSpeedEvery)
 	h.rescan(nil)
 	if got := h.snap.Load().cpuMHz; got != 0 {
 		t.Errorf("cpu_speed = %d, want 0 (unknown)", got)
