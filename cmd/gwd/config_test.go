@@ -16,8 +16,8 @@ import (
 	"gwd/asic"
 	"gwd/config"
 	"gwd/gpu"
-	"gwd/host/containers"
 	"gwd/host"
+	"gwd/host/containers"
 	"gwd/internal/app"
 	"gwd/ovs"
 )
