@@ -1,6 +1,7 @@
 package containers
 
 import (
+	"errors"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -37,7 +38,7 @@ type fakeEntities struct {
 }
 
 func (f *fakeEntities) ClaimEntity(key string) (agent.DataSource, error) { return f.a.ClaimEntity(key) }
-func (f *fakeEntities) ReleaseEntity(key string)                        { f.a.ReleaseEntity(key) }
+func (f *fakeEntities) ReleaseEntity(key string)                         { f.a.ReleaseEntity(key) }
 
 func newFakeEntities(t testing.TB) *fakeEntities {
 	a, err := agent.New(agent.Config{Polling: time.Second}, agent.SystemAddresses{}, slog.New(slog.DiscardHandler))
@@ -142,3 +143,5 @@ func removeAll(t testing.TB, path string) {
 		t.Fatal(err)
 	}
 }
+
+func errorsIs(err, target error) bool { return errors.Is(err, target) }
