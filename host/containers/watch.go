@@ -49,7 +49,7 @@ type hostInfo struct {
 	memory      uint64
 	machineType uint32
 	osRelease   string
-	netns       string // the host's network namespace ("net:[...]")
+	netns       string // gwd's own network namespace ("net:[...]")
 }
 
 // Watcher discovers one kind's containers and keeps a poller registered
@@ -321,7 +321,7 @@ func (w *Watcher) Names() []string {
 
 // readHost reads what the containers' samples share with the host: CPUs
 // (cpu lines of /proc/stat), memory (MemTotal), kernel release, and the
-// host's network namespace (that of PID 1).
+// network namespace whose interfaces gwd reports (its own: <proc>/self).
 func (w *Watcher) readHost() *hostInfo {
 	h := &hostInfo{cpus: uint32(runtime.NumCPU()), machineType: machineType(runtime.GOARCH)}
 	p := w.cfg.ProcRoot
@@ -349,7 +349,7 @@ func (w *Watcher) readHost() *hostInfo {
 	if b, err := os.ReadFile(filepath.Join(p, "sys", "kernel", "osrelease")); err == nil {
 		h.osRelease = truncate(strings.TrimSpace(string(b)), maxOSRelease)
 	}
-	h.netns, _ = os.Readlink(filepath.Join(p, "1", "ns", "net"))
+	h.netns, _ = os.Readlink(filepath.Join(p, "self", "ns", "net"))
 	return h
 }
 
