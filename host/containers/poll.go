@@ -72,6 +72,7 @@ type container struct {
 	dsrc agent.DataSource
 
 	registered bool // owned by the refresh loop
+	paths      cgroupPaths
 
 	mu    sync.Mutex // guards name, and the records between polls
 	name  string
@@ -83,6 +84,16 @@ type container struct {
 	mem    sflow.VirtMemory
 	disk   sflow.VirtDiskIO
 	net    sflow.VirtNetIO
+}
+
+// cgroupPaths are the files a poll reads, joined once.
+type cgroupPaths struct {
+	cpuStat, events, cpuMax, memCurrent, memMax, ioStat, procs string
+}
+
+func pathsOf(dir string) cgroupPaths {
+	j := func(n string) string { return filepath.Join(dir, n) }
+	return cgroupPaths{j("cpu.stat"), j("cgroup.events"), j("cpu.max"), j("memory.current"), j("memory.max"), j("io.stat"), j("cgroup.procs")}
 }
 
 // entityUUID is host_descr's uuid: the first 16 bytes of a 64-hex-digit
@@ -121,9 +132,9 @@ func (c *container) Poll(recs []sflow.Record) ([]sflow.Record, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	h := c.w.host.Load()
-	dir := c.f.dir
+	dir, ps := c.f.dir, &c.paths
 
-	b, err := readFile(filepath.Join(dir, "cpu.stat"), bp)
+	b, err := readFile(ps.cpuStat, bp)
 	if errors.Is(err, fs.ErrNotExist) {
 		return recs, nil
 	}
@@ -132,7 +143,7 @@ func (c *container) Poll(recs []sflow.Record) ([]sflow.Record, error) {
 	}
 	usec, err := parseCPUStat(b)
 	if err != nil {
-		return recs, fmt.Errorf("container %s: %s: %w", c.name, filepath.Join(dir, "cpu.stat"), err)
+		return recs, fmt.Errorf("container %s: %s: %w", c.name, ps.cpuStat, err)
 	}
 	var errs []error
 	fail := func(file string, err error) {
@@ -140,14 +151,14 @@ func (c *container) Poll(recs []sflow.Record) ([]sflow.Record, error) {
 	}
 
 	c.cpu = sflow.VirtCPU{State: stateRunning, CPUTime: uint32(usec / 1000), NrVirtCPU: h.cpus}
-	if b, err := readFile(filepath.Join(dir, "cgroup.events"), bp); err == nil {
+	if b, err := readFile(ps.events, bp); err == nil {
 		if v, ok := keyValue(b, "frozen"); ok && v == 1 {
 			c.cpu.State = statePaused
 		} else if v, ok := keyValue(b, "populated"); ok && v == 0 {
 			c.cpu.State = stateShutoff
 		}
 	}
-	if b, err := readFile(filepath.Join(dir, "cpu.max"), bp); err == nil {
+	if b, err := readFile(ps.cpuMax, bp); err == nil {
 		if n, err := parseCPUMax(b); err != nil {
 			fail("cpu.max", err)
 		} else if n > 0 && n < h.cpus {
@@ -156,14 +167,14 @@ func (c *container) Poll(recs []sflow.Record) ([]sflow.Record, error) {
 	}
 
 	c.mem = sflow.VirtMemory{MaxMemory: h.memory}
-	if b, err := readFile(filepath.Join(dir, "memory.current"), bp); err == nil {
+	if b, err := readFile(ps.memCurrent, bp); err == nil {
 		if v, _, err := parseMemValue(b); err != nil {
 			fail("memory.current", err)
 		} else {
 			c.mem.Memory = v
 		}
 	}
-	if b, err := readFile(filepath.Join(dir, "memory.max"), bp); err == nil {
+	if b, err := readFile(ps.memMax, bp); err == nil {
 		if v, limited, err := parseMemValue(b); err != nil {
 			fail("memory.max", err)
 		} else if limited && (v < h.memory || h.memory == 0) {
@@ -172,7 +183,7 @@ func (c *container) Poll(recs []sflow.Record) ([]sflow.Record, error) {
 	}
 
 	c.disk = sflow.VirtDiskIO{}
-	if b, err := readFile(filepath.Join(dir, "io.stat"), bp); err == nil {
+	if b, err := readFile(ps.ioStat, bp); err == nil {
 		if t, err := parseIOStat(b); err != nil {
 			fail("io.stat", err)
 		} else {
@@ -186,7 +197,7 @@ func (c *container) Poll(recs []sflow.Record) ([]sflow.Record, error) {
 	c.parent = sflow.HostParent{ContainerType: agent.HostSource.Type, ContainerIndex: agent.HostSource.Index}
 	recs = append(recs, &c.descr, &c.parent, &c.cpu, &c.mem, &c.disk)
 
-	if ok, err := c.readNet(dir, h, bp); err != nil {
+	if ok, err := c.readNet(h, bp); err != nil {
 		errs = append(errs, err)
 	} else if ok {
 		recs = append(recs, &c.net)
@@ -202,14 +213,14 @@ func (c *container) Poll(recs []sflow.Record) ([]sflow.Record, error) {
 // false, without error, when the cgroup has no process or the process is
 // in the host's network namespace (a host-network container: its traffic
 // is the host's, already on the interfaces' samples).
-func (c *container) readNet(dir string, h *hostInfo, bp *[]byte) (bool, error) {
-	b, err := readFile(filepath.Join(dir, "cgroup.procs"), bp)
+func (c *container) readNet(h *hostInfo, bp *[]byte) (bool, error) {
+	b, err := readFile(c.paths.procs, bp)
 	if err != nil {
 		return false, nil
 	}
 	pid, err := firstPID(b)
 	if err != nil {
-		return false, fmt.Errorf("%s: %w", filepath.Join(dir, "cgroup.procs"), err)
+		return false, fmt.Errorf("%s: %w", c.paths.procs, err)
 	}
 	if pid == 0 {
 		return false, nil

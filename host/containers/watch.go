@@ -211,7 +211,7 @@ func (w *Watcher) Refresh(now time.Time) {
 				w.health(err)
 				continue
 			}
-			c = &container{f: f, w: w, dsrc: ds}
+			c = &container{f: f, w: w, dsrc: ds, paths: pathsOf(f.dir)}
 			c.setName(shortID(f.id), false)
 			w.live[f.key] = c
 			delete(w.gone, f.key)
@@ -222,7 +222,7 @@ func (w *Watcher) Refresh(now time.Time) {
 		}
 		if c.f.dir != f.dir { // moved between layouts (driver change): follow it
 			c.mu.Lock()
-			c.f = f
+			c.f, c.paths = f, pathsOf(f.dir)
 			c.mu.Unlock()
 		}
 		if !c.registered {
