@@ -33,7 +33,7 @@ type ContainerdOptions struct {
 	ProcRoot    string        `key:"proc_root" default:"/proc" check:"nonempty" type:"path" doc:"procfs"`
 	Namespaces  []string      `key:"namespaces" default:"default" type:"list of paths" doc:"cgroup directories under cgroup_root whose subdirectories are containers (ctr's cgroupfs layout: one per containerd namespace)"`
 	Hostname    bool          `key:"hostname" hsflowd:"hostname" doc:"accepted for hsflowd.conf; containerd containers are named by their ID (the name ctr was given, or the short ID)"`
-	Refresh     time.Duration `key:"refresh" default:"10s" hsdefault:"60s" min:"1s" max:"1h" check:"seconds" doc:"how often the cgroup tree is scanned for containers"`
+	Refresh     time.Duration `key:"refresh" default:"10s" min:"1s" max:"1h" check:"seconds" doc:"how often the cgroup tree is scanned for containers (hsflowd follows containerd's events instead)"`
 	Forget      time.Duration `key:"forget" default:"3m" min:"1s" max:"24h" check:"seconds" hsflowd:"forgetVMs" doc:"a vanished container keeps its data source this long"`
 	MarkTraffic bool          `key:"mark_traffic" hsflowd:"markTraffic" doc:"hsflowd's attribution of sampled packets to containers; not done by gwd yet (a warning when on)"`
 }
@@ -45,9 +45,15 @@ type K8sOptions struct {
 	CgroupRoot  string        `key:"cgroup_root" default:"/sys/fs/cgroup" check:"nonempty" type:"path" doc:"the cgroup v2 mount"`
 	ProcRoot    string        `key:"proc_root" default:"/proc" check:"nonempty" type:"path" doc:"procfs"`
 	LogDir      string        `key:"log_dir" default:"/var/log/containers" type:"path" doc:"the kubelet's container log links <pod>_<namespace>_<container>-<id>.log: names (\"\": short IDs)"`
-	Refresh     time.Duration `key:"refresh" default:"10s" hsdefault:"60s" min:"1s" max:"1h" check:"seconds" doc:"how often the cgroup tree is scanned for containers"`
+	Refresh     time.Duration `key:"refresh" default:"10s" min:"1s" max:"1h" check:"seconds" doc:"how often the cgroup tree is scanned for containers (hsflowd follows containerd's events instead)"`
 	Forget      time.Duration `key:"forget" default:"3m" min:"1s" max:"24h" check:"seconds" doc:"a vanished container keeps its data source this long"`
 	MarkTraffic bool          `key:"mark_traffic" hsflowd:"markTraffic" doc:"hsflowd's attribution of sampled packets to pods; not done by gwd yet (a warning when on)"`
+	// hsflowd's other k8s settings, read so that its files load; gwd does
+	// not act on them.
+	Unixsock   string `key:"unixsock" hsflowd:"unixsock" type:"path" doc:"hsflowd: containerd's socket for its helper; not used (gwd reads cgroups, not the runtime)"`
+	SetIfName  bool   `key:"set_if_name" hsflowd:"setIfName" doc:"hsflowd: name pods' host-side interfaces after the pod; not done by gwd"`
+	SetIfAlias bool   `key:"set_if_alias" hsflowd:"setIfAlias" doc:"hsflowd: set pods' host-side interface aliases; not done by gwd"`
+	EOF        bool   `key:"eof" hsflowd:"eof" doc:"hsflowd: a debugging switch of its helper; not used"`
 }
 
 // ModuleMode implements config.Moder.

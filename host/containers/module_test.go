@@ -2,10 +2,12 @@ package containers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,6 +86,16 @@ func TestModuleEndToEnd(t *testing.T) {
 	}
 	if desc := inst.(app.Describer).Describe(); desc != "2 containers" {
 		t.Errorf("Describe = %q", desc)
+	}
+	if err := inst.Reload(cfg); err != nil {
+		t.Errorf("Reload with the same settings: %v", err)
+	}
+	changed, _ := config.Parse("x.yaml", []byte(strings.Replace(yaml, "forget: 2s}", "forget: 2s, hostname: true}", 1)), DockerModule{}.Section())
+	if changed == nil || config.Get[DockerOptions](changed).Hostname != true {
+		t.Fatalf("bad changed config")
+	}
+	if err := inst.Reload(changed); !errors.Is(err, app.ErrRestart) {
+		t.Errorf("Reload with hostname changed: %v, want ErrRestart", err)
 	}
 
 	// A container appears.
