@@ -18,7 +18,16 @@
 //	            system.slice/nerdctl-<64 hex>.scope          (nerdctl, systemd driver)
 //
 // (crio-conmon-<id>.scope, the monitor process of CRI-O, is not a
-// container.) Each layout belongs to one module only, and a package-wide
+// container.)
+//
+// Names (host_descr's hostname): docker's "Name" from
+// <docker_root>/containers/<id>/config.v2.json (or its Config.Hostname);
+// Kubernetes' namespace/pod/container from the kubelet's log links
+// /var/log/containers/<pod>_<namespace>_<container>-<id>.log (one
+// directory read per scan); containerd's ID when it is not 64 hex digits
+// (ctr's IDs are the names users give). Otherwise the 12-digit short ID.
+// A container is in the host's network namespace when its first process's
+// <proc>/<pid>/ns/net is gwd's own; it then has no virt_net_io. Each layout belongs to one module only, and a package-wide
 // table keeps one entity per agent, so that two modules enabled together
 // never export a container twice.
 //
