@@ -179,13 +179,13 @@ func TestUnsupportedModules(t *testing.T) {
 	if diff := cmp.Diff(want, y.Warnings); diff != "" {
 		t.Errorf("YAML warnings (-want +got):\n%s", diff)
 	}
-	data := "sflow {\n  collector { ip = 10.0.0.1 }\n  docker { }\n  dbus { }\n  sonic { }\n  frobnicator { a = b }\n  nflogGroup = 5\n}\n"
+	data := "sflow {\n  collector { ip = 10.0.0.1 }\n  xen { }\n  dbus { }\n  sonic { }\n  frobnicator { a = b }\n  nflogGroup = 5\n}\n"
 	h, err := Parse("hsflowd.conf", []byte(data))
 	if err != nil {
 		t.Fatal(err)
 	}
 	want = []string{
-		"hsflowd.conf:3:3: docker { }: the docker module is not supported by gwd yet; ignored",
+		"hsflowd.conf:3:3: xen { }: the xen module is not supported by gwd yet; ignored",
 		"hsflowd.conf:4:3: dbus { }: the dbus module is not supported by gwd yet; ignored",
 		"hsflowd.conf:5:3: sonic { }: hsflowd module not in gwd (its data comes from another gwd module); ignored",
 		"hsflowd.conf:6:3: frobnicator { }: unknown block; ignored",

@@ -17,6 +17,7 @@ import (
 	"gwd/config"
 	"gwd/gpu"
 	"gwd/host"
+	"gwd/host/containers"
 	"gwd/internal/app"
 	"gwd/ovs"
 )
@@ -158,6 +159,8 @@ var goodTests = []struct {
 		}
 		config.Get[ovs.Options](c).Enabled = config.On
 		config.Get[gpu.Options](c).Enabled = config.On
+		d := config.Get[containers.DockerOptions](c)
+		d.Enabled, d.Refresh, d.Hostname = config.On, 120*time.Second, true
 	}, warnings: []string{
 		`testdata/config/good/hsflowd-full.conf:14:3: sampling.http: application sampling is not used by gwd; ignored`,
 		`testdata/config/good/hsflowd-full.conf:15:3: polling.app.myapp: per-application polling is not used by gwd; ignored`,
@@ -169,7 +172,6 @@ var goodTests = []struct {
 		`testdata/config/good/hsflowd-full.conf:31:3: pcap { }: the pcap module is not supported by gwd yet; ignored`,
 		`testdata/config/good/hsflowd-full.conf:32:3: pcap { }: the pcap module is not supported by gwd yet; ignored`,
 		`testdata/config/good/hsflowd-full.conf:33:3: dropmon { }: the dropmon module is not supported by gwd yet; ignored`,
-		`testdata/config/good/hsflowd-full.conf:34:3: docker { }: the docker module is not supported by gwd yet; ignored`,
 		`testdata/config/good/hsflowd-full.conf:35:3: tcp { }: the tcp module is not supported by gwd yet; ignored`,
 		`testdata/config/good/hsflowd-full.conf:36:3: dbus { }: the dbus module is not supported by gwd yet; ignored`,
 		`testdata/config/good/hsflowd-full.conf:37:3: json { }: the json module is not supported by gwd yet; ignored`,

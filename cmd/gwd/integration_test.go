@@ -281,7 +281,7 @@ sflow {
   sampling = 400
   subAgentId = 7
   collector { ip = 127.0.0.1 udpport = %d }
-  docker { }
+  xen { }
 }
 `, c.Port()))
 	p := start(t, bin, "run", "--config", cfg)
@@ -298,8 +298,8 @@ sflow {
 	if err != nil || dg2.SequenceNumber != first+1 {
 		t.Fatalf("second datagram: %v seq %d after %d", err, dg2.SequenceNumber, first)
 	}
-	if out := p.output(); !strings.Contains(out, "docker") {
-		t.Errorf("the unknown docker block was not reported:\n%s", out)
+	if out := p.output(); !strings.Contains(out, "xen") {
+		t.Errorf("the unknown xen block was not reported:\n%s", out)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"gwd/asic"
 	"gwd/gpu"
 	"gwd/host"
+	"gwd/host/containers"
 	"gwd/internal/app"
 	"gwd/ovs"
 	"gwd/web"
@@ -16,5 +17,8 @@ var modules = []app.Module{
 	ovs.Module{},
 	gpu.Module{},
 	asic.Module{},
+	containers.DockerModule{},
+	containers.ContainerdModule{},
+	containers.K8sModule{},
 	web.Module{}, // last: it shows the others
 }

@@ -16,15 +16,19 @@ import (
 
 // absentSettings points every module at something that is not on this box,
 // with the given modes (the web page at an address the box does not have).
-func absentSettings(host, ovs, nvml, asic, web string) string {
+func absentSettings(modeOf func(module string) string) string {
 	return fmt.Sprintf(`
 host: {enabled: %s, proc_root: /nonexistent/proc}
 modules:
   ovs: {enabled: %s, ovsdb: "unix:/nonexistent/db.sock"}
   nvml: {enabled: %s}
   asic: {enabled: %s, sonic: {db_config: /nonexistent/db.json}, cumulus_dir: /nonexistent/switchd}
+  docker: {enabled: %s, cgroup_root: /nonexistent/cgroup}
+  containerd: {enabled: %s, cgroup_root: /nonexistent/cgroup}
+  k8s: {enabled: %s, cgroup_root: /nonexistent/cgroup}
   web: {enabled: %s, listen: "203.0.113.77:8008", token: t}
-`, host, ovs, nvml, asic, web)
+`, modeOf("host"), modeOf("ovs"), modeOf("nvml"), modeOf("asic"),
+		modeOf("docker"), modeOf("containerd"), modeOf("k8s"), modeOf("web"))
 }
 
 // TestModuleModes runs each real module with its hardware or service
@@ -50,7 +54,7 @@ func TestModuleModes(t *testing.T) {
 					}
 					return "false"
 				}
-				yaml := absentSettings(modeOf("host"), modeOf("ovs"), modeOf("nvml"), modeOf("asic"), modeOf("web"))
+				yaml := absentSettings(modeOf)
 				cfg, err := config.Parse("x.yaml", []byte(yaml), app.Sections(modules)...)
 				if err != nil {
 					t.Fatal(err)

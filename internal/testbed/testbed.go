@@ -3,7 +3,8 @@
 // test ends (see ../shared/TESTBED.md for how each one runs on these
 // machines): Open vSwitch (StartOVS), redis-server (StartRedis), snmpd
 // (StartSNMPD), network namespaces with veth pairs (NewNetns), BIRD as a BGP
-// peer (StartBird) and libvirtd with its test driver (StartLibvirtd).
+// peer (StartBird), libvirtd with its test driver (StartLibvirtd) and a
+// private subtree of the host's cgroup v2 hierarchy (NewCgroup2).
 //
 // It also decides what a missing component means: a skip with the reason
 // when developing, a failure when GWD_REQUIRE_INTEGRATION=1 (as in CI), so
