@@ -6,6 +6,7 @@ import (
 	"gwd/host"
 	"gwd/internal/app"
 	"gwd/ovs"
+	"gwd/sample"
 	"gwd/web"
 )
 
@@ -16,5 +17,9 @@ var modules = []app.Module{
 	ovs.Module{},
 	gpu.Module{},
 	asic.Module{},
+	sample.NFLOG,
+	sample.Pcap,
+	sample.Psample,
+	sample.Dropmon,
 	web.Module{}, // last: it shows the others
 }
