@@ -95,7 +95,15 @@ func (f *fakeAgent) SubmitFlow(ds agent.DataSource, s *sflow.Sample) error {
 	f.ds = append(f.ds, ds)
 	f.encoded = append(f.encoded, b)
 	c := *s
-	c.Records = append([]sflow.Record(nil), s.Records...)
+	c.Records = nil
+	for _, r := range s.Records { // the caller reuses its records: copy
+		if h, ok := r.(*sflow.SampledHeader); ok {
+			hc := *h
+			hc.Header = append([]byte(nil), h.Header...)
+			r = &hc
+		}
+		c.Records = append(c.Records, r)
+	}
 	f.samples = append(f.samples, c)
 	return nil
 }
