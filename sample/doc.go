@@ -17,11 +17,14 @@
 //
 //   - nflog: the rate is the configured sampling rate rounded up to a
 //     multiple of the rule's 1/probability (gwd sub-samples the rest in user
-//     space); sample_pool is the interface's packet counter (received for
-//     an input sample, sent for an output-only one) counted from when gwd
-//     first sampled on it, read from the kernel at most once a second, never
-//     below the previous value; without counters it grows by the rate per
-//     sample. drops counts netlink buffer overruns (ENOBUFS).
+//     space); sample_pool grows by the rate with every sample and catches
+//     up with the interface's packet counter (received for an input
+//     sample, sent for an output-only one; counted from when gwd first
+//     sampled on it, read from the kernel at most once a second) whenever
+//     that counter says more. A rule that samples only some traffic of an
+//     interface (-p icmp) therefore gets a pool of all its packets, as a
+//     per-interface sampler would count them. drops counts netlink buffer
+//     overruns (ENOBUFS).
 //   - pcap: the rate is the BPF program's N; sample_pool grows by N for
 //     every packet read and every one the socket dropped; drops is the
 //     socket's PACKET_STATISTICS drop count.

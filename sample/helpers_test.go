@@ -30,6 +30,11 @@ func testAgent(t *testing.T) (*agent.Agent, *testutil.Collector) {
 	done := make(chan struct{})
 	go func() { a.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
+	// Samples submitted before the address is elected are dropped.
+	a.Elect()
+	if !a.Address().Addr.IsValid() {
+		t.Fatal("agent has no address")
+	}
 	return a, c
 }
 

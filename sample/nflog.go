@@ -217,24 +217,22 @@ func (n *nflogSampler) packet(a *nflog.Attribute) (packet, error) {
 	return p, nil
 }
 
-// pool returns the sample pool of data source ifIndex ds: the interface's
-// packet counter since first seen (rx: received, else sent), monotonic;
-// without a counter it grows by the rate per sample.
+// pool returns the sample pool of data source ifIndex ds: it grows by the
+// rate with every sample, and catches up with the interface's packet
+// counter (rx: received, else sent; counted from when gwd first sampled on
+// it) whenever that says more.
 func (n *nflogSampler) pool(ds uint32, rx bool) uint32 {
 	st := n.pools[ds]
 	if st == nil {
 		st = &poolState{}
 		n.pools[ds] = st
 	}
-	c, ok := n.counters.packets(ds, rx)
-	switch {
-	case !ok:
-		st.pool += n.actual
-	case !st.inited:
-		st.base, st.inited = c, true
-		st.pool += n.actual
-	default:
-		st.pool = max(st.pool, uint32(c-st.base)+n.actual)
+	st.pool += n.actual
+	if c, ok := n.counters.packets(ds, rx); ok {
+		if !st.inited {
+			st.base, st.inited = c, true
+		}
+		st.pool = max(st.pool, uint32(c-st.base))
 	}
 	return st.pool
 }
