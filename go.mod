@@ -4,6 +4,8 @@ go 1.26.8
 
 require github.com/netsampler/goflow2/v2 v2.2.6
 
+require github.com/google/nftables v0.3.0
+
 require (
 	github.com/chromedp/cdproto v0.159.0 // indirect
 	github.com/chromedp/chromedp v0.23.0 // indirect

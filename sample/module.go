@@ -25,6 +25,8 @@ type NFLOGOptions struct {
 	Group       uint16      `key:"group" default:"1" min:"1" hsflowd:"group,nflogGroup" doc:"the NFLOG group the sampling rule logs to (iptables --nflog-group, nftables log group)"`
 	Probability float64     `key:"probability" default:"1" min:"0.000001" max:"1" hsflowd:"probability,nflogProbability" doc:"the rule's sampling probability (iptables -m statistic --mode random --probability P); gwd samples 1 in ceil(rate*P) of what arrives"`
 	HeaderBytes int         `key:"header_bytes" max:"256" doc:"bytes of each packet kept (0: the core header_bytes)"`
+	InstallRule bool        `key:"install_rule" doc:"gwd adds the sampling rule itself (nftables table inet gwd_sample: 1 in round(1/probability) packets received, at random, to the group) and deletes it on exit"`
+	Interfaces  []string    `key:"interfaces" type:"list of interface names" doc:"with install_rule: sample only packets received on these (empty: all)"`
 }
 
 // ModuleMode implements config.Moder.
@@ -137,7 +139,8 @@ func (i *instance) Wait() { <-i.done }
 func (nflogModule) Start(ctx context.Context, env app.Env) (app.Instance, error) {
 	o := config.Get[NFLOGOptions](env.Config)
 	src, err := OpenNFLOG(NFLOGConfig{Group: o.Group, Probability: o.Probability,
-		Rate: env.Config.Sampling.Rate, HeaderBytes: headerBytes(o.HeaderBytes, env.Config)}, env.Log)
+		Rate: env.Config.Sampling.Rate, HeaderBytes: headerBytes(o.HeaderBytes, env.Config),
+		InstallRule: o.InstallRule, Interfaces: o.Interfaces}, env.Log)
 	if err != nil {
 		return nil, err
 	}
@@ -172,12 +175,7 @@ func (pcapModule) Start(ctx context.Context, env app.Env) (app.Instance, error) 
 	}
 	done := make(chan struct{})
 	go runPackets(ctx, socks, env.Agent, env.Log, done)
-	return &instance{name: "pcap", opts: clonePcap(*o), done: done}, nil
-}
-
-func clonePcap(o PcapOptions) PcapOptions {
-	o.Devices = append([]string(nil), o.Devices...)
-	return o
+	return &instance{name: "pcap", opts: *o, done: done}, nil
 }
 
 func (psampleModule) Start(ctx context.Context, env app.Env) (app.Instance, error) {

@@ -22,6 +22,11 @@ type NFLOGConfig struct {
 	Probability float64 // of the user's rule, 0 < p <= 1
 	Rate        uint32  // the wanted 1-in-N rate
 	HeaderBytes int
+	// InstallRule: gwd adds the sampling rule itself (nftables table inet
+	// gwd_sample, 1 in round(1/Probability) at random) and deletes it
+	// when it stops; on Interfaces only when given.
+	InstallRule bool
+	Interfaces  []string
 }
 
 // NFLOGSource reads one NFLOG group. Open it in the network namespace
@@ -33,6 +38,7 @@ type NFLOGSource struct {
 	nf       *nflog.Nflog
 	sampler  *nflogSampler
 	counters *linkCounters
+	rule     *nflogRule
 }
 
 // OpenNFLOG opens the NFLOG socket and a netlink socket for interface
@@ -49,6 +55,13 @@ func OpenNFLOG(cfg NFLOGConfig, log *slog.Logger) (*NFLOGSource, error) {
 		}
 		return nil, fmt.Errorf("modules.nflog: opening NFLOG group %d: %w", cfg.Group, err)
 	}
+	var rule *nflogRule
+	if cfg.InstallRule {
+		if rule, err = installNFLOGRule(cfg.Group, ruleModulus(cfg.Probability), uint32(cfg.HeaderBytes), cfg.Interfaces); err != nil {
+			nf.Close()
+			return nil, err
+		}
+	}
 	// A burst larger than the buffer is counted as drops, not fatal.
 	_ = nf.SetOption(netlink.NoENOBUFS, false)
 	_ = nf.Con.SetReadBuffer(2 << 20)
@@ -56,7 +69,7 @@ func OpenNFLOG(cfg NFLOGConfig, log *slog.Logger) (*NFLOGSource, error) {
 	if err != nil {
 		log.Warn("no interface counters for sample_pool; it grows by the rate per sample", "err", err)
 	}
-	s := &NFLOGSource{cfg: cfg, log: log, nf: nf, counters: newLinkCounters(h)}
+	s := &NFLOGSource{cfg: cfg, log: log, nf: nf, counters: newLinkCounters(h), rule: rule}
 	s.sampler = newNFLOGSampler(cfg, s.counters)
 	return s, nil
 }
@@ -98,8 +111,7 @@ func (s *NFLOGSource) Run(ctx context.Context, to Submitter, done chan struct{})
 	}
 	if err := s.nf.RegisterWithErrorFunc(ctx, hook, onErr); err != nil {
 		cancel()
-		s.nf.Close()
-		s.counters.close()
+		s.close()
 		return fmt.Errorf("modules.nflog: binding NFLOG group %d: %w", s.cfg.Group, err)
 	}
 	s.log.Info("nflog sampling", "group", s.cfg.Group, "probability", s.cfg.Probability,
@@ -107,11 +119,19 @@ func (s *NFLOGSource) Run(ctx context.Context, to Submitter, done chan struct{})
 	go func() {
 		<-ctx.Done()
 		cancel()
-		s.nf.Close()
-		s.counters.close()
+		s.close()
 		close(done)
 	}()
 	return nil
+}
+
+// close closes the sockets and removes the rule gwd installed.
+func (s *NFLOGSource) close() {
+	s.nf.Close()
+	s.counters.close()
+	if err := s.rule.remove(); err != nil {
+		s.log.Warn("nflog", "err", err)
+	}
 }
 
 type netTimeout interface{ Timeout() bool }

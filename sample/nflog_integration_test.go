@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/nftables"
+
 	"gwd/internal/testbed"
 	"gwd/sflow"
 )
@@ -110,4 +112,73 @@ func checkICMPEcho(t *testing.T, i int, h *sflow.SampledHeader, src, dst netip.A
 	if h.FrameLength != 14+84 {
 		t.Errorf("sample %d: frame length %d, want 98 (ping's 84-byte IP packet)", i, h.FrameLength)
 	}
+}
+
+// TestIntegrationNFLOGInstallRule: asked to, gwd installs its own
+// nftables sampling rule (1 in 2 on va) in namespace a, samples the pings
+// it logs, and deletes its table when it stops.
+func TestIntegrationNFLOGInstallRule(t *testing.T) {
+	testbed.Integration(t)
+	testbed.NeedCommand(t, "ping")
+	a, b, va := twoNamespaces(t)
+	ag, col := testAgent(t)
+	var src *NFLOGSource
+	a.Do(t, func() error {
+		var err error
+		src, err = OpenNFLOG(NFLOGConfig{Group: 9, Probability: 0.5, Rate: 2, HeaderBytes: 128,
+			InstallRule: true, Interfaces: []string{"va"}}, slog.New(slog.DiscardHandler))
+		return err
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	if err := src.Run(ctx, ag, done); err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			cancel()
+			<-done
+		}
+	})
+	b.Exec(t, "ping", "-q", "-c", "60", "-i", "0.01", "-W", "1", "10.99.0.1")
+	got := collect(t, col, 10, 10*time.Second)
+	if len(got) < 10 {
+		t.Fatalf("%d flow samples after 60 pings at 1/2, want >= 10", len(got))
+	}
+	for i, s := range got {
+		if s.Input.Value != va || s.SamplingRate != 2 {
+			t.Errorf("sample %d: input %d rate %d", i, s.Input.Value, s.SamplingRate)
+		}
+	}
+	if !hasTable(t, a) {
+		t.Fatal("table inet gwd_sample not found while running")
+	}
+	cancel()
+	<-done
+	stopped = true
+	if hasTable(t, a) {
+		t.Error("table inet gwd_sample left behind after stop")
+	}
+}
+
+// hasTable says whether namespace ns has gwd's nftables table.
+func hasTable(t *testing.T, ns *testbed.Netns) bool {
+	t.Helper()
+	found := false
+	ns.Do(t, func() error {
+		c, err := nftables.New()
+		if err != nil {
+			return err
+		}
+		tables, err := c.ListTablesOfFamily(nftables.TableFamilyINet)
+		if err != nil {
+			return err
+		}
+		for _, tb := range tables {
+			found = found || tb.Name == nftTable
+		}
+		return nil
+	})
+	return found
 }
