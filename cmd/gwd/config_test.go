@@ -137,7 +137,7 @@ var goodTests = []struct {
 	}},
 	{file: "hsflowd-counters.conf", want: func(c *config.Config) {
 		c.Collectors = []config.Collector{{Address: "10.0.0.1", Port: 6343}}
-		*config.Get[sample.NFLOGOptions](c) = sample.NFLOGOptions{Enabled: config.On, Group: 1, Probability: 0.5}
+		*config.Get[sample.NFLOGOptions](c) = sample.NFLOGOptions{Enabled: config.On, Group: 1, Probability: 0.5, Interfaces: []string{}}
 		*config.Get[sample.PcapOptions](c) = sample.PcapOptions{Enabled: config.On, Devices: []string{}, Promisc: true}
 	}, warnings: []string{
 		`testdata/config/good/hsflowd-counters.conf:7:3: collectr { }: unknown block; ignored (did you mean "collector"?)`,
@@ -160,7 +160,7 @@ var goodTests = []struct {
 		config.Get[ovs.Options](c).Enabled = config.On
 		config.Get[gpu.Options](c).Enabled = config.On
 		*config.Get[sample.PsampleOptions](c) = sample.PsampleOptions{Enabled: config.On, Group: 2, Egress: true}
-		*config.Get[sample.NFLOGOptions](c) = sample.NFLOGOptions{Enabled: config.On, Group: 5, Probability: 0.01}
+		*config.Get[sample.NFLOGOptions](c) = sample.NFLOGOptions{Enabled: config.On, Group: 5, Probability: 0.01, Interfaces: []string{}}
 		*config.Get[sample.PcapOptions](c) = sample.PcapOptions{Enabled: config.On, Devices: []string{"docker0"},
 			Promisc: true, Speed: "1G-", Sampling: 2000}
 		*config.Get[sample.DropmonOptions](c) = sample.DropmonOptions{Enabled: config.On, Start: true, SW: true,
