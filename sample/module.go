@@ -53,6 +53,8 @@ type PsampleOptions struct {
 	Ingress     bool        `key:"ingress" default:"true" hsflowd:"ingress" doc:"samples taken on ingress (that have an input interface) are exported"`
 	Egress      bool        `key:"egress" hsflowd:"egress" doc:"samples taken on egress (output interface only) are exported"`
 	HeaderBytes int         `key:"header_bytes" max:"256" doc:"bytes of each packet kept (0: the core header_bytes)"`
+	TCPorts     []string    `key:"tc_ports" type:"list of interface names" doc:"gwd adds an ingress tc matchall action sample filter (group, rate, header_bytes) on each of these ports, and removes it on exit"`
+	TCRate      uint32      `key:"tc_rate" max:"10000000" doc:"1-in-N rate of those filters (0: by link speed, from the core sampling settings)"`
 }
 
 // ModuleMode implements config.Moder.
@@ -184,11 +186,28 @@ func (psampleModule) Start(ctx context.Context, env app.Env) (app.Instance, erro
 	if err != nil {
 		return nil, err
 	}
-	p := newPsampleReader(*o, headerBytes(o.HeaderBytes, env.Config), env.Agent)
+	hb := headerBytes(o.HeaderBytes, env.Config)
+	var tc *tcSampler
+	if len(o.TCPorts) > 0 {
+		rate := func(port string) uint32 {
+			if o.TCRate != 0 {
+				return o.TCRate
+			}
+			return env.Config.Sampling.RateFor(linkSpeed("/sys", port))
+		}
+		if tc, err = installTCSample(o.TCPorts, o.Group, uint32(hb), rate); err != nil {
+			c.close()
+			return nil, err
+		}
+	}
+	p := newPsampleReader(*o, hb, env.Agent)
 	done := make(chan struct{})
 	go func() {
 		c.run(ctx, env.Log, p.handle)
 		c.close()
+		if err := tc.remove(); err != nil {
+			env.Log.Warn("psample", "err", err)
+		}
 		close(done)
 	}()
 	return &instance{name: "psample", opts: *o, done: done}, nil

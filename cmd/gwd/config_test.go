@@ -159,7 +159,7 @@ var goodTests = []struct {
 		}
 		config.Get[ovs.Options](c).Enabled = config.On
 		config.Get[gpu.Options](c).Enabled = config.On
-		*config.Get[sample.PsampleOptions](c) = sample.PsampleOptions{Enabled: config.On, Group: 2, Egress: true}
+		*config.Get[sample.PsampleOptions](c) = sample.PsampleOptions{Enabled: config.On, Group: 2, Egress: true, TCPorts: []string{}}
 		*config.Get[sample.NFLOGOptions](c) = sample.NFLOGOptions{Enabled: config.On, Group: 5, Probability: 0.01, Interfaces: []string{}}
 		*config.Get[sample.PcapOptions](c) = sample.PcapOptions{Enabled: config.On, Devices: []string{"docker0"},
 			Promisc: true, Speed: "1G-", Sampling: 2000}
