@@ -48,7 +48,7 @@ func (o *PcapOptions) ModuleMode() config.Mode { return o.Enabled }
 
 // PsampleOptions are the psample module's keys (modules.psample).
 type PsampleOptions struct {
-	Enabled     config.Mode `key:"enabled" default:"auto" hsdefault:"false" doc:"flow samples from the kernel's psample group (ASIC or tc sample action); auto: when the kernel has psample"`
+	Enabled     config.Mode `key:"enabled" default:"false" doc:"flow samples from the kernel's psample group (ASIC or tc sample action); auto: when the kernel has psample"`
 	Group       uint32      `key:"group" default:"1" min:"1" hsflowd:"group" doc:"the psample group to take (tc ... action sample group N)"`
 	Ingress     bool        `key:"ingress" default:"true" hsflowd:"ingress" doc:"samples taken on ingress (that have an input interface) are exported"`
 	Egress      bool        `key:"egress" hsflowd:"egress" doc:"samples taken on egress (output interface only) are exported"`
