@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"gwd/agent"
 	"gwd/internal/testbed"
 	"gwd/sflow"
@@ -201,4 +203,48 @@ func TestIntegrationAFPacketDirection(t *testing.T) {
 	if out < 5 {
 		t.Fatalf("%d outgoing UDP samples of 5 sent", out)
 	}
+}
+
+// TestIntegrationAFPacketDrops: samples the socket had no room for are
+// read from PACKET_STATISTICS into the drops field, and counted in the
+// pool.
+func TestIntegrationAFPacketDrops(t *testing.T) {
+	testbed.Integration(t)
+	a, b, _ := twoNamespaces(t)
+	var sock *PacketSocket
+	a.Do(t, func() error {
+		var err error
+		if sock, err = OpenPacket(PacketConfig{Device: "va", Rate: 1, HeaderBytes: 128}); err != nil {
+			return err
+		}
+		return unix.SetsockoptInt(sock.fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 4096) // the kernel's minimum
+	})
+	defer sock.Close()
+	var conn *net.UDPConn
+	b.Do(t, func() error {
+		var err error
+		conn, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(10, 99, 0, 2)})
+		return err
+	})
+	defer conn.Close()
+	to := &net.UDPAddr{IP: net.IPv4(10, 99, 0, 1), Port: 9}
+	for i := 0; i < 500; i++ { // nobody reads the socket meanwhile
+		if _, err := conn.WriteTo(make([]byte, 200), to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := &fakeAgent{}
+	for i := 0; i < 100 && len(f.samples) == 0; i++ {
+		if _, err := sock.readOne(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(f.samples) == 0 {
+		t.Fatal("no sample read")
+	}
+	s := f.samples[0]
+	if s.Drops < 100 || s.SamplePool < s.Drops+1 {
+		t.Errorf("drops %d pool %d after 500 packets into a 4 KiB buffer", s.Drops, s.SamplePool)
+	}
+	t.Logf("drops %d, pool %d", s.Drops, s.SamplePool)
 }

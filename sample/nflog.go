@@ -201,10 +201,18 @@ func (n *nflogSampler) packet(a *nflog.Attribute) (packet, error) {
 	payload := *a.Payload
 	proto := ipProtocol(payload)
 	var p packet
-	if a.InDev != nil {
+	// A bridge port (physindev/physoutdev) is more precise than the
+	// bridge itself, as in hsflowd.
+	switch {
+	case a.PhysInDev != nil && *a.PhysInDev != 0:
+		p.in = *a.PhysInDev
+	case a.InDev != nil:
 		p.in = *a.InDev
 	}
-	if a.OutDev != nil {
+	switch {
+	case a.PhysOutDev != nil && *a.PhysOutDev != 0:
+		p.out = *a.PhysOutDev
+	case a.OutDev != nil:
 		p.out = *a.OutDev
 	}
 	if p.in == 0 && p.out == 0 {

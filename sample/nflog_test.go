@@ -44,7 +44,7 @@ func TestNFLOGAttributes(t *testing.T) {
 	ts := time.Unix(1700000000, 5)
 	msgs := []nflog.Attribute{
 		{InDev: ptr[uint32](4), HwHeader: ptr(ethFrame[:14]), Payload: ptr(ip), Timestamp: &ts},
-		{OutDev: ptr[uint32](6), Payload: ptr(ip)},
+		{OutDev: ptr[uint32](5), PhysOutDev: ptr[uint32](6), Payload: ptr(ip)}, // bridge 5, port 6
 	}
 	for i := range msgs {
 		if err := s.handle(&msgs[i], f); err != nil {
