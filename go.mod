@@ -4,10 +4,17 @@ go 1.26.8
 
 require github.com/netsampler/goflow2/v2 v2.2.6
 
+require github.com/google/nftables v0.3.0
+
 require (
 	github.com/chromedp/cdproto v0.159.0 // indirect
 	github.com/chromedp/chromedp v0.23.0 // indirect
+	github.com/florianl/go-nflog/v2 v2.3.0
 	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
+	github.com/mdlayher/genetlink v1.4.0
+	github.com/mdlayher/netlink v1.9.1-0.20260312172110-2a932c0fc1ae
+	github.com/mdlayher/socket v0.6.0 // indirect
+	golang.org/x/sync v0.23.0 // indirect
 )
 
 require (

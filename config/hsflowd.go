@@ -246,7 +246,7 @@ func (p *hparser) setting(k, v htok) {
 			p.c.Identity.SubAgent = uint32(n)
 		}
 	case key == "nfloggroup" || key == "nflogprobability":
-		p.warnTok(k, "%s: the nflog module is not supported by gwd yet; ignored", k.s)
+		p.moduleSetting("nflog", k, v)
 	case slices.Contains(lower(hsflowdIgnored), key):
 		p.warnTok(k, "%s: hsflowd setting not used by gwd; ignored", k.s)
 	case strings.HasPrefix(key, "sampling.") && key != "sampling.bps_ratio":
@@ -381,6 +381,26 @@ func (p *hparser) block(name, open htok) bool {
 		p.warnTok(name, "%s { }: unknown block; ignored%s", name.s, suggest(name.s, known))
 	}
 	return p.skip(open)
+}
+
+// moduleSetting applies an sflow-level setting that belongs to module
+// block name (hsflowd's nflogGroup = nflog { group }) and turns the module
+// on, as the block would.
+func (p *hparser) moduleSetting(name string, k, v htok) {
+	for _, s := range p.c.order {
+		if !strings.EqualFold(s.Hsflowd, name) {
+			continue
+		}
+		sv := reflect.ValueOf(p.c.sections[s.Name]).Elem()
+		if fv, _, ok := modeField(sv); ok {
+			fv.Set(reflect.ValueOf(On))
+		}
+		if !p.generic(sv, k, v) {
+			p.errTok(k, "%s: not a %s setting", k.s, name)
+		}
+		return
+	}
+	p.warnTok(k, "%s: the %s module is not in this build; ignored", k.s, name)
 }
 
 // modeField returns the `enabled` key of a section, when it is a Mode.

@@ -168,13 +168,13 @@ func TestSectionHsflowd(t *testing.T) {
 }
 
 func TestUnsupportedModules(t *testing.T) {
-	y, err := Parse("x.yaml", []byte("collectors: [10.0.0.1]\nmodules:\n  kvm: {enabled: true}\n  psample: {group: 3}\n"))
+	y, err := Parse("x.yaml", []byte("collectors: [10.0.0.1]\nmodules:\n  kvm: {enabled: true}\n  xen: {group: 3}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []string{
 		"x.yaml:3:8: modules.kvm: the kvm module is not supported by gwd yet; its settings are ignored",
-		"x.yaml:4:12: modules.psample: the psample module is not supported by gwd yet; its settings are ignored",
+		"x.yaml:4:8: modules.xen: the xen module is not supported by gwd yet; its settings are ignored",
 	}
 	if diff := cmp.Diff(want, y.Warnings); diff != "" {
 		t.Errorf("YAML warnings (-want +got):\n%s", diff)
@@ -189,7 +189,7 @@ func TestUnsupportedModules(t *testing.T) {
 		"hsflowd.conf:4:3: dbus { }: the dbus module is not supported by gwd yet; ignored",
 		"hsflowd.conf:5:3: sonic { }: hsflowd module not in gwd (its data comes from another gwd module); ignored",
 		"hsflowd.conf:6:3: frobnicator { }: unknown block; ignored",
-		"hsflowd.conf:7:3: nflogGroup: the nflog module is not supported by gwd yet; ignored",
+		"hsflowd.conf:7:3: nflogGroup: the nflog module is not in this build; ignored",
 	}
 	if diff := cmp.Diff(want, h.Warnings); diff != "" {
 		t.Errorf("hsflowd.conf warnings (-want +got):\n%s", diff)

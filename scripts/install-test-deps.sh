@@ -11,7 +11,7 @@ set -euo pipefail
 # .deb that `make deb` builds (images/, TestIntegrationDeb). chromium drives
 # the web page's browser test (web/, through chromedp); prometheus brings
 # promtool, which checks /metrics.
-PACKAGES=(iproute2 iputils-ping procps ethtool openvswitch-switch redis-server snmpd
+PACKAGES=(iproute2 iputils-ping iptables procps ethtool openvswitch-switch redis-server snmpd
   bird2 libvirt-daemon libvirt-clients lintian binutils systemd man-db chromium prometheus)
 
 missing=()

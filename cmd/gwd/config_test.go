@@ -20,6 +20,7 @@ import (
 	"gwd/host/containers"
 	"gwd/internal/app"
 	"gwd/ovs"
+	"gwd/sample"
 )
 
 // These tests read whole files with every registered module, as gwd run
@@ -137,9 +138,9 @@ var goodTests = []struct {
 	}},
 	{file: "hsflowd-counters.conf", want: func(c *config.Config) {
 		c.Collectors = []config.Collector{{Address: "10.0.0.1", Port: 6343}}
+		*config.Get[sample.NFLOGOptions](c) = sample.NFLOGOptions{Enabled: config.On, Group: 1, Probability: 0.5, Interfaces: []string{}}
+		*config.Get[sample.PcapOptions](c) = sample.PcapOptions{Enabled: config.On, Devices: []string{}, Promisc: true}
 	}, warnings: []string{
-		`testdata/config/good/hsflowd-counters.conf:5:3: nflog { }: the nflog module is not supported by gwd yet; ignored`,
-		`testdata/config/good/hsflowd-counters.conf:6:3: pcap { }: the pcap module is not supported by gwd yet; ignored`,
 		`testdata/config/good/hsflowd-counters.conf:7:3: collectr { }: unknown block; ignored (did you mean "collector"?)`,
 		`testdata/config/good/hsflowd-counters.conf:3:14: sampling: 0 (no packet sampling) is what gwd does without a packet sampling module; ignored`,
 	}},
@@ -161,17 +162,18 @@ var goodTests = []struct {
 		config.Get[gpu.Options](c).Enabled = config.On
 		d := config.Get[containers.DockerOptions](c)
 		d.Enabled, d.Refresh, d.Hostname = config.On, 120*time.Second, true
+		*config.Get[sample.PsampleOptions](c) = sample.PsampleOptions{Enabled: config.On, Group: 2, Egress: true, TCPorts: []string{}}
+		*config.Get[sample.NFLOGOptions](c) = sample.NFLOGOptions{Enabled: config.On, Group: 5, Probability: 0.01, Interfaces: []string{}}
+		*config.Get[sample.PcapOptions](c) = sample.PcapOptions{Enabled: config.On, Devices: []string{"docker0"},
+			Promisc: true, Speed: "1G-", Sampling: 2000}
+		*config.Get[sample.DropmonOptions](c) = sample.DropmonOptions{Enabled: config.On, Start: true, SW: true,
+			HW: true, RN: true, HWUnknown: true, Limit: 50, Hide: "^(ignore|me)", Force: true, Group: 1}
 	}, warnings: []string{
 		`testdata/config/good/hsflowd-full.conf:14:3: sampling.http: application sampling is not used by gwd; ignored`,
 		`testdata/config/good/hsflowd-full.conf:15:3: polling.app.myapp: per-application polling is not used by gwd; ignored`,
 		`testdata/config/good/hsflowd-full.conf:18:3: uuid: hsflowd setting not used by gwd; ignored`,
 		`testdata/config/good/hsflowd-full.conf:23:5: namespace: sending from another network namespace is not supported by gwd; ignored`,
 		`testdata/config/good/hsflowd-full.conf:26:3: kvm { }: the kvm module is not supported by gwd yet; ignored`,
-		`testdata/config/good/hsflowd-full.conf:29:3: psample { }: the psample module is not supported by gwd yet; ignored`,
-		`testdata/config/good/hsflowd-full.conf:30:3: nflog { }: the nflog module is not supported by gwd yet; ignored`,
-		`testdata/config/good/hsflowd-full.conf:31:3: pcap { }: the pcap module is not supported by gwd yet; ignored`,
-		`testdata/config/good/hsflowd-full.conf:32:3: pcap { }: the pcap module is not supported by gwd yet; ignored`,
-		`testdata/config/good/hsflowd-full.conf:33:3: dropmon { }: the dropmon module is not supported by gwd yet; ignored`,
 		`testdata/config/good/hsflowd-full.conf:35:3: tcp { }: the tcp module is not supported by gwd yet; ignored`,
 		`testdata/config/good/hsflowd-full.conf:36:3: dbus { }: the dbus module is not supported by gwd yet; ignored`,
 		`testdata/config/good/hsflowd-full.conf:37:3: json { }: the json module is not supported by gwd yet; ignored`,

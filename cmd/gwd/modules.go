@@ -7,6 +7,7 @@ import (
 	"gwd/host/containers"
 	"gwd/internal/app"
 	"gwd/ovs"
+	"gwd/sample"
 	"gwd/web"
 )
 
@@ -20,5 +21,9 @@ var modules = []app.Module{
 	containers.DockerModule{},
 	containers.ContainerdModule{},
 	containers.K8sModule{},
+	sample.NFLOG,
+	sample.Pcap,
+	sample.Psample,
+	sample.Dropmon,
 	web.Module{}, // last: it shows the others
 }

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mdlayher/genetlink"
+
 	"gwd/agent"
 	"gwd/config"
 	"gwd/internal/app"
@@ -31,6 +33,17 @@ modules:
 		modeOf("docker"), modeOf("containerd"), modeOf("k8s"), modeOf("web"))
 }
 
+// absentSampling points the sample modules at what is not on this box (an
+// interface that does not exist; psample and NET_DM are absent from the
+// kernels gwd is tested on), with the given modes.
+func absentSampling(nflog, pcap, psample, dropmon string) string {
+	return fmt.Sprintf(`  nflog: {enabled: %s}
+  pcap: {enabled: %s, dev: [gwdabsent0]}
+  psample: {enabled: %s}
+  dropmon: {enabled: %s}
+`, nflog, pcap, psample, dropmon)
+}
+
 // TestModuleModes runs each real module with its hardware or service
 // absent: enabled: true is an error naming the module, auto starts nothing
 // and says why, false never touches it.
@@ -43,6 +56,15 @@ func TestModuleModes(t *testing.T) {
 				continue
 			}
 		}
+		if name == "nflog" {
+			// NFLOG is in every Linux kernel gwd runs on: it cannot be
+			// absent here (its real test is sample's TestIntegrationNFLOG).
+			continue
+		}
+		if (name == "psample" || name == "dropmon") && genlFamilyPresent(name) {
+			t.Logf("this kernel has %s: its absent case is not tried", name)
+			continue
+		}
 		for _, mode := range []string{"true", "auto", "false"} {
 			if name == "host" && mode == "auto" {
 				continue // host has no auto mode: enabled is true or false
@@ -54,7 +76,7 @@ func TestModuleModes(t *testing.T) {
 					}
 					return "false"
 				}
-				yaml := absentSettings(modeOf)
+				yaml := absentSettings(modeOf) + absentSampling(modeOf("nflog"), modeOf("pcap"), modeOf("psample"), modeOf("dropmon"))
 				cfg, err := config.Parse("x.yaml", []byte(yaml), app.Sections(modules)...)
 				if err != nil {
 					t.Fatal(err)
@@ -86,4 +108,17 @@ func TestModuleModes(t *testing.T) {
 			})
 		}
 	}
+}
+
+// genlFamilyPresent says whether the kernel has the sample module's
+// generic netlink family.
+func genlFamilyPresent(module string) bool {
+	family := map[string]string{"psample": "psample", "dropmon": "NET_DM"}[module]
+	c, err := genetlink.Dial(nil)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	_, err = c.GetFamily(family)
+	return err == nil
 }
