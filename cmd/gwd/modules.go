@@ -2,6 +2,7 @@ package main
 
 import (
 	"gwd/asic"
+	"gwd/bgp"
 	"gwd/gpu"
 	"gwd/host"
 	"gwd/internal/app"
@@ -16,5 +17,6 @@ var modules = []app.Module{
 	ovs.Module{},
 	gpu.Module{},
 	asic.Module{},
+	bgp.Module{},
 	web.Module{}, // last: it shows the others
 }
