@@ -57,16 +57,23 @@ type ownPrefix struct {
 type node struct {
 	leafBits, kidBits [4]uint64
 	leafBase, kidBase [4]uint16
-	leaves            []value
+	leaves            []value // inside the same allocation when short (see build)
 	kids              []*node
+	only              *node       // the child, when there is exactly one (saves a load)
 	own               []ownPrefix // sorted by (len, bits)
+}
+
+// rootSlot is one of the 2^16 root slots: the longest prefix of length
+// <= 16 covering it and the node below, side by side (one cache line).
+type rootSlot struct {
+	kid atomic.Pointer[node]
+	val atomic.Uint32
 }
 
 // family is the trie of one address family.
 type family struct {
 	maxLen   int
-	rootVal  []atomic.Uint32
-	rootKid  []atomic.Pointer[node]
+	root     []rootSlot
 	short    map[uint32]value // writer only: top16<<8 | len -> value, len <= 16
 	prefixes int              // writer only
 }
@@ -74,8 +81,7 @@ type family struct {
 func newFamily(maxLen int) *family {
 	return &family{
 		maxLen:  maxLen,
-		rootVal: make([]atomic.Uint32, 1<<rootBits),
-		rootKid: make([]atomic.Pointer[node], 1<<rootBits),
+		root:    make([]rootSlot, 1<<rootBits),
 		short:   map[uint32]value{},
 	}
 }
@@ -110,8 +116,8 @@ func (a addrBits) top16() uint32 { return uint32(a.hi >> 48) }
 // lookup returns the longest prefix covering a, or 0.
 func (f *family) lookup(a addrBits) value {
 	i := a.top16()
-	best := value(f.rootVal[i].Load())
-	n := f.rootKid[i].Load()
+	best := value(f.root[i].val.Load())
+	n := f.root[i].kid.Load()
 	off := rootBits
 	for n != nil {
 		idx := a.chunk(off)
@@ -125,7 +131,11 @@ func (f *family) lookup(a addrBits) value {
 		if n.kidBits[w]&(1<<b) == 0 {
 			break
 		}
-		n = n.kids[int(n.kidBase[w])+bits.OnesCount64(n.kidBits[w]&(1<<b-1))]
+		if n.only != nil {
+			n = n.only
+		} else {
+			n = n.kids[int(n.kidBase[w])+bits.OnesCount64(n.kidBits[w]&(1<<b-1))]
+		}
 		off += stride
 	}
 	return best
@@ -138,10 +148,10 @@ func (f *family) set(p addrBits, plen int, v value) value {
 		return f.setShort(p, plen, v)
 	}
 	i := p.top16()
-	old := f.rootKid[i].Load()
+	old := f.root[i].kid.Load()
 	n, prev := updateNode(old, p, plen, rootBits, v)
 	if n != old {
-		f.rootKid[i].Store(n)
+		f.root[i].kid.Store(n)
 	}
 	if prev == 0 && v != 0 {
 		f.prefixes++
@@ -170,8 +180,8 @@ func (f *family) setShort(p addrBits, plen int, v value) value {
 			anc = f.short[(top&^(uint32(1)<<(rootBits-l)-1))<<8|uint32(l)]
 		}
 		for s := first; s < first+span; s++ {
-			if value(f.rootVal[s].Load()) == prev {
-				f.rootVal[s].Store(uint32(anc))
+			if value(f.root[s].val.Load()) == prev {
+				f.root[s].val.Store(uint32(anc))
 			}
 		}
 		return prev
@@ -181,8 +191,8 @@ func (f *family) setShort(p addrBits, plen int, v value) value {
 	}
 	f.short[key] = v
 	for s := first; s < first+span; s++ {
-		if cur := value(f.rootVal[s].Load()); cur == 0 || cur.plen() <= plen {
-			f.rootVal[s].Store(uint32(v))
+		if cur := value(f.root[s].val.Load()); cur == 0 || cur.plen() <= plen {
+			f.root[s].val.Store(uint32(v))
 		}
 	}
 	return prev
@@ -256,10 +266,17 @@ func updateNode(n *node, p addrBits, plen, off int, v value) (*node, value) {
 	if len(own) == 0 && len(kids) == 0 {
 		return nil, prev
 	}
-	nn := &node{kidBits: kidBits, kids: kids, own: own}
-	if n != nil {
-		nn.leafBits, nn.leafBase, nn.leaves = n.leafBits, n.leafBase, n.leaves
+	// The leaves are copied, not shared: sharing would keep the old
+	// node (and through it the old subtree) alive.
+	var nn *node
+	if n != nil && n.leaves != nil {
+		nn = newNode(len(n.leaves))
+		nn.leafBits, nn.leafBase = n.leafBits, n.leafBase
+		nn.leaves = append(nn.leaves, n.leaves...)
+	} else {
+		nn = newNode(0)
 	}
+	nn.kidBits, nn.kids, nn.own = kidBits, kids, own
 	nn.setKidBase()
 	return nn, prev
 }
@@ -280,6 +297,10 @@ func (n *node) kid(idx uint) *node {
 }
 
 func (n *node) setKidBase() {
+	n.only = nil
+	if len(n.kids) == 1 {
+		n.only = n.kids[0]
+	}
 	var c uint16
 	for w := range n.kidBits {
 		n.kidBase[w] = c
@@ -291,11 +312,6 @@ func (n *node) setKidBase() {
 func build(own []ownPrefix, kids []*node, kidBits [4]uint64) *node {
 	if len(own) == 0 && len(kids) == 0 {
 		return nil
-	}
-	n := &node{own: own, kids: kids, kidBits: kidBits}
-	n.setKidBase()
-	if len(own) == 0 {
-		return n
 	}
 	var slot [1 << stride]value
 	for _, o := range own { // shortest first: longer ones overwrite
@@ -311,7 +327,15 @@ func build(own []ownPrefix, kids []*node, kidBits [4]uint64) *node {
 			runs++
 		}
 	}
-	n.leaves = make([]value, 0, runs)
+	if len(own) == 0 {
+		runs = 0
+	}
+	n := newNode(runs)
+	n.own, n.kids, n.kidBits = own, kids, kidBits
+	n.setKidBase()
+	if len(own) == 0 {
+		return n
+	}
 	for s := range slot {
 		if s == 0 || slot[s] != slot[s-1] {
 			n.leafBits[s>>6] |= 1 << (s & 63)
@@ -326,13 +350,68 @@ func build(own []ownPrefix, kids []*node, kidBits [4]uint64) *node {
 	return n
 }
 
+// newNode allocates a node with room for runs leaves in the same
+// allocation, so that a lookup finds a node's leaves next to its bitmaps
+// (one cache miss fewer); leaves has length 0.
+func newNode(runs int) *node {
+	switch {
+	case runs == 0:
+		return &node{}
+	case runs <= 2:
+		x := &struct {
+			node
+			inl [2]value
+		}{}
+		x.leaves = x.inl[:0]
+		return &x.node
+	case runs <= 4:
+		x := &struct {
+			node
+			inl [4]value
+		}{}
+		x.leaves = x.inl[:0]
+		return &x.node
+	case runs <= 8:
+		x := &struct {
+			node
+			inl [8]value
+		}{}
+		x.leaves = x.inl[:0]
+		return &x.node
+	case runs <= 16:
+		x := &struct {
+			node
+			inl [16]value
+		}{}
+		x.leaves = x.inl[:0]
+		return &x.node
+	case runs <= 32:
+		x := &struct {
+			node
+			inl [32]value
+		}{}
+		x.leaves = x.inl[:0]
+		return &x.node
+	case runs <= 64:
+		x := &struct {
+			node
+			inl [64]value
+		}{}
+		x.leaves = x.inl[:0]
+		return &x.node
+	}
+	n := &node{}
+	n.leaves = make([]value, 0, runs)
+	return n
+}
+
 // walk calls fn for every stored prefix (writer side).
 func (f *family) walk(fn func(p addrBits, plen int, v value)) {
 	for k, v := range f.short {
 		fn(addrBits{hi: uint64(k>>8) << 48}, int(k&0xff), v)
 	}
-	for i := range f.rootKid {
-		if n := f.rootKid[i].Load(); n != nil {
+	for i := range f.root {
+		if n := f.root[i].kid.Load(); n != nil {
 			walkNode(n, addrBits{hi: uint64(i) << 48}, rootBits, fn)
 		}
 	}

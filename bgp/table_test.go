@@ -130,8 +130,8 @@ func TestTableAgainstNaive(t *testing.T) {
 			t.Fatalf("after deleting all: counts %d/%d, %d attribute sets, %d paths, %d community lists",
 				n4, n6, len(tb.byKey), len(tb.paths), len(tb.comms))
 		}
-		for i := range f.rootKid {
-			if f.rootKid[i].Load() != nil || f.rootVal[i].Load() != 0 {
+		for i := range f.root {
+			if f.root[i].kid.Load() != nil || f.root[i].val.Load() != 0 {
 				t.Fatalf("root slot %d not empty after deleting all", i)
 			}
 		}
