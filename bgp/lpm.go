@@ -80,9 +80,9 @@ type family struct {
 
 func newFamily(maxLen int) *family {
 	return &family{
-		maxLen:  maxLen,
-		root:    make([]rootSlot, 1<<rootBits),
-		short:   map[uint32]value{},
+		maxLen: maxLen,
+		root:   make([]rootSlot, 1<<rootBits),
+		short:  map[uint32]value{},
 	}
 }
 
