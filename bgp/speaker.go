@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	api "github.com/osrg/gobgp/v3/api"
@@ -44,6 +45,8 @@ type Speaker struct {
 	srv    *server.BgpServer
 	byAddr map[string]int
 	done   chan struct{}
+
+	purged atomic.Int64 // routes DeletePeer found after a session closed
 
 	mu       sync.Mutex
 	sessions []sessionState
@@ -219,6 +222,7 @@ func (s *Speaker) peerEvent(st *api.PeerState) {
 		// gobgp withdraws the session's paths itself when it goes down;
 		// this makes sure nothing of it outlives the session.
 		if n := s.table.DeletePeer(i); n > 0 {
+			s.purged.Add(int64(n))
 			s.log.Debug("routes of a closed session removed", "neighbor", st.NeighborAddress, "routes", n)
 		}
 	}
