@@ -1,6 +1,7 @@
 package bgp
 
 import (
+	"fmt"
 	"net/netip"
 	"testing"
 
@@ -135,4 +136,54 @@ func TestEnricherNoAllocs(t *testing.T) {
 	if _, _, n := records(s); n != 2 {
 		t.Fatalf("%d records", n)
 	}
+}
+
+// TestEnrichConcurrent: samples are enriched on several goroutines while
+// the table changes under them (run with -race): readers never lock, and
+// every record they add is whole.
+func TestEnrichConcurrent(t *testing.T) {
+	tb := enrichTable(t)
+	e := NewEnricher(tb, true, true)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			p := netip.PrefixFrom(netip.AddrFrom4([4]byte{203, 0, 113, byte(i % 4 * 64)}), 26)
+			if i%3 == 0 {
+				tb.Delete(p)
+			} else {
+				tb.Set(Route{Prefix: p, NextHop: netip.MustParseAddr("192.0.2.3"), Path: seq(uint32(i % 50)), LocalPref: uint32(i % 7), LocalAS: 65002})
+			}
+		}
+	}()
+	errs := make(chan string, 2)
+	for g := 0; g < 2; g++ {
+		go func() {
+			s := sampleFor("198.51.101.1", "203.0.113.70")
+			base := s.Records
+			for i := 0; i < 20000; i++ {
+				s.Records = base[:1]
+				e.EnrichFlow(agent.BridgeSource(0), s)
+				r, gw, n := records(s)
+				if n != 2 || (r.DstMaskLen != 24 && r.DstMaskLen != 26) || gw.SrcAS != 64511 {
+					errs <- fmt.Sprintf("sample %d: %d records, router %+v, gateway %+v", i, n, r, gw)
+					return
+				}
+			}
+			errs <- ""
+		}()
+	}
+	for g := 0; g < 2; g++ {
+		if msg := <-errs; msg != "" {
+			t.Error(msg)
+		}
+	}
+	close(stop)
+	<-done
 }

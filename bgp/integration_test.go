@@ -305,6 +305,11 @@ func TestIntegrationWrongPeerAS(t *testing.T) {
 		!strings.Contains(e.logs.String(), "neighbor=127.0.0.2") {
 		t.Errorf("the log does not name the neighbor and the mismatch:\n%s", e.logs.String())
 	}
+	// gobgp retries every second: the refusal is logged once, not per try.
+	time.Sleep(2500 * time.Millisecond)
+	if n := e.logs.Count("bgp session refused"); n != 1 {
+		t.Errorf("the refusal was logged %d times, want once", n)
+	}
 	if r, g := e.flow("10.1.2.3", "203.0.113.9"); r != nil || g != nil {
 		t.Errorf("records from a refused session: %+v %+v", r, g)
 	}

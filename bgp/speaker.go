@@ -58,6 +58,7 @@ type sessionState struct {
 	state   string
 	since   time.Time
 	err     error
+	logged  string // the error last logged, so that retries do not repeat it
 	badPath int
 }
 
@@ -212,7 +213,7 @@ func (s *Speaker) peerEvent(st *api.PeerState) {
 	was := ss.state
 	ss.state, ss.since = state, time.Now()
 	if state == "established" {
-		ss.err = nil
+		ss.err, ss.logged = nil, ""
 	}
 	s.mu.Unlock()
 	if was == "established" || state == "established" {
@@ -268,18 +269,21 @@ func (s *Speaker) updateHealth() {
 		return
 	}
 	s.host.SetHealth(SourceName, errors.New(h))
-	for _, ss := range s.sessionsWithErrors() {
+	for _, ss := range s.newErrors() {
 		s.log.Warn("bgp session refused", "neighbor", ss.cfg.Address, "peer_as", ss.cfg.PeerAS, "err", ss.err)
 	}
 }
 
-func (s *Speaker) sessionsWithErrors() []sessionState {
+// newErrors returns the sessions whose error has not been logged yet.
+func (s *Speaker) newErrors() []sessionState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []sessionState
-	for _, ss := range s.sessions {
-		if ss.err != nil && ss.state != "established" {
-			out = append(out, ss)
+	for i := range s.sessions {
+		ss := &s.sessions[i]
+		if ss.err != nil && ss.state != "established" && ss.err.Error() != ss.logged {
+			ss.logged = ss.err.Error()
+			out = append(out, *ss)
 		}
 	}
 	return out
