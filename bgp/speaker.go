@@ -251,7 +251,9 @@ func (s *Speaker) updateHealth() {
 		if ss.state == "established" {
 			continue
 		}
-		msg := fmt.Sprintf("neighbor %v (peer AS %d) %s", ss.cfg.Address, ss.cfg.PeerAS, ss.state)
+		// Not the FSM state: it cycles with every retry, and the health
+		// entry (logged on change) would with it. Status has the state.
+		msg := fmt.Sprintf("neighbor %v (peer AS %d) not established", ss.cfg.Address, ss.cfg.PeerAS)
 		if ss.err != nil {
 			msg += ": " + ss.err.Error()
 		}
