@@ -2,6 +2,7 @@ package main
 
 import (
 	"gwd/asic"
+	"gwd/bgp"
 	"gwd/gpu"
 	"gwd/host"
 	"gwd/host/containers"
@@ -25,5 +26,6 @@ var modules = []app.Module{
 	sample.Pcap,
 	sample.Psample,
 	sample.Dropmon,
+	bgp.Module{},
 	web.Module{}, // last: it shows the others
 }

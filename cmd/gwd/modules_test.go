@@ -28,9 +28,10 @@ modules:
   docker: {enabled: %s, cgroup_root: /nonexistent/cgroup}
   containerd: {enabled: %s, cgroup_root: /nonexistent/cgroup}
   k8s: {enabled: %s, cgroup_root: /nonexistent/cgroup}
+  bgp: {enabled: %s}
   web: {enabled: %s, listen: "203.0.113.77:8008", token: t}
 `, modeOf("host"), modeOf("ovs"), modeOf("nvml"), modeOf("asic"),
-		modeOf("docker"), modeOf("containerd"), modeOf("k8s"), modeOf("web"))
+		modeOf("docker"), modeOf("containerd"), modeOf("k8s"), modeOf("bgp"), modeOf("web"))
 }
 
 // absentSampling points the sample modules at what is not on this box (an
