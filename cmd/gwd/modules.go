@@ -4,6 +4,7 @@ import (
 	"gwd/asic"
 	"gwd/gpu"
 	"gwd/host"
+	"gwd/host/kvm"
 	"gwd/internal/app"
 	"gwd/ovs"
 	"gwd/web"
@@ -14,6 +15,7 @@ import (
 var modules = []app.Module{
 	host.Module{},
 	ovs.Module{},
+	kvm.Module{},
 	gpu.Module{},
 	asic.Module{},
 	web.Module{}, // last: it shows the others

@@ -16,15 +16,16 @@ import (
 
 // absentSettings points every module at something that is not on this box,
 // with the given modes (the web page at an address the box does not have).
-func absentSettings(host, ovs, nvml, asic, web string) string {
+func absentSettings(host, ovs, kvm, nvml, asic, web string) string {
 	return fmt.Sprintf(`
 host: {enabled: %s, proc_root: /nonexistent/proc}
 modules:
   ovs: {enabled: %s, ovsdb: "unix:/nonexistent/db.sock"}
+  kvm: {enabled: %s, socket: /nonexistent/libvirt-sock-ro}
   nvml: {enabled: %s}
   asic: {enabled: %s, sonic: {db_config: /nonexistent/db.json}, cumulus_dir: /nonexistent/switchd}
   web: {enabled: %s, listen: "203.0.113.77:8008", token: t}
-`, host, ovs, nvml, asic, web)
+`, host, ovs, kvm, nvml, asic, web)
 }
 
 // TestModuleModes runs each real module with its hardware or service
@@ -50,7 +51,7 @@ func TestModuleModes(t *testing.T) {
 					}
 					return "false"
 				}
-				yaml := absentSettings(modeOf("host"), modeOf("ovs"), modeOf("nvml"), modeOf("asic"), modeOf("web"))
+				yaml := absentSettings(modeOf("host"), modeOf("ovs"), modeOf("kvm"), modeOf("nvml"), modeOf("asic"), modeOf("web"))
 				cfg, err := config.Parse("x.yaml", []byte(yaml), app.Sections(modules)...)
 				if err != nil {
 					t.Fatal(err)
