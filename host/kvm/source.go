@@ -470,6 +470,9 @@ func (s *Source) sample(now time.Time) {
 			s.refreshNow = true
 			continue
 		}
+		if info.State == stateShutoff {
+			s.refreshNow = true // stopped: the next refresh starts its grace period
+		}
 		r.cpu = sflow.VirtCPU{State: uint32(info.State), CPUTime: uint32(info.CPUTimeNs / 1_000_000), NrVirtCPU: uint32(info.NrVirtCPU)}
 		r.mem = sflow.VirtMemory{Memory: info.MemoryKiB * 1024, MaxMemory: info.MaxMemKiB * 1024}
 		for _, dev := range v.spec.Disks {
