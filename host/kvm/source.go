@@ -81,6 +81,8 @@ type Source struct {
 	lastRefresh time.Time
 	refreshNow  bool
 	ovsErr      string
+	healthMsg   string // what setHealth last reported
+	claimErr    error  // a VM without a data source at the last refresh
 	connected   atomic.Bool
 	count       atomic.Int32
 
@@ -185,27 +187,29 @@ func (s *Source) run(ctx context.Context) {
 	defer close(s.done)
 	defer s.stop()
 	backoff := minBackoff
-	tick := time.NewTicker(s.cfg.Sample)
+	// Statistics every Sample; the list every Refresh, checked each tick.
+	tick := time.NewTicker(min(s.cfg.Sample, s.cfg.Refresh))
 	defer tick.Stop()
 	for {
 		if s.hv == nil {
 			hv, err := s.cfg.dial()
-			if err != nil {
-				s.connected.Store(false)
-				s.reg.SetHealth(SourceName, fmt.Errorf("libvirt unreachable (retrying): %w", err))
-				s.forget(time.Now())
-				if !sleep(ctx, backoff) {
-					return
+			if err == nil {
+				s.hv, s.refreshNow = hv, true
+				if s.cycle(ctx, time.Now()) {
+					backoff = minBackoff
+					continue
 				}
-				backoff = min(2*backoff, maxBackoff)
-				continue
+			} else {
+				s.setHealth(fmt.Errorf("libvirt unreachable (retrying): %w", err))
+				s.forget(time.Now())
 			}
-			s.hv, backoff = hv, minBackoff
-			s.connected.Store(true)
-			s.reg.SetHealth(SourceName, nil)
-			s.log.Info("libvirt connected", "socket", s.cfg.Socket, "uri", s.cfg.URI)
-			s.refreshNow = true
-			s.cycle(ctx, time.Now())
+			// Not answering, or answering but failing: wait, longer
+			// each time, so a broken libvirtd is not hammered.
+			if !sleep(ctx, backoff) {
+				return
+			}
+			backoff = min(2*backoff, maxBackoff)
+			continue
 		}
 		select {
 		case <-ctx.Done():
@@ -216,6 +220,20 @@ func (s *Source) run(ctx context.Context) {
 			s.cycle(ctx, now)
 		}
 	}
+}
+
+// setHealth reports the source's state to the agent (which logs a change
+// between healthy and not once).
+func (s *Source) setHealth(err error) {
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	if msg == s.healthMsg {
+		return
+	}
+	s.healthMsg = msg
+	s.reg.SetHealth(SourceName, err)
 }
 
 // sleep waits d or until ctx ends; false when ctx ended.
@@ -233,7 +251,7 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // lost drops the connection: every domain starts its grace period (it is
 // kept if libvirtd comes back and still runs it).
 func (s *Source) lost(err error) {
-	s.reg.SetHealth(SourceName, fmt.Errorf("libvirt connection lost (reconnecting): %w", err))
+	s.setHealth(fmt.Errorf("libvirt connection lost (reconnecting): %w", err))
 	s.connected.Store(false)
 	s.hv.Close()
 	s.hv = nil
@@ -247,14 +265,22 @@ func (s *Source) lost(err error) {
 }
 
 // cycle refreshes the list when due and samples every domain.
-func (s *Source) cycle(ctx context.Context, now time.Time) {
+// It reports whether libvirt answered; when it did not, the connection
+// is dropped.
+func (s *Source) cycle(ctx context.Context, now time.Time) bool {
 	if s.refreshNow || now.Sub(s.lastRefresh) >= s.cfg.Refresh {
 		if err := s.refresh(ctx, now); err != nil {
 			s.lost(err)
-			return
+			return false
 		}
+		if !s.connected.Load() {
+			s.connected.Store(true)
+			s.log.Info("libvirt connected", "socket", s.cfg.Socket, "uri", s.cfg.URI, "vms", s.Count())
+		}
+		s.setHealth(s.claimErr)
 	}
 	s.sample(now)
+	return true
 }
 
 // refresh reads the domain list and each running domain's XML, adds new
@@ -278,6 +304,8 @@ func (s *Source) refresh(ctx context.Context, now time.Time) error {
 		s.log.Debug("node info", "err", err)
 	}
 	seen := make(map[[16]byte]bool, len(list))
+	var claimErr error
+	defer func() { s.claimErr = claimErr }()
 	for _, d := range list {
 		seen[d.UUID] = true
 		spec := domainSpec{Name: d.Name, UUID: d.UUID}
@@ -293,7 +321,7 @@ func (s *Source) refresh(ctx context.Context, now time.Time) error {
 		v := s.vms[d.UUID]
 		if v == nil {
 			if v, err = s.add(d, spec, err); err != nil {
-				s.reg.SetHealth(SourceName, err)
+				claimErr = err
 				continue
 			}
 		} else {
