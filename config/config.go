@@ -201,7 +201,7 @@ func (m Mode) String() string {
 // blocks) that gwd does not implement yet: a file that configures one gets
 // a warning naming it, never silent acceptance. A module that lands takes
 // its name off this list.
-var Unsupported = []string{"kvm",
+var Unsupported = []string{
 	"xen", "json", "dns-sd", "ulog", "tcp", "dent", "os10", "opx", "dbus", "systemd", "eapi", "nlroute", "vpp"}
 
 //go:embed default.yaml

@@ -168,13 +168,13 @@ func TestSectionHsflowd(t *testing.T) {
 }
 
 func TestUnsupportedModules(t *testing.T) {
-	y, err := Parse("x.yaml", []byte("collectors: [10.0.0.1]\nmodules:\n  kvm: {enabled: true}\n  xen: {group: 3}\n"))
+	y, err := Parse("x.yaml", []byte("collectors: [10.0.0.1]\nmodules:\n  xen: {enabled: true}\n  json: {group: 3}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []string{
-		"x.yaml:3:8: modules.kvm: the kvm module is not supported by gwd yet; its settings are ignored",
-		"x.yaml:4:8: modules.xen: the xen module is not supported by gwd yet; its settings are ignored",
+		"x.yaml:3:8: modules.xen: the xen module is not supported by gwd yet; its settings are ignored",
+		"x.yaml:4:9: modules.json: the json module is not supported by gwd yet; its settings are ignored",
 	}
 	if diff := cmp.Diff(want, y.Warnings); diff != "" {
 		t.Errorf("YAML warnings (-want +got):\n%s", diff)
@@ -194,8 +194,8 @@ func TestUnsupportedModules(t *testing.T) {
 	if diff := cmp.Diff(want, h.Warnings); diff != "" {
 		t.Errorf("hsflowd.conf warnings (-want +got):\n%s", diff)
 	}
-	if _, err := Parse("x.yaml", []byte("modules:\n  kvmm: {}\n")); err == nil ||
-		err.Error() != `x.yaml:2:3: unknown key "kvmm" in modules (did you mean "kvm"?)` {
+	if _, err := Parse("x.yaml", []byte("modules:\n  xenn: {}\n")); err == nil ||
+		err.Error() != `x.yaml:2:3: unknown key "xenn" in modules (did you mean "xen"?)` {
 		t.Errorf("unknown module error = %v", err)
 	}
 }
@@ -238,7 +238,7 @@ func TestMarkdown(t *testing.T) {
 		"| `modules.widget.nets` | list of prefix | `[10.0.0.0/8]` | prefixes |",
 		"| `widget { count = ... }` | `modules.widget.count` |",
 		"| `headerBytes = ...` | `header_bytes` |",
-		"`kvm`",
+		"`xen`",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("Markdown lacks %q", want)

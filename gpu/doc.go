@@ -73,4 +73,18 @@
 // appears at index i,
 // its data source is registered afresh (sequence numbers restart), and a
 // lost GPU keeps its data source with device_count 0 and frozen counters.
+//
+// # Passthrough
+//
+// A GPU passed through to a virtual machine is that VM's: the VM module
+// (host/kvm) reads the PCI addresses of a running domain's <hostdev
+// type='pci'> and calls agent.SetDeviceOwner. Each second, before reading
+// the GPUs, the source looks up the owner of every GPU by its PCI bus id
+// (nvmlDeviceGetPciInfo, written 0000:bb:dd.f). An owned GPU leaves the
+// host's aggregate (its gauges and its counter increments while owned) and
+// counts in one 5703:1 on its owner's data source instead (source name
+// PassthroughSourceName; device_count: the GPUs that VM has), registered
+// while the VM owns a GPU and unregistered when it no longer does. The
+// host's counters stay monotonic through such moves. A registrar without
+// DeviceOwner (the tests' fakes) means no passthrough.
 package gpu

@@ -3,6 +3,8 @@
 package gpu
 
 import (
+	"fmt"
+
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
 )
 
@@ -173,6 +175,27 @@ func (d *nvmlDevice) ComputeProcesses(pids []uint32) ([]uint32, error) {
 
 func (d *nvmlDevice) GraphicsProcesses(pids []uint32) ([]uint32, error) {
 	return d.procs(symGraphics, d.d.GetGraphicsRunningProcesses, pids)
+}
+
+func (d *nvmlDevice) PCIBusID() (string, error) {
+	p, r := d.d.GetPciInfo()
+	if r != nvml.SUCCESS {
+		return "", nvErr("nvmlDeviceGetPciInfo", r)
+	}
+	b := make([]byte, 0, len(p.BusId))
+	for _, c := range p.BusId {
+		if c == 0 {
+			break
+		}
+		b = append(b, byte(c))
+	}
+	switch {
+	case len(b) > 0:
+		return string(b), nil
+	case p.Domain != 0 || p.Bus != 0 || p.Device != 0: // a driver that left it empty
+		return fmt.Sprintf("%08x:%02x:%02x.0", p.Domain, p.Bus, p.Device), nil
+	}
+	return "", nvErr("nvmlDeviceGetPciInfo", nvml.ERROR_NOT_SUPPORTED)
 }
 
 // readField reads one device value through get, unless the driver lacks the

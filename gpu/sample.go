@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"gwd/agent"
 	"gwd/sflow"
 )
 
@@ -34,8 +35,10 @@ type gpu struct {
 	key, uuid, name string
 	index           int
 	dev             device
-	down            error     // lost or without a handle: left out (under mu)
-	last            time.Time // the last sample; zero: not sampled yet (under mu)
+	pci             string           // PCI address, 0000:bb:dd.f ("" unknown)
+	owner           agent.DataSource // the VM it is passed through to (under mu); zero: the host's
+	down            error            // lost or without a handle: left out (under mu)
+	last            time.Time        // the last sample; zero: not sampled yet (under mu)
 
 	// Sampling state, used by the sampling goroutine only.
 	unsupported                uint16 // fields that answered ERROR_NOT_SUPPORTED
@@ -215,7 +218,9 @@ func (s *Source) apply(g *gpu, r *reading) {
 		g.eccBase, g.eccLast = true, r.ecc
 	}
 	g.acc.add(inc)
-	s.host.add(inc)
+	if g.owner == (agent.DataSource{}) { // a passed-through GPU counts for its VM only
+		s.host.add(inc)
+	}
 	g.memTotal, g.memFree, g.temp, g.fan, g.procs = r.total, r.free, r.temp, r.fan, r.procs
 }
 

@@ -87,6 +87,9 @@ type device interface {
 	// the GPU to pids.
 	ComputeProcesses(pids []uint32) ([]uint32, error)
 	GraphicsProcesses(pids []uint32) ([]uint32, error)
+	// PCIBusID is the GPU's PCI address as NVML writes it
+	// ("00000000:3B:00.0").
+	PCIBusID() (string, error)
 }
 
 // Source is the NVML data source. Create it with New, then Start it.
@@ -97,11 +100,13 @@ type Source struct {
 
 	// Owned by the sampling goroutine (or a test driving open, sample and
 	// rescan by hand): NVML is called from there only.
-	started    bool
-	done       chan struct{}
-	registered map[int]string // per-GPU data source index -> GPU key
-	pids       []uint32       // scratch
-	readings   []reading      // scratch
+	started     bool
+	done        chan struct{}
+	registered  map[int]string            // per-GPU data source index -> GPU key
+	owners      DeviceOwners              // nil: no passthrough
+	passthrough map[agent.DataSource]bool // owners' data sources with a poller
+	pids        []uint32                  // scratch
+	readings    []reading                 // scratch
 
 	mu      sync.Mutex // guards what Poll reads
 	gpus    []*gpu     // enumeration order
@@ -134,6 +139,7 @@ func newWith(l lib, cfg Config, log *slog.Logger) *Source {
 	return &Source{
 		cfg: cfg, log: log, lib: l, done: make(chan struct{}),
 		registered: map[int]string{}, byKey: map[string]*gpu{},
+		passthrough: map[agent.DataSource]bool{},
 	}
 }
 
@@ -182,6 +188,10 @@ func (s *Source) open(reg agent.Registrar, now time.Time) error {
 	// Enumerate and take the baseline sample before registering, so that
 	// the first poll already has the gauges.
 	s.enumerateAll()
+	if o, ok := reg.(DeviceOwners); ok {
+		s.owners = o
+	}
+	s.assignOwners(reg)
 	s.sample(now)
 	reg.Register(SourceName, agent.HostSource, agent.PollerFunc(s.pollHost))
 	if s.cfg.PerGPU {
@@ -205,7 +215,7 @@ func (s *Source) run(ctx context.Context, reg agent.Registrar) {
 			s.close(reg)
 			return
 		case now := <-samples.C:
-			s.safely("sample", func() { s.sample(now) })
+			s.safely("sample", func() { s.assignOwners(reg); s.sample(now) })
 		case <-rescans.C:
 			s.safely("rescan", func() { s.rescan(reg) })
 		}
@@ -231,6 +241,10 @@ func (s *Source) close(reg agent.Registrar) {
 	for i := range s.registered {
 		reg.Unregister(PerGPUSourceName, agent.GPUSource(uint32(i)))
 		delete(s.registered, i)
+	}
+	for ds := range s.passthrough {
+		reg.Unregister(PassthroughSourceName, ds)
+		delete(s.passthrough, ds)
 	}
 	reg.Unregister(SourceName, agent.HostSource)
 	if err := s.lib.Shutdown(); err != nil {
@@ -284,6 +298,9 @@ func (s *Source) enumerateAll() {
 			g.last = time.Time{} // back: restart the utilization baseline
 		}
 		g.index, g.dev, g.down = f.index, f.dev, f.down
+		if f.pci != "" {
+			g.pci = f.pci
+		}
 		g.unsupported = 0 // a reset or a MIG change may change what is supported
 		g.errs = [nFields]error{}
 		list = append(list, g)
@@ -310,7 +327,8 @@ type enumerated struct {
 	key        string // the UUID, or index-N when it has none
 	uuid, name string
 	dev        device
-	down       error // the handle or the UUID failed: the GPU is left out
+	pci        string // 0000:bb:dd.f, "" when unknown
+	down       error  // the handle or the UUID failed: the GPU is left out
 }
 
 // enumerate gets GPU i's handle and identity; the name only for a GPU not
@@ -341,6 +359,9 @@ func (s *Source) enumerate(i int) enumerated {
 		e.name, _ = d.Name()
 	} else {
 		e.name = s.byKey[e.key].name
+	}
+	if id, err := d.PCIBusID(); err == nil {
+		e.pci = normalizePCI(id)
 	}
 	return e
 }
@@ -393,7 +414,9 @@ func (s *Source) pollHost(recs []sflow.Record) ([]sflow.Record, error) {
 		Energy: s.host.energy, ECCErrors: s.host.ecc,
 	}
 	for _, g := range s.gpus {
-		g.addGauges(r)
+		if g.owner == (agent.DataSource{}) { // a passed-through GPU is its VM's
+			g.addGauges(r)
+		}
 	}
 	return append(recs, r), s.health
 }

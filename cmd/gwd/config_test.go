@@ -18,6 +18,7 @@ import (
 	"gwd/gpu"
 	"gwd/host"
 	"gwd/host/containers"
+	"gwd/host/kvm"
 	"gwd/internal/app"
 	"gwd/ovs"
 	"gwd/sample"
@@ -112,8 +113,8 @@ var goodTests = []struct {
 			SNMP: asic.SNMPConfig{Target: "127.0.0.1:1161", Version: "3", Community: "secret-community", User: "gwd",
 				AuthProtocol: "SHA256", AuthPassphrase: "secret-auth", PrivProtocol: "AES", PrivPassphrase: "secret-priv",
 				Context: "vrf1", Timeout: time.Second, Retries: 3, Map: "/etc/gwd/asic.map.yaml"}}
-	}, warnings: []string{
-		"testdata/config/good/full.yaml:69:5: modules.kvm: the kvm module is not supported by gwd yet; its settings are ignored",
+		*config.Get[kvm.Options](c) = kvm.Options{Enabled: config.On, Socket: "/run/libvirt/libvirt-sock-ro",
+			URI: "qemu:///system", Refresh: 2 * time.Minute, Forget: 10 * time.Minute, OVSDB: ""}
 	}},
 	{file: "shorthand.yaml", want: func(c *config.Config) {
 		c.Polling = 15 * time.Second
@@ -168,12 +169,13 @@ var goodTests = []struct {
 			Promisc: true, Speed: "1G-", Sampling: 2000}
 		*config.Get[sample.DropmonOptions](c) = sample.DropmonOptions{Enabled: config.On, Start: true, SW: true,
 			HW: true, RN: true, HWUnknown: true, Limit: 50, Hide: "^(ignore|me)", Force: true, Group: 1}
+		k := config.Get[kvm.Options](c)
+		k.Enabled, k.Refresh, k.Forget = config.On, 120*time.Second, 600*time.Second
 	}, warnings: []string{
 		`testdata/config/good/hsflowd-full.conf:14:3: sampling.http: application sampling is not used by gwd; ignored`,
 		`testdata/config/good/hsflowd-full.conf:15:3: polling.app.myapp: per-application polling is not used by gwd; ignored`,
 		`testdata/config/good/hsflowd-full.conf:18:3: uuid: hsflowd setting not used by gwd; ignored`,
 		`testdata/config/good/hsflowd-full.conf:23:5: namespace: sending from another network namespace is not supported by gwd; ignored`,
-		`testdata/config/good/hsflowd-full.conf:26:3: kvm { }: the kvm module is not supported by gwd yet; ignored`,
 		`testdata/config/good/hsflowd-full.conf:35:3: tcp { }: the tcp module is not supported by gwd yet; ignored`,
 		`testdata/config/good/hsflowd-full.conf:36:3: dbus { }: the dbus module is not supported by gwd yet; ignored`,
 		`testdata/config/good/hsflowd-full.conf:37:3: json { }: the json module is not supported by gwd yet; ignored`,

@@ -6,6 +6,7 @@ import (
 	"gwd/gpu"
 	"gwd/host"
 	"gwd/host/containers"
+	"gwd/host/kvm"
 	"gwd/internal/app"
 	"gwd/ovs"
 	"gwd/sample"
@@ -17,6 +18,7 @@ import (
 var modules = []app.Module{
 	host.Module{},
 	ovs.Module{},
+	kvm.Module{},
 	gpu.Module{},
 	asic.Module{},
 	containers.DockerModule{},

@@ -23,6 +23,7 @@ func absentSettings(modeOf func(module string) string) string {
 host: {enabled: %s, proc_root: /nonexistent/proc}
 modules:
   ovs: {enabled: %s, ovsdb: "unix:/nonexistent/db.sock"}
+  kvm: {enabled: %s, socket: /nonexistent/libvirt-sock-ro}
   nvml: {enabled: %s}
   asic: {enabled: %s, sonic: {db_config: /nonexistent/db.json}, cumulus_dir: /nonexistent/switchd}
   docker: {enabled: %s, cgroup_root: /nonexistent/cgroup}
@@ -30,7 +31,7 @@ modules:
   k8s: {enabled: %s, cgroup_root: /nonexistent/cgroup}
   bgp: {enabled: %s}
   web: {enabled: %s, listen: "203.0.113.77:8008", token: t}
-`, modeOf("host"), modeOf("ovs"), modeOf("nvml"), modeOf("asic"),
+`, modeOf("host"), modeOf("ovs"), modeOf("kvm"), modeOf("nvml"), modeOf("asic"),
 		modeOf("docker"), modeOf("containerd"), modeOf("k8s"), modeOf("bgp"), modeOf("web"))
 }
 
