@@ -53,17 +53,20 @@ func (h *Host) machineType() uint32 {
 	var rd fileReader
 	if b, err := rd.read(h.proc, "sys/kernel/arch"); err == nil {
 		if m := trimSpace(b); len(m) > 0 {
-			return machineTypeOf(string(m))
+			return MachineType(string(m))
 		}
 	}
-	return machineTypeOfGOARCH(runtime.GOARCH)
+	return MachineType(runtime.GOARCH)
 }
 
-func machineTypeOf(m string) uint32 {
+// MachineType maps an architecture name to host_descr's machine_type, as
+// the kernel (uname -m), libvirt (<type arch=...>) or Go (GOARCH) spells
+// it; machine_type other (1) when it is none of sFlow's.
+func MachineType(m string) uint32 {
 	switch {
 	case m == "x86_64" || m == "amd64":
 		return machineX86_64
-	case m == "i386" || m == "i486" || m == "i586" || m == "i686" || m == "x86":
+	case m == "i386" || m == "i486" || m == "i586" || m == "i686" || m == "x86" || m == "386":
 		return machineX86
 	case m == "ia64":
 		return machineIA64
@@ -83,24 +86,6 @@ func machineTypeOf(m string) uint32 {
 		return machineHPPA
 	case strings.HasPrefix(m, "s390"):
 		return machineS390
-	}
-	return machineOther
-}
-
-func machineTypeOfGOARCH(goarch string) uint32 {
-	switch {
-	case goarch == "amd64":
-		return machineX86_64
-	case goarch == "386":
-		return machineX86
-	case goarch == "arm" || goarch == "arm64":
-		return machineARM
-	case strings.HasPrefix(goarch, "ppc64"):
-		return machinePowerPC
-	case goarch == "s390x":
-		return machineS390
-	case strings.HasPrefix(goarch, "mips"):
-		return machineMIPS
 	}
 	return machineOther
 }

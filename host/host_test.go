@@ -266,8 +266,8 @@ func TestMachineType(t *testing.T) {
 		{"alpha", 6}, {"m68k", 8}, {"parisc64", 11},
 	}
 	for _, tc := range tests {
-		if got := machineTypeOf(tc.arch); got != tc.want {
-			t.Errorf("machineTypeOf(%q) = %d, want %d", tc.arch, got, tc.want)
+		if got := MachineType(tc.arch); got != tc.want {
+			t.Errorf("MachineType(%q) = %d, want %d", tc.arch, got, tc.want)
 		}
 	}
 	goarch := []struct {
@@ -278,15 +278,15 @@ func TestMachineType(t *testing.T) {
 		{"s390x", 12}, {"mipsle", 9}, {"mips64", 9}, {"riscv64", 1}, {"loong64", 1},
 	}
 	for _, tc := range goarch {
-		if got := machineTypeOfGOARCH(tc.goarch); got != tc.want {
-			t.Errorf("machineTypeOfGOARCH(%q) = %d, want %d", tc.goarch, got, tc.want)
+		if got := MachineType(tc.goarch); got != tc.want {
+			t.Errorf("MachineType(%q) = %d, want %d", tc.goarch, got, tc.want)
 		}
 	}
 	// Without Proc/sys/kernel/arch the build architecture is used.
 	root := copyRoot(t, fixture)
 	os.Remove(filepath.Join(root, "proc/sys/kernel/arch"))
 	h, _, _ := newTestHost(t, rootConfig(t, root))
-	if got, want := h.descr.machineType, machineTypeOfGOARCH(runtime.GOARCH); got != want {
+	if got, want := h.descr.machineType, MachineType(runtime.GOARCH); got != want {
 		t.Errorf("machine type without arch file = %d, want %d", got, want)
 	}
 }

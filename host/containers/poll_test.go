@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"gwd/agent"
+	"gwd/host"
 	"gwd/sflow"
 )
 
@@ -25,7 +26,7 @@ func fill16(b byte) [16]byte {
 // fixtureRecords are the records the fixture's containers must give.
 func fixtureRecords() map[string][]sflow.Record {
 	descr := func(name string, uuid [16]byte) *sflow.HostDescr {
-		return &sflow.HostDescr{Hostname: []byte(name), UUID: uuid, MachineType: machineType(runtime.GOARCH), OSName: osLinux, OSRelease: []byte("6.1.0-28-amd64")}
+		return &sflow.HostDescr{Hostname: []byte(name), UUID: uuid, MachineType: host.MachineType(runtime.GOARCH), OSName: osLinux, OSRelease: []byte("6.1.0-28-amd64")}
 	}
 	parent := &sflow.HostParent{ContainerType: 2, ContainerIndex: 1}
 	const hostMem = 4000000 * 1024

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"gwd/agent"
+	"gwd/host"
 )
 
 // Entities is what the watcher needs of the agent: registration and the
@@ -323,7 +324,7 @@ func (w *Watcher) Names() []string {
 // (cpu lines of /proc/stat), memory (MemTotal), kernel release, and the
 // network namespace whose interfaces gwd reports (its own: <proc>/self).
 func (w *Watcher) readHost() *hostInfo {
-	h := &hostInfo{cpus: uint32(runtime.NumCPU()), machineType: machineType(runtime.GOARCH)}
+	h := &hostInfo{cpus: uint32(runtime.NumCPU()), machineType: host.MachineType(runtime.GOARCH)}
 	p := w.cfg.ProcRoot
 	if b, err := os.ReadFile(filepath.Join(p, "stat")); err == nil {
 		n := uint32(0)
@@ -351,23 +352,4 @@ func (w *Watcher) readHost() *hostInfo {
 	}
 	h.netns, _ = os.Readlink(filepath.Join(p, "self", "ns", "net"))
 	return h
-}
-
-// machineType maps GOARCH to host_descr's machine_type.
-func machineType(arch string) uint32 {
-	switch arch {
-	case "amd64":
-		return 3
-	case "386":
-		return 2
-	case "arm", "arm64":
-		return 10
-	case "ppc64", "ppc64le":
-		return 7
-	case "mips", "mipsle", "mips64", "mips64le":
-		return 9
-	case "s390x":
-		return 12
-	}
-	return 1
 }

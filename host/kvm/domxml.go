@@ -9,6 +9,8 @@ import (
 	"net"
 	"strconv"
 	"strings"
+
+	"gwd/host"
 )
 
 // maxXML bounds the domain XML gwd parses; libvirt's own limit on an RPC
@@ -114,7 +116,7 @@ func parseDomainXML(b []byte) (domainSpec, error) {
 	}
 	s.Name, s.UUID = clip(strings.TrimSpace(x.Name)), u
 	if x.OS.Type.Arch != "" {
-		s.MachineType = machineTypeOf(strings.ToLower(x.OS.Type.Arch))
+		s.MachineType = host.MachineType(strings.ToLower(x.OS.Type.Arch))
 	}
 	s.OSName, s.OSRelease = osOf(x.Metadata.OSInfo.OS.ID)
 	for _, dk := range x.Devices.Disks {
@@ -213,51 +215,6 @@ func parseUUID(s string) ([16]byte, bool) {
 func formatUUID(u [16]byte) string {
 	h := hex.EncodeToString(u[:])
 	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
-}
-
-// sFlow machine_type values (host_descr).
-const (
-	machineOther   = 1
-	machineX86     = 2
-	machineX86_64  = 3
-	machineIA64    = 4
-	machineSPARC   = 5
-	machineAlpha   = 6
-	machinePowerPC = 7
-	machineM68K    = 8
-	machineMIPS    = 9
-	machineARM     = 10
-	machineHPPA    = 11
-	machineS390    = 12
-)
-
-// machineTypeOf maps a libvirt architecture name to machine_type.
-func machineTypeOf(a string) uint32 {
-	switch {
-	case a == "x86_64":
-		return machineX86_64
-	case a == "i686" || a == "i386":
-		return machineX86
-	case a == "ia64":
-		return machineIA64
-	case strings.HasPrefix(a, "sparc"):
-		return machineSPARC
-	case a == "alpha":
-		return machineAlpha
-	case strings.HasPrefix(a, "ppc"):
-		return machinePowerPC
-	case a == "m68k":
-		return machineM68K
-	case strings.HasPrefix(a, "mips"):
-		return machineMIPS
-	case strings.HasPrefix(a, "arm") || a == "aarch64":
-		return machineARM
-	case a == "parisc" || a == "parisc64":
-		return machineHPPA
-	case strings.HasPrefix(a, "s390"):
-		return machineS390
-	}
-	return machineOther
 }
 
 // sFlow os_name values (host_descr).
