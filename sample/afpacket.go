@@ -34,7 +34,6 @@ type PacketSocket struct {
 	cfg     PacketConfig
 	fd      int
 	ifIndex uint32
-	hatype  uint16
 	b       *builder
 	buf     []byte
 	pool    uint32

@@ -318,14 +318,10 @@ func (s *Source) refresh(ctx context.Context, now time.Time) error {
 				spec = p
 			}
 		}
-		v := s.vms[d.UUID]
-		if v == nil {
-			if v, err = s.add(d, spec, err); err != nil {
-				claimErr = err
-				continue
-			}
-		} else {
+		if v := s.vms[d.UUID]; v != nil {
 			s.update(v, d, spec, err)
+		} else if _, err := s.add(d, spec, err); err != nil {
+			claimErr = err
 		}
 	}
 	s.mu.Lock()
