@@ -219,6 +219,7 @@ func seq(asns ...uint32) []sflow.ASPathSegment {
 // receives for packets to and from the announced prefixes; then the peer
 // withdraws a prefix, and its eBGP session goes down and comes back.
 func TestIntegrationEnrichment(t *testing.T) {
+	testbed.Integration(t)
 	var ibgpPort int
 	bird := testbed.StartBird(t, birdWithRoutes(&ibgpPort, t))
 	e := startE2E(t, testOptions(bird, ibgpPort))
@@ -287,6 +288,7 @@ func TestIntegrationEnrichment(t *testing.T) {
 // is refused with an error naming the neighbour and both ASes, in health
 // and in the log, and flow samples keep flowing, unenriched.
 func TestIntegrationWrongPeerAS(t *testing.T) {
+	testbed.Integration(t)
 	bird := testbed.StartBird(t, nil) // AS 65001
 	o := Options{LocalAS: 65002, ExtendedRouter: true, ExtendedGateway: true, ListenPort: 179,
 		ConnectRetry: time.Second, HoldTime: 9 * time.Second,

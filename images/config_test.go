@@ -6,6 +6,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"go/types"
 	"os"
 	"regexp"
 	"slices"
@@ -15,11 +16,15 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"gwd/asic"
+	"gwd/bgp"
 	"gwd/config"
 	"gwd/gpu"
 	"gwd/host"
+	"gwd/host/containers"
+	"gwd/host/kvm"
 	"gwd/internal/app"
 	"gwd/ovs"
+	"gwd/sample"
 	"gwd/web"
 )
 
@@ -31,46 +36,60 @@ var update = flag.Bool("update", false, "rewrite deb/gwd.yaml from the keys' des
 var modules = []app.Module{
 	host.Module{},
 	ovs.Module{},
+	kvm.Module{},
 	gpu.Module{},
 	asic.Module{},
+	containers.DockerModule{},
+	containers.ContainerdModule{},
+	containers.K8sModule{},
+	sample.NFLOG,
+	sample.Pcap,
+	sample.Psample,
+	sample.Dropmon,
+	bgp.Module{},
 	web.Module{},
 }
 
 // TestModulesMatchCommand: the module list above is the one of
-// cmd/gwd/modules.go, element for element.
+// cmd/gwd/modules.go, element for element (compared as source text).
 func TestModulesMatchCommand(t *testing.T) {
-	f, err := parser.ParseFile(token.NewFileSet(), "../cmd/gwd/modules.go", nil, 0)
+	want := moduleList(t, "../cmd/gwd/modules.go")
+	got := moduleList(t, "config_test.go")
+	if len(got) != len(modules) {
+		t.Fatalf("read %d modules from config_test.go, the list has %d", len(got), len(modules))
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("modules of cmd/gwd (-want) and of images/ (+got) differ:\n%s", diff)
+	}
+}
+
+// moduleList returns the elements of the `modules` list in a Go file, as
+// source text ("host.Module{}", "sample.NFLOG").
+func moduleList(t *testing.T, path string) []string {
+	t.Helper()
+	f, err := parser.ParseFile(token.NewFileSet(), path, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var cmdList []string
+	var list []string
 	ast.Inspect(f, func(n ast.Node) bool {
 		vs, ok := n.(*ast.ValueSpec)
 		if !ok || len(vs.Names) != 1 || vs.Names[0].Name != "modules" || len(vs.Values) != 1 {
 			return true
 		}
-		for _, e := range vs.Values[0].(*ast.CompositeLit).Elts {
-			sel := e.(*ast.CompositeLit).Type.(*ast.SelectorExpr)
-			cmdList = append(cmdList, sel.X.(*ast.Ident).Name+"."+sel.Sel.Name)
+		lit, ok := vs.Values[0].(*ast.CompositeLit)
+		if !ok {
+			t.Fatalf("%s: modules is not a list literal", path)
+		}
+		for _, e := range lit.Elts {
+			list = append(list, types.ExprString(e))
 		}
 		return false
 	})
-	var ours []string
-	for _, s := range app.Sections(modules) {
-		ours = append(ours, s.Name)
+	if list == nil {
+		t.Fatalf("%s: no modules list", path)
 	}
-	var theirs []string
-	sectionOf := map[string]string{"host.Module": "host", "ovs.Module": "ovs", "gpu.Module": "nvml", "asic.Module": "asic", "web.Module": "web"}
-	for _, m := range cmdList {
-		name, ok := sectionOf[m]
-		if !ok {
-			t.Fatalf("cmd/gwd/modules.go lists %s, which images/ does not import: add it to modules in images/config_test.go", m)
-		}
-		theirs = append(theirs, name)
-	}
-	if diff := cmp.Diff(theirs, ours); diff != "" {
-		t.Fatalf("modules of cmd/gwd (-want) and of images/ (+got) differ:\n%s", diff)
-	}
+	return list
 }
 
 // parse checks a shipped configuration as `gwd config check` does: no
@@ -206,7 +225,7 @@ func TestDebConfig(t *testing.T) {
 		t.Errorf("%s does not mean the built-in default; -want +got:\n%s", path, diff)
 	}
 	var all bytes.Buffer
-	keyLine := regexp.MustCompile(`^#( *(- )?[a-z_]+:| *- )`)
+	keyLine := regexp.MustCompile(`^#( *(- )?[a-z0-9_]+:| *- )`)
 	for _, l := range strings.Split(string(got), "\n") {
 		if keyLine.MatchString(l) {
 			l = l[1:]

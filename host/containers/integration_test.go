@@ -53,6 +53,7 @@ func readNum(dir, file, key string) (uint64, bool) {
 // a namespace of the test's own whose veth carried pings to another. The
 // samples must carry the kernel's own values.
 func TestIntegrationRealCgroup(t *testing.T) {
+	testbed.Integration(t)
 	cg := testbed.NewCgroup2(t)
 	ns, peer := testbed.NewNetns(t), testbed.NewNetns(t)
 	for _, n := range []*testbed.Netns{ns, peer} { // no IPv6 chatter on the veth

@@ -114,6 +114,7 @@ func runSource(t *testing.T, l *testbed.Libvirtd, c *testutil.Collector) (*agent
 // dropped after the grace period, and data-source indexes survive a
 // restart of agent and source.
 func TestIntegrationLibvirtDomains(t *testing.T) {
+	testbed.Integration(t)
 	l := testbed.StartLibvirtd(t)
 	c := testutil.NewCollector(t)
 	a, src, stop := runSource(t, l, c)
