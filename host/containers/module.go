@@ -114,9 +114,15 @@ func (K8sModule) Start(ctx context.Context, env app.Env) (app.Instance, error) {
 // start checks for cgroup v2 (absent: app.ErrAbsent), scans once, and
 // runs the watcher until ctx ends.
 func start(ctx context.Context, env app.Env, c Config, mark bool, opts any) (app.Instance, error) {
-	if err := CheckCgroup2(c.CgroupRoot); err != nil {
+	dir, hybrid, err := ResolveCgroup2(c.CgroupRoot)
+	if err != nil {
 		return nil, fmt.Errorf("%w: %w", app.ErrAbsent, err)
 	}
+	if hybrid {
+		env.Log.Info("hybrid cgroup host: reading the cgroup v2 tree; counters of controllers left on v1 are unknown",
+			"cgroup_root", c.CgroupRoot, "v2", dir)
+	}
+	c.CgroupRoot = dir
 	if mark {
 		env.Log.Warn("mark_traffic (markTraffic) is not implemented: sampled packets are not attributed to containers")
 	}

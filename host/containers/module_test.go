@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -161,4 +162,47 @@ func TestModuleAbsent(t *testing.T) {
 	if err == nil || !errorsIs(err, app.ErrAbsent) || !errorsIs(err, ErrNoCgroup2) {
 		t.Errorf("Start error = %v", err)
 	}
+}
+
+// TestResolveCgroup2: a v2 root is used as it is; systemd's hybrid layout
+// (v1 under the root, the v2 tree at root/unified) is found; a v1-only root
+// is ErrNoCgroup2.
+func TestResolveCgroup2(t *testing.T) {
+	v2, hybrid, v1 := t.TempDir(), t.TempDir(), t.TempDir()
+	writeEmpty := func(p string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeEmpty(filepath.Join(v2, "cgroup.controllers"))
+	writeEmpty(filepath.Join(hybrid, "unified", "cgroup.controllers"))
+	writeEmpty(filepath.Join(v1, "memory", "memory.usage_in_bytes"))
+	if dir, hy, err := ResolveCgroup2(v2); err != nil || dir != v2 || hy {
+		t.Errorf("v2 root: %q, hybrid %v, %v", dir, hy, err)
+	}
+	if dir, hy, err := ResolveCgroup2(hybrid); err != nil || dir != filepath.Join(hybrid, "unified") || !hy {
+		t.Errorf("hybrid root: %q, hybrid %v, %v", dir, hy, err)
+	}
+	if _, _, err := ResolveCgroup2(v1); !errors.Is(err, ErrNoCgroup2) {
+		t.Errorf("v1 root: error %v, want ErrNoCgroup2", err)
+	}
+	// The module starts on a hybrid root instead of calling itself absent.
+	yaml := "modules:\n  docker: {enabled: auto, cgroup_root: " + hybrid + ", docker_root: \"\"}\n"
+	cfg, err := config.Parse("x.yaml", []byte(yaml), DockerModule{}.Section())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := agent.New(agent.Config{Polling: time.Second}, nil, slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(t.Context())
+	inst, err := DockerModule{}.Start(ctx, app.Env{Agent: a, Log: slog.New(slog.DiscardHandler), Config: cfg})
+	if err != nil {
+		cancel()
+		t.Fatalf("Start on a hybrid root: %v", err)
+	}
+	cancel()
+	inst.Wait()
 }

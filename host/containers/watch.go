@@ -116,9 +116,26 @@ var ErrNoCgroup2 = errors.New("cgroup v2 not mounted")
 // cgroup v2 (unified) hierarchy: it has a cgroup.controllers file.
 func CheckCgroup2(root string) error {
 	if _, err := os.Stat(filepath.Join(root, "cgroup.controllers")); err != nil {
-		return fmt.Errorf("%w at %s (no cgroup.controllers: a cgroup v1 or hybrid host; point cgroup_root at the cgroup2 mount, see /proc/mounts): %w", ErrNoCgroup2, root, err)
+		return fmt.Errorf("%w at %s (no cgroup.controllers: a cgroup v1 host; point cgroup_root at the cgroup2 mount, see /proc/mounts): %w", ErrNoCgroup2, root, err)
 	}
 	return nil
+}
+
+// ResolveCgroup2 returns the cgroup v2 hierarchy to read for root: root
+// itself when it is one, else root/unified when that is (systemd's hybrid
+// layout: v1 controllers under root, the v2 tree beside them), hybrid
+// true. On a hybrid host the controllers that stayed on v1 (often memory
+// and io) have no files in the v2 tree: their records carry unknowns.
+func ResolveCgroup2(root string) (dir string, hybrid bool, err error) {
+	err = CheckCgroup2(root)
+	if err == nil {
+		return root, false, nil
+	}
+	unified := filepath.Join(root, "unified")
+	if CheckCgroup2(unified) == nil {
+		return unified, true, nil
+	}
+	return "", false, err
 }
 
 // NewWatcher returns a watcher for cfg.Kind registering under the kind's
