@@ -10,6 +10,7 @@ import (
 	"gwd/agent"
 	"gwd/internal/testbed"
 	"gwd/internal/testutil"
+	"gwd/internal/testutil/sflowtest"
 	"gwd/sflow"
 )
 
@@ -127,20 +128,8 @@ type entityFlow struct {
 // gatherEntities decodes the flow samples c receives for d.
 func gatherEntities(t *testing.T, c *testutil.Collector, d time.Duration) []entityFlow {
 	t.Helper()
-	var dec sflow.Decoder
 	var out []entityFlow
-	b := make([]byte, 65536)
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		c.Conn.SetReadDeadline(deadline)
-		n, err := c.Conn.Read(b)
-		if err != nil {
-			break
-		}
-		dg, err := dec.Decode(b[:n])
-		if err != nil {
-			t.Fatalf("gwd sent an undecodable datagram: %v", err)
-		}
+	sflowtest.Each(t, c, d, func(dg *sflow.Datagram) bool {
 		for _, s := range dg.Samples {
 			if s.Tag != sflow.SampleFlow && s.Tag != sflow.SampleFlowExpanded {
 				continue
@@ -156,7 +145,8 @@ func gatherEntities(t *testing.T, c *testutil.Collector, d time.Duration) []enti
 			}
 			out = append(out, f)
 		}
-	}
+		return true
+	})
 	return out
 }
 
@@ -170,20 +160,8 @@ type descrSeen struct {
 // for d.
 func gatherDescr(t *testing.T, c *testutil.Collector, d time.Duration) []descrSeen {
 	t.Helper()
-	var dec sflow.Decoder
 	var out []descrSeen
-	b := make([]byte, 65536)
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		c.Conn.SetReadDeadline(deadline)
-		n, err := c.Conn.Read(b)
-		if err != nil {
-			break
-		}
-		dg, err := dec.Decode(b[:n])
-		if err != nil {
-			t.Fatalf("gwd sent an undecodable datagram: %v", err)
-		}
+	sflowtest.Each(t, c, d, func(dg *sflow.Datagram) bool {
 		for _, s := range dg.Samples {
 			if s.SourceIDType != 3 {
 				continue
@@ -195,6 +173,7 @@ func gatherDescr(t *testing.T, c *testutil.Collector, d time.Duration) []descrSe
 				}
 			}
 		}
-	}
+		return true
+	})
 	return out
 }

@@ -14,6 +14,7 @@ import (
 	"gwd/agent"
 	"gwd/internal/testbed"
 	"gwd/internal/testutil"
+	"gwd/internal/testutil/sflowtest"
 	"gwd/sflow"
 )
 
@@ -48,19 +49,7 @@ type counterSample struct {
 // watch decodes what c receives until done returns true or 20 s passed.
 func watch(t *testing.T, c *testutil.Collector, what string, done func(s counterSample) bool) {
 	t.Helper()
-	var dec sflow.Decoder
-	buf := make([]byte, 65536)
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		c.Conn.SetReadDeadline(deadline)
-		n, err := c.Conn.Read(buf)
-		if err != nil {
-			break
-		}
-		dg, err := dec.Decode(buf[:n])
-		if err != nil {
-			t.Fatalf("undecodable datagram: %v", err)
-		}
+	seen := sflowtest.Each(t, c, 20*time.Second, func(dg *sflow.Datagram) bool {
 		for _, s := range dg.Samples {
 			if s.Tag != sflow.SampleCounters && s.Tag != sflow.SampleCountersExpanded {
 				continue
@@ -70,11 +59,14 @@ func watch(t *testing.T, c *testutil.Collector, what string, done func(s counter
 				cs.recs[r.Tag()] = r
 			}
 			if done(cs) {
-				return
+				return false
 			}
 		}
+		return true
+	})
+	if !seen {
+		t.Fatalf("%s: not seen within 20 s", what)
 	}
-	t.Fatalf("%s: not seen within 20 s", what)
 }
 
 // run starts an agent polling every second towards c and the VM source on
