@@ -3,7 +3,6 @@ package asic
 import (
 	"context"
 	"fmt"
-	"reflect"
 	"strings"
 
 	"gwd/config"
@@ -46,10 +45,7 @@ type instance struct {
 }
 
 func (i *instance) Reload(cfg *config.Config) error {
-	if c := config.Get[Config](cfg); c != nil && !reflect.DeepEqual(*c, i.cfg) {
-		return fmt.Errorf("modules.asic: %w", app.ErrRestart)
-	}
-	return nil
+	return app.RestartIfChanged(cfg, Module{}.Section(), i.cfg)
 }
 
 func (i *instance) Wait() { i.src.Wait() }

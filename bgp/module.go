@@ -115,14 +115,7 @@ type instance struct {
 }
 
 func (i *instance) Reload(cfg *config.Config) error {
-	o := config.Get[Options](cfg)
-	if o == nil {
-		return nil
-	}
-	if fmt.Sprint(*o) != fmt.Sprint(i.opts) {
-		return fmt.Errorf("modules.bgp: %w", app.ErrRestart)
-	}
-	return nil
+	return app.RestartIfChanged(cfg, Module{}.Section(), i.opts)
 }
 
 func (i *instance) Wait() { <-i.sp.Done() }

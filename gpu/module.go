@@ -47,10 +47,7 @@ type instance struct {
 }
 
 func (i *instance) Reload(cfg *config.Config) error {
-	if o := config.Get[Options](cfg); o != nil && *o != i.opts {
-		return fmt.Errorf("modules.nvml: %w", app.ErrRestart)
-	}
-	return nil
+	return app.RestartIfChanged(cfg, Module{}.Section(), i.opts)
 }
 
 func (i *instance) Wait() { <-i.src.Done() }

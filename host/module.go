@@ -59,10 +59,7 @@ type instance struct {
 
 // Reload says that host settings take effect after a restart.
 func (i *instance) Reload(cfg *config.Config) error {
-	if o := config.Get[Options](cfg); o != nil && *o != i.opts {
-		return fmt.Errorf("host: %w", app.ErrRestart)
-	}
-	return nil
+	return app.RestartIfChanged(cfg, Module{}.Section(), i.opts)
 }
 
 func (i *instance) Wait() { <-i.h.done }

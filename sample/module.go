@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
 	"regexp"
 
 	"gwd/config"
@@ -124,16 +123,13 @@ func absent(what string, err error) error {
 
 // instance is a running source of any of the four modules.
 type instance struct {
-	name string
+	sec  config.Section
 	opts any // the section's options, by value, to tell a change
 	done chan struct{}
 }
 
 func (i *instance) Reload(cfg *config.Config) error {
-	if o := cfg.SectionValue(i.name); o != nil && !reflect.DeepEqual(reflect.ValueOf(o).Elem().Interface(), i.opts) {
-		return fmt.Errorf("modules.%s: %w", i.name, app.ErrRestart)
-	}
-	return nil
+	return app.RestartIfChanged(cfg, i.sec, i.opts)
 }
 
 func (i *instance) Wait() { <-i.done }
@@ -150,7 +146,7 @@ func (nflogModule) Start(ctx context.Context, env app.Env) (app.Instance, error)
 	if err := src.Run(ctx, env.Agent, done); err != nil {
 		return nil, err
 	}
-	return &instance{name: "nflog", opts: *o, done: done}, nil
+	return &instance{sec: nflogModule{}.Section(), opts: *o, done: done}, nil
 }
 
 func (pcapModule) Start(ctx context.Context, env app.Env) (app.Instance, error) {
@@ -177,7 +173,7 @@ func (pcapModule) Start(ctx context.Context, env app.Env) (app.Instance, error) 
 	}
 	done := make(chan struct{})
 	go runPackets(ctx, socks, env.Agent, env.Log, done)
-	return &instance{name: "pcap", opts: *o, done: done}, nil
+	return &instance{sec: pcapModule{}.Section(), opts: *o, done: done}, nil
 }
 
 func (psampleModule) Start(ctx context.Context, env app.Env) (app.Instance, error) {
@@ -210,7 +206,7 @@ func (psampleModule) Start(ctx context.Context, env app.Env) (app.Instance, erro
 		}
 		close(done)
 	}()
-	return &instance{name: "psample", opts: *o, done: done}, nil
+	return &instance{sec: psampleModule{}.Section(), opts: *o, done: done}, nil
 }
 
 func (dropmonModule) Start(ctx context.Context, env app.Env) (app.Instance, error) {
@@ -244,5 +240,5 @@ func (dropmonModule) Start(ctx context.Context, env app.Env) (app.Instance, erro
 		c.close()
 		close(done)
 	}()
-	return &instance{name: "dropmon", opts: *o, done: done}, nil
+	return &instance{sec: dropmonModule{}.Section(), opts: *o, done: done}, nil
 }

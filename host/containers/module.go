@@ -3,7 +3,6 @@ package containers
 import (
 	"context"
 	"fmt"
-	"reflect"
 	"strconv"
 	"time"
 
@@ -93,27 +92,27 @@ func (K8sModule) Section() config.Section {
 // Start implements app.Module.
 func (DockerModule) Start(ctx context.Context, env app.Env) (app.Instance, error) {
 	o := config.Get[DockerOptions](env.Config)
-	return start(ctx, env, Config{Kind: Docker, CgroupRoot: o.CgroupRoot, ProcRoot: o.ProcRoot, DockerRoot: o.DockerRoot,
+	return start(ctx, env, DockerModule{}.Section(), Config{Kind: Docker, CgroupRoot: o.CgroupRoot, ProcRoot: o.ProcRoot, DockerRoot: o.DockerRoot,
 		UseHostname: o.Hostname, Refresh: o.Refresh, Forget: o.Forget}, o.MarkTraffic, *o)
 }
 
 // Start implements app.Module.
 func (ContainerdModule) Start(ctx context.Context, env app.Env) (app.Instance, error) {
 	o := config.Get[ContainerdOptions](env.Config)
-	return start(ctx, env, Config{Kind: Containerd, CgroupRoot: o.CgroupRoot, ProcRoot: o.ProcRoot, Namespaces: o.Namespaces,
+	return start(ctx, env, ContainerdModule{}.Section(), Config{Kind: Containerd, CgroupRoot: o.CgroupRoot, ProcRoot: o.ProcRoot, Namespaces: o.Namespaces,
 		Refresh: o.Refresh, Forget: o.Forget}, o.MarkTraffic, *o)
 }
 
 // Start implements app.Module.
 func (K8sModule) Start(ctx context.Context, env app.Env) (app.Instance, error) {
 	o := config.Get[K8sOptions](env.Config)
-	return start(ctx, env, Config{Kind: K8s, CgroupRoot: o.CgroupRoot, ProcRoot: o.ProcRoot, LogDir: o.LogDir,
+	return start(ctx, env, K8sModule{}.Section(), Config{Kind: K8s, CgroupRoot: o.CgroupRoot, ProcRoot: o.ProcRoot, LogDir: o.LogDir,
 		Refresh: o.Refresh, Forget: o.Forget}, o.MarkTraffic, *o)
 }
 
 // start checks for cgroup v2 (absent: app.ErrAbsent), scans once, and
 // runs the watcher until ctx ends.
-func start(ctx context.Context, env app.Env, c Config, mark bool, opts any) (app.Instance, error) {
+func start(ctx context.Context, env app.Env, sec config.Section, c Config, mark bool, opts any) (app.Instance, error) {
 	dir, hybrid, err := ResolveCgroup2(c.CgroupRoot)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", app.ErrAbsent, err)
@@ -129,31 +128,18 @@ func start(ctx context.Context, env app.Env, c Config, mark bool, opts any) (app
 	w := NewWatcher(c, env.Agent, env.Log)
 	w.Refresh(time.Now())
 	go w.Run(ctx)
-	return &instance{w: w, opts: opts, section: "modules." + c.Kind.String()}, nil
+	return &instance{w: w, opts: opts, sec: sec}, nil
 }
 
 type instance struct {
-	w       *Watcher
-	opts    any
-	section string
+	w    *Watcher
+	opts any
+	sec  config.Section
 }
 
 // Reload says that changed settings take effect after a restart.
 func (i *instance) Reload(cfg *config.Config) error {
-	var now any
-	switch i.w.cfg.Kind {
-	case Docker:
-		now = config.Get[DockerOptions](cfg)
-	case Containerd:
-		now = config.Get[ContainerdOptions](cfg)
-	case K8s:
-		now = config.Get[K8sOptions](cfg)
-	}
-	v := reflect.ValueOf(now)
-	if v.IsNil() || reflect.DeepEqual(v.Elem().Interface(), i.opts) {
-		return nil
-	}
-	return fmt.Errorf("%s: %w", i.section, app.ErrRestart)
+	return app.RestartIfChanged(cfg, i.sec, i.opts)
 }
 
 func (i *instance) Wait() { <-i.w.Done() }

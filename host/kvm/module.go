@@ -61,10 +61,7 @@ type instance struct {
 
 // Reload says that kvm settings take effect after a restart.
 func (i *instance) Reload(cfg *config.Config) error {
-	if o := config.Get[Options](cfg); o != nil && *o != i.opts {
-		return fmt.Errorf("modules.kvm: %w", app.ErrRestart)
-	}
-	return nil
+	return app.RestartIfChanged(cfg, Module{}.Section(), i.opts)
 }
 
 func (i *instance) Wait() { <-i.src.Done() }

@@ -335,3 +335,16 @@ func (r *Runtime) Labels() map[agent.DataSource]string {
 	}
 	return out
 }
+
+// RestartIfChanged is the Reload of a module that applies none of its
+// settings while running: an error wrapping ErrRestart, naming the
+// section's path, when cfg's options of the section differ from was (the
+// options, by value, the module started with); nil when they are the same
+// or cfg lacks the section.
+func RestartIfChanged(cfg *config.Config, s config.Section, was any) error {
+	now := cfg.SectionValue(s.Name)
+	if now == nil || reflect.DeepEqual(reflect.ValueOf(now).Elem().Interface(), was) {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", s.Path, ErrRestart)
+}
