@@ -9,29 +9,25 @@ import (
 
 // The longest-prefix-match table.
 //
-// Each address family is a multibit trie: a direct-indexed root of 2^16
-// slots for the first 16 bits (prefixes /0 to /16, expanded over the slots
-// they cover), then nodes of stride 8 (a node at bit offset off holds the
-// prefixes of length off+1 .. off+8 below one slot of its parent). A node
-// is stored compressed, poptrie style: a 256-bit map of where the value
-// changes from one slot to the next and the run values in order (leaves),
-// and a 256-bit map of the slots with a child and the children in order;
-// a popcount turns a slot into an index. A value is a prefix length and an
-// attribute-set id packed into 32 bits; 0 is "no route".
+// Each address family keeps two forms of the same prefixes:
 //
-// Values are not pushed down: a node only knows its own prefixes, and a
-// lookup keeps the last value it met on its way down. So changing a short
-// prefix never rewrites the nodes below it.
+//   - the writer's trie: a root of 2^16 slots for the first 16 bits
+//     (prefixes /0 to /16 are kept in a map and expanded over the slots
+//     they cover), then nodes of stride 8 (a node at bit offset off holds
+//     its own prefixes of length off+1 .. off+8 below one slot of its
+//     parent, and its children). Only the writer reads it.
+//   - the readers' form (compiled.go): per root slot, the longest short
+//     prefix covering it (an atomic word) and one immutable, contiguous
+//     block of words encoding the whole subtree below it, leaf-pushed and
+//     popcount-compressed, rebuilt by the writer whenever a prefix under
+//     that slot changes and published with one atomic pointer store.
 //
-// Concurrency: one writer (the caller serialises Set and Delete), any
-// number of lock-free readers. Root slots are atomics; nodes are immutable
-// once published: the writer builds a new node for every node on the path
-// it changes (path copying) and swaps it into its parent, the root slot
-// last, so a reader sees either the old or the new version of a subtree.
+// A lookup so reads one root word and one small block (a few cache
+// lines, all the blocks together a few tens of MB for a full table), and
+// never chases the writer's pointers.
 //
-// The writer's own record of what it stored is inside the structure: the
-// root keeps a map of its short prefixes, each node the list of its own
-// prefixes (own), from which it is rebuilt.
+// A value is a prefix length and an attribute-set id packed into 32 bits;
+// 0 is "no route".
 
 const (
 	rootBits = 16
@@ -54,35 +50,45 @@ type ownPrefix struct {
 	val       value
 }
 
+// node is a node of the writer's trie. Nodes are treated as immutable
+// (a change copies the path to it), which keeps the update code simple.
 type node struct {
-	leafBits, kidBits [4]uint64
-	leafBase, kidBase [4]uint16
-	leaves            []value // inside the same allocation when short (see build)
-	kids              []*node
-	only              *node       // the child, when there is exactly one (saves a load)
-	own               []ownPrefix // sorted by (len, bits)
+	kidBits [4]uint64
+	kidBase [4]uint16
+	kids    []*node
+	own     []ownPrefix // sorted by (len, bits)
 }
 
-// rootSlot is one of the 2^16 root slots: the longest prefix of length
-// <= 16 covering it and the node below, side by side (one cache line).
-type rootSlot struct {
-	kid atomic.Pointer[node]
-	val atomic.Uint32
-}
-
-// family is the trie of one address family.
+// family is one address family.
 type family struct {
-	maxLen   int
-	root     []rootSlot
-	short    map[uint32]value // writer only: top16<<8 | len -> value, len <= 16
-	prefixes int              // writer only
+	maxLen int
+
+	// Read side: what lookups load.
+	val  []atomic.Uint32          // per root slot: longest prefix <= /16 covering it
+	blob []atomic.Pointer[uint32] // per root slot: compiled subtree, nil when none
+
+	// Write side.
+	kids     []*node          // per root slot: the writer's subtree
+	short    map[uint32]value // top16<<8 | len -> value, len <= 16
+	prefixes int
+	deferred int                 // > 0: a batch is open: compile at flush
+	dirty    map[uint32]struct{} // root slots whose block is out of date
+	scratch  []uint32
+	mem      slabs
+	dir      atomic.Pointer[dirTable] // IPv4 direct table (compiled.go), nil until dirMin prefixes
+	dirMin   int
 }
 
 func newFamily(maxLen int) *family {
 	return &family{
 		maxLen: maxLen,
-		root:   make([]rootSlot, 1<<rootBits),
+		val:    make([]atomic.Uint32, 1<<rootBits),
+		blob:   make([]atomic.Pointer[uint32], 1<<rootBits),
+		kids:   make([]*node, 1<<rootBits),
 		short:  map[uint32]value{},
+		dirty:  map[uint32]struct{}{},
+		mem:    newSlabs(),
+		dirMin: dirMinV4,
 	}
 }
 
@@ -113,34 +119,6 @@ func (a addrBits) chunk(off int) uint {
 
 func (a addrBits) top16() uint32 { return uint32(a.hi >> 48) }
 
-// lookup returns the longest prefix covering a, or 0.
-func (f *family) lookup(a addrBits) value {
-	i := a.top16()
-	best := value(f.root[i].val.Load())
-	n := f.root[i].kid.Load()
-	off := rootBits
-	for n != nil {
-		idx := a.chunk(off)
-		w, b := idx>>6, idx&63
-		if n.leaves != nil {
-			r := int(n.leafBase[w]) + bits.OnesCount64(n.leafBits[w]&(2<<b-1))
-			if v := n.leaves[r-1]; v != 0 {
-				best = v
-			}
-		}
-		if n.kidBits[w]&(1<<b) == 0 {
-			break
-		}
-		if n.only != nil {
-			n = n.only
-		} else {
-			n = n.kids[int(n.kidBase[w])+bits.OnesCount64(n.kidBits[w]&(1<<b-1))]
-		}
-		off += stride
-	}
-	return best
-}
-
 // set stores v for prefix p (masked, length <= maxLen) and returns the
 // value it replaced (0 if none).
 func (f *family) set(p addrBits, plen int, v value) value {
@@ -148,11 +126,13 @@ func (f *family) set(p addrBits, plen int, v value) value {
 		return f.setShort(p, plen, v)
 	}
 	i := p.top16()
-	old := f.root[i].kid.Load()
+	old := f.kids[i]
 	n, prev := updateNode(old, p, plen, rootBits, v)
 	if n != old {
-		f.root[i].kid.Store(n)
+		f.kids[i] = n
+		f.changed(i)
 	}
+	defer f.maybeDir()
 	if prev == 0 && v != 0 {
 		f.prefixes++
 	} else if prev != 0 && v == 0 {
@@ -180,8 +160,8 @@ func (f *family) setShort(p addrBits, plen int, v value) value {
 			anc = f.short[(top&^(uint32(1)<<(rootBits-l)-1))<<8|uint32(l)]
 		}
 		for s := first; s < first+span; s++ {
-			if value(f.root[s].val.Load()) == prev {
-				f.root[s].val.Store(uint32(anc))
+			if value(f.val[s].Load()) == prev {
+				f.val[s].Store(uint32(anc))
 			}
 		}
 		return prev
@@ -191,8 +171,8 @@ func (f *family) setShort(p addrBits, plen int, v value) value {
 	}
 	f.short[key] = v
 	for s := first; s < first+span; s++ {
-		if cur := value(f.root[s].val.Load()); cur == 0 || cur.plen() <= plen {
-			f.root[s].val.Store(uint32(v))
+		if cur := value(f.val[s].Load()); cur == 0 || cur.plen() <= plen {
+			f.val[s].Store(uint32(v))
 		}
 	}
 	return prev
@@ -266,19 +246,7 @@ func updateNode(n *node, p addrBits, plen, off int, v value) (*node, value) {
 	if len(own) == 0 && len(kids) == 0 {
 		return nil, prev
 	}
-	// The leaves are copied, not shared: sharing would keep the old
-	// node (and through it the old subtree) alive.
-	var nn *node
-	if n != nil && n.leaves != nil {
-		nn = newNode(len(n.leaves))
-		nn.leafBits, nn.leafBase = n.leafBits, n.leafBase
-		nn.leaves = append(nn.leaves, n.leaves...)
-	} else {
-		nn = newNode(0)
-	}
-	nn.kidBits, nn.kids, nn.own = kidBits, kids, own
-	nn.setKidBase()
-	return nn, prev
+	return &node{kidBits: kidBits, kids: kids, own: own, kidBase: kidBase(kidBits)}, prev
 }
 
 func cmpOwn(a, b ownPrefix) int {
@@ -296,16 +264,13 @@ func (n *node) kid(idx uint) *node {
 	return n.kids[int(n.kidBase[w])+bits.OnesCount64(n.kidBits[w]&(1<<b-1))]
 }
 
-func (n *node) setKidBase() {
-	n.only = nil
-	if len(n.kids) == 1 {
-		n.only = n.kids[0]
-	}
+func kidBase(kb [4]uint64) (base [4]uint16) {
 	var c uint16
-	for w := range n.kidBits {
-		n.kidBase[w] = c
-		c += uint16(bits.OnesCount64(n.kidBits[w]))
+	for w := range kb {
+		base[w] = c
+		c += uint16(bits.OnesCount64(kb[w]))
 	}
+	return base
 }
 
 // build makes a node from its own prefixes and children (nil if empty).
@@ -313,96 +278,7 @@ func build(own []ownPrefix, kids []*node, kidBits [4]uint64) *node {
 	if len(own) == 0 && len(kids) == 0 {
 		return nil
 	}
-	var slot [1 << stride]value
-	for _, o := range own { // shortest first: longer ones overwrite
-		span := 1 << (stride - int(o.len))
-		first := int(o.bits) * span
-		for s := first; s < first+span; s++ {
-			slot[s] = o.val
-		}
-	}
-	runs := 0
-	for s := range slot {
-		if s == 0 || slot[s] != slot[s-1] {
-			runs++
-		}
-	}
-	if len(own) == 0 {
-		runs = 0
-	}
-	n := newNode(runs)
-	n.own, n.kids, n.kidBits = own, kids, kidBits
-	n.setKidBase()
-	if len(own) == 0 {
-		return n
-	}
-	for s := range slot {
-		if s == 0 || slot[s] != slot[s-1] {
-			n.leafBits[s>>6] |= 1 << (s & 63)
-			n.leaves = append(n.leaves, slot[s])
-		}
-	}
-	var c uint16
-	for w := range n.leafBits {
-		n.leafBase[w] = c
-		c += uint16(bits.OnesCount64(n.leafBits[w]))
-	}
-	return n
-}
-
-// newNode allocates a node with room for runs leaves in the same
-// allocation, so that a lookup finds a node's leaves next to its bitmaps
-// (one cache miss fewer); leaves has length 0.
-func newNode(runs int) *node {
-	switch {
-	case runs == 0:
-		return &node{}
-	case runs <= 2:
-		x := &struct {
-			node
-			inl [2]value
-		}{}
-		x.leaves = x.inl[:0]
-		return &x.node
-	case runs <= 4:
-		x := &struct {
-			node
-			inl [4]value
-		}{}
-		x.leaves = x.inl[:0]
-		return &x.node
-	case runs <= 8:
-		x := &struct {
-			node
-			inl [8]value
-		}{}
-		x.leaves = x.inl[:0]
-		return &x.node
-	case runs <= 16:
-		x := &struct {
-			node
-			inl [16]value
-		}{}
-		x.leaves = x.inl[:0]
-		return &x.node
-	case runs <= 32:
-		x := &struct {
-			node
-			inl [32]value
-		}{}
-		x.leaves = x.inl[:0]
-		return &x.node
-	case runs <= 64:
-		x := &struct {
-			node
-			inl [64]value
-		}{}
-		x.leaves = x.inl[:0]
-		return &x.node
-	}
-	n := &node{}
-	n.leaves = make([]value, 0, runs)
-	return n
+	return &node{own: own, kids: kids, kidBits: kidBits, kidBase: kidBase(kidBits)}
 }
 
 // walk calls fn for every stored prefix (writer side).
@@ -410,8 +286,8 @@ func (f *family) walk(fn func(p addrBits, plen int, v value)) {
 	for k, v := range f.short {
 		fn(addrBits{hi: uint64(k>>8) << 48}, int(k&0xff), v)
 	}
-	for i := range f.root {
-		if n := f.root[i].kid.Load(); n != nil {
+	for i, n := range f.kids {
+		if n != nil {
 			walkNode(n, addrBits{hi: uint64(i) << 48}, rootBits, fn)
 		}
 	}

@@ -191,9 +191,11 @@ func (s *Speaker) onEvent(ev *api.WatchEventResponse) {
 		return
 	}
 	if te := ev.GetTable(); te != nil {
-		for _, p := range te.Paths {
-			s.pathEvent(p)
-		}
+		s.table.Batch(func() {
+			for _, p := range te.Paths {
+				s.pathEvent(p)
+			}
+		})
 	}
 }
 

@@ -176,6 +176,27 @@ func (t *Table) Delete(p netip.Prefix) bool {
 	return true
 }
 
+// Batch runs fn, which calls Set and Delete, and rebuilds the readers'
+// form of each part of the table it changed once, at the end, rather than
+// after every change: a full table arriving in bursts costs a rebuild per
+// burst. Lookups during fn see some of its changes.
+func (t *Table) Batch(fn func()) {
+	t.mu.Lock()
+	t.v4.deferred++
+	t.v6.deferred++
+	t.mu.Unlock()
+	defer func() {
+		t.mu.Lock()
+		for _, f := range []*family{t.v4, t.v6} {
+			if f.deferred--; f.deferred == 0 {
+				f.flush()
+			}
+		}
+		t.mu.Unlock()
+	}()
+	fn()
+}
+
 // DeletePeer removes every route learned from session peer and returns
 // how many there were.
 func (t *Table) DeletePeer(peer int) int {
@@ -189,9 +210,11 @@ func (t *Table) DeletePeer(peer int) int {
 		})
 	}
 	t.mu.Unlock()
-	for _, p := range drop {
-		t.Delete(p)
-	}
+	t.Batch(func() {
+		for _, p := range drop {
+			t.Delete(p)
+		}
+	})
 	return len(drop)
 }
 

@@ -1,6 +1,7 @@
 package bgp
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"testing"
@@ -67,9 +68,13 @@ func randAddr(r *rand.Rand, ps []netip.Prefix, v4 bool) netip.Addr {
 // over the same prefixes (prefix length and the route's local preference,
 // used as its identity).
 func TestTableAgainstNaive(t *testing.T) {
-	for _, v4 := range []bool{true, false} {
+	for _, c := range []struct{ v4, dir bool }{{true, false}, {true, true}, {false, false}} {
+		v4 := c.v4
 		r := rand.New(rand.NewPCG(7, map[bool]uint64{true: 4, false: 6}[v4]))
 		tb := NewTable()
+		if c.dir { // the IPv4 direct table from the first prefix on
+			tb.v4.dirMin = 0
+		}
 		ref := naive{}
 		var known []netip.Prefix
 		for step := 0; step < 4000; step++ {
@@ -130,8 +135,8 @@ func TestTableAgainstNaive(t *testing.T) {
 			t.Fatalf("after deleting all: counts %d/%d, %d attribute sets, %d paths, %d community lists",
 				n4, n6, len(tb.byKey), len(tb.paths), len(tb.comms))
 		}
-		for i := range f.root {
-			if f.root[i].kid.Load() != nil || f.root[i].val.Load() != 0 {
+		for i := range f.kids {
+			if f.kids[i] != nil || f.blob[i].Load() != nil || f.val[i].Load() != 0 {
 				t.Fatalf("root slot %d not empty after deleting all", i)
 			}
 		}
@@ -166,4 +171,125 @@ func TestTableInterning(t *testing.T) {
 	if a, _ := tb.Lookup(netip.MustParseAddr("198.51.7.9")); a != nil {
 		t.Fatal("route still found after DeletePeer")
 	}
+}
+
+// TestTableBatch: changes made in batches of random size give, once each
+// batch is over, the lookups of the reference.
+func TestTableBatch(t *testing.T) {
+	for _, v4 := range []bool{true, false} {
+		r := rand.New(rand.NewPCG(9, 3))
+		tb := NewTable()
+		tb.v4.dirMin = 0
+		ref := naive{}
+		var known []netip.Prefix
+		for batch := 0; batch < 150; batch++ {
+			tb.Batch(func() {
+				for n := 1 + r.IntN(40); n > 0; n-- {
+					p := randPrefix(r, v4)
+					if len(known) > 0 && r.IntN(3) == 0 {
+						p = known[r.IntN(len(known))]
+					}
+					known = append(known, p)
+					if r.IntN(4) == 0 {
+						tb.Delete(p)
+						delete(ref, p)
+						continue
+					}
+					lp := uint32(r.IntN(50))
+					if err := tb.Set(Route{Prefix: p, LocalPref: lp, NextHop: netip.MustParseAddr("192.0.2.1")}); err != nil {
+						t.Fatal(err)
+					}
+					ref[p] = lp
+				}
+			})
+			for q := 0; q < 50; q++ {
+				a := randAddr(r, known, v4)
+				wp, wv, wok := ref.lookup(a)
+				at, plen := tb.Lookup(a)
+				if (at != nil) != wok || (wok && (plen != wp.Bits() || at.localPref != wv)) {
+					t.Fatalf("after batch %d: Lookup(%v) = (%v, /%d), want (%v, %v, lp %d)", batch, a, at, plen, wok, wp, wv)
+				}
+			}
+		}
+	}
+}
+
+// TestTableConcurrentChurn: readers looking up addresses whose answer
+// never changes keep getting it while a writer rewrites the blocks and
+// direct-table words around them, and the slabs are compacted under them
+// (run with -race).
+func TestTableConcurrentChurn(t *testing.T) {
+	defer func(n int) { slabWords = n }(slabWords)
+	slabWords = 256 // many slabs: compaction runs often
+	tb := NewTable()
+	tb.v4.dirMin = 0
+	nh := netip.MustParseAddr("192.0.2.1")
+	const n = 32 // root slots, each with one stable prefix per family
+	for x := 0; x < n; x++ {
+		for _, p := range []string{fmt.Sprintf("10.%d.1.0/24", x), fmt.Sprintf("%x:db8:1::/48", 0x2000+x)} {
+			if err := tb.Set(Route{Prefix: netip.MustParsePrefix(p), LocalPref: uint32(100 + x), NextHop: nh}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Churn in the odd slots only (the even slots' blocks stay put in
+	// older slabs until compaction moves them): prefixes that never cover
+	// the probed addresses (.200 and :ffff::1), or cover them less
+	// specifically.
+	churn := func(i int) netip.Prefix {
+		x := i%n | 1
+		switch i % 4 {
+		case 0:
+			return netip.MustParsePrefix(fmt.Sprintf("10.%d.1.0/25", x))
+		case 1:
+			return netip.MustParsePrefix(fmt.Sprintf("%x:db8:1:%x::/64", 0x2000+x, i%0x7fff))
+		case 2:
+			return netip.MustParsePrefix(fmt.Sprintf("10.%d.0.0/17", x))
+		default:
+			return netip.MustParsePrefix(fmt.Sprintf("%x:db8::/44", 0x2000+x))
+		}
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if p := churn(i); i%3 == 0 {
+				tb.Delete(p)
+			} else if err := tb.Set(Route{Prefix: p, LocalPref: 7, NextHop: nh}); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	errs := make(chan string, 2)
+	for g := 0; g < 2; g++ {
+		go func() {
+			for i := 0; i < 50000; i++ {
+				x := i % n
+				a4 := netip.MustParseAddr(fmt.Sprintf("10.%d.1.200", x))
+				a6 := netip.MustParseAddr(fmt.Sprintf("%x:db8:1:ffff::1", 0x2000+x))
+				for _, a := range []netip.Addr{a4, a6} {
+					at, plen := tb.Lookup(a)
+					if at == nil || at.localPref != uint32(100+x) || (plen != 24 && plen != 48) {
+						errs <- fmt.Sprintf("lookup %d of %v: %+v /%d", i, a, at, plen)
+						return
+					}
+				}
+			}
+			errs <- ""
+		}()
+	}
+	for g := 0; g < 2; g++ {
+		if msg := <-errs; msg != "" {
+			t.Error(msg)
+		}
+	}
+	close(stop)
+	<-done
 }
