@@ -32,7 +32,7 @@ func (p *hostPoller) pollCPU(cpuMHz uint32) error {
 	h := p.h
 	c := &p.cpu
 	*c = sflow.HostCPU{}
-	b, err := p.rd.read(h.proc, "loadavg")
+	b, err := p.rd.readKept(h.proc, "loadavg", true)
 	if err != nil {
 		return fmt.Errorf("host_cpu: %w", err)
 	}
@@ -58,7 +58,7 @@ func (p *hostPoller) pollCPU(cpuMHz uint32) error {
 		}
 	}
 
-	b, err = p.rd.read(h.proc, "stat")
+	b, err = p.rd.readKept(h.proc, "stat", true)
 	if err != nil {
 		return fmt.Errorf("host_cpu: %w", err)
 	}
@@ -105,7 +105,7 @@ func (p *hostPoller) pollCPU(cpuMHz uint32) error {
 		return fmt.Errorf("host_cpu: %w", p.rd.pathErr("parse", errors.New("no \"cpu\" line")))
 	}
 
-	b, err = p.rd.read(h.proc, "uptime")
+	b, err = p.rd.readKept(h.proc, "uptime", true)
 	if err != nil {
 		return fmt.Errorf("host_cpu: %w", err)
 	}
@@ -156,7 +156,7 @@ func (p *hostPoller) pollMemory() error {
 	h := p.h
 	m := &p.mem
 	*m = sflow.HostMemory{}
-	b, err := p.rd.read(h.proc, "meminfo")
+	b, err := p.rd.readKept(h.proc, "meminfo", true)
 	if err != nil {
 		return fmt.Errorf("host_memory: %w", err)
 	}
@@ -185,7 +185,7 @@ func (p *hostPoller) pollMemory() error {
 	if !sawTotal {
 		return fmt.Errorf("host_memory: %w", p.rd.pathErr("parse", errors.New("no MemTotal")))
 	}
-	b, err = p.rd.read(h.proc, "vmstat")
+	b, err = p.rd.readKept(h.proc, "vmstat", false)
 	if err != nil {
 		return fmt.Errorf("host_memory: %w", err)
 	}

@@ -180,7 +180,7 @@ func formatUUID(u [16]byte) string {
 func (p *hostPoller) pollDescr() error {
 	h := p.h
 	d := &p.descr
-	b, err := p.rd.read(h.proc, "sys/kernel/hostname")
+	b, err := p.rd.readKept(h.proc, "sys/kernel/hostname", true)
 	if err != nil {
 		return fmt.Errorf("host_descr: %w", err)
 	}
@@ -190,7 +190,7 @@ func (p *hostPoller) pollDescr() error {
 	}
 	d.Hostname = append(d.Hostname[:0], b...)
 	if len(d.OSRelease) == 0 {
-		b, err := p.rd.read(h.proc, "sys/kernel/osrelease")
+		b, err := p.rd.readKept(h.proc, "sys/kernel/osrelease", true)
 		if err != nil {
 			return fmt.Errorf("host_descr: %w", err)
 		}

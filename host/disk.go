@@ -67,7 +67,7 @@ func (p *hostPoller) pollDisk(s *snapshot) error {
 		}
 		return fmt.Errorf("host_disk_io: %w", err)
 	}
-	b, err := p.rd.read(h.proc, "diskstats")
+	b, err := p.rd.readKept(h.proc, "diskstats", false)
 	if err != nil {
 		return fmt.Errorf("host_disk_io: %w", err)
 	}
@@ -97,7 +97,7 @@ func (p *hostPoller) pollDisk(s *snapshot) error {
 	d.Reads, d.BytesRead, d.ReadTime = uint32(reads), rdSect*sectorBytes, uint32(rdMS)
 	d.Writes, d.BytesWritten, d.WriteTime = uint32(writes), wrSect*sectorBytes, uint32(wrMS)
 
-	b, err = p.rd.read(h.proc, "mounts")
+	b, err = p.rd.readKept(h.proc, "mounts", false)
 	if err != nil {
 		return fmt.Errorf("host_disk_io: %w", err)
 	}

@@ -14,7 +14,17 @@ import (
 type fileReader struct {
 	buf  []byte
 	path []byte
+	kept []keptFile
 }
+
+// keptFile is a file readKept holds open.
+type keptFile struct {
+	path string // NUL-terminated, as r.path
+	fd   int
+}
+
+// maxKept bounds the files one reader holds open.
+const maxKept = 16
 
 const maxFileBytes = 16 << 20 // a /proc file larger than this is not one of ours
 
@@ -68,6 +78,81 @@ func (r *fileReader) load(dir, name string) ([]byte, error) {
 	}
 	r.buf = b[:0]
 	return b, nil
+}
+
+// readKept is read for a file read on every poll: it is opened once and
+// read again from offset 0 with pread(2) (procfs and sysfs make a file's
+// contents anew when it is read from the start), so a poll costs one
+// system call for it, or two, instead of four (open, read, read to the
+// end, close). whole says the kernel hands the file over in one piece
+// (a single_open procfs file, a sysctl string, a regular file): a read
+// that leaves room in the buffer has then reached the end. Multi-record
+// seq files (mounts, diskstats, vmstat) come at most a page per read and
+// are read until a read returns nothing. Call closeKept when done.
+func (r *fileReader) readKept(dir, name string, whole bool) ([]byte, error) {
+	r.path = append(append(append(r.path[:0], dir...), name...), 0)
+	k := -1
+	for i := range r.kept {
+		if r.kept[i].path == string(r.path) {
+			k = i
+			break
+		}
+	}
+	if k < 0 {
+		if len(r.kept) >= maxKept {
+			return r.read(dir, name)
+		}
+		fd, err := openRO(r.path)
+		if err != nil {
+			return r.read(dir, name) // says which file and why
+		}
+		r.kept = append(r.kept, keptFile{path: string(r.path), fd: fd})
+		k = len(r.kept) - 1
+	}
+	fd := r.kept[k].fd
+	if cap(r.buf) < 512 {
+		r.buf = make([]byte, 0, 8192)
+	}
+	b := r.buf[:0]
+	for {
+		if len(b) == cap(b) {
+			if cap(b) >= maxFileBytes {
+				return nil, r.pathErr("read", errors.New("file too large"))
+			}
+			nb := make([]byte, len(b), 2*cap(b))
+			copy(nb, b)
+			b = nb
+		}
+		n, err := syscall.Pread(fd, b[len(b):cap(b)], int64(len(b)))
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			// The file went away or cannot be read again: forget it;
+			// the next poll opens it anew.
+			syscall.Close(fd)
+			r.kept = append(r.kept[:k], r.kept[k+1:]...)
+			r.buf = b[:0]
+			return nil, r.pathErr("read", err)
+		}
+		if n == 0 {
+			break
+		}
+		b = b[:len(b)+n]
+		if whole && len(b) < cap(b) {
+			break
+		}
+	}
+	r.buf = b[:0]
+	return b, nil
+}
+
+// closeKept closes the files readKept holds open.
+func (r *fileReader) closeKept() {
+	for _, k := range r.kept {
+		syscall.Close(k.fd)
+	}
+	r.kept = nil
 }
 
 // pathErr names the file of the last read (allocating: error path only).

@@ -21,8 +21,14 @@ import (
 const SourceName = "host"
 
 // RescanInterval is how often the interface set (and the list of whole
-// disks, and cpu_speed) is re-read even without any netlink link event.
-const RescanInterval = 30 * time.Second
+// disks, and cpu_speed) is re-read when netlink link events are not to be
+// had; RescanWithEvents how often while they are (they announce interface
+// changes at once; disks and cpu_speed have no events), as hsflowd's
+// refreshAdaptorListSecs.
+const (
+	RescanInterval   = 30 * time.Second
+	RescanWithEvents = 3 * time.Minute
+)
 
 // Config says where the host's files are. Zero values take the defaults.
 type Config struct {
@@ -95,6 +101,7 @@ type Host struct {
 	subscribe        func(ctx context.Context, changed func(uint32)) (<-chan struct{}, error) // link events; nil = none
 	linkFacts        *linkFactCache                                                           // netlink scans: speed and duplex per link
 	rescanEvery      time.Duration
+	rescanSlow       time.Duration // rescanEvery while link events arrive
 	hostPoller       *hostPoller
 	nlStats          *netlinkStats // nil: counters from sysfs files
 	snap             atomic.Pointer[snapshot]
@@ -142,6 +149,7 @@ func New(cfg Config, log *slog.Logger) (*Host, error) {
 		eeprom:      newEthtoolEEPROM(),
 		subscribe:   netlinkLinkEvents,
 		rescanEvery: RescanInterval,
+		rescanSlow:  RescanWithEvents,
 		kick:        make(chan struct{}, 1),
 		done:        make(chan struct{}),
 		registered:  map[uint32]*ifPoller{},
@@ -231,6 +239,7 @@ func (h *Host) run(ctx context.Context, reg Registrar) {
 			return
 		}
 		events = ch
+		ticker.Reset(h.rescanSlow)
 	}
 	subscribe()
 	var settle <-chan time.Time
@@ -247,6 +256,7 @@ func (h *Host) run(ctx context.Context, reg Registrar) {
 		case _, ok := <-events:
 			if !ok {
 				events = nil
+				ticker.Reset(h.rescanEvery)
 				continue
 			}
 			// Link events come in bursts (a bond with its slaves, a
@@ -286,6 +296,9 @@ func (h *Host) unregisterAll(reg Registrar) {
 	if h.nlStats != nil {
 		h.nlStats.close()
 	}
+	h.hostPoller.mu.Lock()
+	h.hostPoller.rd.closeKept()
+	h.hostPoller.mu.Unlock()
 }
 
 // rescan re-reads the interface set (and the slow-changing host facts),

@@ -492,3 +492,32 @@ func TestLinkEventsUnavailable(t *testing.T) {
 	cancel()
 	<-h.done
 }
+
+// TestRescanSlowWithEvents: while link events arrive, the periodic rescan
+// runs at rescanSlow only; when the event stream ends it goes back to
+// rescanEvery.
+func TestRescanSlowWithEvents(t *testing.T) {
+	root := copyRoot(t, fixture)
+	h, _, _ := newTestHost(t, rootConfig(t, root))
+	h.rescanEvery, h.rescanSlow = 10*time.Millisecond, time.Hour
+	events := make(chan struct{})
+	subscribed := make(chan struct{}, 4)
+	h.subscribe = func(ctx context.Context, _ func(uint32)) (<-chan struct{}, error) {
+		subscribed <- struct{}{}
+		return events, nil
+	}
+	reg := fakeagent.New()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); <-h.done }()
+	h.Start(ctx, reg)
+	<-subscribed
+	if err := os.RemoveAll(filepath.Join(root, "sys/class/net/swp1")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // 30 fast periods
+	if !contains(sourceNames(reg), "0:5") {
+		t.Fatal("rescanned at rescanEvery while link events were subscribed")
+	}
+	close(events) // the stream ends: back to the fast period
+	waitFor(t, func() bool { return !contains(sourceNames(reg), "0:5") })
+}

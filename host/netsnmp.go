@@ -67,7 +67,7 @@ func netSNMPFields(ip *sflow.MIB2IPGroup, icmp *sflow.MIB2ICMPGroup, tcp *sflow.
 // found; err covers the groups that were not.
 func (p *hostPoller) pollNetSNMP() (found [nGroups]bool, err error) {
 	p.ip, p.icmp, p.tcp, p.udp = sflow.MIB2IPGroup{}, sflow.MIB2ICMPGroup{}, sflow.MIB2TCPGroup{}, sflow.MIB2UDPGroup{}
-	b, rerr := p.rd.read(p.h.proc, "net/snmp")
+	b, rerr := p.rd.readKept(p.h.proc, "net/snmp", true)
 	if rerr != nil {
 		return found, fmt.Errorf("mib2 groups: %w", rerr)
 	}

@@ -191,7 +191,7 @@ func TestResolveCgroup2(t *testing.T) {
 		t.Errorf("v1 root: error %v, want ErrNoCgroup2", err)
 	}
 	// The module starts on a hybrid root instead of calling itself absent.
-	yaml := "modules:\n  docker: {enabled: auto, cgroup_root: " + hybrid + ", docker_root: \"\"}\n"
+	yaml := "modules:\n  docker: {enabled: true, cgroup_root: " + hybrid + ", docker_root: \"\"}\n"
 	cfg, err := config.Parse("x.yaml", []byte(yaml), DockerModule{}.Section())
 	if err != nil {
 		t.Fatal(err)
@@ -205,4 +205,55 @@ func TestResolveCgroup2(t *testing.T) {
 	}
 	cancel()
 	inst.Wait()
+}
+
+// TestModuleRuntimeAbsent: under enabled: auto, a cgroup v2 host without
+// the runtime installed is app.ErrAbsent naming what was looked for (no
+// watcher scans for containers that cannot exist); its data directory
+// appearing makes it present; enabled: true starts without it.
+func TestModuleRuntimeAbsent(t *testing.T) {
+	cg := t.TempDir()
+	if err := os.WriteFile(filepath.Join(cg, "cgroup.controllers"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(t.TempDir(), "docker")
+	a, _ := agent.New(agent.Config{Polling: time.Second}, nil, slog.New(slog.DiscardHandler))
+	startWith := func(mode string) (app.Instance, error) {
+		t.Helper()
+		yaml := fmt.Sprintf("modules:\n  docker: {enabled: %s, cgroup_root: %s, docker_root: %s}\n", mode, cg, missing)
+		cfg, err := config.Parse("x.yaml", []byte(yaml), DockerModule{}.Section())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return DockerModule{}.Start(t.Context(), app.Env{Agent: a, Log: slog.New(slog.DiscardHandler), Config: cfg})
+	}
+	for _, s := range dockerSigns {
+		if _, err := os.Stat(s); err == nil {
+			t.Skipf("docker is installed here (%s): the absent case cannot be shown", s)
+		}
+	}
+	_, err := startWith("auto")
+	if !errors.Is(err, app.ErrAbsent) || !strings.Contains(err.Error(), missing) {
+		t.Fatalf("auto without docker: %v, want ErrAbsent naming %s", err, missing)
+	}
+	for _, mode := range []string{"true", "auto"} {
+		if mode == "auto" {
+			if err := os.Mkdir(missing, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		yaml := fmt.Sprintf("modules:\n  docker: {enabled: %s, cgroup_root: %s, docker_root: %s}\n", mode, cg, missing)
+		cfg, _ := config.Parse("x.yaml", []byte(yaml), DockerModule{}.Section())
+		inst, err := DockerModule{}.Start(ctx, app.Env{Agent: a, Log: slog.New(slog.DiscardHandler), Config: cfg})
+		if err != nil {
+			cancel()
+			t.Fatalf("enabled: %s with docker_root %s: %v", mode, missing, err)
+		}
+		cancel()
+		inst.Wait()
+	}
+	if _, ok := any(DockerModule{}).(app.Retrier); !ok {
+		t.Error("docker module does not retry: a docker installed later would never be seen")
+	}
 }

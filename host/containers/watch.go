@@ -62,6 +62,7 @@ type Watcher struct {
 	source string
 	sc     scanner
 	host   atomic.Pointer[hostInfo]
+	hostAt time.Time // when host was read
 	done   chan struct{}
 
 	// Owned by the refresh loop (or a test calling Refresh).
@@ -151,6 +152,7 @@ func NewWatcher(cfg Config, ents Entities, log *slog.Logger) *Watcher {
 		sc:   scanner{root: cfg.CgroupRoot, kind: cfg.Kind, namespaces: cfg.Namespaces},
 		live: map[string]*container{}, gone: map[string]time.Time{}}
 	w.host.Store(w.readHost())
+	w.hostAt = time.Now()
 	return w
 }
 
@@ -203,7 +205,12 @@ func (c *container) ds() agent.DataSource { return c.dsrc }
 // source released after Config.Forget (a container that comes back within
 // it, such as a restarted docker container, keeps its data source).
 func (w *Watcher) Refresh(now time.Time) {
-	w.host.Store(w.readHost())
+	// The host's CPU count, memory and kernel release change seldom (a
+	// hot-plugged CPU, a resize): read at most every hostEvery.
+	if now.Sub(w.hostAt) >= hostEvery || now.Before(w.hostAt) {
+		w.host.Store(w.readHost())
+		w.hostAt = now
+	}
 	if err := CheckCgroup2(w.cfg.CgroupRoot); err != nil {
 		w.health(err)
 	} else {
@@ -340,6 +347,9 @@ func (w *Watcher) Names() []string {
 // readHost reads what the containers' samples share with the host: CPUs
 // (cpu lines of /proc/stat), memory (MemTotal), kernel release, and the
 // network namespace whose interfaces gwd reports (its own: <proc>/self).
+// hostEvery is how often Refresh reads the host facts again.
+const hostEvery = 10 * time.Minute
+
 func (w *Watcher) readHost() *hostInfo {
 	h := &hostInfo{cpus: uint32(runtime.NumCPU()), machineType: host.MachineType(runtime.GOARCH)}
 	p := w.cfg.ProcRoot
