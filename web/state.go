@@ -96,19 +96,27 @@ func (s *state) run(ctx context.Context, q *tapQueue) {
 	var sizes []int
 	t := time.NewTimer(tapEvery)
 	t.Stop()
+	var last time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-q.ready:
 		}
-		t.Reset(tapEvery)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
+		// The first datagram after a quiet spell is taken at once (with
+		// one processor this goroutine runs right after the sender, in
+		// the same wake-up); within tapEvery of the last batch, the rest
+		// of tapEvery is waited for, so a stream is taken in batches.
+		if wait := tapEvery - time.Since(last); wait > 0 {
+			t.Reset(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
 		}
+		last = time.Now()
 		buf, sizes = q.take(buf, sizes)
 		off := 0
 		for _, n := range sizes {

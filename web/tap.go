@@ -10,10 +10,11 @@ import (
 // module's goroutine. put never waits for the reader: it appends the
 // datagram to a pending buffer under a short lock; when the buffer is full
 // the datagram is dropped and counted. Only the datagram that finds the
-// buffer empty wakes the reader (ready); the reader then lets tapEvery pass
-// before it collects the batch by swapping the pending buffer for its own
-// spare, so a steady stream allocates nothing and wakes it at most once per
-// tapEvery, and an idle agent never wakes it. (Waking the reader on each
+// buffer empty wakes the reader (ready); the reader collects the batch by
+// swapping the pending buffer for its own spare, at once after a quiet
+// spell, else once tapEvery has passed since the batch before, so a steady
+// stream allocates nothing and wakes it at most once per tapEvery, and an
+// idle agent never wakes it. (Waking the reader on each
 // send cost the send path a futex wake-up per datagram: twice the agent's
 // own cost per sample in BenchmarkTickTap. Collecting on a ticker woke an
 // idle gwd ten times a second: some 10 ms of CPU a minute.)
