@@ -50,8 +50,15 @@ func (r *fileReader) load(dir, name string) ([]byte, error) {
 		return nil, err
 	}
 	defer syscall.Close(fd)
+	return r.readAll(fd, false, false)
+}
+
+// readAll reads fd to its end into the reader's buffer: with pread(2)
+// from offset 0 when fromStart, else with read(2) from where it is; whole
+// is readKept's. The result aliases the buffer.
+func (r *fileReader) readAll(fd int, fromStart, whole bool) ([]byte, error) {
 	if cap(r.buf) < 512 {
-		r.buf = make([]byte, 0, 4096)
+		r.buf = make([]byte, 0, 8192)
 	}
 	b := r.buf[:0]
 	for {
@@ -63,7 +70,13 @@ func (r *fileReader) load(dir, name string) ([]byte, error) {
 			copy(nb, b)
 			b = nb
 		}
-		n, err := syscall.Read(fd, b[len(b):cap(b)])
+		var n int
+		var err error
+		if fromStart {
+			n, err = syscall.Pread(fd, b[len(b):cap(b)], int64(len(b)))
+		} else {
+			n, err = syscall.Read(fd, b[len(b):cap(b)])
+		}
 		if err == syscall.EINTR {
 			continue
 		}
@@ -75,6 +88,9 @@ func (r *fileReader) load(dir, name string) ([]byte, error) {
 			break
 		}
 		b = b[:len(b)+n]
+		if whole && len(b) < cap(b) {
+			break
+		}
 	}
 	r.buf = b[:0]
 	return b, nil
@@ -110,41 +126,14 @@ func (r *fileReader) readKept(dir, name string, whole bool) ([]byte, error) {
 		k = len(r.kept) - 1
 	}
 	fd := r.kept[k].fd
-	if cap(r.buf) < 512 {
-		r.buf = make([]byte, 0, 8192)
+	b, err := r.readAll(fd, true, whole)
+	if err != nil {
+		// The file went away or cannot be read again: forget it; the
+		// next poll opens it anew.
+		syscall.Close(fd)
+		r.kept = append(r.kept[:k], r.kept[k+1:]...)
 	}
-	b := r.buf[:0]
-	for {
-		if len(b) == cap(b) {
-			if cap(b) >= maxFileBytes {
-				return nil, r.pathErr("read", errors.New("file too large"))
-			}
-			nb := make([]byte, len(b), 2*cap(b))
-			copy(nb, b)
-			b = nb
-		}
-		n, err := syscall.Pread(fd, b[len(b):cap(b)], int64(len(b)))
-		if err == syscall.EINTR {
-			continue
-		}
-		if err != nil {
-			// The file went away or cannot be read again: forget it;
-			// the next poll opens it anew.
-			syscall.Close(fd)
-			r.kept = append(r.kept[:k], r.kept[k+1:]...)
-			r.buf = b[:0]
-			return nil, r.pathErr("read", err)
-		}
-		if n == 0 {
-			break
-		}
-		b = b[:len(b)+n]
-		if whole && len(b) < cap(b) {
-			break
-		}
-	}
-	r.buf = b[:0]
-	return b, nil
+	return b, err
 }
 
 // closeKept closes the files readKept holds open.
