@@ -230,24 +230,26 @@ func grow[T any](s []T, n int) []T {
 // is emptied by the first next of a Decode call (gen is the Decoder's count
 // of calls), so Decode does not visit the pools it did not use.
 type pool[T any] struct {
-	s   []T
-	gen uint64
+	s   []T    // every value handed out so far, reused
+	n   int    // how many this Decode has handed out
+	gen uint64 // the Decode they were handed out in
 }
 
 // next hands out a value, which still holds what an earlier Decode put
-// there: decoders overwrite every field.
+// there: decoders overwrite every field. Only n and gen are written on
+// the common path (not the slice header).
 func (p *pool[T]) next(gen uint64) *T {
+	n := p.n
 	if p.gen != gen {
-		p.gen = gen
-		p.s = p.s[:0]
+		p.gen, n = gen, 0
 	}
-	if len(p.s) < cap(p.s) {
-		p.s = p.s[:len(p.s)+1]
-	} else {
+	if n == len(p.s) {
 		var zero T
 		p.s = append(p.s, zero)
+		p.s = p.s[:cap(p.s)]
 	}
-	return &p.s[len(p.s)-1]
+	p.n = n + 1
+	return &p.s[n]
 }
 
 // fixed returns the next n bytes, or nil without recording an error when
