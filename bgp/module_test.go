@@ -54,3 +54,36 @@ func TestOptionsValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestBurstRelease: a burst of route changes releases memory once, after
+// it has been quiet for the settle time; small changes never do.
+func TestBurstRelease(t *testing.T) {
+	released := make(chan time.Time, 4)
+	b := &burst{min: 100, settle: 50 * time.Millisecond, release: func() { released <- time.Now() }}
+	b.add(99)
+	select {
+	case <-released:
+		t.Fatal("released after fewer changes than the minimum")
+	case <-time.After(150 * time.Millisecond):
+	}
+	start := time.Now()
+	b.add(1) // 100: armed
+	for i := 0; i < 5; i++ {
+		time.Sleep(20 * time.Millisecond) // still arriving: postpones
+		b.add(10)
+	}
+	last := time.Now()
+	select {
+	case at := <-released:
+		if at.Sub(last) < 40*time.Millisecond {
+			t.Errorf("released %v after the last change, %v after the burst began; want the settle time after the last", at.Sub(last), at.Sub(start))
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("never released")
+	}
+	select {
+	case <-released:
+		t.Fatal("released twice for one burst")
+	case <-time.After(150 * time.Millisecond):
+	}
+}

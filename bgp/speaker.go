@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -47,6 +48,7 @@ type Speaker struct {
 	done   chan struct{}
 
 	purged atomic.Int64 // routes DeletePeer found after a session closed
+	burst  burst        // releases a large update burst's garbage
 
 	mu       sync.Mutex
 	sessions []sessionState
@@ -181,6 +183,57 @@ func (s *Speaker) peer(c Session) *api.Peer {
 // Done is closed once the speaker has stopped.
 func (s *Speaker) Done() <-chan struct{} { return s.done }
 
+// burst watches route updates: once a burst of at least burstRelease
+// changes (a session's initial table, a peer's reset) has been quiet for
+// burstSettle, the garbage of taking it in (gobgp's decoded UPDATEs and
+// events: about as much again as the routes themselves) is collected and
+// handed back to the kernel at once, instead of staying resident until
+// the runtime scavenges it. Nothing runs while no routes change.
+type burst struct {
+	mu      sync.Mutex
+	n       int // changes since the last release
+	last    time.Time
+	armed   bool
+	release func()        // debug.FreeOSMemory; tests replace it
+	min     int           // burstRelease unless set (tests)
+	settle  time.Duration // burstSettle unless set (tests)
+}
+
+const (
+	burstRelease = 10_000
+	burstSettle  = 5 * time.Second
+)
+
+func (b *burst) add(n int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.min == 0 {
+		b.min, b.settle = burstRelease, burstSettle
+	}
+	b.n += n
+	b.last = time.Now()
+	if b.n >= b.min && !b.armed {
+		b.armed = true
+		time.AfterFunc(b.settle, b.check)
+	}
+}
+
+func (b *burst) check() {
+	b.mu.Lock()
+	if wait := b.settle - time.Since(b.last); wait > 0 {
+		time.AfterFunc(wait, b.check) // still arriving
+		b.mu.Unlock()
+		return
+	}
+	b.armed, b.n = false, 0
+	release := b.release
+	b.mu.Unlock()
+	if release == nil {
+		release = debug.FreeOSMemory
+	}
+	release()
+}
+
 // Table is the speaker's prefix table.
 func (s *Speaker) Table() *Table { return s.table }
 
@@ -196,6 +249,7 @@ func (s *Speaker) onEvent(ev *api.WatchEventResponse) {
 				s.pathEvent(p)
 			}
 		})
+		s.burst.add(len(te.Paths))
 	}
 }
 
