@@ -165,17 +165,18 @@ func (f *family) compileSlot(i uint32) {
 // publish makes blk, in slab s, slot i's block (nil: none) and frees
 // the one before.
 func (f *family) publish(i uint32, blk []uint32, s *slab) {
-	if blk == nil {
-		f.blob[i].Store(nil)
-	} else {
-		f.blob[i].Store(&blk[0])
+	var p *uint32
+	if blk != nil {
+		p = &blk[0]
 	}
+	oldBlk := f.blob[i].Swap(p)
 	m := &f.mem
-	old, oldLen := m.owner[i], int(m.size[i])
-	m.owner[i], m.size[i] = s, uint32(len(blk))
+	old := m.owner[i]
+	m.owner[i] = s
 	if old == nil {
 		return
 	}
+	oldLen := int(*oldBlk) // a block's word 0 is its length
 	old.live -= oldLen
 	if old != m.cur && !old.moving && old.live > 0 && old.live*2 < old.used {
 		f.compact(old)
@@ -332,7 +333,7 @@ func fillDir(dt *dirTable, i uint32, n *node) {
 // maybeDir builds the direct table once an IPv4 family grows to dirMin
 // prefixes.
 func (f *family) maybeDir() {
-	if f.dir.Load() != nil || f.maxLen != 32 || f.prefixes < f.dirMin {
+	if f.dir.Load() != nil || f.maxLen != 32 || int(f.prefixes.Load()) < f.dirMin {
 		return
 	}
 	dt := new(dirTable)
@@ -367,12 +368,11 @@ type slab struct {
 
 type slabs struct {
 	cur   *slab
-	owner []*slab  // per root slot: the slab holding its block
-	size  []uint32 // per root slot: its block's length
+	owner []*slab // per root slot: the slab holding its block
 }
 
 func newSlabs() slabs {
-	return slabs{owner: make([]*slab, 1<<rootBits), size: make([]uint32, 1<<rootBits)}
+	return slabs{owner: make([]*slab, 1<<rootBits)}
 }
 
 // alloc returns n words and the slab they are in. A block larger than

@@ -68,9 +68,9 @@ type family struct {
 	blob []atomic.Pointer[uint32] // per root slot: compiled subtree, nil when none
 
 	// Write side.
-	kids     []*node          // per root slot: the writer's subtree
-	short    map[uint32]value // top16<<8 | len -> value, len <= 16
-	prefixes int
+	kids     []*node             // per root slot: the writer's subtree
+	short    map[uint32]value    // top16<<8 | len -> value, len <= 16
+	prefixes atomic.Int64        // written by the writer only; Counts reads it
 	deferred int                 // > 0: a batch is open: compile at flush
 	dirty    map[uint32]struct{} // root slots whose block is out of date
 	scratch  []uint32
@@ -132,11 +132,11 @@ func (f *family) set(p addrBits, plen int, v value) value {
 		f.kids[i] = n
 		f.changed(i)
 	}
-	defer f.maybeDir()
 	if prev == 0 && v != 0 {
-		f.prefixes++
+		f.prefixes.Add(1)
+		f.maybeDir()
 	} else if prev != 0 && v == 0 {
-		f.prefixes--
+		f.prefixes.Add(-1)
 	}
 	return prev
 }
@@ -153,7 +153,7 @@ func (f *family) setShort(p addrBits, plen int, v value) value {
 			return 0
 		}
 		delete(f.short, key)
-		f.prefixes--
+		f.prefixes.Add(-1)
 		// The slots this prefix held go to its longest ancestor.
 		var anc value
 		for l := plen - 1; l >= 0 && anc == 0; l-- {
@@ -167,7 +167,7 @@ func (f *family) setShort(p addrBits, plen int, v value) value {
 		return prev
 	}
 	if prev == 0 {
-		f.prefixes++
+		f.prefixes.Add(1)
 	}
 	f.short[key] = v
 	for s := first; s < first+span; s++ {

@@ -27,13 +27,8 @@ type Route struct {
 // AS path, communities, local preference and session shares one. Readers
 // see it immutable; refs is the writer's.
 type attrs struct {
-	nextHop   netip.Addr
-	path      *asPath
-	comms     *commList
-	localPref uint32
-	localAS   uint32
-	peer      int
-	refs      int
+	attrKey
+	refs int
 }
 
 // asPath is an interned AS path. segs is shared by every record that
@@ -114,8 +109,6 @@ type Table struct {
 	perPeer map[int]int
 	now     func() time.Time
 	scratch []byte
-
-	count4, count6 atomic.Int64
 }
 
 // NewTable returns an empty table.
@@ -152,8 +145,6 @@ func (t *Table) Set(r Route) error {
 	prev := t.fam(p).set(toBits(p.Addr()), p.Bits(), mkValue(p.Bits(), id))
 	if prev != 0 {
 		t.release(prev.id())
-	} else {
-		t.counter(p).Add(1)
 	}
 	t.perPeer[r.Peer]++
 	return nil
@@ -172,7 +163,6 @@ func (t *Table) Delete(p netip.Prefix) bool {
 		return false
 	}
 	t.release(prev.id())
-	t.counter(p).Add(-1)
 	return true
 }
 
@@ -218,15 +208,8 @@ func (t *Table) DeletePeer(peer int) int {
 	return len(drop)
 }
 
-func (t *Table) counter(p netip.Prefix) *atomic.Int64 {
-	if p.Addr().Is4() {
-		return &t.count4
-	}
-	return &t.count6
-}
-
 // Counts returns the number of IPv4 and IPv6 prefixes.
-func (t *Table) Counts() (v4, v6 int) { return int(t.count4.Load()), int(t.count6.Load()) }
+func (t *Table) Counts() (v4, v6 int) { return int(t.v4.prefixes.Load()), int(t.v6.prefixes.Load()) }
 
 // PeerRoutes returns the number of prefixes whose best path came from
 // session peer.
@@ -274,8 +257,7 @@ func (t *Table) intern(r Route) (uint32, error) {
 		k.comms.refs--
 		return 0, err
 	}
-	a := &attrs{nextHop: k.nextHop, path: k.path, comms: k.comms, localPref: k.localPref,
-		localAS: k.localAS, peer: k.peer, refs: 1}
+	a := &attrs{attrKey: k, refs: 1}
 	t.byKey[k] = id
 	t.ids.put(id, a)
 	return id, nil
@@ -304,7 +286,7 @@ func (t *Table) release(id uint32) {
 	if a.refs--; a.refs > 0 {
 		return
 	}
-	delete(t.byKey, attrKey{nextHop: a.nextHop, path: a.path, comms: a.comms, localPref: a.localPref, localAS: a.localAS, peer: a.peer})
+	delete(t.byKey, a.attrKey)
 	if a.path.refs--; a.path.refs == 0 {
 		delete(t.paths, a.path.key)
 	}
