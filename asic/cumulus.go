@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"gwd/internal/textscan"
 )
 
 // The Cumulus Linux backend reads the table use that switchd publishes
@@ -148,7 +150,7 @@ func readSwitchdFile(path string) (int64, error) {
 // above 2^62 are refused (no ASIC table is that large).
 func parseSwitchdInt(b []byte) (int64, error) {
 	i := 0
-	for i < len(b) && isSpace(b[i]) {
+	for i < len(b) && textscan.IsSpace(b[i]) {
 		i++
 	}
 	start := i
@@ -164,11 +166,9 @@ func parseSwitchdInt(b []byte) (int64, error) {
 		return 0, errors.New("no number")
 	}
 	for ; i < len(b); i++ {
-		if !isSpace(b[i]) {
+		if !textscan.IsSpace(b[i]) {
 			return 0, fmt.Errorf("unexpected %q after the number", b[i])
 		}
 	}
 	return v, nil
 }
-
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"gwd/internal/textscan"
 	"gwd/sflow"
 )
 
@@ -40,7 +41,7 @@ func (p *hostPoller) pollCPU(cpuMHz uint32) error {
 	rest := b
 	for i := range loads {
 		var f []byte
-		f, rest = nextField(rest)
+		f, rest = textscan.NextField(rest)
 		_, v, ok := parseDecimal(f)
 		if !ok {
 			return fmt.Errorf("host_cpu: %w", p.rd.pathErr("parse", errors.New("bad load average "+quoteShort(f))))
@@ -48,7 +49,7 @@ func (p *hostPoller) pollCPU(cpuMHz uint32) error {
 		loads[i] = v
 	}
 	c.LoadOne, c.LoadFive, c.LoadFifteen = float32(loads[0]), float32(loads[1]), float32(loads[2])
-	f, _ := nextField(rest)
+	f, _ := textscan.NextField(rest)
 	for i, ch := range f {
 		if ch == '/' {
 			if v, ok := parseUint(f[i+1:]); ok {
@@ -65,15 +66,15 @@ func (p *hostPoller) pollCPU(cpuMHz uint32) error {
 	sawCPU := false
 	for rest := b; len(rest) > 0; {
 		var line []byte
-		line, rest = nextLine(rest)
-		key, vals := nextField(line)
+		line, rest = textscan.NextLine(rest)
+		key, vals := textscan.NextField(line)
 		switch {
 		case string(key) == "cpu":
 			sawCPU = true
 			var t [10]uint64
 			for i := range t {
 				var f []byte
-				f, vals = nextField(vals)
+				f, vals = textscan.NextField(vals)
 				if len(f) == 0 {
 					break
 				}
@@ -85,15 +86,15 @@ func (p *hostPoller) pollCPU(cpuMHz uint32) error {
 		case len(key) > 3 && hasPrefix(key, "cpu") && key[3] >= '0' && key[3] <= '9':
 			c.CPUNum++
 		case string(key) == "intr":
-			f, _ := nextField(vals)
+			f, _ := textscan.NextField(vals)
 			v, _ := parseUint(f)
 			c.Interrupts = uint32(v)
 		case string(key) == "ctxt":
-			f, _ := nextField(vals)
+			f, _ := textscan.NextField(vals)
 			v, _ := parseUint(f)
 			c.Contexts = uint32(v)
 		case string(key) == "procs_running":
-			f, _ := nextField(vals)
+			f, _ := textscan.NextField(vals)
 			v, _ := parseUint(f)
 			if v > 0 {
 				v-- // ourselves
@@ -109,7 +110,7 @@ func (p *hostPoller) pollCPU(cpuMHz uint32) error {
 	if err != nil {
 		return fmt.Errorf("host_cpu: %w", err)
 	}
-	f, _ = nextField(b)
+	f, _ = textscan.NextField(b)
 	up, _, ok := parseDecimal(f)
 	if !ok {
 		return fmt.Errorf("host_cpu: %w", p.rd.pathErr("parse", errors.New("bad uptime "+quoteShort(f))))
@@ -126,13 +127,13 @@ func (h *Host) readCPUSpeed(rd *fileReader) uint32 {
 	if b, err := rd.read(h.proc, "cpuinfo"); err == nil {
 		for rest := b; len(rest) > 0; {
 			var line []byte
-			line, rest = nextLine(rest)
+			line, rest = textscan.NextLine(rest)
 			if !hasPrefix(line, "cpu MHz") {
 				continue
 			}
 			for i, ch := range line {
 				if ch == ':' {
-					if v, _, ok := parseDecimal(trimSpace(line[i+1:])); ok && v > best {
+					if v, _, ok := parseDecimal(textscan.TrimSpace(line[i+1:])); ok && v > best {
 						best = v
 					}
 					break
@@ -163,8 +164,8 @@ func (p *hostPoller) pollMemory() error {
 	sawTotal := false
 	for rest := b; len(rest) > 0; {
 		var line []byte
-		line, rest = nextLine(rest)
-		key, vals := nextField(line)
+		line, rest = textscan.NextLine(rest)
+		key, vals := textscan.NextField(line)
 		if len(key) < 2 || key[len(key)-1] != ':' {
 			continue
 		}
@@ -172,7 +173,7 @@ func (p *hostPoller) pollMemory() error {
 		if !ok {
 			continue
 		}
-		f, _ := nextField(vals)
+		f, _ := textscan.NextField(vals)
 		v, ok := parseUint(f)
 		if !ok {
 			continue
@@ -191,13 +192,13 @@ func (p *hostPoller) pollMemory() error {
 	}
 	for rest := b; len(rest) > 0; {
 		var line []byte
-		line, rest = nextLine(rest)
-		key, vals := nextField(line)
+		line, rest = textscan.NextLine(rest)
+		key, vals := textscan.NextField(line)
 		dst, ok := p.vmFields[string(key)]
 		if !ok {
 			continue
 		}
-		f, _ := nextField(vals)
+		f, _ := textscan.NextField(vals)
 		v, _ := parseUint(f)
 		*dst = uint32(v)
 	}

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 
+	"gwd/internal/textscan"
 	"gwd/sflow"
 )
 
@@ -52,7 +53,7 @@ func (h *Host) loadDescr() descrInfo {
 func (h *Host) machineType() uint32 {
 	var rd fileReader
 	if b, err := rd.read(h.proc, "sys/kernel/arch"); err == nil {
-		if m := trimSpace(b); len(m) > 0 {
+		if m := textscan.TrimSpace(b); len(m) > 0 {
 			return MachineType(string(m))
 		}
 	}
@@ -184,7 +185,7 @@ func (p *hostPoller) pollDescr() error {
 	if err != nil {
 		return fmt.Errorf("host_descr: %w", err)
 	}
-	b = trimSpace(b)
+	b = textscan.TrimSpace(b)
 	if len(b) > maxHostname {
 		b = b[:maxHostname]
 	}
@@ -194,7 +195,7 @@ func (p *hostPoller) pollDescr() error {
 		if err != nil {
 			return fmt.Errorf("host_descr: %w", err)
 		}
-		b = trimSpace(b)
+		b = textscan.TrimSpace(b)
 		if len(b) > maxOSRelease {
 			b = b[:maxOSRelease]
 		}

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"gwd/internal/textscan"
 	"gwd/sflow"
 )
 
@@ -74,17 +75,17 @@ func (p *hostPoller) pollDisk(s *snapshot) error {
 	var reads, rdSect, rdMS, writes, wrSect, wrMS uint64
 	for rest := b; len(rest) > 0; {
 		var line, name []byte
-		line, rest = nextLine(rest)
-		_, line = nextField(line) // major
-		_, line = nextField(line) // minor
-		name, line = nextField(line)
+		line, rest = textscan.NextLine(rest)
+		_, line = textscan.NextField(line) // major
+		_, line = textscan.NextField(line) // minor
+		name, line = textscan.NextField(line)
 		if _, ok := s.disks[string(name)]; !ok {
 			continue
 		}
 		var v [8]uint64
 		for i := range v {
 			var f []byte
-			f, line = nextField(line)
+			f, line = textscan.NextField(line)
 			v[i], _ = parseUint(f)
 		}
 		reads += v[0]
@@ -105,11 +106,11 @@ func (p *hostPoller) pollDisk(s *snapshot) error {
 	st := &p.statfsBuf // a local would escape through the interface call
 	for rest := b; len(rest) > 0; {
 		var line, dev, mnt, fstype, opts []byte
-		line, rest = nextLine(rest)
-		dev, line = nextField(line)
-		mnt, line = nextField(line)
-		fstype, line = nextField(line)
-		opts, _ = nextField(line)
+		line, rest = textscan.NextLine(rest)
+		dev, line = textscan.NextField(line)
+		mnt, line = textscan.NextField(line)
+		fstype, line = textscan.NextField(line)
+		opts, _ = textscan.NextField(line)
 		if !localRW(dev, fstype, opts) || p.seen(dev) {
 			continue
 		}

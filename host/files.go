@@ -5,6 +5,8 @@ import (
 	"io/fs"
 	"syscall"
 	"unsafe"
+
+	"gwd/internal/textscan"
 )
 
 // fileReader reads small procfs / sysfs files into a reused buffer without
@@ -155,7 +157,7 @@ func (r *fileReader) readUint(dir, name string) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	v, ok := parseUint(trimSpace(b))
+	v, ok := parseUint(textscan.TrimSpace(b))
 	if !ok {
 		return 0, r.pathErr("parse", errors.New("not an unsigned number: "+quoteShort(b)))
 	}
@@ -175,7 +177,7 @@ func (r *fileReader) readOptUint(dir, name string) (v uint64, ok bool, err error
 	if err != nil {
 		return 0, false, err
 	}
-	v, ok = parseUint(trimSpace(b))
+	v, ok = parseUint(textscan.TrimSpace(b))
 	if !ok {
 		return 0, false, r.pathErr("parse", errors.New("not an unsigned number: "+quoteShort(b)))
 	}
@@ -190,7 +192,7 @@ func (r *fileReader) readOptInt(dir, name string) (v int64, ok bool) {
 	if err != nil {
 		return 0, false
 	}
-	return parseInt(trimSpace(b))
+	return parseInt(textscan.TrimSpace(b))
 }
 
 // openRO opens a NUL-terminated path read-only.
@@ -216,7 +218,7 @@ func isNotExist(err error) bool {
 
 // quoteShort renders the first bytes of b for an error message.
 func quoteShort(b []byte) string {
-	b = trimSpace(b)
+	b = textscan.TrimSpace(b)
 	if len(b) > 40 {
 		b = b[:40]
 	}
@@ -224,18 +226,6 @@ func quoteShort(b []byte) string {
 }
 
 // --- allocation-free parsing helpers ---
-
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
-
-func trimSpace(b []byte) []byte {
-	for len(b) > 0 && isSpace(b[0]) {
-		b = b[1:]
-	}
-	for len(b) > 0 && isSpace(b[len(b)-1]) {
-		b = b[:len(b)-1]
-	}
-	return b
-}
 
 // parseUint parses an unsigned decimal number; it saturates rather than
 // overflows (no kernel counter reaches 2^64).
@@ -330,29 +320,6 @@ func parseDecimal(b []byte) (intPart uint64, f float64, ok bool) {
 		scale *= 10
 	}
 	return ip, float64(ip) + float64(fv)/scale, true
-}
-
-// nextLine splits b at the first newline: the line (without "\n") and the rest.
-func nextLine(b []byte) (line, rest []byte) {
-	for i, c := range b {
-		if c == '\n' {
-			return b[:i], b[i+1:]
-		}
-	}
-	return b, nil
-}
-
-// nextField returns the first whitespace-separated field of b and the rest.
-func nextField(b []byte) (field, rest []byte) {
-	i := 0
-	for i < len(b) && isSpace(b[i]) {
-		i++
-	}
-	j := i
-	for j < len(b) && !isSpace(b[j]) {
-		j++
-	}
-	return b[i:j], b[j:]
 }
 
 // hasPrefix is bytes.HasPrefix for a string prefix.

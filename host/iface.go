@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"gwd/internal/textscan"
 	"gwd/sflow"
 )
 
@@ -90,7 +91,7 @@ func (h *Host) probeInterface(rd *fileReader, name string) (Interface, bool) {
 	}
 	var flags uint64
 	if b, err := rd.read(dir, "flags"); err == nil {
-		flags, _ = parseHex(trimSpace(b))
+		flags, _ = parseHex(textscan.TrimSpace(b))
 	}
 	if inf.Type == arphrdLoop || flags&iffLoopback != 0 {
 		return inf, false
@@ -109,7 +110,7 @@ func (h *Host) probeInterface(rd *fileReader, name string) (Interface, bool) {
 		return inf, false // virtual, not asked for
 	}
 	if b, err := rd.read(dir, "address"); err == nil {
-		if mac, err := net.ParseMAC(string(trimSpace(b))); err == nil && len(mac) == 6 {
+		if mac, err := net.ParseMAC(string(textscan.TrimSpace(b))); err == nil && len(mac) == 6 {
 			inf.MAC = mac
 		}
 	}
@@ -129,7 +130,7 @@ func exists(path string) bool {
 // has none).
 func nonEmpty(rd *fileReader, dir, name string) bool {
 	b, err := rd.read(dir, name)
-	return err == nil && len(trimSpace(b)) > 0
+	return err == nil && len(textscan.TrimSpace(b)) > 0
 }
 
 // operUp: operstate "up", or "unknown" (drivers that do not track it) with
@@ -139,7 +140,7 @@ func operUp(rd *fileReader, dir string) bool {
 	if err != nil {
 		return false
 	}
-	switch string(trimSpace(b)) {
+	switch string(textscan.TrimSpace(b)) {
 	case "up":
 		return true
 	case "unknown":

@@ -9,6 +9,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"gwd/internal/textscan"
 )
 
 // The interface scan of a host whose sysfs is the real one reads the links
@@ -97,7 +99,7 @@ func readSpeedDuplex(rd *fileReader, dir string) (speed uint64, duplex uint32) {
 		speed = uint64(sp) * 1_000_000
 	}
 	if b, err := rd.load(dir, "duplex"); err == nil {
-		switch string(trimSpace(b)) {
+		switch string(textscan.TrimSpace(b)) {
 		case "full":
 			duplex = 1
 		case "half":

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"gwd/internal/textscan"
 	"gwd/sflow"
 )
 
@@ -74,10 +75,10 @@ func (p *hostPoller) pollNetSNMP() (found [nGroups]bool, err error) {
 	var header []byte
 	for rest := b; len(rest) > 0; {
 		var line []byte
-		line, rest = nextLine(rest)
-		prefix, _ := nextField(line)
+		line, rest = textscan.NextLine(rest)
+		prefix, _ := textscan.NextField(line)
 		if header != nil {
-			hp, names := nextField(header)
+			hp, names := textscan.NextField(header)
 			if string(hp) == string(prefix) {
 				header = nil
 				g := groupOf(prefix)
@@ -88,8 +89,8 @@ func (p *hostPoller) pollNetSNMP() (found [nGroups]bool, err error) {
 				vals := line[len(prefix):]
 				for {
 					var name, val []byte
-					name, names = nextField(names)
-					val, vals = nextField(vals)
+					name, names = textscan.NextField(names)
+					val, vals = textscan.NextField(vals)
 					if len(name) == 0 || len(val) == 0 {
 						break
 					}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"strconv"
+
+	"gwd/internal/textscan"
 )
 
 // The parsers below read cgroup v2 and procfs files whose bytes come from
@@ -11,25 +13,6 @@ import (
 // never panic, bound every field, and say what is wrong.
 
 var errSyntax = errors.New("malformed")
-
-// fields splits a line on spaces and tabs.
-func nextField(b []byte) (field, rest []byte) {
-	b = bytes.TrimLeft(b, " \t")
-	i := bytes.IndexAny(b, " \t")
-	if i < 0 {
-		return b, nil
-	}
-	return b[:i], b[i:]
-}
-
-// nextLine returns the first line of b and what follows it.
-func nextLine(b []byte) (line, rest []byte) {
-	i := bytes.IndexByte(b, '\n')
-	if i < 0 {
-		return b, nil
-	}
-	return b[:i], b[i+1:]
-}
 
 // parseUint reads a decimal uint64 without allocating.
 func parseUint(b []byte) (uint64, bool) {
@@ -55,12 +38,12 @@ func parseUint(b []byte) (uint64, bool) {
 func keyValue(b []byte, key string) (uint64, bool) {
 	for len(b) > 0 {
 		var line []byte
-		line, b = nextLine(b)
-		k, rest := nextField(line)
+		line, b = textscan.NextLine(b)
+		k, rest := textscan.NextField(line)
 		if string(k) != key {
 			continue
 		}
-		v, _ := nextField(rest)
+		v, _ := textscan.NextField(rest)
 		return parseUint(v)
 	}
 	return 0, false
@@ -78,7 +61,7 @@ func parseCPUStat(b []byte) (uint64, error) {
 // parseMemValue reads memory.current or memory.max: one number, or "max"
 // (no limit: ok true, limited false).
 func parseMemValue(b []byte) (v uint64, limited bool, err error) {
-	f, _ := nextField(bytes.TrimSpace(b))
+	f, _ := textscan.NextField(bytes.TrimSpace(b))
 	if string(f) == "max" {
 		return 0, false, nil
 	}
@@ -93,8 +76,8 @@ func parseMemValue(b []byte) (v uint64, limited bool, err error) {
 // no quota), and returns the CPUs the quota allows, rounded up (0: no
 // quota).
 func parseCPUMax(b []byte) (uint32, error) {
-	q, rest := nextField(bytes.TrimSpace(b))
-	p, _ := nextField(rest)
+	q, rest := textscan.NextField(bytes.TrimSpace(b))
+	p, _ := textscan.NextField(rest)
 	if string(q) == "max" {
 		return 0, nil
 	}
@@ -125,8 +108,8 @@ func parseIOStat(b []byte) (ioTotals, error) {
 	var t ioTotals
 	for len(b) > 0 {
 		var line []byte
-		line, b = nextLine(b)
-		dev, rest := nextField(line)
+		line, b = textscan.NextLine(b)
+		dev, rest := textscan.NextField(line)
 		if len(dev) == 0 {
 			continue
 		}
@@ -135,7 +118,7 @@ func parseIOStat(b []byte) (ioTotals, error) {
 		}
 		for {
 			var kv []byte
-			kv, rest = nextField(rest)
+			kv, rest = textscan.NextField(rest)
 			if len(kv) == 0 {
 				break
 			}
@@ -179,7 +162,7 @@ func parseNetDev(b []byte) (netTotals, error) {
 	var t netTotals
 	for len(b) > 0 {
 		var line []byte
-		line, b = nextLine(b)
+		line, b = textscan.NextLine(b)
 		colon := bytes.IndexByte(line, ':')
 		if colon < 0 {
 			continue // the header lines
@@ -192,7 +175,7 @@ func parseNetDev(b []byte) (netTotals, error) {
 		rest := line[colon+1:]
 		for i := range v {
 			var f []byte
-			f, rest = nextField(rest)
+			f, rest = textscan.NextField(rest)
 			n, ok := parseUint(f)
 			if !ok {
 				return t, errors.New("net/dev: interface " + strconv.Quote(string(name)) + ": expected 16 numbers")
@@ -216,8 +199,8 @@ func parseNetDev(b []byte) (netTotals, error) {
 func firstPID(b []byte) (int, error) {
 	for len(b) > 0 {
 		var line []byte
-		line, b = nextLine(b)
-		f, _ := nextField(line)
+		line, b = textscan.NextLine(b)
+		f, _ := textscan.NextField(line)
 		if len(f) == 0 {
 			continue
 		}

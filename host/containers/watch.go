@@ -16,6 +16,7 @@ import (
 
 	"gwd/agent"
 	"gwd/host"
+	"gwd/internal/textscan"
 )
 
 // Entities is what the watcher needs of the agent: registration and the
@@ -367,7 +368,7 @@ func (w *Watcher) readHost() *hostInfo {
 	if b, err := os.ReadFile(filepath.Join(p, "meminfo")); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
-				f, _ := nextField([]byte(rest))
+				f, _ := textscan.NextField([]byte(rest))
 				if kb, ok := parseUint(f); ok {
 					h.memory = kb * 1024
 				}
