@@ -156,7 +156,7 @@ var (
 )
 
 // loadedTable is the fixture in a table, and the heap it took.
-func loadedTable(b *testing.B) *Table {
+func loadedTable(b testing.TB) *Table {
 	f := fullTable()
 	tableOnce.Do(func() {
 		before := heapAlloc()
@@ -275,5 +275,26 @@ func BenchmarkRandomRead(b *testing.B) {
 	}
 	if x == 1 {
 		b.Log(x)
+	}
+}
+
+// BenchmarkTableUpdate is the writer's cost of one route change in the
+// full table (outside a batch): a route's local preference flips, so
+// its value changes and its root slot's block is compiled again.
+func BenchmarkTableUpdateV4(b *testing.B) { benchUpdate(b, 0, fixtureV4) }
+func BenchmarkTableUpdateV6(b *testing.B) { benchUpdate(b, fixtureV4, fixtureV6) }
+
+func benchUpdate(b *testing.B, first, n int) {
+	t := loadedTable(b)
+	b.Cleanup(func() { tableOnce = sync.Once{} }) // the table is changed
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		rt := fix.routes[first+i*7919%n]
+		rt.LocalPref = 100 + uint32(i&1)
+		if err := t.Set(rt); err != nil {
+			b.Fatal(err)
+		}
+		i++
 	}
 }

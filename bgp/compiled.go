@@ -81,6 +81,12 @@ func (f *family) lookupBlock(a addrBits) value {
 		idx := uint32(a.chunk(off))
 		h := w[o]
 		if h&sparseNode != 0 {
+			if h&rangeNode != 0 {
+				if v := rangeLookup(w, o, h, a.bits32(off)); v != 0 {
+					return v
+				}
+				return short
+			}
 			nr, nk := h&15, h>>4&15
 			at := o + 1
 			if nk > 0 {
@@ -153,7 +159,7 @@ func (f *family) compileSlot(i uint32) {
 		return
 	}
 	w := append(f.scratch[:0], 0)
-	w = compileNode(w, n, 0)
+	w = compileNode(w, n, 0, &f.spans)
 	w[0] = uint32(len(w))
 	f.scratch = w
 	blk, s := f.mem.alloc(len(w))
@@ -202,7 +208,10 @@ func (f *family) compact(s *slab) {
 
 // compileNode appends node n, whose slots inherit value up from the
 // nodes above it, and its subtree to w.
-func compileNode(w []uint32, n *node, up value) []uint32 {
+func compileNode(w []uint32, n *node, up value, sc *[]span) []uint32 {
+	if w, ok := appendRangeNode(w, n, up, sc); ok {
+		return w
+	}
 	var slot [1 << stride]value
 	fillSlots(&slot, n.own, up)
 	var starts [1 << stride]uint8 // where runs 2.. start
@@ -270,7 +279,7 @@ func compileNode(w []uint32, n *node, up value) []uint32 {
 	}
 	for k, s := range kidSlots {
 		w[kidsAt+k] = uint32(len(w))
-		w = compileNode(w, n.kids[k], slot[s])
+		w = compileNode(w, n.kids[k], slot[s], sc)
 	}
 	return w
 }

@@ -74,6 +74,7 @@ type family struct {
 	deferred int                 // > 0: a batch is open: compile at flush
 	dirty    map[uint32]struct{} // root slots whose block is out of date
 	scratch  []uint32
+	spans    []span // appendRangeNode's
 	mem      slabs
 	dir      atomic.Pointer[dirTable] // IPv4 direct table (compiled.go), nil until dirMin prefixes
 	dirMin   int
