@@ -32,8 +32,9 @@ import (
 // a child and reads one value, at the last node. A value of 0 there
 // means no prefix longer than /16 covers the address: the slot's short
 // prefix answers. In a full IPv6 table nearly every node is sparse (a
-// few prefixes, a child or two): a node is a few words and a lookup's
-// path through a block a few cache lines.
+// few prefixes, a child or two) or, below it, a range node (ranges.go)
+// holding a whole allocation: a lookup's path through a block is two
+// nodes on a few cache lines.
 
 const (
 	sparseNode  = 1 << 31

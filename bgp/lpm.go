@@ -23,8 +23,8 @@ import (
 //     that slot changes and published with one atomic pointer store.
 //
 // A lookup so reads one root word and one small block (a few cache
-// lines, all the blocks together a few tens of MB for a full table), and
-// never chases the writer's pointers.
+// lines; the blocks of a full table take about 10 MB), and never chases
+// the writer's pointers.
 //
 // A value is a prefix length and an attribute-set id packed into 32 bits;
 // 0 is "no route".
