@@ -23,7 +23,7 @@ import (
 //     that slot changes and published with one atomic pointer store.
 //
 // A lookup so reads one root word and one small block (a few cache
-// lines; the blocks of a full table take about 10 MB), and never chases
+// lines; the blocks of the full-table fixture take 3.7 MB), and never chases
 // the writer's pointers.
 //
 // A value is a prefix length and an attribute-set id packed into 32 bits;
