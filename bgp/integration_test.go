@@ -1,10 +1,14 @@
 package bgp
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"log/slog"
+	"math/rand/v2"
+	"net"
 	"net/netip"
 	"path/filepath"
 	"slices"
@@ -317,5 +321,107 @@ func TestIntegrationWrongPeerAS(t *testing.T) {
 	}
 	if st := e.sp.Status(); st.IPv4Routes != 0 || st.Sessions[0].State == "established" || st.Sessions[0].Error == "" {
 		t.Errorf("status = %+v", st)
+	}
+}
+
+// birdActive is a peer that connects to gwd's listener on 127.0.0.1:port
+// (gwd passive) from Addr, AS 65001, exporting 203.0.113.0/24 (path
+// 65001 64500) and 2001:db8:100::/48, retrying every second.
+func birdActive(port int) func(*testbed.Bird) string {
+	return func(b *testbed.Bird) string {
+		return fmt.Sprintf(`log "%s" all;
+router id 10.255.0.1;
+protocol device {}
+protocol static s4 { ipv4; route 203.0.113.0/24 blackhole; }
+protocol static s6 { ipv6; route 2001:db8:100::/48 blackhole; }
+protocol bgp gwd {
+  local %s as 65001; neighbor 127.0.0.1 port %d as 65002;
+  multihop; strict bind on;
+  connect delay time 1; connect retry time 1; error wait time 1, 2;
+  ipv4 { import none; export filter { bgp_path.prepend(64500); accept; }; next hop address 192.0.2.1; };
+  ipv6 { import none; export all; next hop address 2001:db8::1; };
+}
+`, filepath.Join(b.Dir, "bird.log"), b.Addr, port)
+	}
+}
+
+// garbage opens n connections from local address from to to and writes
+// what no BGP speaker should accept: random bytes, a header with a valid
+// marker and an impossible length, a message of an unknown type, and a
+// connection that sends nothing and closes. Each is read until the other
+// end closes it or 2 s pass.
+func garbage(t *testing.T, from, to string, n int, seed uint64) {
+	t.Helper()
+	r := rand.New(rand.NewPCG(seed, 1))
+	marker := bytes.Repeat([]byte{0xff}, 16)
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 2 * time.Second}
+	for i := 0; i < n; i++ {
+		c, err := d.Dial("tcp", to)
+		if err != nil {
+			t.Fatalf("garbage connection %d from %s to %s: %v", i, from, to, err)
+		}
+		var msg []byte
+		switch i % 4 {
+		case 0:
+			msg = make([]byte, 1+r.IntN(4096))
+			for j := range msg {
+				msg[j] = byte(r.Uint32())
+			}
+		case 1:
+			msg = append(slices.Clone(marker), 0xff, 0xff, 1)
+		case 2:
+			msg = append(slices.Clone(marker), 0, 19, 9)
+		}
+		c.SetDeadline(time.Now().Add(2 * time.Second))
+		c.Write(msg) // the other end may already have closed: fine
+		io.Copy(io.Discard, c)
+		c.Close()
+	}
+}
+
+// TestIntegrationPassive: with a passive session gwd listens and the
+// router connects. Garbage on the listener, from an unknown address and
+// from the neighbour's own address, before the session is up and from the
+// unknown address after, neither stops the real peer from establishing
+// nor drops it: its routes arrive and stay, and samples carry them.
+func TestIntegrationPassive(t *testing.T) {
+	testbed.Integration(t)
+	port := testutil.FreeTCPPort(t, "127.0.0.1")
+	listen := net.JoinHostPort("127.0.0.1", fmt.Sprint(port))
+	o := Options{LocalAS: 65002, ExtendedRouter: true, ExtendedGateway: true,
+		RouterID: netip.MustParseAddr("10.255.0.2"), ListenAddress: netip.MustParseAddr("127.0.0.1"), ListenPort: uint16(port),
+		ConnectRetry: time.Second, HoldTime: 9 * time.Second,
+		Sessions: []Session{{Address: netip.MustParseAddr("127.0.0.2"), PeerAS: 65001, Passive: true,
+			Multihop: 2, IPv4: true, IPv6: true}}}
+	e := startE2E(t, o)
+	testutil.Eventually(t, 10*time.Second, func() error {
+		c, err := net.DialTimeout("tcp", listen, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	})
+	garbage(t, "127.0.0.1", listen, 12, 1)
+	garbage(t, "127.0.0.2", listen, 12, 2) // the neighbour's address, before bird runs
+	bird := testbed.StartBird(t, birdActive(port))
+	e.waitRoutes(1, 1, "established")
+
+	want := &sflow.ExtendedGateway{NextHop: netip.MustParseAddr("192.0.2.1"), AS: 65002, SrcAS: 0, SrcPeerAS: 0,
+		DstASPath: seq(65001, 64500), Communities: []uint32{}, LocalPref: 100}
+	check := func(when string) {
+		t.Helper()
+		_, g := e.flow("10.1.2.3", "203.0.113.9")
+		if diff := cmp.Diff(want, g, recOpts...); diff != "" {
+			t.Errorf("%s: extended_gateway (-want +got):\n%s", when, diff)
+		}
+	}
+	check("established")
+	up := bird.Birdc(t, "show", "protocols", "gwd")
+	garbage(t, "127.0.0.1", listen, 40, 3)
+	e.waitRoutes(1, 1, "established")
+	check("after garbage")
+	// The session bird has is the one it had before: not reset.
+	if after := bird.Birdc(t, "show", "protocols", "gwd"); after != up {
+		t.Errorf("bird's session changed during the garbage:\nbefore %s\nafter  %s", up, after)
 	}
 }
