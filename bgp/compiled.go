@@ -10,9 +10,11 @@ import (
 //
 // Word 0 is the block's length in words; the top node starts at word 1,
 // its subtrees follow depth first. A node at word o starts with a header
-// word; most nodes are small and sparse, a few are dense.
+// word; most nodes are small and sparse or range nodes, a few are dense.
 //
-// Sparse (header bit 31 set; bits 0-3: runs nr, 1..8; bits 4-7: children
+// Range (header bits 31 and 30 set): a whole subtree as runs, ranges.go.
+//
+// Sparse (header bit 31 set, bit 30 clear; bits 0-3: runs nr, 1..8; bits 4-7: children
 // nk, 0..8):
 //
 //	2 words, when nk > 0: the children's slots, one byte each
