@@ -2,6 +2,7 @@ package bgp
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"testing"
 	"unsafe"
@@ -141,4 +142,100 @@ func lastAddr(p netip.Prefix) netip.Addr {
 	}
 	a, _ := netip.AddrFromSlice(b)
 	return a
+}
+
+// TestRangeNodesRandom is a property test aimed at range nodes: small
+// random sets of /33-/64 prefixes (and sometimes covering /20-/32 ones)
+// under one /32, with few distinct attribute sets so that runs merge, set
+// and deleted at random; after each change, lookups at every prefix's
+// edges and at random addresses agree with a linear scan. It also counts
+// the range nodes made, so that it fails if none are.
+func TestRangeNodesRandom(t *testing.T) {
+	r := rand.New(rand.NewPCG(22, 12))
+	nh := netip.MustParseAddr("192.0.2.1")
+	ranges := 0
+	for round := 0; round < 150; round++ {
+		tb := NewTable()
+		ref := naive{}
+		var known []netip.Prefix
+		for step := 0; step < 40; step++ {
+			var p netip.Prefix
+			if len(known) > 0 && r.IntN(4) == 0 {
+				p = known[r.IntN(len(known))]
+				tb.Delete(p)
+				delete(ref, p)
+			} else {
+				var b [16]byte
+				copy(b[:], netip.MustParseAddr("2001:db8::").AsSlice())
+				for i := 4; i < 8; i++ {
+					b[i] = byte(r.IntN(256))
+				}
+				plen := 33 + r.IntN(32)
+				if r.IntN(10) == 0 {
+					plen = 20 + r.IntN(13)
+				}
+				p = netip.PrefixFrom(netip.AddrFrom16(b), plen).Masked()
+				lp := uint32(r.IntN(3))
+				if err := tb.Set(Route{Prefix: p, LocalPref: lp, NextHop: nh}); err != nil {
+					t.Fatal(err)
+				}
+				ref[p] = lp
+				known = append(known, p)
+			}
+			var probes []netip.Addr
+			for q := range ref {
+				probes = append(probes, q.Addr(), lastAddr(q), q.Addr().Prev(), lastAddr(q).Next())
+			}
+			for q := 0; q < 10; q++ {
+				probes = append(probes, randAddr(r, known, false))
+			}
+			for _, a := range probes {
+				wp, wv, wok := ref.lookup(a)
+				at, plen := tb.Lookup(a)
+				if (at != nil) != wok || (wok && (plen != wp.Bits() || at.localPref != wv)) {
+					t.Fatalf("round %d step %d: Lookup(%v) = (%v, /%d), want (%v, %v, lp %d)", round, step, a, at, plen, wok, wp, wv)
+				}
+			}
+		}
+		ranges += countRangeNodes(tb.v6)
+	}
+	if ranges == 0 {
+		t.Fatal("no range node was made: the test no longer covers them")
+	}
+	t.Logf("%d range nodes in the final tables", ranges)
+}
+
+// countRangeNodes walks every block of f and counts its range nodes.
+func countRangeNodes(f *family) int {
+	n := 0
+	var walk func(w []uint32, o uint32)
+	walk = func(w []uint32, o uint32) {
+		h := w[o]
+		switch {
+		case h&sparseNode != 0 && h&rangeNode != 0:
+			n++
+		case h&sparseNode != 0:
+			nr, nk := h&15, h>>4&15
+			at := o + 1
+			if nk > 0 {
+				at += 2
+			}
+			if nr > 1 {
+				at += 2
+			}
+			for k := uint32(0); k < nk; k++ {
+				walk(w, w[at+k])
+			}
+		default:
+			for k := uint32(0); k < h; k++ {
+				walk(w, w[o+hdrWords+k])
+			}
+		}
+	}
+	for i := range f.blob {
+		if p := f.blob[i].Load(); p != nil {
+			walk(unsafe.Slice(p, *p), 1)
+		}
+	}
+	return n
 }
