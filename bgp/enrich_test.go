@@ -144,46 +144,27 @@ func TestEnricherNoAllocs(t *testing.T) {
 func TestEnrichConcurrent(t *testing.T) {
 	tb := enrichTable(t)
 	e := NewEnricher(tb, true, true)
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			p := netip.PrefixFrom(netip.AddrFrom4([4]byte{203, 0, 113, byte(i % 4 * 64)}), 26)
-			if i%3 == 0 {
-				tb.Delete(p)
-			} else {
-				tb.Set(Route{Prefix: p, NextHop: netip.MustParseAddr("192.0.2.3"), Path: seq(uint32(i % 50)), LocalPref: uint32(i % 7), LocalAS: 65002})
+	write := func(i int) error {
+		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{203, 0, 113, byte(i % 4 * 64)}), 26)
+		if i%3 == 0 {
+			tb.Delete(p)
+			return nil
+		}
+		// Valid routes: Set fails only on a bad prefix.
+		_ = tb.Set(Route{Prefix: p, NextHop: netip.MustParseAddr("192.0.2.3"), Path: seq(uint32(i % 50)), LocalPref: uint32(i % 7), LocalAS: 65002})
+		return nil
+	}
+	underChurn(t, write, func() string {
+		s := sampleFor("198.51.101.1", "203.0.113.70")
+		base := s.Records
+		for i := 0; i < 20000; i++ {
+			s.Records = base[:1]
+			e.EnrichFlow(agent.BridgeSource(0), s)
+			r, gw, n := records(s)
+			if n != 2 || (r.DstMaskLen != 24 && r.DstMaskLen != 26) || gw.SrcAS != 64511 {
+				return fmt.Sprintf("sample %d: %d records, router %+v, gateway %+v", i, n, r, gw)
 			}
 		}
-	}()
-	errs := make(chan string, 2)
-	for g := 0; g < 2; g++ {
-		go func() {
-			s := sampleFor("198.51.101.1", "203.0.113.70")
-			base := s.Records
-			for i := 0; i < 20000; i++ {
-				s.Records = base[:1]
-				e.EnrichFlow(agent.BridgeSource(0), s)
-				r, gw, n := records(s)
-				if n != 2 || (r.DstMaskLen != 24 && r.DstMaskLen != 26) || gw.SrcAS != 64511 {
-					errs <- fmt.Sprintf("sample %d: %d records, router %+v, gateway %+v", i, n, r, gw)
-					return
-				}
-			}
-			errs <- ""
-		}()
-	}
-	for g := 0; g < 2; g++ {
-		if msg := <-errs; msg != "" {
-			t.Error(msg)
-		}
-	}
-	close(stop)
-	<-done
+		return ""
+	})
 }

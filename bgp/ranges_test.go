@@ -120,10 +120,8 @@ func TestRangeNodes(t *testing.T) {
 				if !a.IsValid() {
 					continue
 				}
-				wp, wv, wok := ref.lookup(a)
-				at, plen := tb.Lookup(a)
-				if (at != nil) != wok || (wok && (plen != wp.Bits() || at.localPref != wv)) {
-					t.Errorf("Lookup(%v) = (%v, /%d), want (%v, %v, lp %d)", a, at, plen, wok, wp, wv)
+				if msg := ref.differs(tb, a); msg != "" {
+					t.Error(msg)
 				}
 			}
 		})
@@ -190,10 +188,8 @@ func TestRangeNodesRandom(t *testing.T) {
 				probes = append(probes, randAddr(r, known, false))
 			}
 			for _, a := range probes {
-				wp, wv, wok := ref.lookup(a)
-				at, plen := tb.Lookup(a)
-				if (at != nil) != wok || (wok && (plen != wp.Bits() || at.localPref != wv)) {
-					t.Fatalf("round %d step %d: Lookup(%v) = (%v, /%d), want (%v, %v, lp %d)", round, step, a, at, plen, wok, wp, wv)
+				if msg := ref.differs(tb, a); msg != "" {
+					t.Fatalf("round %d step %d: %s", round, step, msg)
 				}
 			}
 		}

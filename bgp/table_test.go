@@ -24,6 +24,18 @@ func (n naive) lookup(a netip.Addr) (netip.Prefix, uint32, bool) {
 	return best, v, found
 }
 
+// differs reports how tb's lookup of a differs from the reference's
+// (prefix length and local preference, the route's identity here), or ""
+// when they agree.
+func (n naive) differs(tb *Table, a netip.Addr) string {
+	wp, wv, wok := n.lookup(a)
+	at, plen := tb.Lookup(a)
+	if (at != nil) != wok || (wok && (plen != wp.Bits() || at.localPref != wv)) {
+		return fmt.Sprintf("Lookup(%v) = (%v, /%d), want (%v, %v, lp %d)", a, at, plen, wok, wp, wv)
+	}
+	return ""
+}
+
 // randPrefix draws a prefix inside a small part of the space so that
 // prefixes nest and overlap often.
 func randPrefix(r *rand.Rand, v4 bool) netip.Prefix {
@@ -100,10 +112,8 @@ func TestTableAgainstNaive(t *testing.T) {
 			}
 			for q := 0; q < 20; q++ {
 				a := randAddr(r, known, v4)
-				wp, wv, wok := ref.lookup(a)
-				at, plen := tb.Lookup(a)
-				if (at != nil) != wok || (wok && (plen != wp.Bits() || at.localPref != wv)) {
-					t.Fatalf("step %d: Lookup(%v) = (%v, /%d), want (%v, %v, lp %d)", step, a, at, plen, wok, wp, wv)
+				if msg := ref.differs(tb, a); msg != "" {
+					t.Fatalf("step %d: %s", step, msg)
 				}
 			}
 		}
@@ -204,10 +214,8 @@ func TestTableBatch(t *testing.T) {
 			})
 			for q := 0; q < 50; q++ {
 				a := randAddr(r, known, v4)
-				wp, wv, wok := ref.lookup(a)
-				at, plen := tb.Lookup(a)
-				if (at != nil) != wok || (wok && (plen != wp.Bits() || at.localPref != wv)) {
-					t.Fatalf("after batch %d: Lookup(%v) = (%v, /%d), want (%v, %v, lp %d)", batch, a, at, plen, wok, wp, wv)
+				if msg := ref.differs(tb, a); msg != "" {
+					t.Fatalf("after batch %d: %s", batch, msg)
 				}
 			}
 		}
@@ -249,6 +257,35 @@ func TestTableConcurrentChurn(t *testing.T) {
 			return netip.MustParsePrefix(fmt.Sprintf("%x:db8::/44", 0x2000+x))
 		}
 	}
+	write := func(i int) error {
+		if p := churn(i); i%3 == 0 {
+			tb.Delete(p)
+		} else if err := tb.Set(Route{Prefix: p, LocalPref: 7, NextHop: nh}); err != nil {
+			return err
+		}
+		return nil
+	}
+	underChurn(t, write, func() string {
+		for i := 0; i < 50000; i++ {
+			x := i % n
+			a4 := netip.MustParseAddr(fmt.Sprintf("10.%d.1.200", x))
+			a6 := netip.MustParseAddr(fmt.Sprintf("%x:db8:1:ffff::1", 0x2000+x))
+			for _, a := range []netip.Addr{a4, a6} {
+				at, plen := tb.Lookup(a)
+				if at == nil || at.localPref != uint32(100+x) || (plen != 24 && plen != 48) {
+					return fmt.Sprintf("lookup %d of %v: %+v /%d", i, a, at, plen)
+				}
+			}
+		}
+		return ""
+	})
+}
+
+// underChurn runs write(0), write(1), ... on one goroutine while two
+// others run read, until both readers return; a reader returns what went
+// wrong, or "". A write error fails the test and ends the writes.
+func underChurn(t *testing.T, write func(i int) error, read func() string) {
+	t.Helper()
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
@@ -259,9 +296,7 @@ func TestTableConcurrentChurn(t *testing.T) {
 				return
 			default:
 			}
-			if p := churn(i); i%3 == 0 {
-				tb.Delete(p)
-			} else if err := tb.Set(Route{Prefix: p, LocalPref: 7, NextHop: nh}); err != nil {
+			if err := write(i); err != nil {
 				t.Error(err)
 				return
 			}
@@ -269,21 +304,7 @@ func TestTableConcurrentChurn(t *testing.T) {
 	}()
 	errs := make(chan string, 2)
 	for g := 0; g < 2; g++ {
-		go func() {
-			for i := 0; i < 50000; i++ {
-				x := i % n
-				a4 := netip.MustParseAddr(fmt.Sprintf("10.%d.1.200", x))
-				a6 := netip.MustParseAddr(fmt.Sprintf("%x:db8:1:ffff::1", 0x2000+x))
-				for _, a := range []netip.Addr{a4, a6} {
-					at, plen := tb.Lookup(a)
-					if at == nil || at.localPref != uint32(100+x) || (plen != 24 && plen != 48) {
-						errs <- fmt.Sprintf("lookup %d of %v: %+v /%d", i, a, at, plen)
-						return
-					}
-				}
-			}
-			errs <- ""
-		}()
+		go func() { errs <- read() }()
 	}
 	for g := 0; g < 2; g++ {
 		if msg := <-errs; msg != "" {
