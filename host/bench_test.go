@@ -12,17 +12,7 @@ import (
 func BenchmarkHostPoll(b *testing.B) {
 	h, sf, _ := newTestHost(b, rootConfig(b, fixture))
 	sf.noRecord = true
-	recs := make([]sflow.Record, 0, 16)
-	var err error
-	if recs, err = h.hostPoller.Poll(recs); err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if recs, err = h.hostPoller.Poll(recs[:0]); err != nil {
-			b.Fatal(err)
-		}
-	}
+	benchPoll(b, h.hostPoller)
 }
 
 // BenchmarkHostPollReal polls the host data source of this machine
@@ -37,16 +27,7 @@ func BenchmarkHostPollReal(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	recs := make([]sflow.Record, 0, 16)
-	if recs, err = h.hostPoller.Poll(recs); err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if recs, err = h.hostPoller.Poll(recs[:0]); err != nil {
-			b.Fatal(err)
-		}
-	}
+	benchPoll(b, h.hostPoller)
 	b.StopTimer()
 	h.hostPoller.rd.closeKept()
 }
@@ -56,17 +37,7 @@ func BenchmarkHostPollReal(b *testing.B) {
 func BenchmarkInterfacePoll(b *testing.B) {
 	h, _, _ := newTestHost(b, rootConfig(b, fixture))
 	p := h.pollerFor(b, 2)
-	recs := make([]sflow.Record, 0, 8)
-	var err error
-	if recs, err = p.Poll(recs); err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if recs, err = p.Poll(recs[:0]); err != nil {
-			b.Fatal(err)
-		}
-	}
+	benchPoll(b, p)
 }
 
 // BenchmarkInterfacePollSFP adds a QSFP28 module EEPROM (fake reader) to swp1.
@@ -74,9 +45,19 @@ func BenchmarkInterfacePollSFP(b *testing.B) {
 	h, _, ee := newTestHost(b, rootConfig(b, fixture))
 	ee.data["swp1"] = sff8636Fixture(true)
 	p := h.pollerFor(b, 5)
-	recs := make([]sflow.Record, 0, 8)
-	var err error
-	if recs, err = p.Poll(recs); err != nil {
+	benchPoll(b, p)
+}
+
+// poller is what the host and interface pollers have in common.
+type poller interface {
+	Poll([]sflow.Record) ([]sflow.Record, error)
+}
+
+// benchPoll polls p once (warm-up), then once per iteration, reusing
+// the record slice.
+func benchPoll(b *testing.B, p poller) {
+	recs, err := p.Poll(make([]sflow.Record, 0, 16))
+	if err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
@@ -94,9 +75,7 @@ func TestPollAllocations(t *testing.T) {
 	h, sf, _ := newTestHost(t, rootConfig(t, fixture))
 	sf.noRecord = true
 	recs := make([]sflow.Record, 0, 16)
-	pollers := map[string]interface {
-		Poll([]sflow.Record) ([]sflow.Record, error)
-	}{"host": h.hostPoller}
+	pollers := map[string]poller{"host": h.hostPoller}
 	for _, inf := range h.Interfaces() {
 		pollers[inf.Name] = h.pollerFor(t, inf.IfIndex)
 	}

@@ -445,10 +445,18 @@ func waitFor(t *testing.T, cond func() bool) {
 	}
 }
 
-func TestLinkEventsTriggerRescan(t *testing.T) {
+// startWithLinkEvents starts a host on a copy of the fixture whose link
+// events come from the channel it returns, with the rescan periods given,
+// waits until it has subscribed, and removes swp1 from the copy (the next
+// rescan drops its source, 0:5).
+func startWithLinkEvents(t *testing.T, rescanEvery, rescanSlow time.Duration) (*fakeagent.Registrar, chan struct{}) {
+	t.Helper()
 	root := copyRoot(t, fixture)
 	h, _, _ := newTestHost(t, rootConfig(t, root))
-	h.rescanEvery = time.Hour // only events can trigger the rescan
+	h.rescanEvery = rescanEvery
+	if rescanSlow > 0 {
+		h.rescanSlow = rescanSlow
+	}
 	events := make(chan struct{}, 1)
 	subscribed := make(chan struct{}, 4)
 	h.subscribe = func(ctx context.Context, _ func(uint32)) (<-chan struct{}, error) {
@@ -457,13 +465,18 @@ func TestLinkEventsTriggerRescan(t *testing.T) {
 	}
 	reg := fakeagent.New()
 	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { cancel(); <-h.done }()
+	t.Cleanup(func() { cancel(); <-h.done })
 	h.Start(ctx, reg)
 	<-subscribed
 	reg.TakeEvents()
 	if err := os.RemoveAll(filepath.Join(root, "sys/class/net/swp1")); err != nil {
 		t.Fatal(err)
 	}
+	return reg, events
+}
+
+func TestLinkEventsTriggerRescan(t *testing.T) {
+	reg, events := startWithLinkEvents(t, time.Hour, 0) // only events can trigger the rescan
 	events <- struct{}{}
 	waitFor(t, func() bool { return !contains(sourceNames(reg), "0:5") })
 	if diff := cmp.Diff([]string{"-host 0:5"}, reg.TakeEvents()); diff != "" {
@@ -497,23 +510,7 @@ func TestLinkEventsUnavailable(t *testing.T) {
 // runs at rescanSlow only; when the event stream ends it goes back to
 // rescanEvery.
 func TestRescanSlowWithEvents(t *testing.T) {
-	root := copyRoot(t, fixture)
-	h, _, _ := newTestHost(t, rootConfig(t, root))
-	h.rescanEvery, h.rescanSlow = 10*time.Millisecond, time.Hour
-	events := make(chan struct{})
-	subscribed := make(chan struct{}, 4)
-	h.subscribe = func(ctx context.Context, _ func(uint32)) (<-chan struct{}, error) {
-		subscribed <- struct{}{}
-		return events, nil
-	}
-	reg := fakeagent.New()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { cancel(); <-h.done }()
-	h.Start(ctx, reg)
-	<-subscribed
-	if err := os.RemoveAll(filepath.Join(root, "sys/class/net/swp1")); err != nil {
-		t.Fatal(err)
-	}
+	reg, events := startWithLinkEvents(t, 10*time.Millisecond, time.Hour)
 	time.Sleep(300 * time.Millisecond) // 30 fast periods
 	if !contains(sourceNames(reg), "0:5") {
 		t.Fatal("rescanned at rescanEvery while link events were subscribed")
