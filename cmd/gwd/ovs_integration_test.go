@@ -16,6 +16,7 @@ import (
 
 	"gwd/internal/testbed"
 	"gwd/internal/testutil"
+	"gwd/internal/testutil/sflowtest"
 	"gwd/sflow"
 )
 
@@ -35,20 +36,8 @@ type seenSample struct {
 // gather decodes what c receives for d and returns the samples.
 func gather(t *testing.T, c *testutil.Collector, d time.Duration) []seenSample {
 	t.Helper()
-	var dec sflow.Decoder
 	var out []seenSample
-	b := make([]byte, 65536)
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		c.Conn.SetReadDeadline(deadline)
-		n, err := c.Conn.Read(b)
-		if err != nil {
-			break
-		}
-		dg, err := dec.Decode(b[:n])
-		if err != nil {
-			t.Fatalf("gwd sent an undecodable datagram: %v", err)
-		}
+	sflowtest.Each(t, c, d, func(dg *sflow.Datagram) bool {
 		seen := map[string]bool{}
 		for _, s := range dg.Samples {
 			key := fmt.Sprintf("%s/%d:%d", s.Tag, s.SourceIDType, s.SourceIDIndex)
@@ -68,7 +57,8 @@ func gather(t *testing.T, c *testutil.Collector, d time.Duration) []seenSample {
 			}
 			out = append(out, ss)
 		}
-	}
+		return true
+	})
 	return out
 }
 
