@@ -101,10 +101,7 @@ func TestRangeNodes(t *testing.T) {
 				if c.name == "adjacent, same value" {
 					lp = 100
 				}
-				if err := tb.Set(Route{Prefix: p, LocalPref: lp, NextHop: netip.MustParseAddr("192.0.2.1")}); err != nil {
-					t.Fatal(err)
-				}
-				ref[p] = lp
+				ref.set(t, tb, p, lp)
 				first, last := p.Addr(), lastAddr(p)
 				probes = append(probes, first, last, first.Prev(), last.Next())
 			}
@@ -150,7 +147,6 @@ func lastAddr(p netip.Prefix) netip.Addr {
 // the range nodes made, so that it fails if none are.
 func TestRangeNodesRandom(t *testing.T) {
 	r := rand.New(rand.NewPCG(22, 12))
-	nh := netip.MustParseAddr("192.0.2.1")
 	ranges := 0
 	for round := 0; round < 150; round++ {
 		tb := NewTable()
@@ -173,11 +169,7 @@ func TestRangeNodesRandom(t *testing.T) {
 					plen = 20 + r.IntN(13)
 				}
 				p = netip.PrefixFrom(netip.AddrFrom16(b), plen).Masked()
-				lp := uint32(r.IntN(3))
-				if err := tb.Set(Route{Prefix: p, LocalPref: lp, NextHop: nh}); err != nil {
-					t.Fatal(err)
-				}
-				ref[p] = lp
+				ref.set(t, tb, p, uint32(r.IntN(3)))
 				known = append(known, p)
 			}
 			var probes []netip.Addr

@@ -24,6 +24,16 @@ func (n naive) lookup(a netip.Addr) (netip.Prefix, uint32, bool) {
 	return best, v, found
 }
 
+// set stores p with local preference lp (next hop 192.0.2.1) in tb and
+// in the reference.
+func (n naive) set(t *testing.T, tb *Table, p netip.Prefix, lp uint32) {
+	t.Helper()
+	if err := tb.Set(Route{Prefix: p, LocalPref: lp, NextHop: netip.MustParseAddr("192.0.2.1")}); err != nil {
+		t.Fatal(err)
+	}
+	n[p] = lp
+}
+
 // differs reports how tb's lookup of a differs from the reference's
 // (prefix length and local preference, the route's identity here), or ""
 // when they agree.
@@ -104,11 +114,7 @@ func TestTableAgainstNaive(t *testing.T) {
 				}
 				delete(ref, p)
 			} else {
-				lp := uint32(r.IntN(50)) // few distinct values: shared attribute sets
-				if err := tb.Set(Route{Prefix: p, LocalPref: lp, NextHop: netip.MustParseAddr("192.0.2.1")}); err != nil {
-					t.Fatal(err)
-				}
-				ref[p] = lp
+				ref.set(t, tb, p, uint32(r.IntN(50))) // few distinct values: shared attribute sets
 			}
 			for q := 0; q < 20; q++ {
 				a := randAddr(r, known, v4)
@@ -205,11 +211,7 @@ func TestTableBatch(t *testing.T) {
 						delete(ref, p)
 						continue
 					}
-					lp := uint32(r.IntN(50))
-					if err := tb.Set(Route{Prefix: p, LocalPref: lp, NextHop: netip.MustParseAddr("192.0.2.1")}); err != nil {
-						t.Fatal(err)
-					}
-					ref[p] = lp
+					ref.set(t, tb, p, uint32(r.IntN(50)))
 				}
 			})
 			for q := 0; q < 50; q++ {
